@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""Speed benchmark: ms per frame for each stage, and end-to-end frames per second.
+
+Stages: decode (PyAV), tracking (mediapipe face mesh), retargeting, generator, encode
+(libx264), at portrait sizes 256², 512² and 1024². With --render-seconds N it also times a
+whole `streamfx render` of an N-second 640×480 30 fps driver (made from the shared media
+clips, or a synthetic clip when those are absent).
+
+    python scripts/bench.py                      # table on stdout
+    python scripts/bench.py --json out/bench.json
+    python scripts/bench.py --render-seconds 90  # the 90-second end-to-end check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from streamfx.generator import WarpGenerator  # noqa: E402
+from streamfx.imageio import demo_portrait  # noqa: E402
+from streamfx.motion import FaceRig, MotionScript  # noqa: E402
+from streamfx.retarget import MotionRetargeter  # noqa: E402
+from streamfx.tracking import FaceTracker, find_portrait_landmarks  # noqa: E402
+
+MEDIA = ROOT.parent / "shared" / "media" / "driving"
+
+
+def timed(fn, n: int, warmup: int = 3) -> float:  # type: ignore[no-untyped-def]
+    for _ in range(warmup):
+        fn()
+    t = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - t) / n * 1e3
+
+
+def make_driver(path: Path, seconds: float, size: tuple[int, int] = (640, 480), fps: int = 30) -> Path:
+    """An N-second 640×480 talking-head driver: the shared clips, letterboxed and looped."""
+    clips = sorted(MEDIA.glob("lp_d*.mp4")) if MEDIA.is_dir() else []
+    w, h = size
+    out = av.open(str(path), "w")
+    st = out.add_stream("libx264", rate=fps)
+    st.width, st.height, st.pix_fmt = w, h, "yuv420p"
+    st.options = {"preset": "ultrafast", "crf": "23"}
+    n, total = 0, int(seconds * fps)
+    while n < total:
+        if clips:
+            for clip in clips:
+                with av.open(str(clip)) as c:
+                    for f in c.decode(video=0):
+                        img = f.to_ndarray(format="rgb24")
+                        s = min(w / img.shape[1], h / img.shape[0])
+                        img = cv2.resize(img, (int(img.shape[1] * s), int(img.shape[0] * s)))
+                        canvas = np.full((h, w, 3), 40, np.uint8)
+                        y0, x0 = (h - img.shape[0]) // 2, (w - img.shape[1]) // 2
+                        canvas[y0:y0 + img.shape[0], x0:x0 + img.shape[1]] = img
+                        for p in st.encode(av.VideoFrame.from_ndarray(canvas, format="rgb24")):
+                            out.mux(p)
+                        n += 1
+                        if n >= total:
+                            break
+                if n >= total:
+                    break
+        else:  # no shared media: a moving synthetic portrait is enough to time decode/encode
+            base = cv2.resize(demo_portrait(), (h, h))
+            for i in range(total):
+                canvas = np.full((h, w, 3), 40, np.uint8)
+                dx = int(20 * np.sin(i / 15))
+                canvas[:, (w - h) // 2 + dx:(w - h) // 2 + dx + h] = base
+                for p in st.encode(av.VideoFrame.from_ndarray(canvas, format="rgb24")):
+                    out.mux(p)
+            n = total
+    for p in st.encode():
+        out.mux(p)
+    out.close()
+    return path
+
+
+def stage_table(sizes: list[int], frames: int) -> list[dict[str, float | int]]:
+    clip = MEDIA / "lp_d9.mp4"
+    tmp = Path(tempfile.mkdtemp())
+    if not clip.is_file():
+        clip = make_driver(tmp / "driver.mp4", 5)
+    with av.open(str(clip)) as c:
+        stream = c.streams.video[0]
+        stream.thread_type = "AUTO"
+        t = time.perf_counter()
+        decoded = [f.to_ndarray(format="rgb24") for _, f in zip(range(frames), c.decode(stream), strict=False)]
+        decode_ms = (time.perf_counter() - t) / len(decoded) * 1e3
+    tracker = FaceTracker()
+    t = time.perf_counter()
+    driver_lms = [tracker.track(f) for f in decoded]
+    track_ms = (time.perf_counter() - t) / len(decoded) * 1e3
+    tracker.close()
+    portrait = demo_portrait()
+    rows = []
+    for size in sizes:
+        img = cv2.resize(portrait, (size, size), interpolation=cv2.INTER_AREA if size < 512 else cv2.INTER_CUBIC)
+        lm = find_portrait_landmarks(img)
+        assert lm is not None
+        gen = WarpGenerator()
+        gen.prepare(img, lm)
+        rig = FaceRig(lm)
+        script = MotionScript.builtin("demo")
+        targets = [rig.pose(script.params(i / 30)) for i in range(frames)]
+        rt = MotionRetargeter(lm)
+        valid = [d for d in driver_lms if d is not None]
+        k = [0]
+
+        def retarget() -> None:
+            rt.update(valid[k[0] % len(valid)], k[0] / 30)
+            k[0] += 1
+
+        retarget_ms = timed(retarget, frames)
+        j = [0]
+
+        def generate() -> None:
+            gen.render(targets[j[0] % len(targets)])
+            j[0] += 1
+
+        gen_ms = timed(generate, frames)
+        outs = [gen.render(tg) for tg in targets[:frames]]
+        buf = tmp / f"enc{size}.mp4"
+        with av.open(str(buf), "w") as o:
+            st = o.add_stream("libx264", rate=Fraction(30))
+            st.width, st.height, st.pix_fmt = size, size, "yuv420p"
+            st.options = {"preset": "veryfast", "crf": "20"}
+            st.thread_type = "AUTO"
+            t = time.perf_counter()
+            for fr in outs:
+                for p in st.encode(av.VideoFrame.from_ndarray(fr, format="rgb24")):
+                    o.mux(p)
+            for p in st.encode():
+                o.mux(p)
+            encode_ms = (time.perf_counter() - t) / len(outs) * 1e3
+        total = decode_ms + track_ms + retarget_ms + gen_ms + encode_ms
+        rows.append({"size": size, "decode_ms": decode_ms, "track_ms": track_ms, "retarget_ms": retarget_ms,
+                     "generator_ms": gen_ms, "encode_ms": encode_ms, "serial_fps": 1e3 / total})
+    return rows
+
+
+def render_check(seconds: float) -> dict[str, float]:
+    from streamfx.render import RenderJob, render
+
+    tmp = Path(tempfile.mkdtemp())
+    drv = make_driver(tmp / "driver_640x480.mp4", seconds)
+    portrait = tmp / "portrait.png"
+    cv2.imwrite(str(portrait), cv2.cvtColor(demo_portrait(), cv2.COLOR_RGB2BGR))
+    t = time.perf_counter()
+    res = render(RenderJob(source=str(portrait), driver=str(drv), output=str(tmp / "out.mp4"), progress=False))
+    wall = time.perf_counter() - t
+    return {"driver_seconds": seconds, "frames": res.frames, "wall_s": wall, "fps": res.frames / wall,
+            **{f"{k}_ms": v for k, v in res.stage_ms.items()}}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="*", default=[256, 512, 1024])
+    ap.add_argument("--frames", type=int, default=150)
+    ap.add_argument("--render-seconds", type=float, default=0, help="also time an end-to-end render of an N-second driver")
+    ap.add_argument("--json", type=Path, help="write results as JSON here")
+    args = ap.parse_args()
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    print(f"machine: {machine}")
+    rows = stage_table(args.sizes, args.frames)
+    cols = ["size", "decode_ms", "track_ms", "retarget_ms", "generator_ms", "encode_ms", "serial_fps"]
+    print("| portrait | decode ms | tracking ms | retarget ms | generator ms | encode ms | serial fps |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['size']}² | " + " | ".join(f"{r[c]:.2f}" for c in cols[1:]) + " |")
+    result: dict[str, object] = {"machine": machine, "stages": rows}
+    if args.render_seconds:
+        rc = render_check(args.render_seconds)
+        result["render"] = rc
+        print(f"\nend-to-end render of a {rc['driver_seconds']:.0f}-s 640×480 30 fps driver → 512² portrait: "
+              f"{rc['frames']} frames in {rc['wall_s']:.1f} s ({rc['fps']:.1f} fps)")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

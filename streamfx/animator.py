@@ -1,0 +1,138 @@
+"""The animator: one driver frame in, one animated portrait frame out.
+
+Wires tracker → retargeter → generator for a single source portrait. Both the offline
+renderer and the live pipeline drive it; it is thread-safe, so a control panel can swap
+the portrait or change a gain while a worker thread is stepping it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict
+
+import numpy as np
+
+from streamfx.generator import GeneratorSettings, WarpGenerator
+from streamfx.motion import FaceRig, MotionScript
+from streamfx.retarget import MotionRetargeter, RetargetSettings
+from streamfx.sources.base import DriverFrame
+from streamfx.tracking import FaceTracker, track_portrait
+
+_GENERATOR_KEYS = {"mouth_synthesis", "color_match", "sharpen"}
+
+
+class Animator:
+    def __init__(self, source_image: np.ndarray, *, source_landmarks: np.ndarray | None = None,
+                 source_name: str = "source", retarget: RetargetSettings | None = None,
+                 generator: GeneratorSettings | None = None, with_alpha: bool = False,
+                 track_drivers: bool = True):
+        self._lock = threading.RLock()
+        self.source_name = source_name
+        self.with_alpha = with_alpha
+        self.generator = WarpGenerator(generator)
+        self._tracker = FaceTracker(static=False) if track_drivers else None
+        self.timings: dict[str, float] = {"track": 0.0, "retarget": 0.0, "generate": 0.0}
+        self.face_found = False
+        self._prepare(source_image, source_landmarks)
+        self.retargeter = MotionRetargeter(self.source_landmarks, retarget, idle=self._idle)
+
+    # ---- source --------------------------------------------------------------------------
+    def _prepare(self, image: np.ndarray, landmarks: np.ndarray | None) -> None:
+        lm = landmarks if landmarks is not None else track_portrait(image, self.source_name)
+        alpha = None
+        if self.with_alpha:
+            from streamfx.matte import person_matte
+
+            alpha = person_matte(image)
+        self.generator.prepare(image, lm, alpha)
+        self.source_image = image
+        self.source_landmarks = lm.astype(np.float32)
+        self._idle_rig = FaceRig(self.source_landmarks)
+        self._idle_script = MotionScript.builtin("idle")
+
+    def _idle(self, t: float) -> np.ndarray:
+        return self._idle_rig.pose(self._idle_script.params(t % self._idle_script.duration))
+
+    def set_source(self, image: np.ndarray, landmarks: np.ndarray | None = None, name: str = "upload") -> None:
+        """Swap the portrait; raises NoFaceError (and keeps the old one) if it has no face."""
+        with self._lock:
+            old = self.source_name
+            self.source_name = name
+            try:
+                self._prepare(image, landmarks)
+            except Exception:
+                self.source_name = old
+                raise
+            self.retargeter.set_source(self.source_landmarks)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.source_image.shape[1], self.source_image.shape[0]
+
+    # ---- controls ------------------------------------------------------------------------
+    def calibrate(self) -> None:
+        with self._lock:
+            self.retargeter.calibrate()
+
+    def set_reference(self, driver_landmarks: np.ndarray) -> None:
+        with self._lock:
+            self.retargeter.set_reference(driver_landmarks)
+
+    def update_settings(self, **kw: object) -> None:
+        with self._lock:
+            gen = {k: kw.pop(k) for k in list(kw) if k in _GENERATOR_KEYS}
+            if kw:
+                self.retargeter.update_settings(**kw)
+            for k, v in gen.items():
+                setattr(self.generator.settings, k, v)
+            self.generator.settings.validate()
+
+    def settings_dict(self) -> dict[str, object]:
+        with self._lock:
+            d: dict[str, object] = asdict(self.retargeter.settings)
+            d.update({k: getattr(self.generator.settings, k) for k in sorted(_GENERATOR_KEYS)})
+            return d
+
+    # ---- per frame -----------------------------------------------------------------------
+    def track(self, frame: DriverFrame) -> np.ndarray | None:
+        """Driver landmarks for a frame (tracked from its image, or given by a script)."""
+        if frame.landmarks is not None:
+            return frame.landmarks
+        if frame.image is None or self._tracker is None:
+            return None
+        image = frame.image[:, ::-1] if self.retargeter.settings.mirror else frame.image
+        return self._tracker.track(image)
+
+    def step(self, frame: DriverFrame) -> np.ndarray:
+        """The animated portrait for this driver frame, RGB."""
+        out = self._step(frame)
+        return out[..., :3] if out.shape[2] == 4 else out
+
+    def _step(self, frame: DriverFrame) -> np.ndarray:
+        t0 = time.perf_counter()
+        driver = self.track(frame)
+        t1 = time.perf_counter()
+        with self._lock:
+            target = self.retargeter.update(driver, frame.timestamp)
+            t2 = time.perf_counter()
+            out = self.generator.render(target)
+        t3 = time.perf_counter()
+        self.face_found = driver is not None
+        self.timings = {"track": (t1 - t0) * 1e3, "retarget": (t2 - t1) * 1e3, "generate": (t3 - t2) * 1e3}
+        return out
+
+    def step_rgba(self, frame: DriverFrame) -> np.ndarray:
+        if not self.with_alpha:
+            with self._lock:
+                self.with_alpha = True
+                self._prepare(self.source_image, self.source_landmarks)
+        return self._step(frame)
+
+    def render_landmarks(self, target: np.ndarray) -> np.ndarray:
+        with self._lock:
+            return self.generator.render(target)
+
+    def close(self) -> None:
+        if self._tracker is not None:
+            self._tracker.close()

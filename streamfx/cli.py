@@ -1,0 +1,170 @@
+"""The ``streamfx`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from streamfx import __version__
+from streamfx.errors import StreamFXError
+
+log = logging.getLogger("streamfx")
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _add_motion_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("motion")
+    g.add_argument("--reference", choices=("first", "best"), default="first",
+                   help="neutral driver frame: the first, or the one closest to the source's pose (default: first)")
+    g.add_argument("--smoothing", type=float, default=0.3, help="0 (raw) … 1 (heavy) One Euro smoothing (default 0.3)")
+    for region in ("head", "eye", "brow", "mouth"):
+        g.add_argument(f"--{region}-gain", type=float, default=1.0, help=f"{region} motion gain, 0–3 (default 1)")
+    g.add_argument("--mirror", action="store_true", help="mirror the driver (as a selfie view does)")
+    g = p.add_argument_group("generator")
+    g.add_argument("--no-mouth", dest="mouth_synthesis", action="store_false", help="no mouth-interior synthesis")
+    g.add_argument("--color-match", action="store_true", help="match the face colour statistics to the source")
+    g.add_argument("--sharpen", type=float, default=0.0, help="unsharp-mask amount, 0–2 (default 0)")
+
+
+def _settings(args: argparse.Namespace) -> tuple[object, object]:
+    from streamfx.generator import GeneratorSettings
+    from streamfx.retarget import RetargetSettings
+
+    rs = RetargetSettings(reference=args.reference, smoothing=args.smoothing, head_gain=args.head_gain,
+                          eye_gain=args.eye_gain, brow_gain=args.brow_gain, mouth_gain=args.mouth_gain,
+                          mirror=args.mirror).validate()
+    gs = GeneratorSettings(mouth_synthesis=args.mouth_synthesis, color_match=args.color_match,
+                           sharpen=args.sharpen).validate()
+    return rs, gs
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from streamfx.render import RenderJob, render
+
+    rs, gs = _settings(args)
+    if args.max_size < 64:
+        raise StreamFXError(f"--max-size must be at least 64, not {args.max_size}")
+    job = RenderJob(source=args.source, driver=args.driver, output=args.output, landmarks=args.landmarks,
+                    max_size=args.max_size, retarget=rs, generator=gs, progress=not args.quiet)  # type: ignore[arg-type]
+    res = render(job)
+    print(f"wrote {res.output} ({res.frames} frames, {res.size[0]}×{res.size[1]} @ {res.fps:g} fps) in {res.seconds:.1f} s")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from streamfx.generator import GeneratorSettings
+    from streamfx.imageio import demo_portrait, save_image
+    from streamfx.render import RenderJob, render
+
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    portrait = out / "demo_portrait.png"
+    save_image(portrait, demo_portrait())
+    print("demo: scikit-image's public-domain astronaut portrait, driven by the built-in 'demo' script")
+    for name in ("demo.mp4", "demo.gif"):
+        job = RenderJob(source=str(portrait), driver=args.script, output=str(out / name),
+                        generator=GeneratorSettings(), progress=not args.quiet)
+        res = render(job)
+        print(f"wrote {res.output} ({res.frames} frames @ {res.fps:g} fps) in {res.seconds:.1f} s")
+    return 0
+
+
+def _cmd_landmarks(args: argparse.Namespace) -> int:
+    from streamfx.imageio import load_image
+    from streamfx.landmarks import save_landmarks
+    from streamfx.tracking import track_portrait
+
+    image = load_image(args.image, max_side=100_000)
+    lm = track_portrait(image, args.image)
+    save_landmarks(args.output, lm, (image.shape[1], image.shape[0]))
+    print(f"wrote {args.output} (478 landmarks of '{args.image}')")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from streamfx.evaluation import main as eval_main
+
+    return eval_main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="streamfx", description="Bring a still portrait to life.")
+    parser.add_argument("--version", action="version", version=f"streamfx {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("render", help="animate a portrait from a video or motion script into MP4/WebM/GIF")
+    p.add_argument("source", help="portrait image (jpg, png, webp, bmp)")
+    p.add_argument("driver", help="driver video (mp4, avi, mov, webm) or motion script (built-in name or .json/.toml)")
+    p.add_argument("-o", "--output", required=True, help="output file: .mp4, .webm or .gif")
+    p.add_argument("--landmarks", help="landmarks file for faces the tracker cannot read (docs/landmarks.md)")
+    p.add_argument("--max-size", type=int, default=2048, help="downscale the portrait's longer side to this (default 2048)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_motion_options(p)
+    p.set_defaults(handler=_cmd_render)
+
+    p = sub.add_parser("demo", help="the main job on built-in defaults: out/demo.mp4 and out/demo.gif")
+    p.add_argument("--out-dir", default="out")
+    p.add_argument("--script", default="demo", help="motion script (default: the built-in 'demo')")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(handler=_cmd_demo)
+
+    p = sub.add_parser("landmarks", help="write a portrait's 478 tracked landmarks to a JSON file (to edit)")
+    p.add_argument("image")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(handler=_cmd_landmarks)
+
+    p = sub.add_parser("eval", help="score quality: self-reenactment and cross-reenactment")
+    from streamfx.evaluation import add_arguments as add_eval_arguments
+
+    add_eval_arguments(p)
+    p.set_defaults(handler=_cmd_eval)
+
+    for module, name, help_text, add, run in _EXTENSIONS:
+        try:
+            mod = __import__(module, fromlist=[add, run])
+        except ImportError as e:
+            if e.name and module.startswith(e.name):
+                continue  # that subsystem is not part of this build
+            raise
+        p = sub.add_parser(name, help=help_text)
+        getattr(mod, add)(p)
+        p.set_defaults(handler=getattr(mod, run))
+    return parser
+
+
+# subcommands whose code lives with the subsystem they drive
+_EXTENSIONS: list[tuple[str, str, str, str, str]] = [
+    ("streamfx.live.cli", "live", "go live: AnimCam virtual camera + WebRTC + control panel",
+     "add_live_arguments", "run_live"),
+    ("engines.cli", "export-onnx", "export the generator for a portrait as one ONNX graph",
+     "add_export_arguments", "run_export"),
+    ("engines.cli", "build-engine", "build (and cache) a TensorRT engine ahead of time",
+     "add_build_arguments", "run_build"),
+    ("engines.cli", "doctor", "which engines, virtual camera, browser and OBS work here, and why not",
+     "add_doctor_arguments", "run_doctor"),
+    ("engines.cli", "engines", "list the generator engines and whether each works here",
+     "add_engines_arguments", "run_engines"),
+]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="streamfx: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.handler(args) or 0)
+    except StreamFXError as e:
+        print(f"streamfx: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("streamfx: interrupted — output files were closed and hold what was done", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        os._exit(1)

@@ -1,0 +1,192 @@
+"""Still images in and out: the source portrait, web uploads and snapshots.
+
+Everything returned here is RGB uint8 H×W×3; OpenCV's BGR stays inside this module.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from streamfx.errors import InputError, OutputError
+
+log = logging.getLogger("streamfx")
+
+#: Refuse anything larger before decoding it: a 200 MP RGB image is already 600 MB in memory.
+MAX_PIXELS = 200_000_000
+
+_IMAGE_HINT = "use a .jpg/.png/.webp/.bmp file"
+
+
+def load_image(path: str | Path, *, max_side: int = 4096) -> np.ndarray:
+    """Read a portrait from disk as RGB uint8 H×W×3, downscaled so its longest side ≤ max_side.
+
+    Alpha is dropped and grayscale is expanded to three channels. Every failure is an
+    :class:`InputError` whose message names the file and what to do about it.
+    """
+    p = Path(path)
+    shown = str(path)
+    if not p.exists():
+        raise InputError(f"source image '{shown}' does not exist — check the path")
+    if p.is_dir():
+        raise InputError(
+            f"source image '{shown}' is a directory — pass an image file inside it ({_IMAGE_HINT})"
+        )
+    try:
+        # Read the bytes ourselves: cv2.imread silently returns None for unreadable or
+        # non-ASCII paths on some platforms, which would hide the real reason.
+        data = p.read_bytes()
+    except PermissionError:
+        raise InputError(
+            f"cannot read source image '{shown}' (permission denied) — check the file's permissions"
+        ) from None
+    except OSError as exc:
+        raise InputError(
+            f"cannot read source image '{shown}' ({exc.strerror or exc}) — check the path"
+        ) from None
+    return _decode(data, shown, max_side=max_side)
+
+
+def load_image_bytes(
+    data: bytes,
+    *,
+    max_side: int = 4096,
+    max_bytes: int = 25_000_000,
+    name: str = "upload",
+) -> np.ndarray:
+    """Decode an uploaded image (web UI) with the same checks as :func:`load_image`, plus a size cap."""
+    if len(data) > max_bytes:
+        raise InputError(
+            f"image '{name}' is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:g} MB upload limit — "
+            "upload a smaller or more compressed image"
+        )
+    return _decode(bytes(data), name, max_side=max_side)
+
+
+def demo_portrait() -> np.ndarray:
+    """The public-domain NASA astronaut portrait bundled with scikit-image (512×512 RGB, no download)."""
+    from skimage import data as skdata  # deferred: importing skimage costs ~0.5 s
+
+    img = np.asarray(skdata.astronaut())
+    return np.ascontiguousarray(img[..., :3], dtype=np.uint8)
+
+
+def save_image(path: str | Path, rgb: np.ndarray) -> Path:
+    """Write an RGB(A) or grayscale uint8 image; the format follows the extension. Returns the path."""
+    p = Path(path)
+    arr = np.asarray(rgb)
+    if arr.dtype != np.uint8:
+        raise ValueError(f"save_image expects uint8 pixels, got {arr.dtype}")
+    if arr.ndim == 3 and arr.shape[2] == 3:
+        arr = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)
+    elif arr.ndim == 3 and arr.shape[2] == 4:
+        arr = cv2.cvtColor(arr, cv2.COLOR_RGBA2BGRA)
+    elif arr.ndim != 2:
+        raise ValueError(f"save_image expects H×W, H×W×3 or H×W×4 pixels, got shape {arr.shape}")
+    ext = p.suffix.lower() or ".png"
+    try:
+        ok, buf = cv2.imencode(ext, arr)
+    except cv2.error:
+        ok = False
+    if not ok:
+        raise OutputError(
+            f"cannot encode an image as '{ext}' for '{p}' — use .png, .jpg, .webp or .bmp"
+        )
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(buf.tobytes())
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write image '{p}' ({exc.strerror or exc}) — choose a writable path"
+        ) from None
+    return p
+
+
+def _header_size(data: bytes) -> tuple[int, int, str | None] | None:
+    """(width, height, format) from the image header without decoding pixels, when Pillow knows it."""
+    try:
+        from PIL import Image
+    except ImportError:  # Pillow comes with matplotlib/scikit-image, but don't insist on it
+        return None
+    try:
+        # Image.open only parses the header; pixel data is decoded lazily and we never ask for it.
+        # Pillow's own decompression-bomb guard would raise above ~179 MP; we apply our limit.
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                w, h = im.size
+                return int(w), int(h), im.format
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+    except Exception:  # noqa: BLE001 - unknown to Pillow is fine: OpenCV gets the final say
+        return None
+
+
+def _decode(data: bytes, name: str, *, max_side: int) -> np.ndarray:
+    if not data:
+        raise InputError(f"source image '{name}' is empty (0 bytes) — re-export or re-download it")
+    header = _header_size(data)
+    # IMREAD_COLOR always yields 8-bit BGR (16-bit PNGs are scaled down) and applies the EXIF
+    # orientation, so phone portraits come out upright.
+    flags = cv2.IMREAD_COLOR
+    if header is not None:
+        w, h, fmt = header
+        if w * h > MAX_PIXELS:
+            raise InputError(
+                f"source image '{name}' is {w}×{h} ({w * h / 1e6:.0f} megapixels), over the "
+                f"{MAX_PIXELS / 1e6:.0f}-megapixel limit — downscale it before using it"
+            )
+        if fmt == "JPEG":
+            # libjpeg can decode straight to 1/2, 1/4 or 1/8 size, which is far cheaper than
+            # decoding a huge photo in full and shrinking it; INTER_AREA below finishes the job.
+            longest = max(w, h)
+            for factor, reduced in (
+                (8, cv2.IMREAD_REDUCED_COLOR_8),
+                (4, cv2.IMREAD_REDUCED_COLOR_4),
+                (2, cv2.IMREAD_REDUCED_COLOR_2),
+            ):
+                if longest / factor >= max_side:
+                    flags = reduced
+                    break
+    buf = np.frombuffer(data, dtype=np.uint8)
+    try:
+        bgr = cv2.imdecode(buf, flags)
+    except cv2.error:
+        bgr = None
+    if bgr is None or bgr.size == 0:
+        raise InputError(f"'{name}' is not an image OpenCV can read ({_IMAGE_HINT})")
+    if bgr.ndim == 2:
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
+    else:
+        rgb = cv2.cvtColor(bgr[..., :3] if bgr.shape[2] > 3 else bgr, cv2.COLOR_BGR2RGB)
+    h, w = rgb.shape[:2]
+    if h * w > MAX_PIXELS:  # no header from Pillow: catch it after the fact
+        raise InputError(
+            f"source image '{name}' is {w}×{h} ({w * h / 1e6:.0f} megapixels), over the "
+            f"{MAX_PIXELS / 1e6:.0f}-megapixel limit — downscale it before using it"
+        )
+    orig = header[:2] if header is not None else (w, h)
+    if (orig[0] > orig[1]) != (w > h):  # EXIF rotation swapped the axes while decoding
+        orig = (orig[1], orig[0])
+    if max(h, w) > max_side:
+        scale = max_side / max(h, w)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        log.warning(
+            "source image '%s' is %d×%d; downscaled to %d×%d (longest side %d px)",
+            name,
+            orig[0],
+            orig[1],
+            size[0],
+            size[1],
+            max_side,
+        )
+    return np.ascontiguousarray(rgb)
+
+
+__all__ = ["MAX_PIXELS", "demo_portrait", "load_image", "load_image_bytes", "save_image"]

@@ -1,0 +1,165 @@
+"""The 478-point face-mesh topology, named regions, and the landmarks-file format.
+
+Landmarks are float32 arrays of shape (478, 3) in *pixel* coordinates of their image:
+x right, y down, z towards the camera-away direction in the same pixel scale as x
+(mediapipe's convention). Points 0–467 are the face mesh, 468–477 the two irises.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from streamfx.errors import InputError
+
+NUM_LANDMARKS = 478
+
+# Region index sets (mediapipe face-mesh topology). "Right"/"left" are the subject's.
+LIPS_OUTER = [61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146]
+LIPS_INNER = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95]
+INNER_UPPER = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308]
+INNER_LOWER = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308]
+OUTER_LOWER = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291]
+MOUTH_CORNERS = (61, 291)
+INNER_CORNERS = (78, 308)
+UPPER_LIP_MID, LOWER_LIP_MID = 13, 14
+
+RIGHT_EYE_UPPER = [33, 246, 161, 160, 159, 158, 157, 173, 133]
+RIGHT_EYE_LOWER = [33, 7, 163, 144, 145, 153, 154, 155, 133]
+LEFT_EYE_UPPER = [263, 466, 388, 387, 386, 385, 384, 398, 362]
+LEFT_EYE_LOWER = [263, 249, 390, 373, 374, 380, 381, 382, 362]
+RIGHT_EYE_CORNERS = (33, 133)
+LEFT_EYE_CORNERS = (263, 362)
+RIGHT_IRIS = [468, 469, 470, 471, 472]
+LEFT_IRIS = [473, 474, 475, 476, 477]
+RIGHT_BROW = [46, 53, 52, 65, 55, 70, 63, 105, 66, 107]
+LEFT_BROW = [276, 283, 282, 295, 285, 300, 293, 334, 296, 336]
+FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378,
+             400, 377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21,
+             54, 103, 67, 109]
+NOSE = [1, 2, 4, 5, 6, 19, 94, 168, 197, 195, 98, 327, 129, 358, 64, 294, 48, 278]
+CHEEKS = [50, 280, 123, 352, 187, 411, 205, 425, 36, 266, 118, 347, 101, 330]
+CHIN = [152, 175, 199, 200, 18, 421, 201, 428, 208, 171, 396, 32, 262]
+NOSE_TIP, CHIN_TIP, FOREHEAD = 1, 152, 10
+
+EYES = RIGHT_EYE_UPPER + RIGHT_EYE_LOWER[1:-1] + LEFT_EYE_UPPER + LEFT_EYE_LOWER[1:-1]
+IRISES = RIGHT_IRIS + LEFT_IRIS
+BROWS = RIGHT_BROW + LEFT_BROW
+MOUTH = LIPS_OUTER + LIPS_INNER
+
+# Points that move with the skull, not with expressions: used to fit head pose.
+RIGID = [33, 133, 263, 362, 1, 4, 6, 168, 197, 195, 5, 234, 454, 127, 356, 10, 151, 9, 8,
+         98, 327, 129, 358, 93, 323]
+
+# Control points the generator's motion field is solved on: enough to carry every region,
+# few enough that the per-frame solve stays cheap and well conditioned.
+CONTROL = sorted(set(FACE_OVAL + RIGHT_EYE_UPPER + RIGHT_EYE_LOWER + LEFT_EYE_UPPER
+                     + LEFT_EYE_LOWER + BROWS + NOSE + LIPS_OUTER + CHEEKS + CHIN
+                     + IRISES))
+
+
+def eye_openness(lm: np.ndarray) -> float:
+    """Mean lid gap over eye width for both eyes (≈0.25–0.35 open, ≈0.05 closed)."""
+    def one(up: int, low: int, a: int, b: int) -> float:
+        w = float(np.linalg.norm(lm[a, :2] - lm[b, :2])) + 1e-6
+        return float(np.linalg.norm(lm[up, :2] - lm[low, :2])) / w
+
+    return 0.5 * (one(159, 145, 33, 133) + one(386, 374, 263, 362))
+
+
+def mouth_openness(lm: np.ndarray) -> float:
+    """Inner-lip gap over mouth width (0 closed, ≈0.5 wide open)."""
+    w = float(np.linalg.norm(lm[61, :2] - lm[291, :2])) + 1e-6
+    return float(np.linalg.norm(lm[13, :2] - lm[14, :2])) / w
+
+
+def interocular(lm: np.ndarray) -> float:
+    """Distance between the two eye centres, in pixels: the unit of AKD."""
+    r = lm[[33, 133], :2].mean(axis=0)
+    left = lm[[263, 362], :2].mean(axis=0)
+    return float(np.linalg.norm(r - left))
+
+
+def face_box(lm: np.ndarray, w: int, h: int, pad: float = 0.1) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) around the face oval, padded, clipped to the image."""
+    pts = lm[FACE_OVAL, :2]
+    x0, y0 = pts.min(axis=0)
+    x1, y1 = pts.max(axis=0)
+    px, py = (x1 - x0) * pad, (y1 - y0) * pad
+    return (max(0, int(x0 - px)), max(0, int(y0 - py)), min(w, int(np.ceil(x1 + px))),
+            min(h, int(np.ceil(y1 + py))))
+
+
+# ---- landmarks file ---------------------------------------------------------------------
+
+KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth_right", "mouth_left")
+_KEYPOINT_IDS: dict[str, list[int]] = {
+    "right_eye": [33, 133],  # the subject's right eye: on the image's left
+    "left_eye": [263, 362],
+    "nose_tip": [1],
+    "mouth_right": [61],
+    "mouth_left": [291],
+}
+
+
+def load_landmarks(path: str | Path) -> np.ndarray:
+    """Read a landmarks file (see docs/landmarks.md): 478 points, or 5 named keypoints.
+
+    With keypoints, the built-in template face is fitted to them (similarity plus shear),
+    which is what a cartoon, robot or sculpture needs: five clicks instead of 478.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"landmarks file '{p}' does not exist — check the --landmarks path")
+    try:
+        data = json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"landmarks file '{p}' is not valid JSON ({e.msg if hasattr(e, 'msg') else e}) — see docs/landmarks.md") from None
+    if isinstance(data, dict) and "landmarks" in data:
+        pts = np.asarray(data["landmarks"], dtype=np.float32)
+        if pts.ndim != 2 or pts.shape[0] != NUM_LANDMARKS or pts.shape[1] not in (2, 3):
+            raise InputError(f"landmarks file '{p}' must hold {NUM_LANDMARKS} [x, y] or [x, y, z] points, got shape {list(pts.shape)} — see docs/landmarks.md")
+        if pts.shape[1] == 2:
+            pts = np.concatenate([pts, np.zeros((NUM_LANDMARKS, 1), np.float32)], axis=1)
+        if data.get("normalized"):
+            w, h = data["image_size"]
+            pts = pts * np.array([w, h, w], np.float32)
+        return pts
+    if isinstance(data, dict) and "keypoints" in data:
+        kp = data["keypoints"]
+        missing = [k for k in KEYPOINT_NAMES if k not in kp]
+        if missing:
+            raise InputError(f"landmarks file '{p}' lacks keypoints {missing} — give all of {list(KEYPOINT_NAMES)} as [x, y] pixels")
+        return fit_template(np.array([kp[k] for k in KEYPOINT_NAMES], np.float32))
+    raise InputError(f"landmarks file '{p}' needs a 'landmarks' (478 points) or 'keypoints' object — see docs/landmarks.md")
+
+
+def save_landmarks(path: str | Path, landmarks: np.ndarray, image_size: tuple[int, int]) -> None:
+    Path(path).write_text(json.dumps({
+        "format": "streamfx-landmarks/1",
+        "image_size": list(image_size),
+        "landmarks": np.round(landmarks.astype(float), 2).tolist(),
+    }))
+
+
+def template_landmarks() -> np.ndarray:
+    """The template face (478×3, unit inter-ocular distance, eyes on y=0, centred)."""
+    path = Path(__file__).with_name("assets") / "template_landmarks.json"
+    return np.asarray(json.loads(path.read_text())["landmarks"], np.float32)
+
+
+def _keypoints_of(lm: np.ndarray) -> np.ndarray:
+    return np.array([lm[_KEYPOINT_IDS[k], :2].mean(axis=0) for k in KEYPOINT_NAMES], np.float32)
+
+
+def fit_template(keypoints: np.ndarray) -> np.ndarray:
+    """Place the template face on five (x, y) keypoints with a least-squares affine fit."""
+    tpl = template_landmarks()
+    src = _keypoints_of(tpl)
+    a = np.concatenate([src, np.ones((5, 1), np.float32)], axis=1)
+    m, *_ = np.linalg.lstsq(a, keypoints.astype(np.float32), rcond=None)  # 3×2
+    xy = np.concatenate([tpl[:, :2], np.ones((NUM_LANDMARKS, 1), np.float32)], axis=1) @ m
+    scale = float(np.sqrt(abs(np.linalg.det(m[:2, :2]))))
+    return np.concatenate([xy, tpl[:, 2:3] * scale], axis=1).astype(np.float32)

@@ -1,0 +1,168 @@
+"""Offline rendering: a source portrait + a driver → an animated MP4, WebM or GIF.
+
+Two stages run concurrently: decoding + tracking the driver, and retargeting + generating +
+encoding the animation (cv2, PyAV and mediapipe release the GIL, so the two cores both
+work). With ``--reference best`` the whole driver is tracked first, since the reference
+is chosen from all its frames. Whatever happens — a truncated driver, Ctrl-C — the output
+file is closed properly and holds every frame rendered so far.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from streamfx.animator import Animator
+from streamfx.drivers import open_driver
+from streamfx.errors import StreamFXError, TruncatedInputError
+from streamfx.generator import GeneratorSettings
+from streamfx.imageio import load_image
+from streamfx.landmarks import load_landmarks
+from streamfx.retarget import RetargetSettings, choose_best_reference
+from streamfx.sinks.file import VideoFileSink
+from streamfx.sources.base import DriverFrame
+
+log = logging.getLogger("streamfx")
+
+_END = object()
+
+
+@dataclass
+class RenderJob:
+    source: str
+    driver: str
+    output: str
+    landmarks: str | None = None
+    max_size: int = 2048
+    retarget: RetargetSettings = field(default_factory=RetargetSettings)
+    generator: GeneratorSettings = field(default_factory=GeneratorSettings)
+    progress: bool = True
+
+
+@dataclass
+class RenderResult:
+    output: Path
+    frames: int
+    fps: float
+    size: tuple[int, int]
+    seconds: float
+    faces_lost: int
+    stage_ms: dict[str, float]
+
+
+def load_source(path: str, max_size: int, landmarks_path: str | None = None
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The portrait (downscaled to max_size with a notice) and, if given, its landmarks."""
+    image = load_image(path, max_side=max_size)
+    if landmarks_path is None:
+        return image, None
+    lm = load_landmarks(landmarks_path)
+    from PIL import Image
+
+    with Image.open(path) as im:  # header only: the landmarks are in the original's pixels
+        ow, oh = im.size
+    if (ow, oh) != (image.shape[1], image.shape[0]):
+        lm = lm * np.float32(image.shape[1] / ow)
+    return image, lm
+
+
+def render(job: RenderJob) -> RenderResult:
+    t_start = time.perf_counter()
+    image, lm = load_source(job.source, job.max_size, job.landmarks)
+    animator = Animator(image, source_landmarks=lm, source_name=job.source,
+                        retarget=job.retarget, generator=job.generator)
+    driver = open_driver(job.driver, neutral_landmarks=animator.source_landmarks)
+    sink = VideoFileSink(job.output, fps=driver.fps)
+    h, w = image.shape[:2]
+    sink.open(w, h, driver.fps)
+    tracked: queue.Queue[object] = queue.Queue(maxsize=64)
+    failure: list[BaseException] = []
+    stop = threading.Event()
+    stage = {"decode": 0.0, "track": 0.0, "generate": 0.0, "encode": 0.0}
+
+    def produce() -> None:
+        try:
+            it = iter(driver)
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                frame = next(it, None)
+                t1 = time.perf_counter()
+                if frame is None:
+                    break
+                lm_d = animator.track(frame)
+                stage["decode"] += t1 - t0
+                stage["track"] += time.perf_counter() - t1
+                frame.image = None  # the generator needs landmarks only
+                frame.landmarks = lm_d
+                tracked.put(frame)
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer thread
+            failure.append(e)
+        finally:
+            tracked.put(_END)
+
+    producer = threading.Thread(target=produce, name="driver", daemon=True)
+    producer.start()
+    frames_in: list[DriverFrame] | None = None
+    if job.retarget.reference == "best":
+        frames_in = []
+        while (item := tracked.get()) is not _END:
+            assert isinstance(item, DriverFrame)
+            frames_in.append(item)
+        best = choose_best_reference([f.landmarks for f in frames_in], animator.source_landmarks)
+        ref = frames_in[best].landmarks if frames_in else None
+        if ref is not None:
+            animator.set_reference(ref)
+            log.info("reference: driver frame %d (closest to the source's pose)", best)
+
+    def items() -> object:
+        if frames_in is not None:
+            yield from frames_in
+            return
+        while (item := tracked.get()) is not _END:
+            yield item
+
+    lost = 0
+    bar = tqdm(total=driver.frame_count, unit="frame", disable=not job.progress, desc="render",
+               leave=False, dynamic_ncols=True)
+    try:
+        for item in items():  # type: ignore[attr-defined]
+            assert isinstance(item, DriverFrame)
+            t0 = time.perf_counter()
+            lost += item.landmarks is None
+            out = animator.step(item)
+            t1 = time.perf_counter()
+            sink.write(out)
+            stage["generate"] += t1 - t0
+            stage["encode"] += time.perf_counter() - t1
+            bar.update(1)
+    finally:
+        stop.set()
+        bar.close()
+        sink.close()
+        while producer.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                tracked.get_nowait()
+            except queue.Empty:
+                producer.join(0.05)
+        driver.close()
+        animator.close()
+    n = sink.frames_written
+    if failure:
+        err = failure[0]
+        if isinstance(err, TruncatedInputError):
+            raise TruncatedInputError(f"{err} — wrote the {n} frames that decoded to '{job.output}'") from None
+        if isinstance(err, StreamFXError):
+            raise err
+        raise err
+    if lost:
+        log.info("the driver's face was lost in %d of %d frames (held, then eased to neutral)", lost, n)
+    return RenderResult(output=Path(job.output), frames=n, fps=driver.fps, size=(w, h),
+                        seconds=time.perf_counter() - t_start, faces_lost=lost,
+                        stage_ms={k: v * 1e3 / max(n, 1) for k, v in stage.items()})

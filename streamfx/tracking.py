@@ -1,0 +1,184 @@
+"""Face tracking: mediapipe face mesh with iris (478 points), for drivers and portraits.
+
+Drivers are tracked in mediapipe's video mode (the mesh follows the face from frame to
+frame, detection only on loss). Portraits are tracked in static mode *on a crop*: the
+mesh's own detector is a short-range selfie model and misses small faces in large images
+(a 2048² photo, a half-body painting), so we detect first — mediapipe's full-range face
+detector, OpenCV's Haar cascade as fallback — and mesh a square crop around the face.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from streamfx.errors import NoFaceError
+from streamfx.landmarks import NUM_LANDMARKS
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import mediapipe as mp  # noqa: E402  (log settings must precede the import)
+
+log = logging.getLogger("streamfx")
+
+_DETECT_SIDE = 1024  # detection runs on a copy at most this large
+_CROP_SIDE = 512  # the mesh sees the face crop at this size
+_CROP_MARGIN = 2.0  # crop side = margin × the detected box's longer side
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    score: float
+
+    @property
+    def size(self) -> float:
+        return max(self.x1 - self.x0, self.y1 - self.y0)
+
+
+def _mesh_to_pixels(result: object, w: int, h: int) -> np.ndarray | None:
+    faces = getattr(result, "multi_face_landmarks", None)
+    if not faces:
+        return None
+    lm = faces[0].landmark
+    if len(lm) < NUM_LANDMARKS:
+        return None
+    arr = np.array([(p.x, p.y, p.z) for p in lm], dtype=np.float32)
+    return arr * np.array([w, h, w], dtype=np.float32)
+
+
+class FaceTracker:
+    """Tracks one face per frame; returns (478, 3) float32 pixel landmarks or None.
+
+    ``static=False`` (video mode) is for driver frames in sequence; ``static=True`` treats
+    every image independently.
+    """
+
+    def __init__(self, *, static: bool = False, refine: bool = True, min_confidence: float = 0.5):
+        self.static = static
+        self._mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=static,
+            max_num_faces=1,
+            refine_landmarks=refine,
+            min_detection_confidence=min_confidence,
+            min_tracking_confidence=0.5,
+        )
+
+    def track(self, rgb: np.ndarray) -> np.ndarray | None:
+        h, w = rgb.shape[:2]
+        if not rgb.flags["C_CONTIGUOUS"]:
+            rgb = np.ascontiguousarray(rgb)
+        return _mesh_to_pixels(self._mesh.process(rgb), w, h)
+
+    def close(self) -> None:
+        self._mesh.close()
+
+    def __enter__(self) -> FaceTracker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class FaceDetector:
+    """Face boxes in an image of any size: mediapipe full-range detection, then Haar."""
+
+    def __init__(self) -> None:
+        self._mp = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.4)
+        self._haar = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+
+    def detect(self, rgb: np.ndarray) -> list[FaceBox]:
+        h, w = rgb.shape[:2]
+        s = min(1.0, _DETECT_SIDE / max(h, w))
+        small = cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA) if s < 1 else rgb
+        boxes = [FaceBox(b.x0 / s, b.y0 / s, b.x1 / s, b.y1 / s, b.score)
+                 for b in self._detect_mediapipe(small) or self._detect_haar(small)]
+        if not boxes and s < 1:
+            boxes = self._detect_tiles(rgb)
+        return sorted(boxes, key=lambda b: -b.size * b.score)
+
+    def _detect_tiles(self, rgb: np.ndarray, tile: int = 768, stride: int = 512) -> list[FaceBox]:
+        """Faces too small to survive the downscale: look at full resolution, tile by tile."""
+        h, w = rgb.shape[:2]
+        ys = sorted({*range(0, max(h - tile, 0) + 1, stride), max(h - tile, 0)})
+        xs = sorted({*range(0, max(w - tile, 0) + 1, stride), max(w - tile, 0)})
+        out = []
+        for y in ys:
+            for x in xs:
+                for b in self._detect_mediapipe(rgb[y:y + tile, x:x + tile]):
+                    out.append(FaceBox(b.x0 + x, b.y0 + y, b.x1 + x, b.y1 + y, b.score))
+        return out
+
+    def _detect_mediapipe(self, rgb: np.ndarray) -> list[FaceBox]:
+        h, w = rgb.shape[:2]
+        res = self._mp.process(np.ascontiguousarray(rgb))
+        out = []
+        for d in res.detections or []:
+            bb = d.location_data.relative_bounding_box
+            out.append(FaceBox(bb.xmin * w, bb.ymin * h, (bb.xmin + bb.width) * w,
+                               (bb.ymin + bb.height) * h, float(d.score[0])))
+        return out
+
+    def _detect_haar(self, rgb: np.ndarray) -> list[FaceBox]:
+        gray = cv2.equalizeHist(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+        side = min(gray.shape)
+        found = self._haar.detectMultiScale(gray, 1.1, 5, minSize=(max(24, side // 20),) * 2)
+        return [FaceBox(float(x), float(y), float(x + fw), float(y + fh), 0.5) for x, y, fw, fh in found]
+
+    def close(self) -> None:
+        self._mp.close()
+
+
+def _crop_square(rgb: np.ndarray, cx: float, cy: float, side: float) -> tuple[np.ndarray, float, float, float]:
+    """A _CROP_SIDE² crop centred on (cx, cy); returns it with its origin and scale."""
+    x0, y0 = cx - side / 2, cy - side / 2
+    scale = _CROP_SIDE / side
+    m = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]], np.float32)
+    crop = cv2.warpAffine(rgb, m, (_CROP_SIDE, _CROP_SIDE), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+    return crop, x0, y0, scale
+
+
+def find_portrait_landmarks(rgb: np.ndarray) -> np.ndarray | None:
+    """Landmarks of the main face in a still image of any size, or None."""
+    h, w = rgb.shape[:2]
+    detector = FaceDetector()
+    tracker = FaceTracker(static=True)
+    try:
+        for box in detector.detect(rgb)[:3]:
+            cx, cy = (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2
+            crop, x0, y0, s = _crop_square(rgb, cx, cy, box.size * _CROP_MARGIN)
+            lm = tracker.track(crop)
+            if lm is not None:
+                lm[:, :2] = lm[:, :2] / s + np.array([x0, y0], np.float32)
+                lm[:, 2] /= s
+                return lm
+        # Close-up portraits can defeat the detectors but not the mesh's own detector.
+        s = min(1.0, _DETECT_SIDE / max(h, w))
+        small = cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA) if s < 1 else rgb
+        lm = tracker.track(small)
+        if lm is not None:
+            lm /= s
+        return lm
+    finally:
+        tracker.close()
+        detector.close()
+
+
+def track_portrait(rgb: np.ndarray, name: str = "source image") -> np.ndarray:
+    """Like :func:`find_portrait_landmarks` but a missing face is a one-line NoFaceError."""
+    lm = find_portrait_landmarks(rgb)
+    if lm is None:
+        raise NoFaceError(
+            f"no readable face in '{name}' — for cartoons, robots and other faces the tracker "
+            "cannot read, pass --landmarks face.json (478 points or 5 keypoints; see docs/landmarks.md)"
+        )
+    return lm

@@ -1,0 +1,141 @@
+"""WarpGenerator: the animation model's geometric guarantees."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from streamfx import landmarks as L
+from streamfx.generator import GeneratorSettings, WarpGenerator, falloff_mask, sample_bilinear
+
+
+@pytest.fixture()
+def gen(portrait: np.ndarray, portrait_landmarks: np.ndarray) -> WarpGenerator:
+    g = WarpGenerator()
+    g.prepare(portrait, portrait_landmarks)
+    return g
+
+
+def test_zero_motion_returns_the_source_exactly(gen: WarpGenerator, portrait: np.ndarray, portrait_landmarks: np.ndarray) -> None:
+    out = gen.render(portrait_landmarks)
+    assert out.shape == portrait.shape and out.dtype == np.uint8
+    assert np.array_equal(out, portrait)
+
+
+def test_known_displacement_moves_pixels_there(gen: WarpGenerator, portrait: np.ndarray, portrait_landmarks: np.ndarray) -> None:
+    shift = np.array([6.0, 4.0], np.float32)
+    target = portrait_landmarks.copy()
+    target[:, :2] += shift
+    out = gen.render(target)
+    # a patch around the nose tip now sits `shift` pixels further on
+    x, y = portrait_landmarks[L.NOSE_TIP, :2].astype(int)
+    before = portrait[y - 8:y + 8, x - 8:x + 8].astype(float)
+    dx, dy = shift.astype(int)
+    after = out[y - 8 + dy:y + 8 + dy, x - 8 + dx:x + 8 + dx].astype(float)
+    unmoved = out[y - 8:y + 8, x - 8:x + 8].astype(float)
+    assert np.abs(after - before).mean() < 3.0
+    assert np.abs(unmoved - before).mean() > 2 * np.abs(after - before).mean()
+
+
+def test_background_far_from_the_face_stays_put(gen: WarpGenerator, portrait: np.ndarray, portrait_landmarks: np.ndarray) -> None:
+    target = portrait_landmarks.copy()
+    target[:, 0] += 15  # a big head move
+    target[L.LOWER_LIP_MID, 1] += 10
+    out = gen.render(target)
+    x0, y0, x1, y1 = gen.src.roi  # type: ignore[union-attr]
+    keep = np.ones(portrait.shape[:2], bool)
+    keep[y0:y1, x0:x1] = False
+    assert np.array_equal(out[keep], portrait[keep])
+    # the body (suit, bottom rows) is outside the region that moves
+    assert np.array_equal(out[-60:], portrait[-60:])
+
+
+def test_falloff_is_one_on_the_face_and_zero_far_away(portrait_landmarks: np.ndarray) -> None:
+    lm = portrait_landmarks
+    on_face = falloff_mask(lm, lm[L.FACE_OVAL, :2] * 0.9 + lm[L.FACE_OVAL, :2].mean(axis=0) * 0.1)
+    assert on_face.min() > 0.99
+    far = falloff_mask(lm, np.array([[5.0, 500.0], [505.0, 500.0], [500.0, 5.0]], np.float32))
+    assert far.max() == 0.0
+
+
+def test_mouth_opens_with_a_dark_cavity(gen: WarpGenerator, portrait: np.ndarray, portrait_landmarks: np.ndarray) -> None:
+    target = portrait_landmarks.copy()
+    drop = 0.5 * np.linalg.norm(target[61, :2] - target[291, :2])
+    target[L.OUTER_LOWER[1:-1] + L.INNER_LOWER[1:-1] + L.CHIN, 1] += drop
+    out = gen.render(target)
+    mid = ((target[13, :2] + target[14, :2]) / 2).astype(int)
+    x, y = mid
+    cavity = out[y - 2:y + 3, x - 3:x + 4].astype(float).mean()
+    assert cavity < 0.6 * portrait[y - 2:y + 3, x - 3:x + 4].astype(float).mean()
+    gen.settings.mouth_synthesis = False
+    stretched = gen.render(target)[y - 2:y + 3, x - 3:x + 4].astype(float).mean()
+    assert cavity < stretched
+
+
+def test_eyes_can_close_fully(gen: WarpGenerator, portrait: np.ndarray, portrait_landmarks: np.ndarray) -> None:
+    from streamfx.motion import FaceRig, MotionScript
+
+    rig = FaceRig(portrait_landmarks)
+    p = MotionScript.builtin("idle").params(0.0)
+    p.update(blink_left=1.0, blink_right=1.0, gaze_x=0.0, yaw=0, pitch=0, roll=0, ty=0)
+    closed = rig.pose(p)
+    assert L.eye_openness(closed) < 0.35 * L.eye_openness(portrait_landmarks)
+    out = gen.render(closed)
+    # the dark iris/pupil disappears under the lid: the eye region gets brighter
+    x, y = portrait_landmarks[468, :2].astype(int)
+    assert out[y - 2:y + 3, x - 2:x + 3].mean() > portrait[y - 2:y + 3, x - 2:x + 3].mean() + 15
+
+
+def test_iris_follows_gaze(gen: WarpGenerator, portrait_landmarks: np.ndarray) -> None:
+    from streamfx.tracking import find_portrait_landmarks
+
+    target = portrait_landmarks.copy()
+    w = np.linalg.norm(target[33, :2] - target[133, :2])
+    target[L.IRISES, 0] += 0.15 * w
+    out = gen.render(target)
+    seen = find_portrait_landmarks(out)
+    assert seen is not None
+    moved = (seen[[468, 473], 0] - portrait_landmarks[[468, 473], 0]).mean()
+    assert moved > 0.05 * w
+
+
+def test_full_resolution_2048(portrait: np.ndarray, portrait_landmarks: np.ndarray) -> None:
+    import cv2
+
+    big = cv2.resize(portrait, (2048, 2048), interpolation=cv2.INTER_CUBIC)
+    lm = portrait_landmarks * np.float32(4.0)
+    g = WarpGenerator()
+    g.prepare(big, lm)
+    target = lm.copy()
+    target[:, 0] += 20
+    out = g.render(target)
+    assert out.shape == (2048, 2048, 3)
+    assert np.array_equal(out[-200:], big[-200:])
+
+
+def test_rgba_source_warps_alpha_too(portrait: np.ndarray, portrait_landmarks: np.ndarray) -> None:
+    alpha = np.zeros(portrait.shape[:2], np.uint8)
+    alpha[:, 200:] = 255
+    g = WarpGenerator()
+    g.prepare(portrait, portrait_landmarks, alpha)
+    out = g.render(portrait_landmarks)
+    assert out.shape[2] == 4 and np.array_equal(out[..., 3], alpha)
+
+
+def test_bilinear_sampler_is_exact_on_a_linear_field() -> None:
+    gx, gy = np.meshgrid(np.arange(10) * 3.0 + 1, np.arange(8) * 2.0 + 5)
+    grid = np.stack([gx, gy], -1).astype(np.float32)
+    field = np.stack([gx * 2 + gy, gy - gx], -1).astype(np.float32)
+    pts = np.array([[4.5, 6.2], [20.1, 15.9]], np.float32)
+    got = sample_bilinear(field, grid, pts)
+    want = np.stack([pts[:, 0] * 2 + pts[:, 1], pts[:, 1] - pts[:, 0]], -1)
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_post_processing_options_run(portrait: np.ndarray, portrait_landmarks: np.ndarray) -> None:
+    g = WarpGenerator(GeneratorSettings(color_match=True, sharpen=0.3))
+    g.prepare(portrait, portrait_landmarks)
+    out = g.render(portrait_landmarks)
+    x0, y0, x1, y1 = g.src.roi  # type: ignore[union-attr]
+    diff = np.abs(out[y0:y1, x0:x1].astype(int) - portrait[y0:y1, x0:x1]).mean()
+    assert 0.2 < diff < 12

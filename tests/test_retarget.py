@@ -1,0 +1,136 @@
+"""MotionRetargeter: relative motion, normalisation, gains, smoothing, loss handling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from streamfx import landmarks as L
+from streamfx.errors import InputError
+from streamfx.filters import OneEuroFilter
+from streamfx.retarget import MotionRetargeter, RetargetSettings, choose_best_reference, fit_similarity
+
+
+def _similar(lm: np.ndarray, scale: float, angle_deg: float, shift: tuple[float, float]) -> np.ndarray:
+    a = np.deg2rad(angle_deg)
+    r = scale * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]], np.float32)
+    out = lm.copy()
+    c = lm[:, :2].mean(axis=0)
+    out[:, :2] = (lm[:, :2] - c) @ r.T + c + np.array(shift, np.float32)
+    out[:, 2] *= scale
+    return out
+
+
+def test_reference_frame_maps_to_source_exactly(portrait_landmarks: np.ndarray) -> None:
+    driver = _similar(portrait_landmarks, 0.4, 20, (-50, 30))  # small, tilted, elsewhere
+    rt = MotionRetargeter(portrait_landmarks, RetargetSettings(smoothing=0))
+    out = rt.update(driver, 0.0)
+    np.testing.assert_allclose(out, portrait_landmarks, atol=1e-3)
+
+
+def test_small_tilted_driver_motion_is_normalised(portrait_landmarks: np.ndarray) -> None:
+    src = portrait_landmarks
+    ref = _similar(src, 0.5, 90, (0, 0))  # the driver is half size and rotated 90°
+    moved = ref.copy()
+    # the driver opens its mouth along *its own* down axis, which is image -x after a +90° turn
+    moved[L.LOWER_LIP_MID, :2] += np.array([-6.0, 0.0])
+    rt = MotionRetargeter(src, RetargetSettings(smoothing=0))
+    rt.update(ref, 0.0)
+    out = rt.update(moved, 0.033)
+    d = out[L.LOWER_LIP_MID, :2] - src[L.LOWER_LIP_MID, :2]
+    # in the upright source: straight down, twice as far (the source face is twice as big)
+    np.testing.assert_allclose(d, [0.0, 12.0], atol=0.5)
+
+
+def test_gains_scale_regions_independently(portrait_landmarks: np.ndarray) -> None:
+    src = portrait_landmarks
+    moved = src.copy()
+    moved[L.MOUTH, 1] += 4.0
+    moved[L.BROWS, 1] -= 3.0
+    rt = MotionRetargeter(src, RetargetSettings(smoothing=0, mouth_gain=2.0, brow_gain=0.0))
+    rt.update(src, 0)
+    out = rt.update(moved, 0.04)
+    mouth = (out[L.MOUTH, 1] - src[L.MOUTH, 1]).mean()
+    brows = np.abs(out[L.BROWS, 1] - src[L.BROWS, 1]).mean()
+    assert mouth > 6.0 and brows < 0.6
+
+
+def test_head_gain_zero_keeps_the_head_still(portrait_landmarks: np.ndarray) -> None:
+    src = portrait_landmarks
+    rt = MotionRetargeter(src, RetargetSettings(smoothing=0, head_gain=0.0))
+    rt.update(src, 0)
+    out = rt.update(_similar(src, 1.0, 8, (15, -5)), 0.04)
+    assert np.abs(out[L.RIGID, :2] - src[L.RIGID, :2]).max() < 0.5
+
+
+def test_mirror_swaps_sides(portrait_landmarks: np.ndarray) -> None:
+    src = portrait_landmarks
+    wink = src.copy()
+    wink[L.RIGHT_EYE_UPPER[1:-1], 1] += 5.0  # the subject's right eye closes
+    rt = MotionRetargeter(src, RetargetSettings(smoothing=0, mirror=True))
+    rt.update(src, 0)
+    out = rt.update(wink, 0.04)
+    right = np.abs(out[L.RIGHT_EYE_UPPER[1:-1], 1] - src[L.RIGHT_EYE_UPPER[1:-1], 1]).mean()
+    left = (out[L.LEFT_EYE_UPPER[1:-1], 1] - src[L.LEFT_EYE_UPPER[1:-1], 1]).mean()
+    assert left > 3.5 and right < 1.0
+
+
+def test_best_reference_picks_the_frame_closest_to_the_source(portrait_landmarks: np.ndarray) -> None:
+    src = portrait_landmarks
+    frames = []
+    for k in range(5):
+        f = _similar(src, 0.7, 5 * k, (3 * k, 0))
+        f[L.MOUTH, 1] += abs(k - 3) * 3.0  # frame 3 has the source's expression
+        frames.append(f)
+    assert choose_best_reference([None, *frames], src) == 4
+
+
+def test_face_loss_holds_then_eases_to_neutral_and_blends_back(portrait_landmarks: np.ndarray) -> None:
+    src = portrait_landmarks
+    s = RetargetSettings(smoothing=0, hold_seconds=0.5, ease_seconds=0.5, blend_in_seconds=0.2, idle=False)
+    rt = MotionRetargeter(src, s)
+    rt.update(src, 0.0)
+    moved = src.copy()
+    moved[:, 0] += 10
+    posed = rt.update(moved, 0.1)
+    np.testing.assert_allclose(rt.update(None, 0.3), posed, atol=1e-4)  # held
+    mid = rt.update(None, 0.85)  # halfway through the ease
+    assert 0 < (mid[:, 0] - src[:, 0]).mean() < 10
+    np.testing.assert_allclose(rt.update(None, 1.2), src, atol=1e-4)  # neutral
+    back = rt.update(moved, 1.25)  # face returns: no jump
+    assert (back[:, 0] - src[:, 0]).mean() < 5
+    np.testing.assert_allclose(rt.update(moved, 1.5), moved, atol=1e-3)
+
+
+def test_calibrate_takes_the_next_frame_as_neutral(portrait_landmarks: np.ndarray) -> None:
+    src = portrait_landmarks
+    rt = MotionRetargeter(src, RetargetSettings(smoothing=0))
+    rt.update(src, 0)
+    moved = _similar(src, 1.0, 0, (12, 0))
+    assert np.abs(rt.update(moved, 0.04) - src).max() > 5
+    rt.calibrate()
+    np.testing.assert_allclose(rt.update(moved, 0.08), src, atol=1e-3)
+
+
+def test_one_euro_filter_reduces_jitter_but_follows_motion() -> None:
+    rng = np.random.default_rng(0)
+    f = OneEuroFilter(min_cutoff=1.0, beta=0.05)
+    still = [f(np.array([100.0]) + rng.normal(0, 1, 1), i / 30)[0] for i in range(60)]
+    assert np.std(still[20:]) < 0.5
+    ramp = [f(np.array([100.0 + 5 * i]), (60 + i) / 30)[0] for i in range(30)]
+    assert abs(ramp[-1] - (100 + 5 * 29)) < 10
+
+
+def test_settings_are_validated_at_the_edge() -> None:
+    with pytest.raises(InputError):
+        RetargetSettings(smoothing=2).validate()
+    with pytest.raises(InputError):
+        RetargetSettings(reference="middle").validate()
+    with pytest.raises(InputError):
+        RetargetSettings().updated(bogus=1)
+
+
+def test_fit_similarity_recovers_a_known_transform(portrait_landmarks: np.ndarray) -> None:
+    moved = _similar(portrait_landmarks, 1.3, 15, (4, -7))
+    a, b = fit_similarity(portrait_landmarks[:, :2], moved[:, :2])
+    np.testing.assert_allclose(portrait_landmarks[:, :2] @ a.T + b, moved[:, :2], atol=1e-2)
