@@ -55,6 +55,12 @@ class ClipScores:
         return out
 
 
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM as defined by Wang et al. (2004): 11-tap Gaussian window, σ = 1.5, mean over RGB."""
+    return float(structural_similarity(a, b, channel_axis=2, data_range=255, gaussian_weights=True,
+                                       sigma=1.5, use_sample_covariance=False))
+
+
 def read_frames(path: Path, limit: int | None) -> Iterator[DriverFrame]:
     src = VideoFileSource(path)
     try:
@@ -103,8 +109,8 @@ def self_reenactment(clip: Path, frames: int = 150, smoothing: float = 0.0) -> C
             scores.frames += 1
             for m, out in outputs.items():
                 d = scores.metrics[m]
-                d["ssim"].append(structural_similarity(real, out, channel_axis=2, data_range=255))
-                d["ssim_face"].append(structural_similarity(real[y0:y1, x0:x1], out[y0:y1, x0:x1], channel_axis=2, data_range=255))
+                d["ssim"].append(ssim(real, out))
+                d["ssim_face"].append(ssim(real[y0:y1, x0:x1], out[y0:y1, x0:x1]))
                 d["psnr"].append(peak_signal_noise_ratio(real, out, data_range=255))
                 d["psnr_face"].append(peak_signal_noise_ratio(real[y0:y1, x0:x1], out[y0:y1, x0:x1], data_range=255))
                 found = judges[m].track(np.ascontiguousarray(out))

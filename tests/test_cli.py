@@ -63,8 +63,9 @@ def test_render_output_actually_animates(tmp_path: Path, portrait_file: Path, po
         frames = [f.to_ndarray(format="rgb24").astype(np.int16) for f in c.decode(video=0)]
     face = [f[100:230, 160:300] for f in frames]
     corner = [f[:40, :40] for f in frames]
-    assert max(np.abs(a - face[0]).mean() for a in face) > 4  # the face moves
-    assert max(np.abs(a - corner[0]).mean() for a in corner) < 2  # the background doesn't
+    face_change = max(np.abs(a - face[0]).mean() for a in face)
+    corner_change = max(np.abs(a - corner[0]).mean() for a in corner)  # codec noise only
+    assert face_change > 4 and corner_change < min(3.0, face_change / 3)
 
 
 def test_demo_writes_mp4_and_gif(tmp_path: Path) -> None:
@@ -75,32 +76,33 @@ def test_demo_writes_mp4_and_gif(tmp_path: Path) -> None:
 
 
 def test_landmarks_file_route_animates_a_face_the_tracker_cannot_read(tmp_path: Path) -> None:
-    # a drawn cartoon face: flat shapes mediapipe does not read as a face
+    # a flat, boxy robot: mediapipe does not read it as a face
     import json
 
     import cv2
 
-    img = np.full((400, 400, 3), (90, 160, 220), np.uint8)
-    cv2.circle(img, (200, 210), 120, (250, 210, 60), -1)
-    for x in (155, 245):
-        cv2.circle(img, (x, 180), 18, (255, 255, 255), -1)
-        cv2.circle(img, (x, 182), 8, (20, 20, 20), -1)
-    cv2.ellipse(img, (200, 265), (45, 15), 0, 0, 180, (120, 30, 40), 6)
-    src = tmp_path / "cartoon.png"
+    img = np.full((400, 400, 3), (70, 90, 120), np.uint8)
+    cv2.rectangle(img, (90, 90), (310, 330), (160, 170, 180), -1)
+    for x in (150, 250):
+        cv2.rectangle(img, (x - 25, 160), (x + 25, 190), (40, 220, 255), -1)
+    cv2.rectangle(img, (150, 260), (250, 275), (30, 30, 30), -1)
+    cv2.rectangle(img, (190, 200), (210, 235), (120, 130, 140), -1)
+    src = tmp_path / "robot.png"
     cv2.imwrite(str(src), img[..., ::-1])
     p = run("render", str(src), "talk", "-o", str(tmp_path / "x.mp4"), "-q")
     assert p.returncode != 0
-    assert "--landmarks" in error_line(p) and "cartoon.png" in error_line(p)
-    lm = tmp_path / "cartoon.json"
-    lm.write_text(json.dumps({"keypoints": {"right_eye": [155, 180], "left_eye": [245, 180], "nose_tip": [200, 225],
-                                            "mouth_right": [158, 262], "mouth_left": [242, 262]}}))
-    out = tmp_path / "cartoon.mp4"
+    assert "--landmarks" in error_line(p) and "robot.png" in error_line(p)
+    lm = tmp_path / "robot.json"
+    lm.write_text(json.dumps({"keypoints": {"right_eye": [150, 175], "left_eye": [250, 175], "nose_tip": [200, 225],
+                                            "mouth_right": [152, 267], "mouth_left": [248, 267]}}))
+    out = tmp_path / "robot.mp4"
     p = run("render", str(src), "talk", "-o", str(out), "--landmarks", str(lm), "-q")
     assert p.returncode == 0, p.stderr
     with av.open(str(out)) as c:
         frames = [f.to_ndarray(format="rgb24").astype(np.int16) for f in c.decode(video=0)]
     mouth = [f[240:300, 140:260] for f in frames]
     assert max(np.abs(m - mouth[0]).mean() for m in mouth) > 5
+    assert max(np.abs(f[:60, :60] - frames[0][:60, :60]).mean() for f in frames) < 3
 
 
 # ---- bad input: one line, no traceback, non-zero exit -----------------------------------
@@ -165,18 +167,39 @@ def test_huge_image_is_downscaled_with_a_notice(tmp_path: Path, portrait: np.nda
     assert probe(out)[2] == (1024, 1024)
 
 
+def _faststart_copy(src: Path, dst: Path) -> Path:
+    """Remux with the index up front, as phones and browsers record: a cut keeps its head."""
+    with av.open(str(src)) as i, av.open(str(dst), "w", options={"movflags": "faststart"}) as o:
+        s_in = i.streams.video[0]
+        s_out = o.add_stream_from_template(s_in)
+        for pkt in i.demux(s_in):
+            if pkt.dts is None:
+                continue
+            pkt.stream = s_out
+            o.mux(pkt)
+    return dst
+
+
 def test_truncated_driver_renders_what_decodes(tmp_path: Path, portrait_file: Path) -> None:
-    clip = media("driving", "lp_d3.mp4")
+    full = _faststart_copy(media("driving", "lp_d3.mp4"), tmp_path / "full.mp4")
     cut = tmp_path / "cut.mp4"
-    data = clip.read_bytes()
+    data = full.read_bytes()
     cut.write_bytes(data[: len(data) // 2])
     out = tmp_path / "o.mp4"
     p = run("render", str(portrait_file), str(cut), "-o", str(out), "-q")
-    if p.returncode == 0:
-        pytest.fail("a truncated driver must exit non-zero")
-    assert "truncated" in error_line(p).lower()
+    assert p.returncode != 0, "a truncated driver must exit non-zero"
+    line = error_line(p)
+    assert "truncated" in line.lower() and "o.mp4" in line
     n, _, _ = probe(out)
     assert 30 < n < 354  # a playable file with what decoded
+
+
+def test_driver_cut_before_its_index_is_a_clear_error(tmp_path: Path, portrait_file: Path) -> None:
+    clip = media("driving", "lp_d3.mp4")  # index (moov) at the end: a cut leaves nothing decodable
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(clip.read_bytes()[:500_000])
+    p = run("render", str(portrait_file), str(cut), "-o", str(tmp_path / "o.mp4"), "-q")
+    assert p.returncode != 0 and "truncated" in error_line(p)
 
 
 def test_face_lost_for_a_while_holds_and_recovers(tmp_path: Path, portrait_file: Path) -> None:

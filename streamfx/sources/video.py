@@ -87,7 +87,14 @@ def _open(path: str | Path) -> tuple[Any, Any]:
             f"cannot read driver video '{shown}' (permission denied) — check the file's permissions"
         ) from None
     except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError):
-        # Also what a cut-off mp4 whose index (moov atom) was at the end looks like.
+        # A cut-off mp4/mov whose index (moov atom) was at the end fails here too: say so.
+        with p.open("rb") as fh:
+            head = fh.read(12)
+        if head[4:8] == b"ftyp":
+            raise TruncatedInputError(
+                f"driver video '{shown}' is truncated or corrupt: its index is missing, so no frame "
+                "can be decoded — was the recording cut off? Use a complete copy or re-export it"
+            ) from None
         raise _not_a_video(shown) from None
     try:
         if not container.streams.video:
