@@ -20,8 +20,10 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
@@ -39,13 +41,14 @@ from streamfx.tracking import FaceTracker, find_portrait_landmarks  # noqa: E402
 MEDIA = ROOT.parent / "shared" / "media" / "driving"
 
 
-def timed(fn, n: int, warmup: int = 3) -> float:  # type: ignore[no-untyped-def]
-    for _ in range(warmup):
-        fn()
+def time_each(fn: Callable[[Any], object], items: Sequence[Any], warmup: int = 3) -> float:
+    """Mean ms of fn(item) over items, after a few warm-up calls."""
+    for item in items[:warmup]:
+        fn(item)
     t = time.perf_counter()
-    for _ in range(n):
-        fn()
-    return (time.perf_counter() - t) / n * 1e3
+    for item in items:
+        fn(item)
+    return (time.perf_counter() - t) / len(items) * 1e3
 
 
 def make_driver(path: Path, seconds: float, size: tuple[int, int] = (640, 480), fps: int = 30) -> Path:
@@ -118,21 +121,12 @@ def stage_table(sizes: list[int], frames: int) -> list[dict[str, float | int]]:
         script = MotionScript.builtin("demo")
         targets = [rig.pose(script.params(i / 30)) for i in range(frames)]
         rt = MotionRetargeter(lm)
-        valid = [d for d in driver_lms if d is not None]
-        k = [0]
+        valid = [(d, i / 30) for i, d in enumerate(driver_lms) if d is not None]
+        def retarget(item: tuple[np.ndarray, float], rt: MotionRetargeter = rt) -> np.ndarray:
+            return rt.update(*item)
 
-        def retarget() -> None:
-            rt.update(valid[k[0] % len(valid)], k[0] / 30)
-            k[0] += 1
-
-        retarget_ms = timed(retarget, frames)
-        j = [0]
-
-        def generate() -> None:
-            gen.render(targets[j[0] % len(targets)])
-            j[0] += 1
-
-        gen_ms = timed(generate, frames)
+        retarget_ms = time_each(retarget, valid)
+        gen_ms = time_each(gen.render, targets)
         outs = [gen.render(tg) for tg in targets[:frames]]
         buf = tmp / f"enc{size}.mp4"
         with av.open(str(buf), "w") as o:

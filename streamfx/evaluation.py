@@ -61,6 +61,13 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
                                        sigma=1.5, use_sample_covariance=False))
 
 
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB, capped at 100 so identical frames (frame 0 of identity) stay finite."""
+    if np.array_equal(a, b):
+        return 100.0
+    return float(peak_signal_noise_ratio(a, b, data_range=255))
+
+
 def read_frames(path: Path, limit: int | None) -> Iterator[DriverFrame]:
     src = VideoFileSource(path)
     try:
@@ -111,8 +118,8 @@ def self_reenactment(clip: Path, frames: int = 150, smoothing: float = 0.0) -> C
                 d = scores.metrics[m]
                 d["ssim"].append(ssim(real, out))
                 d["ssim_face"].append(ssim(real[y0:y1, x0:x1], out[y0:y1, x0:x1]))
-                d["psnr"].append(peak_signal_noise_ratio(real, out, data_range=255))
-                d["psnr_face"].append(peak_signal_noise_ratio(real[y0:y1, x0:x1], out[y0:y1, x0:x1], data_range=255))
+                d["psnr"].append(psnr(real, out))
+                d["psnr_face"].append(psnr(real[y0:y1, x0:x1], out[y0:y1, x0:x1]))
                 found = judges[m].track(np.ascontiguousarray(out))
                 if found is not None:
                     scores.found[m] += 1

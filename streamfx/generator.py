@@ -185,7 +185,8 @@ def _lid_colours(image: np.ndarray, lm: np.ndarray) -> tuple[np.ndarray, np.ndar
         h_up = float((lm[up, :2] - o) @ down)
         opens.append(-h_up / width)
         us = np.linspace(0.25, 0.75, 7)
-        skin, lash = [], []
+        skin: list[np.ndarray] = []
+        lash: list[np.ndarray] = []
         for u in us:
             base = o + ax * u * width + down * h_up * 4 * u * (1 - u)
             for k, bucket in ((-0.22, skin), (-0.30, skin), (0.0, lash), (0.04, lash)):

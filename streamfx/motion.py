@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 import math
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import tomllib
 
 from streamfx import landmarks as L
 from streamfx.errors import InputError

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -93,7 +94,8 @@ class FaceDetector:
 
     def __init__(self) -> None:
         self._mp = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.4)
-        self._haar = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+        cascade = Path(cv2.__file__).parent / "data" / "haarcascade_frontalface_default.xml"
+        self._haar = cv2.CascadeClassifier(str(cascade))
 
     def detect(self, rgb: np.ndarray) -> list[FaceBox]:
         h, w = rgb.shape[:2]

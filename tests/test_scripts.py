@@ -1,0 +1,47 @@
+"""The measurement scripts run and produce their tables and JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT, media
+
+
+def test_eval_self_and_cross_on_a_small_slice(tmp_path: Path) -> None:
+    driving = media("driving")
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    # a portrait folder with one readable face and one the tracker can't read
+    (sources / "a.jpg").symlink_to(media("source", "lp_s12.jpg"))
+    import numpy as np
+
+    from streamfx.imageio import save_image
+
+    save_image(sources / "blank.png", np.full((200, 200, 3), 127, np.uint8))
+    p = subprocess.run([sys.executable, "scripts/eval.py", "--driving", str(driving), "--clips", "lp_d19",
+                        "--frames", "12", "--sources", str(sources), "--cross-driver", str(driving / "lp_d19.mp4"),
+                        "--cross-frames", "12", "--out", str(tmp_path / "eval")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    report = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    scores = report["self"]["lp_d19"]
+    assert set(scores) == {"identity", "affine", "streamfx"}
+    assert 0 < scores["streamfx"]["ssim_face"] <= 1 and scores["streamfx"]["akd"] < scores["identity"]["akd"] + 0.05
+    cross = {r["portrait"]: r for r in report["cross"]}
+    assert cross["a.jpg"]["face_found"] > 0.9
+    assert "no readable face" in cross["blank.png"]["error"]
+    md = (tmp_path / "eval" / "eval.md").read_text()
+    assert "| lp_d19 | streamfx |" in md and "no face: clear error" in md
+
+
+def test_bench_prints_a_table_and_json(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    p = subprocess.run([sys.executable, "scripts/bench.py", "--sizes", "256", "--frames", "10", "--json", str(out)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    assert "| 256² |" in p.stdout
+    rows = json.loads(out.read_text())["stages"]
+    assert rows[0]["size"] == 256 and rows[0]["generator_ms"] > 0 and rows[0]["track_ms"] > 0
