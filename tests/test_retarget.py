@@ -8,7 +8,12 @@ import pytest
 from streamfx import landmarks as L
 from streamfx.errors import InputError
 from streamfx.filters import OneEuroFilter
-from streamfx.retarget import MotionRetargeter, RetargetSettings, choose_best_reference, fit_similarity
+from streamfx.retarget import (
+    MotionRetargeter,
+    RetargetSettings,
+    choose_best_reference,
+    fit_similarity,
+)
 
 
 def _similar(lm: np.ndarray, scale: float, angle_deg: float, shift: tuple[float, float]) -> np.ndarray:
