@@ -49,13 +49,16 @@ IRISES = RIGHT_IRIS + LEFT_IRIS
 BROWS = RIGHT_BROW + LEFT_BROW
 MOUTH = LIPS_OUTER + LIPS_INNER
 
+# The face outline's sides are silhouette points: when the head turns they slide over the
+# skin rather than ride on it, so they neither carry texture nor measure head pose.
+SILHOUETTE = [251, 389, 356, 454, 323, 361, 132, 93, 234, 127, 162, 21]
+
 # Points that move with the skull, not with expressions: used to fit head pose.
-RIGID = [33, 133, 263, 362, 1, 4, 6, 168, 197, 195, 5, 234, 454, 127, 356, 10, 151, 9, 8,
-         98, 327, 129, 358, 93, 323]
+RIGID = [33, 133, 263, 362, 1, 4, 6, 168, 197, 195, 5, 10, 151, 9, 8, 98, 327, 129, 358]
 
 # Control points the generator's motion field is solved on: enough to carry every region,
 # few enough that the per-frame solve stays cheap and well conditioned.
-CONTROL = sorted(set(FACE_OVAL + RIGHT_EYE_UPPER + RIGHT_EYE_LOWER + LEFT_EYE_UPPER
+CONTROL = sorted(set([i for i in FACE_OVAL if i not in SILHOUETTE] + RIGHT_EYE_UPPER + RIGHT_EYE_LOWER + LEFT_EYE_UPPER
                      + LEFT_EYE_LOWER + BROWS + NOSE + LIPS_OUTER + CHEEKS + CHIN
                      + IRISES))
 
