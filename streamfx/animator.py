@@ -26,11 +26,16 @@ class Animator:
     def __init__(self, source_image: np.ndarray, *, source_landmarks: np.ndarray | None = None,
                  source_name: str = "source", retarget: RetargetSettings | None = None,
                  generator: GeneratorSettings | None = None, with_alpha: bool = False,
-                 track_drivers: bool = True):
+                 track_drivers: bool = True, engine: str = "opencv"):
         self._lock = threading.RLock()
         self.source_name = source_name
         self.with_alpha = with_alpha
         self.generator = WarpGenerator(generator)
+        # the engine renders with the generator's (live-updatable) settings; any engine but
+        # opencv falls back to opencv with a notice if it fails (engines.FallbackEngine)
+        from engines import EngineSettings, create_engine
+
+        self.engine = create_engine(engine, EngineSettings(generator=self.generator.settings))
         self._tracker = FaceTracker(static=False) if track_drivers else None
         self.timings: dict[str, float] = {"track": 0.0, "retarget": 0.0, "generate": 0.0}
         self.face_found = False
@@ -45,7 +50,7 @@ class Animator:
             from streamfx.matte import person_matte
 
             alpha = person_matte(image)
-        self.generator.prepare(image, lm, alpha)
+        self.engine.prepare(self.generator.prepare(image, lm, alpha))
         self.source_image = image
         self.source_landmarks = lm.astype(np.float32)
         self._idle_rig = FaceRig(self.source_landmarks)
@@ -116,7 +121,7 @@ class Animator:
         with self._lock:
             target = self.retargeter.update(driver, frame.timestamp)
             t2 = time.perf_counter()
-            out = self.generator.render(target)
+            out = self.engine.render(target)
         t3 = time.perf_counter()
         self.face_found = driver is not None
         self.timings = {"track": (t1 - t0) * 1e3, "retarget": (t2 - t1) * 1e3, "generate": (t3 - t2) * 1e3}
@@ -131,8 +136,9 @@ class Animator:
 
     def render_landmarks(self, target: np.ndarray) -> np.ndarray:
         with self._lock:
-            return self.generator.render(target)
+            return self.engine.render(target)
 
     def close(self) -> None:
+        self.engine.close()
         if self._tracker is not None:
             self._tracker.close()

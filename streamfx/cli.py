@@ -29,6 +29,9 @@ def _add_motion_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-mouth", dest="mouth_synthesis", action="store_false", help="no mouth-interior synthesis")
     g.add_argument("--color-match", action="store_true", help="match the face colour statistics to the source")
     g.add_argument("--sharpen", type=float, default=0.0, help="unsharp-mask amount, 0–2 (default 0)")
+    g.add_argument("--engine", choices=("auto", "opencv", "onnxruntime", "cuda", "tensorrt"), default="opencv",
+                   help="generator runtime; auto = the fastest that works here, falling back to opencv "
+                        "if it fails mid-stream (default opencv; see `streamfx engines`)")
 
 
 def _settings(args: argparse.Namespace) -> tuple[object, object]:
@@ -50,7 +53,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
     if args.max_size < 64:
         raise StreamFXError(f"--max-size must be at least 64, not {args.max_size}")
     job = RenderJob(source=args.source, driver=args.driver, output=args.output, landmarks=args.landmarks,
-                    max_size=args.max_size, retarget=rs, generator=gs, progress=not args.quiet)  # type: ignore[arg-type]
+                    max_size=args.max_size, retarget=rs, generator=gs, progress=not args.quiet,  # type: ignore[arg-type]
+                    engine=args.engine)
     res = render(job)
     print(f"wrote {res.output} ({res.frames} frames, {res.size[0]}×{res.size[1]} @ {res.fps:g} fps) in {res.seconds:.1f} s")
     return 0

@@ -333,7 +333,7 @@ def mouth_layer(src: SourceTensors, target: np.ndarray, xs: np.ndarray, ys: np.n
     v = rx * down[0] + ry * down[1]
     bulge = np.clip(4.0 * u * (1.0 - u), 0.0, 1.0)
     v_up, v_lo = h_up * bulge, h_lo * bulge
-    feather = max(1.0, 0.02 * width)
+    feather = max(1.0, 0.035 * width)
     inside = np.clip((v - v_up) / feather, 0, 1) * np.clip((v_lo - v) / feather, 0, 1)
     gap = (h_lo - h_up) / width
     opening = float(np.clip((gap - src.mouth_gap - 0.02) / 0.06, 0.0, 1.0))

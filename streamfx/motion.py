@@ -201,7 +201,10 @@ class FaceRig:
         self.w_jaw = (np.exp(-(mx / (0.55 * self.face_hw)) ** 2)
                       * np.clip(below / (0.12 * self.mouth_w) + 0.5, 0, 1)).astype(np.float32)
         self.w_jaw[L.INNER_UPPER] = 0.0
-        self.w_jaw[L.INNER_LOWER[1:-1] + L.OUTER_LOWER[1:-1]] = 1.0
+        # the lower lip drops most in the middle and hinges at the corners: a lens-shaped opening
+        for lip in (L.INNER_LOWER, L.OUTER_LOWER):
+            u = np.linspace(0.0, 1.0, len(lip))
+            self.w_jaw[lip] = np.sqrt(np.clip(4 * u * (1 - u), 0, 1)).astype(np.float32)
         self.w_corner = [np.exp(-(np.linalg.norm(local - local[c], axis=1) / (0.35 * self.mouth_w)) ** 2).astype(np.float32)
                          for c in L.MOUTH_CORNERS]
         brow_y = local[L.BROWS, 1].mean()
