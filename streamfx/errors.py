@@ -21,7 +21,7 @@ class OutputError(StreamFXError):
     """The output path is unwritable or has an unsupported extension."""
 
 
-class TruncatedInputError(StreamFXError):
+class TruncatedInputError(InputError):
     """The driver video stopped decoding part-way; what decoded was still rendered."""
 
     exit_code = 3

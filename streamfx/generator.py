@@ -30,6 +30,7 @@ from streamfx import landmarks as L
 from streamfx.errors import InputError
 
 _INVERT_ITERATIONS = 4
+MOUTH_FEATHER = 0.035  # cavity edge softness, × the mouth's width (at least 1 px)
 # the face-oval ellipse scale (sides, above, below) and falloff of the non-rigid region
 FACE_MASK_SHAPE = (1.2, 1.2, 1.1, 0.4)
 _TPS_REGULARISATION = 2e-3  # in inter-ocular units; smooths near-duplicate control points
@@ -61,12 +62,10 @@ class SourceTensors:
     pixels: np.ndarray  # rh×rw×2: the (x, y) of every pixel in the region of interest
     landmarks: np.ndarray  # 478×3, source pixels
     control: np.ndarray  # K×2 control points (source pixels)
-    tps_inverse: np.ndarray  # (K+3)×K: displacements at controls → TPS weights
-    basis: np.ndarray  # G×(K+3): TPS basis on the coarse grid
+    face_field: np.ndarray  # G×K: control displacements → masked TPS displacement on the grid
+    head_field: np.ndarray  # 2G×2R: rigid-point displacements → masked head-similarity field
     mask: np.ndarray  # G: head-motion falloff on the coarse grid (hair, neck → background)
     face_mask: np.ndarray  # G: where the full non-rigid field applies (the face itself)
-    rigid_inverse: np.ndarray  # 4×2R: displacements at rigid points → head similarity (least squares)
-    rigid_basis: np.ndarray  # 2G×4: the similarity's displacement on the coarse grid
     grid: np.ndarray  # gh×gw×2: coarse grid points (x, y) in source pixels
     roi: tuple[int, int, int, int]  # x0, y0, x1, y1 of the region that can change
     max_shift: float  # displacement clamp, pixels
@@ -219,7 +218,7 @@ def prepare_source(image: np.ndarray, landmarks: np.ndarray, alpha: np.ndarray |
     p = np.concatenate([np.ones((k, 1)), cn], axis=1)
     system = np.zeros((k + 3, k + 3))
     system[:k, :k], system[:k, k:], system[k:, :k] = kmat, p, p.T
-    tps_inverse = np.linalg.inv(system)[:, :k].astype(np.float32)
+    tps_inverse = np.linalg.inv(system)[:, :k]
 
     # the region that can change: where the mask is non-zero, grown by the largest shift
     max_shift = 1.2 * io
@@ -241,13 +240,17 @@ def prepare_source(image: np.ndarray, landmarks: np.ndarray, alpha: np.ndarray |
     basis = np.concatenate([
         _tps_kernel(((gn[:, None] - cn[None]) ** 2).sum(-1)),
         np.ones((len(gn), 1)), gn,
-    ], axis=1).astype(np.float32)
+    ], axis=1)
     mask = falloff_mask(lm, flat)
     # inside the face the landmarks are the truth; beyond it (hair, ears, neck) only the
     # head's rigid motion is, since extrapolating expressions there makes hair swim
     face_mask = np.minimum(falloff_mask(lm, flat, *FACE_MASK_SHAPE), mask)
-    rigid_inverse = np.linalg.pinv(_similarity_rows((lm[L.RIGID, :2] - c0) / io)).astype(np.float32)
-    rigid_basis = _similarity_rows(gn).astype(np.float32)
+    rigid_inverse = np.linalg.pinv(_similarity_rows((lm[L.RIGID, :2] - c0) / io))
+    # Fold solve, basis and masks into one matrix per field, in float64: the TPS weights
+    # alone reach the thousands and cancel, which float32 (and any engine) would amplify.
+    face_field = (face_mask[:, None] * (basis @ tps_inverse)).astype(np.float32)
+    head_w = np.repeat(mask - face_mask, 2)[:, None]
+    head_field = (head_w * (_similarity_rows(gn) @ rigid_inverse)).astype(np.float32)
 
     mouth_w = float(np.linalg.norm(lm[78, :2] - lm[308, :2]))
     gap = float(np.linalg.norm(lm[13, :2] - lm[14, :2])) / max(mouth_w, 1e-6)
@@ -258,8 +261,7 @@ def prepare_source(image: np.ndarray, landmarks: np.ndarray, alpha: np.ndarray |
     stats = (face.mean(axis=0), face.std(axis=0) + 1e-3)
     return SourceTensors(
         image=np.ascontiguousarray(image), pixels=pix, landmarks=lm, control=control,
-        tps_inverse=tps_inverse, basis=basis, mask=mask, face_mask=face_mask,
-        rigid_inverse=rigid_inverse, rigid_basis=rigid_basis, grid=grid,
+        face_field=face_field, head_field=head_field, mask=mask, face_mask=face_mask, grid=grid,
         roi=(int(x0), int(y0), int(x1), int(y1)), max_shift=max_shift,
         mouth_width=mouth_w, mouth_gap=gap, teeth_rgb=_teeth_colour(rgb, lm, gap), lip_rgb=_lip_colour(rgb, lm),
         lid_rgb=lids, lash_rgb=lashes, eye_open=opens, face_stats=stats,
@@ -293,12 +295,9 @@ def backward_offsets(src: SourceTensors, target: np.ndarray) -> np.ndarray:
     Offsets (not absolute positions) are what gets upsampled, so zero motion is exactly the
     identity and the region's edges, where the mask is zero, stay exactly put.
     """
-    disp_ctrl = target[L.CONTROL, :2] - src.control  # K×2
-    weights = src.tps_inverse @ disp_ctrl  # (K+3)×2
-    head = src.rigid_inverse @ (target[L.RIGID, :2] - src.landmarks[L.RIGID, :2]).reshape(-1, 1)
-    rigid = (src.rigid_basis @ head).reshape(-1, 2)
-    fm = src.face_mask[:, None]
-    disp = (src.basis @ weights) * fm + rigid * (src.mask[:, None] - fm)
+    disp = src.face_field @ (target[L.CONTROL, :2] - src.control)  # G×2
+    head = src.head_field @ (target[L.RIGID, :2] - src.landmarks[L.RIGID, :2]).reshape(-1, 1)
+    disp += head.reshape(-1, 2)
     # clamp to the margin the region of interest was grown by
     norm = np.sqrt((disp**2).sum(axis=1, keepdims=True))
     disp *= np.minimum(1.0, src.max_shift / np.maximum(norm, 1e-6))
@@ -333,7 +332,7 @@ def mouth_layer(src: SourceTensors, target: np.ndarray, xs: np.ndarray, ys: np.n
     v = rx * down[0] + ry * down[1]
     bulge = np.clip(4.0 * u * (1.0 - u), 0.0, 1.0)
     v_up, v_lo = h_up * bulge, h_lo * bulge
-    feather = max(1.0, 0.035 * width)
+    feather = max(1.0, MOUTH_FEATHER * width)
     inside = np.clip((v - v_up) / feather, 0, 1) * np.clip((v_lo - v) / feather, 0, 1)
     gap = (h_lo - h_up) / width
     opening = float(np.clip((gap - src.mouth_gap - 0.02) / 0.06, 0.0, 1.0))

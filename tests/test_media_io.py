@@ -332,7 +332,7 @@ def test_cut_mp4_without_index_is_input_error(tmp_path: Path) -> None:
     cut.write_bytes(data[: int(len(data) * 0.6)])
     with pytest.raises(
         InputError,
-        match=r"'.*cut_moov\.mp4' is not a video PyAV can decode \(use \.mp4, \.avi, \.mov or \.webm\)",
+        match=r"'.*cut_moov\.mp4' is truncated or corrupt: its index is missing",
     ):
         VideoFileSource(cut)
 
