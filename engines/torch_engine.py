@@ -18,9 +18,8 @@ import numpy as np
 
 from engines.base import EngineSettings, GeneratorEngine
 from engines.onnx_graph import _resize_taps
-from streamfx.generator import MOUTH_FEATHER
 from streamfx import landmarks as L
-from streamfx.generator import _EYES, _INVERT_ITERATIONS, SourceTensors
+from streamfx.generator import _EYES, _INVERT_ITERATIONS, MOUTH_FEATHER, SourceTensors
 
 
 def _f32(x: float) -> float:
