@@ -65,6 +65,7 @@ class FaceTracker:
 
     def __init__(self, *, static: bool = False, refine: bool = True, min_confidence: float = 0.5):
         self.static = static
+        self._tracking = False
         self._mesh = mp.solutions.face_mesh.FaceMesh(
             static_image_mode=static,
             max_num_faces=1,
@@ -77,7 +78,15 @@ class FaceTracker:
         h, w = rgb.shape[:2]
         if not rgb.flags["C_CONTIGUOUS"]:
             rgb = np.ascontiguousarray(rgb)
-        return _mesh_to_pixels(self._mesh.process(rgb), w, h)
+        lm = _mesh_to_pixels(self._mesh.process(rgb), w, h)
+        if lm is not None and not self.static and not self._tracking:
+            # A fresh detection crops the face differently from frame-to-frame tracking,
+            # and the mesh shifts with its crop (several pixels): run the frame once more
+            # so that this face — often the reference for all motion — is measured the
+            # same way as the frames that follow.
+            lm = _mesh_to_pixels(self._mesh.process(rgb), w, h)
+        self._tracking = lm is not None
+        return lm
 
     def close(self) -> None:
         self._mesh.close()
