@@ -9,6 +9,7 @@ clips, or a synthetic clip when those are absent).
     python scripts/bench.py                      # table on stdout
     python scripts/bench.py --json out/bench.json
     python scripts/bench.py --render-seconds 90  # the 90-second end-to-end check
+    python scripts/bench.py --engines            # every generator engine × size × batch (+ PNG plot)
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 from streamfx.generator import WarpGenerator  # noqa: E402
 from streamfx.imageio import demo_portrait  # noqa: E402
@@ -167,7 +169,17 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=150)
     ap.add_argument("--render-seconds", type=float, default=0, help="also time an end-to-end render of an N-second driver")
     ap.add_argument("--json", type=Path, help="write results as JSON here")
+    ap.add_argument("--engines", nargs="*", metavar="ENGINE",
+                    help="instead: benchmark generator engines (all that work here, or those named) at "
+                    "256²/512²/1024² × batch 1/4/8, with a table, JSON and a PNG plot (scripts/bench_engines.py)")
     args = ap.parse_args()
+    if args.engines is not None:
+        from bench_engines import main as bench_engines
+
+        argv = ["--engines", *args.engines] if args.engines else []
+        if args.json:
+            argv += ["--json", str(args.json)]
+        return bench_engines(argv)
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     print(f"machine: {machine}")
     rows = stage_table(args.sizes, args.frames)
