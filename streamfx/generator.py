@@ -21,6 +21,8 @@ compiles to ONNX and TensorRT (see engines/):
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -387,6 +389,25 @@ def eyelid_layer(src: SourceTensors, target: np.ndarray, eye: int, xs: np.ndarra
     return colour.astype(np.float32), np.maximum(cover, lash)
 
 
+Layer = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _blend_layer(out: np.ndarray, box: tuple[int, int, int, int], layer: Layer) -> None:
+    """Alpha-blend a synthesised layer (colour, coverage at pixel coordinates) into a box."""
+    h, w = out.shape[:2]
+    bx0, by0 = max(box[0], 0), max(box[1], 0)
+    bx1, by1 = min(box[2], w), min(box[3], h)
+    if bx1 <= bx0 or by1 <= by0:
+        return
+    ys, xs = np.mgrid[by0:by1, bx0:bx1].astype(np.float32)
+    colour, cover = layer(xs, ys)
+    if cover.max() <= 0:
+        return
+    patch = out[by0:by1, bx0:bx1, :3].astype(np.float32)
+    a = cover[..., None]
+    out[by0:by1, bx0:bx1, :3] = np.clip(patch * (1 - a) + colour * a + 0.5, 0, 255).astype(np.uint8)
+
+
 class WarpGenerator:
     """Animates one prepared source portrait: target landmarks → full-resolution frame."""
 
@@ -423,40 +444,18 @@ class WarpGenerator:
         src = self.src
         assert src is not None
         lips = target[L.LIPS_OUTER, :2]
-        h, w = out.shape[:2]
         (bx0, by0), (bx1, by1) = np.floor(lips.min(axis=0)).astype(int), np.ceil(lips.max(axis=0)).astype(int)
-        bx0, by0 = max(bx0, 0), max(by0, 0)
-        bx1, by1 = min(bx1 + 1, w), min(by1 + 1, h)
-        if bx1 <= bx0 or by1 <= by0:
-            return
-        ys, xs = np.mgrid[by0:by1, bx0:bx1].astype(np.float32)
-        colour, cover = mouth_layer(src, target, xs, ys)
-        if cover.max() <= 0:
-            return
-        patch = out[by0:by1, bx0:bx1, :3].astype(np.float32)
-        a = cover[..., None]
-        out[by0:by1, bx0:bx1, :3] = np.clip(patch * (1 - a) + colour * a + 0.5, 0, 255).astype(np.uint8)
+        _blend_layer(out, (bx0, by0, bx1 + 1, by1 + 1), lambda xs, ys: mouth_layer(src, target, xs, ys))
 
     def _composite_eyelids(self, out: np.ndarray, target: np.ndarray) -> None:
         src = self.src
         assert src is not None
-        h, w = out.shape[:2]
         for eye, (corners, _up, _low) in enumerate(_EYES):
-            _o, _ax, _d, width = _eye_frame(target, corners)
-            pts = target[[corners[0], corners[1]], :2]
-            cx, cy = pts.mean(axis=0)
+            width = _eye_frame(target, corners)[3]
+            cx, cy = target[[corners[0], corners[1]], :2].mean(axis=0)
             r = 0.6 * width + 2
-            bx0, by0 = max(int(cx - r), 0), max(int(cy - r), 0)
-            bx1, by1 = min(int(cx + r) + 1, w), min(int(cy + r) + 1, h)
-            if bx1 <= bx0 or by1 <= by0:
-                continue
-            ys, xs = np.mgrid[by0:by1, bx0:bx1].astype(np.float32)
-            colour, cover = eyelid_layer(src, target, eye, xs, ys)
-            if cover.max() <= 0:
-                continue
-            patch = out[by0:by1, bx0:bx1, :3].astype(np.float32)
-            a = cover[..., None]
-            out[by0:by1, bx0:bx1, :3] = np.clip(patch * (1 - a) + colour * a + 0.5, 0, 255).astype(np.uint8)
+            box = (int(cx - r), int(cy - r), int(cx + r) + 1, int(cy + r) + 1)
+            _blend_layer(out, box, functools.partial(eyelid_layer, src, target, eye))
 
     def _color_match(self, out: np.ndarray, target: np.ndarray) -> None:
         src = self.src
