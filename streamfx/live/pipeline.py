@@ -1,0 +1,391 @@
+"""LivePipeline: driver → animator → output hub → sinks, each stage on its own thread.
+
+    capture thread ──▶ driver hub (1 slot) ──▶ worker thread (Animator + compositing)
+                                                   │
+                                                   ▼
+                                output hub (1 slot) ──▶ sink threads (virtual camera, …)
+                                                   └──▶ WebRTC track on the event loop
+
+Every hand-off is a one-slot :class:`LatestFrameHub`: a slow stage sees the newest frame and
+the stale one is counted as dropped, so latency never queues up. Tracking, retargeting and
+generation all run on the worker thread (never on the asyncio loop serving viewers).
+
+The Animator is not thread-safe, so everything that touches it (settings, calibrate, portrait
+swap) is submitted as a command and executed by the worker between two frames.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import inspect
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
+
+from streamfx.compositing import BACKGROUNDS, FIT_MODES, Compositor
+from streamfx.live.hub import LatestFrameHub, LiveFrame
+from streamfx.live.metrics import LiveMetrics
+from streamfx.sinks.base import FrameSink
+from streamfx.sources.base import DriverFrame, FrameSource
+
+log = logging.getLogger("streamfx.live")
+
+R = TypeVar("R")
+
+
+class AnimatorLike(Protocol):
+    """What the pipeline needs from :class:`streamfx.animator.Animator`."""
+
+    timings: dict[str, float]
+    face_found: bool
+
+    @property
+    def size(self) -> tuple[int, int]: ...
+
+    def step(self, frame: DriverFrame) -> np.ndarray: ...
+    def calibrate(self) -> None: ...
+    def set_source(self, image: np.ndarray, landmarks: np.ndarray | None = None) -> None: ...
+    def update_settings(self, **kw: Any) -> None: ...
+    def settings_dict(self) -> dict: ...
+
+
+@dataclass
+class LiveSettings:
+    """Output format of the live pipeline (validated here, at the edge)."""
+
+    width: int = 1280
+    height: int = 720
+    fps: float = 30.0
+    fit: str = "fit"
+    background: str = "blur"
+
+    def __post_init__(self) -> None:
+        if not (16 <= self.width <= 7680 and 16 <= self.height <= 4320) or self.width % 2 or self.height % 2:
+            raise ValueError(f"output size must be even and within 16x16..7680x4320, not {self.width}x{self.height}")
+        if not (1.0 <= self.fps <= 120.0):
+            raise ValueError(f"fps must be between 1 and 120, not {self.fps}")
+        if self.fit not in FIT_MODES:
+            raise ValueError(f"fit must be one of {', '.join(FIT_MODES)}")
+        if self.background not in BACKGROUNDS:
+            raise ValueError(f"background must be one of {', '.join(BACKGROUNDS)}")
+
+
+class LivePipeline:
+    """Owns the threads; the web server and CLI drive it through thread-safe methods."""
+
+    def __init__(
+        self,
+        animator: AnimatorLike,
+        driver: FrameSource,
+        settings: LiveSettings | None = None,
+        *,
+        source_image: np.ndarray | None = None,
+        metrics: LiveMetrics | None = None,
+    ) -> None:
+        self.animator = animator
+        self.settings = settings or LiveSettings()
+        self.metrics = metrics or LiveMetrics()
+        self.driver_hub: LatestFrameHub[DriverFrame] = LatestFrameHub()
+        self.hub: LatestFrameHub[LiveFrame] = LatestFrameHub()
+        self.compositor = Compositor(
+            self.settings.width, self.settings.height, mode=self.settings.fit,
+            background=self.settings.background,
+        )
+        if source_image is not None:
+            self.compositor.set_source(source_image)
+        self._driver = driver
+        self._driver_name = type(driver).__name__
+        self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._capture_stop = threading.Event()
+        self._paused = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._capture_thread: threading.Thread | None = None
+        self._sinks: list[_SinkRunner] = []
+        self._last_driver: DriverFrame | None = None
+        self._errors_logged = 0
+        self.driver_finished = threading.Event()
+        self.source_version = 0
+        self.started = False
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        if self.started:
+            return
+        self.started = True
+        self._start_capture(self._driver)
+        worker = threading.Thread(target=self._work, name="streamfx-animate", daemon=True)
+        worker.start()
+        self._threads.append(worker)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop all threads, close the driver and every sink. Safe to call twice."""
+        if not self.started and not self._stop.is_set():
+            self._driver.close()  # never handed to a capture thread: close it here
+        self._stop.set()
+        self._capture_stop.set()
+        self.driver_hub.close()
+        self.hub.close()
+        for runner in self._sinks:
+            runner.stop()
+        for t in [*self._threads, *(r.thread for r in self._sinks)]:
+            if t is not None and t is not threading.current_thread():
+                t.join(timeout)
+        if self._capture_thread is not None:
+            self._capture_thread.join(timeout)
+        for runner in self._sinks:
+            runner.close()
+        self._sinks.clear()
+
+    def __enter__(self) -> LivePipeline:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- driver --------------------------------------------------------------------------
+    def _start_capture(self, driver: FrameSource) -> None:
+        self._capture_stop = threading.Event()
+        self.driver_finished.clear()
+        t = threading.Thread(
+            target=self._capture, args=(driver, self._capture_stop), name="streamfx-capture", daemon=True
+        )
+        self._capture_thread = t
+        t.start()
+
+    def _capture(self, driver: FrameSource, stop: threading.Event) -> None:
+        try:
+            for frame in driver:
+                if stop.is_set():
+                    break
+                self.driver_hub.publish(frame)
+                self.metrics.mark_capture()
+        except Exception as e:  # a camera unplugged mid-stream: keep serving the last frame
+            log.error("driver stopped: %s", e)
+        finally:
+            # close on the thread that reads: camera back-ends dislike cross-thread release
+            try:
+                driver.close()
+            except Exception as e:  # noqa: BLE001
+                log.debug("driver close failed: %s", e)
+            if not stop.is_set():
+                self.driver_finished.set()
+                log.info("driver %s finished", type(driver).__name__)
+
+    def set_driver(self, driver: FrameSource, timeout: float = 5.0) -> None:
+        """Swap the driver (camera, file, script) without stopping the output."""
+        old_stop, old_thread = self._capture_stop, self._capture_thread
+        old_stop.set()
+        if old_thread is not None:
+            old_thread.join(timeout)
+        self._driver = driver
+        self._driver_name = type(driver).__name__
+        if self.started and not self._stop.is_set():
+            self._start_capture(driver)
+
+    # -- sinks ---------------------------------------------------------------------------
+    def add_sink(self, sink: FrameSink, *, repeat: bool | None = None) -> None:
+        """Open ``sink`` at the output size and feed it from its own thread.
+
+        Raises what ``sink.open`` raises (e.g. DeviceUnavailableError) and then the pipeline
+        simply runs without it. ``repeat`` re-sends the last frame when no new one arrives in
+        time (cameras must keep ticking); default: True for sinks that have ``pace()``.
+        """
+        s = self.settings
+        sink.open(s.width, s.height, s.fps)
+        runner = _SinkRunner(self, sink, repeat=hasattr(sink, "pace") if repeat is None else repeat)
+        self._sinks.append(runner)
+        runner.start()
+
+    @property
+    def sinks(self) -> list[FrameSink]:
+        return [r.sink for r in self._sinks]
+
+    # -- commands (run on the worker thread) ---------------------------------------------
+    def submit(self, fn: Callable[[], R]) -> concurrent.futures.Future[R]:
+        """Run ``fn`` on the worker thread between frames; returns a Future of its result."""
+        fut: concurrent.futures.Future[R] = concurrent.futures.Future()
+
+        def run() -> None:
+            if not fut.set_running_or_notify_cancel():
+                return
+            try:
+                fut.set_result(fn())
+            except BaseException as e:  # noqa: BLE001 - handed to the caller
+                fut.set_exception(e)
+
+        if self._stop.is_set() or not self.started:
+            run()  # no worker (not started / stopped): run inline
+        else:
+            self._commands.put(run)
+        return fut
+
+    def call(self, fn: Callable[[], R], timeout: float = 30.0) -> R:
+        return self.submit(fn).result(timeout)
+
+    def set_source(self, image: np.ndarray, landmarks: np.ndarray | None = None, *,
+                   name: str | None = None) -> concurrent.futures.Future[None]:
+        """Swap the portrait live; the Future raises NoFaceError (old portrait kept) if it has no face."""
+
+        def swap() -> None:
+            if name is not None and "name" in inspect.signature(self.animator.set_source).parameters:
+                self.animator.set_source(image, landmarks, name=name)  # type: ignore[call-arg]
+            else:
+                self.animator.set_source(image, landmarks)
+            self.compositor.set_source(image)
+            self.source_version += 1
+
+        return self.submit(swap)
+
+    def calibrate(self) -> concurrent.futures.Future[None]:
+        return self.submit(self.animator.calibrate)
+
+    def update_settings(self, **kw: Any) -> concurrent.futures.Future[dict]:
+        def apply() -> dict:
+            self.animator.update_settings(**kw)
+            return self.animator.settings_dict()
+
+        return self.submit(apply)
+
+    def settings_dict(self) -> dict:
+        return self.call(self.animator.settings_dict)
+
+    @property
+    def paused(self) -> bool:
+        return self._paused.is_set()
+
+    def set_paused(self, paused: bool) -> None:
+        """Paused: the output freezes on the last frame (sinks keep ticking), no animation work."""
+        if paused:
+            self._paused.set()
+        else:
+            self._paused.clear()
+
+    def status(self) -> dict:
+        return {
+            "paused": self.paused,
+            "face_found": bool(getattr(self.animator, "face_found", True)),
+            "driver": self._driver_name,
+            "driver_finished": self.driver_finished.is_set(),
+            "output_size": [self.settings.width, self.settings.height],
+            "fps": self.settings.fps,
+            "sinks": [r.sink.name for r in self._sinks],
+            "source_version": self.source_version,
+        }
+
+    # -- worker --------------------------------------------------------------------------
+    def _run_commands(self) -> bool:
+        ran = False
+        while True:
+            try:
+                cmd = self._commands.get_nowait()
+            except queue.Empty:
+                return ran
+            cmd()
+            ran = True
+
+    def _work(self) -> None:
+        seq = 0
+        while not self._stop.is_set():
+            changed = self._run_commands()
+            if self._paused.is_set():
+                # Re-render once after a change so a swapped portrait shows while paused.
+                if changed and self._last_driver is not None:
+                    self._render(self._last_driver)
+                time.sleep(0.02)
+                # keep the driver slot drained so resuming starts from a fresh frame
+                got = self.driver_hub.latest()
+                seq = got[0] if got else seq
+                continue
+            got = self.driver_hub.wait_newer(seq, timeout=0.05)
+            if got is None:
+                if changed and self._last_driver is not None:
+                    self._render(self._last_driver)
+                continue
+            seq, frame = got
+            self._last_driver = frame
+            self._render(frame)
+        self._run_commands()  # fail nobody's Future silently
+
+    def _render(self, frame: DriverFrame) -> None:
+        t0 = time.perf_counter()
+        try:
+            image = self.animator.step(frame)
+        except Exception as e:  # one bad frame must not end the show
+            self._errors_logged += 1
+            if self._errors_logged <= 5 or self._errors_logged % 100 == 0:
+                log.exception("animator failed on frame %d (%d so far): %s", frame.index, self._errors_logged, e)
+            return
+        t1 = time.perf_counter()
+        canvas = self.compositor.compose(image)
+        t2 = time.perf_counter()
+        stages = {k: float(v) for k, v in getattr(self.animator, "timings", {}).items()}
+        stages["animate"] = (t1 - t0) * 1000
+        stages["composite"] = (t2 - t1) * 1000
+        self.hub.publish(LiveFrame(0, canvas, frame.captured_at, t2, frame.index))
+        self.metrics.mark_output(stages)
+        self.metrics.set_dropped("capture", self.driver_hub.dropped)
+        self.metrics.set_dropped("output", self.hub.dropped)
+
+
+class _SinkRunner:
+    """Feeds one FrameSink from the output hub on its own thread."""
+
+    def __init__(self, pipeline: LivePipeline, sink: FrameSink, *, repeat: bool) -> None:
+        self.pipeline = pipeline
+        self.sink = sink
+        self.repeat = repeat
+        self._stop = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.errors = 0
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, name=f"streamfx-sink-{self.sink.name}", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def close(self) -> None:
+        try:
+            self.sink.close()
+        except Exception as e:  # noqa: BLE001
+            log.warning("closing sink %s failed: %s", self.sink.name, e)
+
+    def _run(self) -> None:
+        hub, metrics, name = self.pipeline.hub, self.pipeline.metrics, self.sink.name
+        interval = 1.0 / self.pipeline.settings.fps
+        pace = getattr(self.sink, "pace", None)
+        seq = 0
+        last: LiveFrame | None = None
+        while not self._stop.is_set():
+            # Paced sinks have just slept until their next slot: take a fresh frame if one
+            # is (nearly) there, else repeat the last one so the device keeps its frame rate.
+            got = hub.wait_newer(seq, timeout=interval * 0.5 if pace else 0.5)
+            if hub.closed:
+                break
+            fresh = got is not None
+            if got is not None:
+                seq, last = got
+            elif not (self.repeat and last is not None):
+                continue
+            assert last is not None
+            try:
+                self.sink.write(last.image, last.produced_at)
+            except Exception as e:  # noqa: BLE001 - one failing sink must not stop the others
+                self.errors += 1
+                metrics.sink_error(name)
+                if self.errors <= 3:
+                    log.error("sink %s failed: %s", name, e)
+                time.sleep(interval)
+                continue
+            metrics.mark_sink(name, last.captured_at if fresh else None)
+            if pace is not None:
+                pace()

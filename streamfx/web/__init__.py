@@ -1,0 +1,1 @@
+"""Live web server: WebRTC viewers (JSON offer and WHEP), control panel and metrics."""
