@@ -78,8 +78,11 @@ def serve(a: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING)
     pvc_camera.register_backend("recording", RecordingBackend)
     w, h = (int(x) for x in a.size.split("x"))
-    args = argparse.Namespace(source=a.source, driver=a.driver, webrtc="127.0.0.1:0", webrtc_loopback=True,
-                              codec=a.codec, bitrate=None, token=None, webrtc_encode=a.encode)
+    live_parser = argparse.ArgumentParser()
+    live_cli.add_live_arguments(live_parser)
+    argv = ["--driver", a.driver, "--webrtc", "127.0.0.1:0", "--webrtc-loopback", "--codec", a.codec,
+            "--webrtc-encode", a.encode]
+    args = live_parser.parse_args(argv + (["--source", a.source] if a.source else []))
     settings = LiveSettings(width=w, height=h, fps=a.fps)
     pipe: LivePipeline = live_cli.build_pipeline(args, settings)
     if not a.realtime:

@@ -11,45 +11,18 @@ from pathlib import Path
 
 from streamfx import __version__
 from streamfx.errors import StreamFXError
+from streamfx.options import add_motion_options
 
 log = logging.getLogger("streamfx")
 
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _add_motion_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("motion")
-    g.add_argument("--reference", choices=("first", "best"), default="first",
-                   help="neutral driver frame: the first, or the one closest to the source's pose (default: first)")
-    g.add_argument("--smoothing", type=float, default=0.3, help="0 (raw) … 1 (heavy) One Euro smoothing (default 0.3)")
-    for region in ("head", "eye", "brow", "mouth"):
-        g.add_argument(f"--{region}-gain", type=float, default=1.0, help=f"{region} motion gain, 0–3 (default 1)")
-    g.add_argument("--mirror", action="store_true", help="mirror the driver (as a selfie view does)")
-    g = p.add_argument_group("generator")
-    g.add_argument("--no-mouth", dest="mouth_synthesis", action="store_false", help="no mouth-interior synthesis")
-    g.add_argument("--color-match", action="store_true", help="match the face colour statistics to the source")
-    g.add_argument("--sharpen", type=float, default=0.0, help="unsharp-mask amount, 0–2 (default 0)")
-    g.add_argument("--engine", choices=("auto", "opencv", "onnxruntime", "cuda", "tensorrt"), default="opencv",
-                   help="generator runtime; auto = the fastest that works here, falling back to opencv "
-                        "if it fails mid-stream (default opencv; see `streamfx engines`)")
-
-
-def _settings(args: argparse.Namespace) -> tuple[object, object]:
-    from streamfx.generator import GeneratorSettings
-    from streamfx.retarget import RetargetSettings
-
-    rs = RetargetSettings(reference=args.reference, smoothing=args.smoothing, head_gain=args.head_gain,
-                          eye_gain=args.eye_gain, brow_gain=args.brow_gain, mouth_gain=args.mouth_gain,
-                          mirror=args.mirror).validate()
-    gs = GeneratorSettings(mouth_synthesis=args.mouth_synthesis, color_match=args.color_match,
-                           sharpen=args.sharpen).validate()
-    return rs, gs
-
-
 def _cmd_render(args: argparse.Namespace) -> int:
+    from streamfx.options import motion_settings
     from streamfx.render import RenderJob, render
 
-    rs, gs = _settings(args)
+    rs, gs = motion_settings(args)
     if args.max_size < 64:
         raise StreamFXError(f"--max-size must be at least 64, not {args.max_size}")
     job = RenderJob(source=args.source, driver=args.driver, output=args.output, landmarks=args.landmarks,
@@ -106,10 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", help="portrait image (jpg, png, webp, bmp)")
     p.add_argument("driver", help="driver video (mp4, avi, mov, webm) or motion script (built-in name or .json/.toml)")
     p.add_argument("-o", "--output", required=True, help="output file: .mp4, .webm or .gif")
-    p.add_argument("--landmarks", help="landmarks file for faces the tracker cannot read (docs/landmarks.md)")
     p.add_argument("--max-size", type=int, default=2048, help="downscale the portrait's longer side to this (default 2048)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    _add_motion_options(p)
+    add_motion_options(p)
     p.set_defaults(handler=_cmd_render)
 
     p = sub.add_parser("demo", help="the main job on built-in defaults: out/demo.mp4 and out/demo.gif")

@@ -56,6 +56,9 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
                         "viewers get their own, later ones share")
     parser.add_argument("--token", help="control/viewer token (generated and printed when binding a non-loopback address)")
     parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (tests, benchmarks)")
+    from streamfx.options import add_motion_options
+
+    add_motion_options(parser, offline=False)
     parser.add_argument("--stats-every", type=float, default=0.0, metavar="SECONDS",
                         help="log a one-line stats summary this often (default: never)")
 
@@ -107,15 +110,21 @@ def run_live(args: argparse.Namespace) -> int:
 def build_pipeline(args: argparse.Namespace, settings: Any) -> Any:
     """Portrait + Animator + driver → a (not yet started) LivePipeline."""
     from streamfx.animator import Animator
-    from streamfx.imageio import demo_portrait, load_image
+    from streamfx.imageio import demo_portrait
     from streamfx.live.pipeline import LivePipeline
+    from streamfx.options import motion_settings
+    from streamfx.render import load_source
 
+    landmarks = None
     if args.source:
-        image = load_image(args.source, max_side=LIVE_MAX_SIDE)
+        image, landmarks = load_source(args.source, LIVE_MAX_SIDE, getattr(args, "landmarks", None))
         name = str(args.source)
     else:
         image, name = demo_portrait(), "demo portrait"
-    animator = Animator(image, source_name=name)  # NoFaceError → one line from the main CLI
+    retarget, generator = motion_settings(args)
+    # NoFaceError → one line from the main CLI
+    animator = Animator(image, source_landmarks=landmarks, source_name=name, retarget=retarget,
+                        generator=generator, engine=args.engine)
     driver = open_live_driver(args.driver, animator)
     log.info("source %s (%dx%d), driver %s", name, image.shape[1], image.shape[0], type(driver).__name__)
     return LivePipeline(animator, driver, settings, source_image=image)
@@ -242,11 +251,6 @@ def _one_line_stats(pipeline: Any) -> str:
 def _print_summary(pipeline: Any) -> None:
     with contextlib.suppress(Exception):
         print("stopped: " + _one_line_stats(pipeline), flush=True)
-
-
-# The main CLI looks sub-command modules up by these names.
-add_arguments = add_live_arguments
-run = run_live
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,41 @@
+"""Command-line options shared by ``render`` and ``live``: motion, generator and engine.
+
+Parsed once into validated settings dataclasses at the edge.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from streamfx.generator import GeneratorSettings
+from streamfx.retarget import RetargetSettings
+
+ENGINE_CHOICES = ("auto", "opencv", "onnxruntime", "cuda", "tensorrt")
+
+
+def add_motion_options(p: argparse.ArgumentParser, *, offline: bool = True) -> None:
+    g = p.add_argument_group("motion")
+    if offline:
+        g.add_argument("--reference", choices=("first", "best"), default="first",
+                       help="neutral driver frame: the first, or the one closest to the source's pose (default: first)")
+    g.add_argument("--smoothing", type=float, default=0.3, help="0 (raw) … 1 (heavy) One Euro smoothing (default 0.3)")
+    for region in ("head", "eye", "brow", "mouth"):
+        g.add_argument(f"--{region}-gain", type=float, default=1.0, help=f"{region} motion gain, 0–3 (default 1)")
+    g.add_argument("--mirror", action="store_true", help="mirror the driver (as a selfie view does)")
+    g.add_argument("--landmarks", help="landmarks file for faces the tracker cannot read (docs/landmarks.md)")
+    g = p.add_argument_group("generator")
+    g.add_argument("--no-mouth", dest="mouth_synthesis", action="store_false", help="no mouth-interior synthesis")
+    g.add_argument("--color-match", action="store_true", help="match the face colour statistics to the source")
+    g.add_argument("--sharpen", type=float, default=0.0, help="unsharp-mask amount, 0–2 (default 0)")
+    g.add_argument("--engine", choices=ENGINE_CHOICES, default="opencv",
+                   help="generator runtime; auto = the fastest that works here, falling back to opencv "
+                        "if it fails mid-stream (default opencv; see `streamfx engines`)")
+
+
+def motion_settings(args: argparse.Namespace) -> tuple[RetargetSettings, GeneratorSettings]:
+    rs = RetargetSettings(reference=getattr(args, "reference", "first"), smoothing=args.smoothing,
+                          head_gain=args.head_gain, eye_gain=args.eye_gain, brow_gain=args.brow_gain,
+                          mouth_gain=args.mouth_gain, mirror=args.mirror).validate()
+    gs = GeneratorSettings(mouth_synthesis=args.mouth_synthesis, color_match=args.color_match,
+                           sharpen=args.sharpen).validate()
+    return rs, gs
