@@ -48,7 +48,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                         generator=GeneratorSettings(), progress=not args.quiet)
         res = render(job)
         print(f"wrote {res.output} ({res.frames} frames @ {res.fps:g} fps) in {res.seconds:.1f} s")
-    return 0
+    if not args.live:
+        return 0
+    # then the main job itself: the same portrait live on AnimCam and WebRTC, script-driven
+    from streamfx.live.cli import add_live_arguments, run_live
+
+    live = argparse.ArgumentParser(prog="streamfx live")
+    add_live_arguments(live)
+    live_argv = ["--source", str(portrait), "--driver", args.script, "--webrtc", args.webrtc]
+    if args.duration:
+        live_argv += ["--duration", str(args.duration)]
+    print(f"demo: going live — open http://{args.webrtc}/ (viewer) and http://{args.webrtc}/panel "
+          "(controls), or pick AnimCam in Zoom/Meet/OBS; Ctrl-C stops")
+    return run_live(live.parse_args(live_argv))
 
 
 def _cmd_landmarks(args: argparse.Namespace) -> int:
@@ -84,9 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_motion_options(p)
     p.set_defaults(handler=_cmd_render)
 
-    p = sub.add_parser("demo", help="the main job on built-in defaults: out/demo.mp4 and out/demo.gif")
+    p = sub.add_parser("demo", help="the main job on built-in defaults: out/demo.mp4, out/demo.gif, then live")
     p.add_argument("--out-dir", default="out")
     p.add_argument("--script", default="demo", help="motion script (default: the built-in 'demo')")
+    p.add_argument("--no-live", dest="live", action="store_false",
+                   help="only write the files; don't go live afterwards")
+    p.add_argument("--webrtc", default="127.0.0.1:8080", help="where the live viewer is served (default 127.0.0.1:8080)")
+    p.add_argument("--duration", type=float, help="stop the live part after this many seconds")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(handler=_cmd_demo)
 

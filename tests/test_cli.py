@@ -69,7 +69,7 @@ def test_render_output_actually_animates(tmp_path: Path, portrait_file: Path, po
 
 
 def test_demo_writes_mp4_and_gif(tmp_path: Path) -> None:
-    assert main(["demo", "--out-dir", str(tmp_path), "-q"]) == 0
+    assert main(["demo", "--out-dir", str(tmp_path), "-q", "--no-live"]) == 0
     for name in ("demo.mp4", "demo.gif"):
         n, _, size = probe(tmp_path / name)
         assert n == 390 and size == (512, 512)
