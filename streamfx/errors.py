@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class StreamFXError(Exception):
     """An error the CLI prints as one line (no traceback) before exiting non-zero."""
@@ -29,3 +31,16 @@ class TruncatedInputError(InputError):
 
 class DeviceUnavailableError(StreamFXError):
     """A device (virtual camera, GPU) is not there; the message says how to set it up."""
+
+
+def require_file(path: str | Path, what: str, hint: str) -> Path:
+    """``path`` as a Path if it is an existing file; otherwise a one-line InputError.
+
+    ``what`` names the role ("source image", "driver video"); ``hint`` lists what fits.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{what} '{path}' does not exist — check the path")
+    if p.is_dir():
+        raise InputError(f"{what} '{path}' is a directory — pass a file inside it ({hint})")
+    return p

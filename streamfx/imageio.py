@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from streamfx.errors import InputError, OutputError
+from streamfx.errors import InputError, OutputError, require_file
 
 log = logging.getLogger("streamfx")
 
@@ -28,14 +28,8 @@ def load_image(path: str | Path, *, max_side: int = 4096) -> np.ndarray:
     Alpha is dropped and grayscale is expanded to three channels. Every failure is an
     :class:`InputError` whose message names the file and what to do about it.
     """
-    p = Path(path)
+    p = require_file(path, "source image", _IMAGE_HINT)
     shown = str(path)
-    if not p.exists():
-        raise InputError(f"source image '{shown}' does not exist — check the path")
-    if p.is_dir():
-        raise InputError(
-            f"source image '{shown}' is a directory — pass an image file inside it ({_IMAGE_HINT})"
-        )
     try:
         # Read the bytes ourselves: cv2.imread silently returns None for unreadable or
         # non-ASCII paths on some platforms, which would hide the real reason.

@@ -14,7 +14,7 @@ import av
 import cv2
 import numpy as np
 
-from streamfx.errors import InputError, TruncatedInputError
+from streamfx.errors import InputError, TruncatedInputError, require_file
 from streamfx.sources.base import DriverFrame, FrameSource, register_source
 
 log = logging.getLogger("streamfx")
@@ -70,14 +70,8 @@ def _not_a_video(shown: str) -> InputError:
 
 def _open(path: str | Path) -> tuple[Any, Any]:
     """Open ``path`` and return (container, first video stream), or raise InputError."""
-    p = Path(path)
+    p = require_file(path, "driver video", _VIDEO_HINT)
     shown = str(path)
-    if not p.exists():
-        raise InputError(f"driver video '{shown}' does not exist — check the path")
-    if p.is_dir():
-        raise InputError(
-            f"driver video '{shown}' is a directory — pass a video file inside it ({_VIDEO_HINT})"
-        )
     if p.stat().st_size == 0:
         raise InputError(f"driver video '{shown}' is empty (0 bytes) — re-export or re-download it")
     try:
