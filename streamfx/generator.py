@@ -1,22 +1,24 @@
 """The animation model: landmarks → dense motion field → warp of the whole portrait.
 
 Per source (once, :func:`prepare_source`):
-  * a thin-plate-spline basis solved on the source's control landmarks (the system matrix
-    depends only on the source, so its inverse is precomputed),
-  * the basis evaluated on a coarse grid covering the region that can move,
-  * a falloff mask that keeps background and body still and fades the motion smoothly
-    through hair and neck,
-  * mouth geometry and teeth colour for the mouth-interior synthesis.
+  * a thin-plate spline solved on the source's control landmarks inside the face, and a
+    least-squares head similarity on its rigid landmarks (hair, ears and neck follow the
+    skull, not the expression);
+  * both evaluated on a coarse grid over the region that can move and multiplied by
+    falloff masks that keep background and body still and fade the motion smoothly
+    through hair and neck — folded into two matrices, ``face_field`` and ``head_field``;
+  * mouth, lip, teeth, eyelid and lash colours for the synthesised layers.
 
-Per frame (:class:`WarpGenerator.render`), only tensor-graph operations — matmul,
-element-wise maths, bilinear sampling, resize and grid sampling — so the same computation
-compiles to ONNX and TensorRT (see engines/):
-  1. TPS weights = precomputed inverse @ control-point displacements (matmul);
-  2. forward displacement on the coarse grid = basis @ weights, × falloff mask;
-  3. the forward field is inverted by fixed-point iteration, x ← p − d(x) (bilinear sampling);
-  4. the coarse backward map is resized to the region and the portrait is remapped;
-  5. where the mouth opens wider than in the source, a mouth interior (dark cavity, teeth
-     where the source shows them) is composited inside the target lips.
+Per frame (:meth:`WarpGenerator.render`), only tensor-graph operations — matmul,
+element-wise maths, gathers and resize — so the same computation compiles to ONNX and
+TensorRT (see engines/):
+  1. forward displacement on the grid = face_field @ control displacements
+     + head_field @ rigid displacements, clamped;
+  2. the forward field is inverted by fixed-point iteration, x ← p − d(x) (bilinear sampling);
+  3. the coarse backward offsets are resized to the region and the portrait is remapped;
+  4. where the mouth opens wider than in the source, a mouth interior (a dark shade of the
+     lips, the source's teeth where it shows them) is drawn inside the target lips, and
+     where the lids close further, the source's lid skin and lash line cover the eye.
 """
 
 from __future__ import annotations
@@ -66,8 +68,6 @@ class SourceTensors:
     control: np.ndarray  # K×2 control points (source pixels)
     face_field: np.ndarray  # G×K: control displacements → masked TPS displacement on the grid
     head_field: np.ndarray  # 2G×2R: rigid-point displacements → masked head-similarity field
-    mask: np.ndarray  # G: head-motion falloff on the coarse grid (hair, neck → background)
-    face_mask: np.ndarray  # G: where the full non-rigid field applies (the face itself)
     grid: np.ndarray  # gh×gw×2: coarse grid points (x, y) in source pixels
     roi: tuple[int, int, int, int]  # x0, y0, x1, y1 of the region that can change
     max_shift: float  # displacement clamp, pixels
@@ -263,7 +263,7 @@ def prepare_source(image: np.ndarray, landmarks: np.ndarray, alpha: np.ndarray |
     stats = (face.mean(axis=0), face.std(axis=0) + 1e-3)
     return SourceTensors(
         image=np.ascontiguousarray(image), pixels=pix, landmarks=lm, control=control,
-        face_field=face_field, head_field=head_field, mask=mask, face_mask=face_mask, grid=grid,
+        face_field=face_field, head_field=head_field, grid=grid,
         roi=(int(x0), int(y0), int(x1), int(y1)), max_shift=max_shift,
         mouth_width=mouth_w, mouth_gap=gap, teeth_rgb=_teeth_colour(rgb, lm, gap), lip_rgb=_lip_colour(rgb, lm),
         lid_rgb=lids, lash_rgb=lashes, eye_open=opens, face_stats=stats,
