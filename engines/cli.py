@@ -133,12 +133,16 @@ def _port_open(port: int, host: str = "127.0.0.1") -> bool:
 def _virtual_camera() -> tuple[bool, str]:
     if not _module("pyvirtualcam"):
         return False, "pyvirtualcam is not installed (pip install pyvirtualcam)"
-    if Path("/sys/module/v4l2loopback").exists():
-        devices = sorted(str(p) for p in Path("/dev").glob("video*"))
-        return True, f"v4l2loopback loaded ({', '.join(devices) or 'no /dev/video* yet'})"
-    if Path("/proc/modules").exists():  # Linux without the loopback module
-        return False, "v4l2loopback is not loaded (sudo scripts/setup_virtualcam.sh)"
-    return True, "pyvirtualcam installed (OBS Virtual Camera / Unity Capture backends)"
+    import platform
+
+    from streamfx.sinks.vcam import DEVICE_LABEL, find_v4l2_device, setup_hint
+
+    if platform.system() == "Linux":
+        device = find_v4l2_device()
+        if device:
+            return True, f"{DEVICE_LABEL} is {device} (v4l2loopback)"
+        return False, f"no v4l2loopback device labelled {DEVICE_LABEL}; {setup_hint('Linux')}"
+    return True, f"pyvirtualcam installed (OBS Virtual Camera backend); if it fails: {setup_hint()}"
 
 
 def _browser() -> tuple[bool, str]:

@@ -244,6 +244,13 @@ def test_engines_and_doctor_commands(capsys: pytest.CaptureFixture[str]) -> None
     report = json.loads(capsys.readouterr().out)
     assert {e["name"] for e in report["engines"]} == {"opencv", "onnxruntime", "cuda", "tensorrt"}
     assert set(report["checks"]) == {"virtual camera", "browser", "OBS"}
+    import platform
+
+    from streamfx.sinks.vcam import find_v4l2_device
+
+    if platform.system() == "Linux" and find_v4l2_device() is None:
+        vcam = report["checks"]["virtual camera"]
+        assert not vcam["ok"] and "modprobe v4l2loopback" in vcam["reason"], vcam
 
 
 def test_build_engine_without_tensorrt_is_a_one_line_error(portrait_file: object, capsys: pytest.CaptureFixture[str]) -> None:
