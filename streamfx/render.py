@@ -13,6 +13,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,8 +31,6 @@ from streamfx.sinks.file import VideoFileSink
 from streamfx.sources.base import DriverFrame
 
 log = logging.getLogger("streamfx")
-
-_END = object()
 
 
 @dataclass
@@ -83,7 +82,7 @@ def render(job: RenderJob) -> RenderResult:
     sink = VideoFileSink(job.output, fps=driver.fps)
     h, w = image.shape[:2]
     sink.open(w, h, driver.fps)
-    tracked: queue.Queue[object] = queue.Queue(maxsize=64)
+    tracked: queue.Queue[DriverFrame | None] = queue.Queue(maxsize=64)  # None ends the stream
     failure: list[BaseException] = []
     stop = threading.Event()
     stage = {"decode": 0.0, "track": 0.0, "generate": 0.0, "encode": 0.0}
@@ -106,35 +105,26 @@ def render(job: RenderJob) -> RenderResult:
         except BaseException as e:  # noqa: BLE001 - handed to the consumer thread
             failure.append(e)
         finally:
-            tracked.put(_END)
+            tracked.put(None)
 
     producer = threading.Thread(target=produce, name="driver", daemon=True)
     producer.start()
     frames_in: list[DriverFrame] | None = None
     if job.retarget.reference == "best":
-        frames_in = []
-        while (item := tracked.get()) is not _END:
-            assert isinstance(item, DriverFrame)
-            frames_in.append(item)
+        frames_in = list(iter(tracked.get, None))
         best = choose_best_reference([f.landmarks for f in frames_in], animator.source_landmarks)
         ref = frames_in[best].landmarks if frames_in else None
         if ref is not None:
             animator.set_reference(ref)
             log.info("reference: driver frame %d (closest to the source's pose)", best)
 
-    def items() -> object:
-        if frames_in is not None:
-            yield from frames_in
-            return
-        while (item := tracked.get()) is not _END:
-            yield item
+    items: Iterable[DriverFrame] = frames_in if frames_in is not None else iter(tracked.get, None)
 
     lost = 0
     bar = tqdm(total=driver.frame_count, unit="frame", disable=not job.progress, desc="render",
                leave=False, dynamic_ncols=True)
     try:
-        for item in items():  # type: ignore[attr-defined]
-            assert isinstance(item, DriverFrame)
+        for item in items:
             t0 = time.perf_counter()
             lost += item.landmarks is None
             out = animator.step(item)
