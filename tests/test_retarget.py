@@ -139,3 +139,17 @@ def test_fit_similarity_recovers_a_known_transform(portrait_landmarks: np.ndarra
     moved = _similar(portrait_landmarks, 1.3, 15, (4, -7))
     a, b = fit_similarity(portrait_landmarks[:, :2], moved[:, :2])
     np.testing.assert_allclose(portrait_landmarks[:, :2] @ a.T + b, moved[:, :2], atol=1e-2)
+
+
+def test_face_loss_runs_the_idle_motion_after_the_delay(portrait_landmarks: np.ndarray) -> None:
+    from streamfx.motion import FaceRig, MotionScript
+
+    src = portrait_landmarks
+    rig, idle = FaceRig(src), MotionScript.builtin("idle")
+    s = RetargetSettings(smoothing=0, hold_seconds=0.5, ease_seconds=0.5, idle=True)
+    rt = MotionRetargeter(src, s, idle=lambda t: rig.pose(idle.params(t)))
+    rt.update(src, 0.0)
+    np.testing.assert_allclose(rt.update(None, 0.3), src, atol=1e-4)  # still holding
+    later = [rt.update(None, t) for t in np.arange(2.0, 8.0, 0.1)]
+    np.testing.assert_allclose(later[0], rig.pose(idle.params(2.0)), atol=1e-3)
+    assert max(np.abs(a - later[0]).max() for a in later) > 1.0  # it moves: blinks, sway
