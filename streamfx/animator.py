@@ -19,7 +19,8 @@ from streamfx.retarget import MotionRetargeter, RetargetSettings
 from streamfx.sources.base import DriverFrame
 from streamfx.tracking import FaceTracker, track_portrait
 
-_GENERATOR_KEYS = {"mouth_synthesis", "color_match", "sharpen"}
+#: the generator settings that may change while running (the rest shape the precomputed source)
+GENERATOR_KEYS = frozenset({"mouth_synthesis", "color_match", "sharpen"})
 
 
 class Animator:
@@ -86,7 +87,7 @@ class Animator:
 
     def update_settings(self, **kw: object) -> None:
         with self._lock:
-            gen = {k: kw.pop(k) for k in list(kw) if k in _GENERATOR_KEYS}
+            gen = {k: kw.pop(k) for k in list(kw) if k in GENERATOR_KEYS}
             if kw:
                 self.retargeter.update_settings(**kw)
             for k, v in gen.items():
@@ -96,7 +97,7 @@ class Animator:
     def settings_dict(self) -> dict[str, object]:
         with self._lock:
             d: dict[str, object] = asdict(self.retargeter.settings)
-            d.update({k: getattr(self.generator.settings, k) for k in sorted(_GENERATOR_KEYS)})
+            d.update({k: getattr(self.generator.settings, k) for k in sorted(GENERATOR_KEYS)})
             return d
 
     # ---- per frame -----------------------------------------------------------------------

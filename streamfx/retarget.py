@@ -51,9 +51,9 @@ class RetargetSettings:
             v = getattr(self, name)
             if not 0.0 <= v <= 3.0:
                 raise InputError(f"--{name.replace('_', '-')} must be between 0 and 3, not {v}")
-        for name in ("hold_seconds", "ease_seconds", "blend_in_seconds"):
-            if getattr(self, name) < 0:
-                raise InputError(f"{name} must not be negative")
+        for name, most in (("hold_seconds", 60.0), ("ease_seconds", 60.0), ("blend_in_seconds", 10.0)):
+            if not 0 <= getattr(self, name) <= most:
+                raise InputError(f"{name} must be between 0 and {most:g} seconds, not {getattr(self, name)}")
         return self
 
     def updated(self, **kw: object) -> RetargetSettings:

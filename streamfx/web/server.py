@@ -27,7 +27,7 @@ import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -45,24 +45,6 @@ STATIC = Path(__file__).parent / "static"
 UPLOAD_MAX_SIDE = 1024
 UPLOAD_MAX_BYTES = 15_000_000
 UPLOAD_TYPES = ("image/jpeg", "image/png", "image/webp", "image/bmp", "application/octet-stream")
-
-#: name → (type, min, max). Validated here, at the edge, before the animator sees them.
-SETTING_SPECS: dict[str, tuple[type, float, float]] = {
-    "smoothing": (float, 0.0, 1.0),
-    "head_gain": (float, 0.0, 3.0),
-    "eye_gain": (float, 0.0, 3.0),
-    "brow_gain": (float, 0.0, 3.0),
-    "mouth_gain": (float, 0.0, 3.0),
-    "mirror": (bool, 0, 1),
-    "idle": (bool, 0, 1),
-    "hold_seconds": (float, 0.0, 60.0),
-    "ease_seconds": (float, 0.0, 60.0),
-    "blend_in_seconds": (float, 0.0, 10.0),
-    "color_match": (bool, 0, 1),
-    "mouth_synthesis": (bool, 0, 1),
-    "sharpen": (float, 0.0, 2.0),
-}
-
 
 @dataclass
 class ServerSettings:
@@ -112,25 +94,51 @@ def parse_hostport(text: str, default_port: int = 8080) -> tuple[str, int]:
     return host or "127.0.0.1", port
 
 
+def _live_setting_types() -> dict[str, type]:
+    """Settable names and their types, from the settings dataclasses themselves."""
+    from streamfx.animator import GENERATOR_KEYS
+    from streamfx.generator import GeneratorSettings
+    from streamfx.retarget import RetargetSettings
+
+    types: dict[str, type] = {f.name: bool if f.type in (bool, "bool") else float for f in fields(RetargetSettings)
+             if f.name != "reference"}  # the reference is chosen offline; live has calibrate
+    types.update({f.name: bool if f.type in (bool, "bool") else float for f in fields(GeneratorSettings)
+                  if f.name in GENERATOR_KEYS})
+    return types
+
+
 def validate_settings(body: Any) -> dict[str, Any]:
-    """Check a settings update; raise ValueError naming the bad key."""
+    """Check a settings update at the edge; raise ValueError naming the bad key.
+
+    Types are checked here; ranges by the settings dataclasses' own ``validate()``, so the
+    panel, the CLI and the library accept exactly the same values.
+    """
+    from streamfx.errors import InputError
+    from streamfx.generator import GeneratorSettings
+    from streamfx.retarget import RetargetSettings
+
     if not isinstance(body, dict) or not body:
         raise ValueError("send a JSON object of settings, e.g. {\"head_gain\": 1.2}")
+    types = _live_setting_types()
     out: dict[str, Any] = {}
     for key, value in body.items():
-        if key not in SETTING_SPECS:
-            raise ValueError(f"unknown setting {key!r}; known: {', '.join(SETTING_SPECS)}")
-        kind, lo, hi = SETTING_SPECS[key]
-        if kind is bool:
+        if key not in types:
+            raise ValueError(f"unknown setting {key!r}; known: {', '.join(types)}")
+        if types[key] is bool:
             if not isinstance(value, bool):
                 raise ValueError(f"{key} must be true or false")
             out[key] = value
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        elif isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"{key} must be a number")
-        if not (lo <= float(value) <= hi):
-            raise ValueError(f"{key} must be between {lo:g} and {hi:g}, not {value}")
-        out[key] = float(value)
+        else:
+            out[key] = float(value)
+    retarget = {k: v for k, v in out.items() if k in {f.name for f in fields(RetargetSettings)}}
+    generator = {k: v for k, v in out.items() if k not in retarget}
+    try:
+        RetargetSettings().updated(**retarget)
+        GeneratorSettings(**generator).validate()
+    except InputError as e:
+        raise ValueError(str(e)) from None
     return out
 
 
