@@ -22,13 +22,16 @@ def _add_source_arguments(p: argparse.ArgumentParser) -> None:
 
 def _prepare(args: argparse.Namespace) -> object:
     from streamfx.generator import GeneratorSettings, prepare_source
+    from streamfx.matte import person_matte
     from streamfx.render import load_source
     from streamfx.tracking import track_portrait
 
     image, lm = load_source(args.source, args.max_size, args.landmarks)
     if lm is None:
         lm = track_portrait(image, args.source)
-    return prepare_source(image, lm, None, GeneratorSettings(mouth_synthesis=args.mouth_synthesis))
+    # the same source tensors the Animator prepares, hair mask included
+    return prepare_source(image, lm, None, GeneratorSettings(mouth_synthesis=args.mouth_synthesis),
+                          person_matte(image[..., :3]))
 
 
 # ---- export-onnx ---------------------------------------------------------------------------

@@ -13,7 +13,9 @@ from dataclasses import asdict
 
 import numpy as np
 
+from streamfx.alignment import AlignSettings
 from streamfx.generator import GeneratorSettings, WarpGenerator
+from streamfx.matte import person_matte
 from streamfx.motion import FaceRig, MotionScript
 from streamfx.retarget import MotionRetargeter, RetargetSettings
 from streamfx.sources.base import DriverFrame
@@ -27,7 +29,7 @@ class Animator:
     def __init__(self, source_image: np.ndarray, *, source_landmarks: np.ndarray | None = None,
                  source_name: str = "source", retarget: RetargetSettings | None = None,
                  generator: GeneratorSettings | None = None, with_alpha: bool = False,
-                 track_drivers: bool = True, engine: str = "opencv"):
+                 track_drivers: bool = True, engine: str = "opencv", align: bool = True):
         self._lock = threading.RLock()
         self.source_name = source_name
         self.with_alpha = with_alpha
@@ -37,7 +39,8 @@ class Animator:
         from engines import EngineSettings, create_engine
 
         self.engine = create_engine(engine, EngineSettings(generator=self.generator.settings))
-        self._tracker = FaceTracker(static=False) if track_drivers else None
+        # drivers' landmarks are aligned to their images (streamfx.alignment) unless align=False
+        self._tracker = FaceTracker(static=False, align=AlignSettings() if align else None) if track_drivers else None
         self.timings: dict[str, float] = {"track": 0.0, "retarget": 0.0, "generate": 0.0}
         self.face_found = False
         self._prepare(source_image, source_landmarks)
@@ -46,12 +49,11 @@ class Animator:
     # ---- source --------------------------------------------------------------------------
     def _prepare(self, image: np.ndarray, landmarks: np.ndarray | None) -> None:
         lm = landmarks if landmarks is not None else track_portrait(image, self.source_name)
-        alpha = None
-        if self.with_alpha:
-            from streamfx.matte import person_matte
-
-            alpha = person_matte(image)
-        self.engine.prepare(self.generator.prepare(image, lm, alpha))
+        # the person matte lets the hair move with the head; with_alpha also cuts the
+        # background out of the output with it (a portrait's own alpha channel wins)
+        person = image[..., 3] if image.ndim == 3 and image.shape[2] == 4 else person_matte(image[..., :3])
+        alpha = person if self.with_alpha else None
+        self.engine.prepare(self.generator.prepare(image, lm, alpha, person))
         self.source_image = image
         self.source_landmarks = lm.astype(np.float32)
         self._idle_rig = FaceRig(self.source_landmarks)
@@ -80,6 +82,8 @@ class Animator:
     def calibrate(self) -> None:
         with self._lock:
             self.retargeter.calibrate()
+            if self._tracker is not None:
+                self._tracker.rekey()  # the new neutral frame is also the new keyframe
 
     def set_reference(self, driver_landmarks: np.ndarray) -> None:
         with self._lock:
@@ -89,7 +93,10 @@ class Animator:
         with self._lock:
             gen = {k: kw.pop(k) for k in list(kw) if k in GENERATOR_KEYS}
             if kw:
+                mirror_was = self.retargeter.settings.mirror
                 self.retargeter.update_settings(**kw)
+                if self._tracker is not None and self.retargeter.settings.mirror != mirror_was:
+                    self._tracker.rekey()  # the keyframe was the other way round
             for k, v in gen.items():
                 setattr(self.generator.settings, k, v)
             self.generator.settings.validate()

@@ -27,7 +27,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
         raise StreamFXError(f"--max-size must be at least 64, not {args.max_size}")
     job = RenderJob(source=args.source, driver=args.driver, output=args.output, landmarks=args.landmarks,
                     max_size=args.max_size, retarget=rs, generator=gs, progress=not args.quiet,
-                    engine=args.engine)
+                    engine=args.engine, align=args.align)
     res = render(job)
     print(f"wrote {res.output} ({res.frames} frames, {res.size[0]}×{res.size[1]} @ {res.fps:g} fps) in {res.seconds:.1f} s")
     return 0

@@ -86,13 +86,14 @@ def _affine_baseline(source: np.ndarray, lm0: np.ndarray, lm_t: np.ndarray) -> n
                           borderMode=cv2.BORDER_REPLICATE)
 
 
-def self_reenactment(clip: Path, frames: int = 150, smoothing: float = 0.0) -> ClipScores:
+def self_reenactment(clip: Path, frames: int = 150, smoothing: float = 0.0, align: bool = True) -> ClipScores:
     scores = ClipScores(clip=clip.stem)
     it = read_frames(clip, frames)
     first = next(it)
     assert first.image is not None
     source = first.image
-    animator = Animator(source, source_name=str(clip), retarget=RetargetSettings(smoothing=smoothing))
+    animator = Animator(source, source_name=str(clip), retarget=RetargetSettings(smoothing=smoothing), align=align)
+    # the measuring instrument is the plain mesh, for the truth and for every method alike
     truth_tracker = FaceTracker()
     judges = {m: FaceTracker() for m in METHODS}
     lm0: np.ndarray | None = None
@@ -140,7 +141,7 @@ def _pearson(a: list[float], b: list[float]) -> float:
 
 
 def cross_reenactment(portrait: Path, driver: Path, frames: int | None = None,
-                      landmarks_dir: Path | None = None) -> dict[str, object]:
+                      landmarks_dir: Path | None = None, align: bool = True) -> dict[str, object]:
     from streamfx.imageio import load_image
     from streamfx.landmarks import load_landmarks
 
@@ -151,7 +152,7 @@ def cross_reenactment(portrait: Path, driver: Path, frames: int | None = None,
         lm = load_landmarks(landmarks_dir / f"{portrait.stem}.json")
         route = "landmarks-file"
     try:
-        animator = Animator(image, source_landmarks=lm, source_name=str(portrait))
+        animator = Animator(image, source_landmarks=lm, source_name=str(portrait), align=align)
     except NoFaceError as e:
         return {"portrait": portrait.name, "error": str(e)}
     judge = FaceTracker()
@@ -222,6 +223,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clips", nargs="*", help="only these clip stems")
     p.add_argument("--mode", choices=("self", "cross", "both"), default="both")
     p.add_argument("--smoothing", type=float, default=0.0, help="smoothing for the animator (default 0: the protocol compares frame by frame)")
+    p.add_argument("--no-align", dest="align", action="store_false",
+                   help="animate from the driver's mesh as tracked, without optical-flow alignment")
     p.add_argument("--out", type=Path, default=Path("out/eval"), help="folder for eval.md and eval.json")
 
 
@@ -237,7 +240,7 @@ def main(args: argparse.Namespace) -> int:
         results = []
         for c in clips:
             log.info("self-reenactment: %s", c.name)
-            results.append(self_reenactment(c, args.frames, args.smoothing))
+            results.append(self_reenactment(c, args.frames, args.smoothing, args.align))
         md += ["## Self-reenactment", "", self_table(results), ""]
         report["self"] = {r.clip: r.summary() for r in results}
         print(self_table(results), flush=True)
@@ -249,7 +252,7 @@ def main(args: argparse.Namespace) -> int:
         for p in sorted(args.sources.iterdir()):
             if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp", ".bmp"):
                 log.info("cross-reenactment: %s", p.name)
-                rows.append(cross_reenactment(p, driver, args.cross_frames, args.landmarks_dir))
+                rows.append(cross_reenactment(p, driver, args.cross_frames, args.landmarks_dir, args.align))
         md += [f"## Cross-reenactment (driver: {driver.name})", "", cross_table(rows), ""]
         report["cross"] = rows
         print(cross_table(rows), flush=True)

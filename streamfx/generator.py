@@ -6,7 +6,8 @@ Per source (once, :func:`prepare_source`):
     skull, not the expression);
   * both evaluated on a coarse grid over the region that can move and multiplied by
     falloff masks that keep background and body still and fade the motion smoothly
-    through hair and neck — folded into two matrices, ``face_field`` and ``head_field``;
+    through hair and neck (the person matte, when given, extends the moving region over
+    the hair) — folded into two matrices, ``face_field`` and ``head_field``;
   * mouth, lip, teeth, eyelid and lash colours for the synthesised layers.
 
 Per frame (:meth:`WarpGenerator.render`), only tensor-graph operations — matmul,
@@ -36,7 +37,7 @@ from streamfx.errors import InputError
 _INVERT_ITERATIONS = 4
 MOUTH_FEATHER = 0.035  # cavity edge softness, × the mouth's width (at least 1 px)
 # the face-oval ellipse scale (sides, above, below) and falloff of the non-rigid region
-FACE_MASK_SHAPE = (1.2, 1.2, 1.1, 0.4)
+FACE_MASK_SHAPE = (1.35, 1.35, 1.2, 0.4)
 _TPS_REGULARISATION = 2e-3  # in inter-ocular units; smooths near-duplicate control points
 
 
@@ -137,6 +138,45 @@ def falloff_mask(lm: np.ndarray, pts: np.ndarray, sx: float = 1.15, s_up: float 
     return (1.0 - _smoothstep(1.0, 1.0 + falloff, r)).astype(np.float32)
 
 
+HAIR_BLUR = 0.15  # person-matte blur σ, × the inter-ocular distance: hair's motion edge
+
+
+def hair_weight(lm: np.ndarray, pts: np.ndarray, person: np.ndarray) -> np.ndarray:
+    """Motion weight at points from the person matte: 1 over hair and head above the chin.
+
+    The head ellipse of :func:`falloff_mask` fits a face, not a hairstyle: big hair would
+    keep still above it while the head moves, and stretch into wings. Where the portrait's
+    person matte (blurred, so hair's motion edge is soft) says "person", above the chin and
+    near the head, the hair moves with the head and the background beyond it takes up the
+    stretch instead.
+    """
+    io = L.interocular(lm)
+    matte = cv2.GaussianBlur(person.astype(np.float32) / 255.0, (0, 0), HAIR_BLUR * io)
+    h, w = matte.shape
+    xi = np.clip(np.round(pts[:, 0]).astype(int), 0, w - 1)
+    yi = np.clip(np.round(pts[:, 1]).astype(int), 0, h - 1)
+    eye_r = lm[[33, 133], :2].mean(axis=0)
+    eye_l = lm[[263, 362], :2].mean(axis=0)
+    ax = (eye_l - eye_r) / (np.linalg.norm(eye_l - eye_r) + 1e-6)
+    down = np.array([-ax[1], ax[0]], np.float32)
+    oval = lm[L.FACE_OVAL, :2]
+    centre = oval.mean(axis=0)
+    rel = pts - centre
+    u, v = rel @ ax, rel @ down
+    half_w = max(float(np.abs((oval - centre) @ ax).max()), io)
+    down_h = max(float(((oval - centre) @ down).max()), io)
+    above_chin = 1.0 - _smoothstep(0.7 * down_h, 1.05 * down_h, v)  # neck and body stay put
+    r = np.sqrt((u / half_w) ** 2 + (np.minimum(v, 0.0) / down_h) ** 2)
+    near = 1.0 - _smoothstep(1.75, 2.2, r)  # not a raised hand or a second person
+    return (matte[yi, xi] * above_chin * near).astype(np.float32)
+
+
+def motion_mask(lm: np.ndarray, pts: np.ndarray, person: np.ndarray | None) -> np.ndarray:
+    """Where the portrait may move: the head ellipse, and the hair the person matte finds."""
+    mask = falloff_mask(lm, pts)
+    return mask if person is None else np.maximum(mask, hair_weight(lm, pts, person))
+
+
 def _teeth_colour(image: np.ndarray, lm: np.ndarray, gap: float) -> np.ndarray | None:
     """Teeth colour if the source shows teeth between its lips, else None."""
     if gap < 0.06:
@@ -200,8 +240,12 @@ def _lid_colours(image: np.ndarray, lm: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def prepare_source(image: np.ndarray, landmarks: np.ndarray, alpha: np.ndarray | None = None,
-                   settings: GeneratorSettings | None = None) -> SourceTensors:
-    """Precompute everything that depends only on the source portrait."""
+                   settings: GeneratorSettings | None = None, person: np.ndarray | None = None) -> SourceTensors:
+    """Precompute everything that depends only on the source portrait.
+
+    ``alpha`` (H×W uint8) is carried into the output as a fourth channel; ``person`` (H×W
+    uint8, e.g. :func:`streamfx.matte.person_matte`) lets the hair move with the head.
+    """
     st = settings or GeneratorSettings()
     h, w = image.shape[:2]
     lm = landmarks.astype(np.float32)
@@ -226,7 +270,7 @@ def prepare_source(image: np.ndarray, landmarks: np.ndarray, alpha: np.ndarray |
     max_shift = 1.2 * io
     ys, xs = np.mgrid[0:h:4, 0:w:4]
     coarse_pts = np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float32)
-    moving = coarse_pts[falloff_mask(lm, coarse_pts) > 0]
+    moving = coarse_pts[motion_mask(lm, coarse_pts, person) > 0]
     x0, y0 = np.maximum(moving.min(axis=0) - max_shift - 4, 0).astype(int)
     x1, y1 = (np.minimum(moving.max(axis=0) + max_shift + 4, [w, h])).astype(int)
     rw, rh = int(x1 - x0), int(y1 - y0)
@@ -243,7 +287,7 @@ def prepare_source(image: np.ndarray, landmarks: np.ndarray, alpha: np.ndarray |
         _tps_kernel(((gn[:, None] - cn[None]) ** 2).sum(-1)),
         np.ones((len(gn), 1)), gn,
     ], axis=1)
-    mask = falloff_mask(lm, flat)
+    mask = motion_mask(lm, flat, person)
     # inside the face the landmarks are the truth; beyond it (hair, ears, neck) only the
     # head's rigid motion is, since extrapolating expressions there makes hair swim
     face_mask = np.minimum(falloff_mask(lm, flat, *FACE_MASK_SHAPE), mask)
@@ -415,8 +459,9 @@ class WarpGenerator:
         self.settings = (settings or GeneratorSettings()).validate()
         self.src: SourceTensors | None = None
 
-    def prepare(self, image: np.ndarray, landmarks: np.ndarray, alpha: np.ndarray | None = None) -> SourceTensors:
-        self.src = prepare_source(image, landmarks, alpha, self.settings)
+    def prepare(self, image: np.ndarray, landmarks: np.ndarray, alpha: np.ndarray | None = None,
+                person: np.ndarray | None = None) -> SourceTensors:
+        self.src = prepare_source(image, landmarks, alpha, self.settings, person)
         return self.src
 
     def render(self, target: np.ndarray) -> np.ndarray:

@@ -62,6 +62,10 @@ CONTROL = sorted(set([i for i in FACE_OVAL if i not in SILHOUETTE] + RIGHT_EYE_U
                      + LEFT_EYE_LOWER + BROWS + NOSE + LIPS_OUTER + CHEEKS + CHIN
                      + IRISES))
 
+# Points the driver's alignment matches by optical flow (streamfx.alignment): every point the
+# generator reads, but not the irises, whose motion the eye's texture would hide.
+ALIGNED = sorted((set(CONTROL) | set(RIGID) | set(MOUTH)) - set(IRISES))
+
 
 def eye_openness(lm: np.ndarray) -> float:
     """Mean lid gap over eye width for both eyes (≈0.25–0.35 open, ≈0.05 closed)."""

@@ -22,6 +22,8 @@ def add_motion_options(p: argparse.ArgumentParser, *, offline: bool = True) -> N
     for region in ("head", "eye", "brow", "mouth"):
         g.add_argument(f"--{region}-gain", type=float, default=1.0, help=f"{region} motion gain, 0–3 (default 1)")
     g.add_argument("--mirror", action="store_true", help="mirror the driver (as a selfie view does)")
+    g.add_argument("--no-align", dest="align", action="store_false",
+                   help="use the driver's mesh as tracked, without aligning it to the image by optical flow")
     g.add_argument("--landmarks", help="landmarks file for faces the tracker cannot read (docs/landmarks.md)")
     g = p.add_argument_group("generator")
     g.add_argument("--no-mouth", dest="mouth_synthesis", action="store_false", help="no mouth-interior synthesis")

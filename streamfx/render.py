@@ -44,6 +44,7 @@ class RenderJob:
     generator: GeneratorSettings = field(default_factory=GeneratorSettings)
     progress: bool = True
     engine: str = "opencv"
+    align: bool = True
 
 
 @dataclass
@@ -77,7 +78,8 @@ def render(job: RenderJob) -> RenderResult:
     t_start = time.perf_counter()
     image, lm = load_source(job.source, job.max_size, job.landmarks)
     animator = Animator(image, source_landmarks=lm, source_name=job.source,
-                        retarget=job.retarget, generator=job.generator, engine=job.engine)
+                        retarget=job.retarget, generator=job.generator, engine=job.engine,
+                        align=job.align)
     driver = open_driver(job.driver, neutral_landmarks=animator.source_landmarks)
     sink = VideoFileSink(job.output, fps=driver.fps)
     h, w = image.shape[:2]

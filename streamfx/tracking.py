@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from streamfx.alignment import AlignSettings, KeyframeAligner
 from streamfx.errors import NoFaceError
 from streamfx.landmarks import NUM_LANDMARKS
 
@@ -60,12 +61,16 @@ class FaceTracker:
     """Tracks one face per frame; returns (478, 3) float32 pixel landmarks or None.
 
     ``static=False`` (video mode) is for driver frames in sequence; ``static=True`` treats
-    every image independently.
+    every image independently. ``align`` (video mode only) pulls the points onto the image
+    by optical flow from a keyframe (:mod:`streamfx.alignment`): what drivers use; the plain
+    mesh is what evaluation measures with.
     """
 
-    def __init__(self, *, static: bool = False, refine: bool = True, min_confidence: float = 0.5):
+    def __init__(self, *, static: bool = False, refine: bool = True, min_confidence: float = 0.5,
+                 align: AlignSettings | None = None):
         self.static = static
         self._tracking = False
+        self.aligner = KeyframeAligner(align) if align is not None and not static else None
         self._mesh = mp.solutions.face_mesh.FaceMesh(
             static_image_mode=static,
             max_num_faces=1,
@@ -86,7 +91,14 @@ class FaceTracker:
             # same way as the frames that follow.
             lm = _mesh_to_pixels(self._mesh.process(rgb), w, h)
         self._tracking = lm is not None
+        if lm is not None and self.aligner is not None:
+            lm = self.aligner.align(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), lm)
         return lm
+
+    def rekey(self) -> None:
+        """Align from the next frame on (after a calibration, a new driver or a mirror toggle)."""
+        if self.aligner is not None:
+            self.aligner.reset()
 
     def close(self) -> None:
         self._mesh.close()

@@ -47,6 +47,20 @@ def test_render_video_driver_keeps_frame_count_and_fps(tmp_path: Path, portrait_
     assert n == 78 and fps == pytest.approx(25) and size == (512, 512)
 
 
+def test_render_with_the_plain_mesh(tmp_path: Path, portrait_file: Path) -> None:
+    """--no-align animates from the mesh as tracked: a different, still valid, render."""
+    clip = media("driving", "lp_d0.mp4")
+    aligned, plain = tmp_path / "aligned.mp4", tmp_path / "plain.mp4"
+    for out, extra in ((aligned, []), (plain, ["--no-align"])):
+        p = run("render", str(portrait_file), str(clip), "-o", str(out), "-q", "--smoothing", "0", *extra)
+        assert p.returncode == 0, p.stderr
+        assert probe(out)[0] == 78
+    with av.open(str(aligned)) as a, av.open(str(plain)) as b:
+        fa = [f.to_ndarray(format="rgb24").astype(int) for f in a.decode(video=0)]
+        fb = [f.to_ndarray(format="rgb24").astype(int) for f in b.decode(video=0)]
+    assert max(np.abs(x - y).mean() for x, y in zip(fa, fb, strict=True)) > 0.05
+
+
 def test_render_script_to_webm_and_gif(tmp_path: Path, portrait_file: Path) -> None:
     for ext in ("webm", "gif"):
         out = tmp_path / f"nod.{ext}"

@@ -139,3 +139,57 @@ def test_post_processing_options_run(portrait: np.ndarray, portrait_landmarks: n
     x0, y0, x1, y1 = g.src.roi  # type: ignore[union-attr]
     diff = np.abs(out[y0:y1, x0:x1].astype(int) - portrait[y0:y1, x0:x1]).mean()
     assert 0.2 < diff < 12
+
+
+def _head_frame(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+    oval = lm[L.FACE_OVAL, :2]
+    centre = oval.mean(axis=0)
+    down = np.array([0.0, 1.0], np.float32)
+    up_h = float(-((oval - centre) @ down).min())
+    down_h = float(((oval - centre) @ down).max())
+    return oval, centre, down, up_h, down_h
+
+
+def test_hair_the_matte_finds_moves_with_the_head_and_the_body_stays(portrait_landmarks: np.ndarray) -> None:
+    from streamfx.generator import hair_weight, motion_mask
+
+    lm = portrait_landmarks
+    _oval, (cx, cy), _down, up_h, down_h = _head_frame(lm)
+    h, w = 512, 512
+    # a drawn person: tall hair far above the head ellipse, and a body below the chin
+    person = np.zeros((h, w), np.uint8)
+    person[max(int(cy - 2.6 * up_h), 0):int(cy), int(cx - 60):int(cx + 60)] = 255
+    person[int(cy + 1.6 * down_h):, :] = 255
+    hair_pt = np.array([[cx, cy - 1.9 * up_h]], np.float32)
+    body_pt = np.array([[cx, cy + 2.2 * down_h]], np.float32)
+    sky_pt = np.array([[cx + 150, cy - 2.0 * up_h]], np.float32)
+    assert falloff_mask(lm, hair_pt)[0] < 0.2  # the head ellipse alone would leave this hair behind
+    assert hair_weight(lm, hair_pt, person)[0] > 0.8
+    assert motion_mask(lm, hair_pt, person)[0] > 0.8
+    assert motion_mask(lm, body_pt, person)[0] == 0.0
+    assert motion_mask(lm, sky_pt, person)[0] == 0.0
+    np.testing.assert_array_equal(motion_mask(lm, hair_pt, None), falloff_mask(lm, hair_pt))
+
+
+def test_with_the_person_matte_the_hair_follows_a_head_move(portrait: np.ndarray, portrait_landmarks: np.ndarray) -> None:
+    from streamfx.matte import person_matte
+
+    person = person_matte(portrait)
+    plain, matted = WarpGenerator(), WarpGenerator()
+    plain.prepare(portrait, portrait_landmarks)
+    matted.prepare(portrait, portrait_landmarks, person=person)
+    target = portrait_landmarks.copy()
+    target[:, 1] -= 10  # the whole head 10 px up
+    a, b = plain.render(target), matted.render(target)
+    assert np.array_equal(matted.render(portrait_landmarks), portrait)  # zero motion is still exact
+    # the top of the astronaut's hair, above the head ellipse: it moves only with the matte
+    _oval, (cx, cy), _down, up_h, _down_h = _head_frame(portrait_landmarks)
+    hair = falloff_mask(portrait_landmarks, np.array([[cx, cy - 1.9 * up_h]], np.float32))[0]
+    assert hair < 0.2
+    y, x = int(cy - 1.9 * up_h), int(cx)
+    patch = (slice(y - 6, y + 6), slice(x - 6, x + 6))
+    moved_from = (slice(y + 4, y + 16), slice(x - 6, x + 6))  # 10 px below in the source
+    err_matted = np.abs(b[patch].astype(float) - portrait[moved_from].astype(float)).mean()
+    err_plain = np.abs(a[patch].astype(float) - portrait[moved_from].astype(float)).mean()
+    assert err_matted < 0.6 * err_plain, (err_matted, err_plain)
+    assert np.array_equal(b[-60:], portrait[-60:])  # the body stays put

@@ -124,7 +124,7 @@ def build_pipeline(args: argparse.Namespace, settings: Any) -> Any:
     retarget, generator = motion_settings(args)
     # NoFaceError → one line from the main CLI
     animator = Animator(image, source_landmarks=landmarks, source_name=name, retarget=retarget,
-                        generator=generator, engine=args.engine)
+                        generator=generator, engine=args.engine, align=args.align)
     driver = open_live_driver(args.driver, animator)
     log.info("source %s (%dx%d), driver %s", name, image.shape[1], image.shape[0], type(driver).__name__)
     return LivePipeline(animator, driver, settings, source_image=image)
