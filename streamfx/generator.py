@@ -112,6 +112,36 @@ def _smoothstep(e0: float | np.ndarray, e1: float | np.ndarray, x: np.ndarray) -
     return t * t * (3 - 2 * t)
 
 
+@dataclass(frozen=True)
+class _HeadFrame:
+    """The face's own frame: centre of the oval, eye axis, down axis and the oval's extent."""
+
+    centre: np.ndarray
+    ax: np.ndarray
+    down: np.ndarray
+    half_w: float
+    up_h: float
+    down_h: float
+
+    @classmethod
+    def of(cls, lm: np.ndarray) -> _HeadFrame:
+        io = L.interocular(lm)
+        eye_r = lm[[33, 133], :2].mean(axis=0)
+        eye_l = lm[[263, 362], :2].mean(axis=0)
+        ax = (eye_l - eye_r) / (np.linalg.norm(eye_l - eye_r) + 1e-6)
+        down = np.array([-ax[1], ax[0]], np.float32)
+        oval = lm[L.FACE_OVAL, :2]
+        centre = oval.mean(axis=0)
+        ou, ov = (oval - centre) @ ax, (oval - centre) @ down
+        return cls(centre, ax, down, max(float(np.abs(ou).max()), io),
+                   max(float(-ov.min()), io), max(float(ov.max()), io))
+
+    def coords(self, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(u, v) of points: along the eyes and down the face, from the oval's centre."""
+        rel = pts - self.centre
+        return rel @ self.ax, rel @ self.down
+
+
 def falloff_mask(lm: np.ndarray, pts: np.ndarray, sx: float = 1.15, s_up: float = 1.35,
                  s_down: float = 1.05, falloff: float = 0.55) -> np.ndarray:
     """Motion weight at points: 1 over the head, 0 over background and body.
@@ -119,22 +149,11 @@ def falloff_mask(lm: np.ndarray, pts: np.ndarray, sx: float = 1.15, s_up: float 
     An ellipse in the face's own frame, taller above the eyes (hair) than below the chin
     (neck), with a smooth falloff so nothing tears where moving meets still.
     """
-    io = L.interocular(lm)
-    eye_r = lm[[33, 133], :2].mean(axis=0)
-    eye_l = lm[[263, 362], :2].mean(axis=0)
-    ax = (eye_l - eye_r) / (np.linalg.norm(eye_l - eye_r) + 1e-6)
-    down = np.array([-ax[1], ax[0]], np.float32)
-    oval = lm[L.FACE_OVAL, :2]
-    centre = oval.mean(axis=0)
-    rel = pts - centre
-    u = rel @ ax
-    v = rel @ down
-    ou, ov = (oval - centre) @ ax, (oval - centre) @ down
-    half_w = max(float(np.abs(ou).max()), io)
-    up_h, down_h = max(float(-ov.min()), io), max(float(ov.max()), io)
+    f = _HeadFrame.of(lm)
+    u, v = f.coords(pts)
     # sx, s_up, s_down: how far past the face oval the motion stays full strength
-    vv = np.where(v < 0, v / (up_h * s_up), v / (down_h * s_down))
-    r = np.sqrt((u / (half_w * sx)) ** 2 + vv**2)
+    vv = np.where(v < 0, v / (f.up_h * s_up), v / (f.down_h * s_down))
+    r = np.sqrt((u / (f.half_w * sx)) ** 2 + vv**2)
     return (1.0 - _smoothstep(1.0, 1.0 + falloff, r)).astype(np.float32)
 
 
@@ -150,23 +169,14 @@ def hair_weight(lm: np.ndarray, pts: np.ndarray, person: np.ndarray) -> np.ndarr
     near the head, the hair moves with the head and the background beyond it takes up the
     stretch instead.
     """
-    io = L.interocular(lm)
-    matte = cv2.GaussianBlur(person.astype(np.float32) / 255.0, (0, 0), HAIR_BLUR * io)
+    matte = cv2.GaussianBlur(person.astype(np.float32) / 255.0, (0, 0), HAIR_BLUR * L.interocular(lm))
     h, w = matte.shape
     xi = np.clip(np.round(pts[:, 0]).astype(int), 0, w - 1)
     yi = np.clip(np.round(pts[:, 1]).astype(int), 0, h - 1)
-    eye_r = lm[[33, 133], :2].mean(axis=0)
-    eye_l = lm[[263, 362], :2].mean(axis=0)
-    ax = (eye_l - eye_r) / (np.linalg.norm(eye_l - eye_r) + 1e-6)
-    down = np.array([-ax[1], ax[0]], np.float32)
-    oval = lm[L.FACE_OVAL, :2]
-    centre = oval.mean(axis=0)
-    rel = pts - centre
-    u, v = rel @ ax, rel @ down
-    half_w = max(float(np.abs((oval - centre) @ ax).max()), io)
-    down_h = max(float(((oval - centre) @ down).max()), io)
-    above_chin = 1.0 - _smoothstep(0.7 * down_h, 1.05 * down_h, v)  # neck and body stay put
-    r = np.sqrt((u / half_w) ** 2 + (np.minimum(v, 0.0) / down_h) ** 2)
+    f = _HeadFrame.of(lm)
+    u, v = f.coords(pts)
+    above_chin = 1.0 - _smoothstep(0.7 * f.down_h, 1.05 * f.down_h, v)  # neck and body stay put
+    r = np.sqrt((u / f.half_w) ** 2 + (np.minimum(v, 0.0) / f.down_h) ** 2)
     near = 1.0 - _smoothstep(1.75, 2.2, r)  # not a raised hand or a second person
     return (matte[yi, xi] * above_chin * near).astype(np.float32)
 
