@@ -16,7 +16,7 @@ from engines.onnxruntime_engine import OnnxRuntimeEngine
 from engines.opencv_engine import OpenCVEngine
 from streamfx.errors import DeviceUnavailableError, InputError
 from streamfx.generator import GeneratorSettings, SourceTensors, WarpGenerator, prepare_source
-from tests.test_engines_support import MAX_ABS, MEAN_ABS, parity, synthetic_targets
+from tests.test_engines_support import MAX_ABS, MEAN_ABS, assert_parity, parity, synthetic_targets
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +93,7 @@ def test_graph_is_valid_onnx_with_documented_io(src: SourceTensors) -> None:
 # ---- parity --------------------------------------------------------------------------------
 def test_onnxruntime_matches_opencv(ort_engine: OnnxRuntimeEngine, targets: np.ndarray, reference: np.ndarray) -> None:
     out = ort_engine.render_batch(targets)
-    worst, mean = parity(reference, out)
-    assert worst <= MAX_ABS and mean <= MEAN_ABS / 10, (worst, mean)
+    assert_parity("onnxruntime", reference, out, beyond=1e-5)
     # the identity pose reproduces the source exactly
     assert np.array_equal(out[0], reference[0])
 

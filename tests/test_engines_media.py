@@ -13,7 +13,7 @@ from engines import EngineSettings
 from engines.onnxruntime_engine import OnnxRuntimeEngine
 from streamfx.generator import SourceTensors, WarpGenerator
 from tests.conftest import media
-from tests.test_engines_support import MAX_ABS, MEAN_ABS, driver_targets, parity
+from tests.test_engines_support import assert_parity, driver_targets
 
 # a photo, a painting and a second painting, at the sizes they come in (≤ 1024 px)
 PORTRAITS = ["lp_s42.jpg", "lp_s3.jpg", "sadtalker_art_6.png"]
@@ -34,17 +34,7 @@ def case(request: pytest.FixtureRequest) -> tuple[str, SourceTensors, np.ndarray
     return request.param, src, targets, np.stack([gen.render(t) for t in targets])
 
 
-def _check(name: str, ref: np.ndarray, out: np.ndarray, beyond: float) -> None:
-    worst, mean = parity(ref, out)
-    d = np.abs(ref.astype(np.int16) - out)
-    share = float((d > MAX_ABS).mean())
-    print(f"{name}: max {worst}/255, mean {mean:.5f}/255, share > {MAX_ABS}: {share:.2e}")
-    # see docs/engines.md "Parity": every pixel but a handful per frame is within ±1; the
-    # handful sit on high-contrast edges where float summation order moved a remap
-    # position across a 1/32-pixel step
-    assert mean <= MEAN_ABS / 10, (name, mean)
-    assert share <= beyond, (name, share)
-    assert worst <= 16, (name, worst)  # one 1/32-px step in x and in y: ≤ 2 · 255/32
+_check = assert_parity
 
 
 def test_onnxruntime_cpu_matches_opencv_on_real_portraits(case: tuple[str, SourceTensors, np.ndarray, np.ndarray]) -> None:
