@@ -22,7 +22,7 @@ def _add_source_arguments(p: argparse.ArgumentParser) -> None:
 
 def _prepare(args: argparse.Namespace) -> object:
     from streamfx.generator import GeneratorSettings, prepare_source
-    from streamfx.matte import person_matte
+    from streamfx.matte import source_matte
     from streamfx.render import load_source
     from streamfx.tracking import track_portrait
 
@@ -31,7 +31,7 @@ def _prepare(args: argparse.Namespace) -> object:
         lm = track_portrait(image, args.source)
     # the same source tensors the Animator prepares, hair mask included
     return prepare_source(image, lm, None, GeneratorSettings(mouth_synthesis=args.mouth_synthesis),
-                          person_matte(image[..., :3]))
+                          source_matte(image))
 
 
 # ---- export-onnx ---------------------------------------------------------------------------

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from streamfx.alignment import AlignSettings  # noqa: E402
 from streamfx.generator import WarpGenerator  # noqa: E402
 from streamfx.imageio import demo_portrait  # noqa: E402
-from streamfx.matte import person_matte  # noqa: E402
+from streamfx.matte import source_matte  # noqa: E402
 from streamfx.motion import FaceRig, MotionScript  # noqa: E402
 from streamfx.retarget import MotionRetargeter  # noqa: E402
 from streamfx.tracking import FaceTracker, find_portrait_landmarks  # noqa: E402
@@ -127,7 +127,7 @@ def stage_table(sizes: list[int], frames: int) -> list[dict[str, float | int]]:
         lm = find_portrait_landmarks(img)
         assert lm is not None
         gen = WarpGenerator()
-        gen.prepare(img, lm, person=person_matte(img))
+        gen.prepare(img, lm, person=source_matte(img))
         rig = FaceRig(lm)
         script = MotionScript.builtin("demo")
         targets = [rig.pose(script.params(i / 30)) for i in range(frames)]

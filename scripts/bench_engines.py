@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from engines import EngineSettings, available_engines, create_engine  # noqa: E402
 from streamfx.generator import prepare_source  # noqa: E402
 from streamfx.imageio import demo_portrait  # noqa: E402
+from streamfx.matte import source_matte  # noqa: E402
 from streamfx.motion import FaceRig, MotionScript  # noqa: E402
 from streamfx.tracking import track_portrait  # noqa: E402
 
@@ -50,7 +51,7 @@ def bench(names: list[str], repeats: int, threads: int) -> list[dict[str, object
     for size in SIZES:
         image = cv2.resize(base, (size, size), interpolation=cv2.INTER_AREA if size < 512 else cv2.INTER_CUBIC)
         lm = base_lm * np.float32(size / base.shape[0])
-        src = prepare_source(image, lm)
+        src = prepare_source(image, lm, person=source_matte(image))  # as the Animator prepares it
         targets = poses(lm, max(BATCHES) * 2)
         for name in names:
             engine = create_engine(name, EngineSettings(threads=threads), fallback=False)

@@ -25,6 +25,7 @@ import numpy as np
 from streamfx import landmarks as L
 from streamfx.errors import InputError
 
+_ALIGNED = np.array(L.ALIGNED)  # an index array, so the per-frame gathers don't convert a list
 _IRIS_RINGS = (
     (np.array(L.RIGHT_IRIS), np.array(L.RIGHT_EYE_UPPER + L.RIGHT_EYE_LOWER)),
     (np.array(L.LEFT_IRIS), np.array(L.LEFT_EYE_UPPER + L.LEFT_EYE_LOWER)),
@@ -103,23 +104,22 @@ class KeyframeAligner:
             self._scale = min(1.0, s.eye_distance / L.interocular(landmarks))
             self._key_shape = gray.shape
             self._key_image = self._scaled(gray)
-            self._key_points = np.ascontiguousarray(landmarks[L.ALIGNED, :2] * self._scale,
+            self._key_points = np.ascontiguousarray(landmarks[_ALIGNED, :2] * self._scale,
                                                     dtype=np.float32).reshape(-1, 1, 2)
             self._failing = 0
             self.matched = 0.0
             return landmarks
         assert self._key_points is not None
-        k = self._scale
-        guess = np.ascontiguousarray(landmarks[L.ALIGNED, :2] * k, dtype=np.float32).reshape(-1, 1, 2)
+        k = np.float32(self._scale)
+        guess = landmarks[_ALIGNED, :2].astype(np.float32)
         found, status, error = cv2.calcOpticalFlowPyrLK(
-            self._key_image, self._scaled(gray), self._key_points, guess.copy(), winSize=(s.window, s.window),
-            maxLevel=s.levels, flags=cv2.OPTFLOW_USE_INITIAL_FLOW,
+            self._key_image, self._scaled(gray), self._key_points, (guess * k).reshape(-1, 1, 2),
+            winSize=(s.window, s.window), maxLevel=s.levels, flags=cv2.OPTFLOW_USE_INITIAL_FLOW,
             criteria=_LK_STOP)
-        guess = landmarks[L.ALIGNED, :2].astype(np.float32)
-        found = found / np.float32(k)
-        ok = (status.ravel() == 1) & np.isfinite(found.reshape(-1, 2)).all(axis=1) & np.isfinite(error.ravel())
+        found = found.reshape(-1, 2) / k
+        ok = (status.ravel() == 1) & np.isfinite(found).all(axis=1) & np.isfinite(error.ravel())
         # a point LK lost may come back as garbage or NaN: it must not reach the blend
-        found = np.where(ok[:, None], found.reshape(-1, 2), guess)
+        found = np.where(ok[:, None], found, guess)
         error = np.where(ok, error.ravel(), np.inf)
         distance = np.sqrt(((found - guess) ** 2).sum(axis=1)) / L.interocular(landmarks)
         # confidence falls linearly to zero at each threshold, so points hand over smoothly
@@ -127,7 +127,7 @@ class KeyframeAligner:
                   * np.clip(1.0 - error / s.max_error, 0.0, 1.0)
                   * np.clip(1.0 - distance / s.max_distance, 0.0, 1.0))[:, None]
         out = landmarks.copy()
-        out[L.ALIGNED, :2] = guess + weight * (found - guess)
+        out[_ALIGNED, :2] = guess + weight * (found - guess)
         for iris, ring in _IRIS_RINGS:
             out[iris, :2] += (out[ring, :2] - landmarks[ring, :2]).mean(axis=0)
         self.matched = float((weight > 0.5).mean())

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 
 from streamfx.alignment import AlignSettings
-from streamfx.generator import GeneratorSettings, WarpGenerator
-from streamfx.matte import person_matte
+from streamfx.generator import GeneratorSettings, prepare_source
+from streamfx.matte import source_matte
 from streamfx.motion import FaceRig, MotionScript
 from streamfx.retarget import MotionRetargeter, RetargetSettings
 from streamfx.sources.base import DriverFrame
@@ -33,12 +33,12 @@ class Animator:
         self._lock = threading.RLock()
         self.source_name = source_name
         self.with_alpha = with_alpha
-        self.generator = WarpGenerator(generator)
+        self.generator_settings = (generator or GeneratorSettings()).validate()
         # the engine renders with the generator's (live-updatable) settings; any engine but
         # opencv falls back to opencv with a notice if it fails (engines.FallbackEngine)
         from engines import EngineSettings, create_engine
 
-        self.engine = create_engine(engine, EngineSettings(generator=self.generator.settings))
+        self.engine = create_engine(engine, EngineSettings(generator=self.generator_settings))
         # drivers' landmarks are aligned to their images (streamfx.alignment) unless align=False
         self._tracker = FaceTracker(static=False, align=AlignSettings() if align else None) if track_drivers else None
         self.timings: dict[str, float] = {"track": 0.0, "retarget": 0.0, "generate": 0.0}
@@ -51,9 +51,9 @@ class Animator:
         lm = landmarks if landmarks is not None else track_portrait(image, self.source_name)
         # the person matte lets the hair move with the head; with_alpha also cuts the
         # background out of the output with it (a portrait's own alpha channel wins)
-        person = image[..., 3] if image.ndim == 3 and image.shape[2] == 4 else person_matte(image[..., :3])
+        person = source_matte(image)
         alpha = person if self.with_alpha else None
-        self.engine.prepare(self.generator.prepare(image, lm, alpha, person))
+        self.engine.prepare(prepare_source(image, lm, alpha, self.generator_settings, person))
         self.source_image = image
         self.source_landmarks = lm.astype(np.float32)
         self._idle_rig = FaceRig(self.source_landmarks)
@@ -97,14 +97,15 @@ class Animator:
                 self.retargeter.update_settings(**kw)
                 if self._tracker is not None and self.retargeter.settings.mirror != mirror_was:
                     self._tracker.rekey()  # the keyframe was the other way round
+            # validate a copy first: a bad value must not stay applied
+            replace(self.generator_settings, **gen).validate()  # type: ignore[arg-type]
             for k, v in gen.items():
-                setattr(self.generator.settings, k, v)
-            self.generator.settings.validate()
+                setattr(self.generator_settings, k, v)
 
     def settings_dict(self) -> dict[str, object]:
         with self._lock:
             d: dict[str, object] = asdict(self.retargeter.settings)
-            d.update({k: getattr(self.generator.settings, k) for k in sorted(GENERATOR_KEYS)})
+            d.update({k: getattr(self.generator_settings, k) for k in sorted(GENERATOR_KEYS)})
             return d
 
     # ---- per frame -----------------------------------------------------------------------

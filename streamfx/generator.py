@@ -126,9 +126,7 @@ class _HeadFrame:
     @classmethod
     def of(cls, lm: np.ndarray) -> _HeadFrame:
         io = L.interocular(lm)
-        eye_r = lm[[33, 133], :2].mean(axis=0)
-        eye_l = lm[[263, 362], :2].mean(axis=0)
-        ax = (eye_l - eye_r) / (np.linalg.norm(eye_l - eye_r) + 1e-6)
+        ax = L.eye_axis(lm)
         down = np.array([-ax[1], ax[0]], np.float32)
         oval = lm[L.FACE_OVAL, :2]
         centre = oval.mean(axis=0)
@@ -169,7 +167,15 @@ def hair_weight(lm: np.ndarray, pts: np.ndarray, person: np.ndarray) -> np.ndarr
     near the head, the hair moves with the head and the background beyond it takes up the
     stretch instead.
     """
-    matte = cv2.GaussianBlur(person.astype(np.float32) / 255.0, (0, 0), HAIR_BLUR * L.interocular(lm))
+    return _hair_weight_at(lm, pts, _soft_matte(lm, person))
+
+
+def _soft_matte(lm: np.ndarray, person: np.ndarray) -> np.ndarray:
+    """The person matte in 0–1, blurred so hair's motion edge is soft (once per source)."""
+    return cv2.GaussianBlur(person.astype(np.float32) / 255.0, (0, 0), HAIR_BLUR * L.interocular(lm))
+
+
+def _hair_weight_at(lm: np.ndarray, pts: np.ndarray, matte: np.ndarray) -> np.ndarray:
     h, w = matte.shape
     xi = np.clip(np.round(pts[:, 0]).astype(int), 0, w - 1)
     yi = np.clip(np.round(pts[:, 1]).astype(int), 0, h - 1)
@@ -183,8 +189,12 @@ def hair_weight(lm: np.ndarray, pts: np.ndarray, person: np.ndarray) -> np.ndarr
 
 def motion_mask(lm: np.ndarray, pts: np.ndarray, person: np.ndarray | None) -> np.ndarray:
     """Where the portrait may move: the head ellipse, and the hair the person matte finds."""
+    return _motion_mask_at(lm, pts, None if person is None else _soft_matte(lm, person))
+
+
+def _motion_mask_at(lm: np.ndarray, pts: np.ndarray, soft_matte: np.ndarray | None) -> np.ndarray:
     mask = falloff_mask(lm, pts)
-    return mask if person is None else np.maximum(mask, hair_weight(lm, pts, person))
+    return mask if soft_matte is None else np.maximum(mask, _hair_weight_at(lm, pts, soft_matte))
 
 
 def _teeth_colour(image: np.ndarray, lm: np.ndarray, gap: float) -> np.ndarray | None:
@@ -280,7 +290,8 @@ def prepare_source(image: np.ndarray, landmarks: np.ndarray, alpha: np.ndarray |
     max_shift = 1.2 * io
     ys, xs = np.mgrid[0:h:4, 0:w:4]
     coarse_pts = np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float32)
-    moving = coarse_pts[motion_mask(lm, coarse_pts, person) > 0]
+    soft_matte = None if person is None else _soft_matte(lm, person)
+    moving = coarse_pts[_motion_mask_at(lm, coarse_pts, soft_matte) > 0]
     x0, y0 = np.maximum(moving.min(axis=0) - max_shift - 4, 0).astype(int)
     x1, y1 = (np.minimum(moving.max(axis=0) + max_shift + 4, [w, h])).astype(int)
     rw, rh = int(x1 - x0), int(y1 - y0)
@@ -297,7 +308,7 @@ def prepare_source(image: np.ndarray, landmarks: np.ndarray, alpha: np.ndarray |
         _tps_kernel(((gn[:, None] - cn[None]) ** 2).sum(-1)),
         np.ones((len(gn), 1)), gn,
     ], axis=1)
-    mask = motion_mask(lm, flat, person)
+    mask = _motion_mask_at(lm, flat, soft_matte)
     # inside the face the landmarks are the truth; beyond it (hair, ears, neck) only the
     # head's rigid motion is, since extrapolating expressions there makes hair swim
     face_mask = np.minimum(falloff_mask(lm, flat, *FACE_MASK_SHAPE), mask)

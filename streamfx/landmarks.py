@@ -82,10 +82,20 @@ def mouth_openness(lm: np.ndarray) -> float:
     return float(np.linalg.norm(lm[13, :2] - lm[14, :2])) / w
 
 
+def eye_centres(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(right, left) eye centres, pixels: the midpoints of each eye's corners."""
+    return lm[list(RIGHT_EYE_CORNERS), :2].mean(axis=0), lm[list(LEFT_EYE_CORNERS), :2].mean(axis=0)
+
+
+def eye_axis(lm: np.ndarray) -> np.ndarray:
+    """Unit vector from the right eye's centre to the left's: the face's own x axis."""
+    r, left = eye_centres(lm)
+    return (left - r) / (np.linalg.norm(left - r) + 1e-6)
+
+
 def interocular(lm: np.ndarray) -> float:
     """Distance between the two eye centres, in pixels: the unit of AKD."""
-    r = lm[[33, 133], :2].mean(axis=0)
-    left = lm[[263, 362], :2].mean(axis=0)
+    r, left = eye_centres(lm)
     return float(np.linalg.norm(r - left))
 
 

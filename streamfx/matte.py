@@ -8,6 +8,13 @@ import numpy as np
 from streamfx.tracking import mp
 
 
+def source_matte(image: np.ndarray) -> np.ndarray:
+    """The matte a portrait is prepared with: its own alpha channel if it has one."""
+    if image.ndim == 3 and image.shape[2] == 4:
+        return image[..., 3]
+    return person_matte(image[..., :3])
+
+
 def person_matte(rgb: np.ndarray) -> np.ndarray:
     """Alpha (H×W uint8, 255 = person) for a still portrait; computed once per source."""
     h, w = rgb.shape[:2]

@@ -184,8 +184,8 @@ class FaceRig:
         self.neutral = neutral.astype(np.float32)
         n = self.neutral
         self.io = L.interocular(n)
-        er, el = n[[33, 133], :2].mean(axis=0), n[[263, 362], :2].mean(axis=0)
-        ax = (el - er) / (np.linalg.norm(el - er) + 1e-6)
+        er, el = L.eye_centres(n)
+        ax = L.eye_axis(n)
         self.rot = np.array([[ax[0], ax[1]], [-ax[1], ax[0]]], np.float32)  # image → face frame
         self.centre = (er + el) / 2
         local = (n[:, :2] - self.centre) @ self.rot.T / self.io  # x right, y down, io units

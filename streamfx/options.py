@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import argparse
 
+from engines import CHOICES as ENGINE_CHOICES
 from streamfx.generator import GeneratorSettings
 from streamfx.retarget import RetargetSettings
-
-ENGINE_CHOICES = ("auto", "opencv", "onnxruntime", "cuda", "tensorrt")
 
 
 def add_motion_options(p: argparse.ArgumentParser, *, offline: bool = True) -> None:

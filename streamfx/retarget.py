@@ -253,9 +253,7 @@ def mirror_pairs() -> np.ndarray:
 
 def _mirror_delta(delta: np.ndarray, ref: np.ndarray) -> np.ndarray:
     """Mirror a displacement field: swap left/right and flip x in the face's own frame."""
-    r = ref[[33, 133], :2].mean(axis=0)
-    left = ref[[263, 362], :2].mean(axis=0)
-    ax = (left - r) / (np.linalg.norm(left - r) + 1e-6)
+    ax = L.eye_axis(ref)
     rot = np.array([[ax[0], ax[1]], [-ax[1], ax[0]]], np.float32)  # world → face frame
     local = delta[mirror_pairs()] @ rot.T
     local[:, 0] *= -1
