@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,12 +73,17 @@ class GeneratorEngine(ABC):
     """Renders a prepared source portrait from target landmarks."""
 
     name: ClassVar[str] = ""
+    renders_filters: ClassVar[bool] = False
+    """True when ``_render_batch`` already applies the CPU filters (the reference does)."""
+    mouth_in_graph: ClassVar[bool] = False
+    """True when the mouth/eyelid layers are compiled in: a live toggle needs a rebuild."""
 
     def __init__(self, settings: EngineSettings | None = None):
         self.settings = (settings or EngineSettings()).validate()
         self.src: SourceTensors | None = None
         # the optional CPU filters (colour match, sharpen) reuse the reference's code
         self._post = WarpGenerator(self.settings.generator)
+        self._built_mouth: bool | None = None
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
@@ -89,6 +95,14 @@ class GeneratorEngine(ABC):
         self.src = src
         self._post.src = src
         self._prepare(src)
+        self._built_mouth = self.settings.generator.mouth_synthesis
+
+    def _follow_mouth_toggle(self) -> None:
+        """Rebuild a compiled graph if mouth synthesis was toggled since it was built."""
+        mouth = self.settings.generator.mouth_synthesis
+        if self.mouth_in_graph and self.src is not None and mouth != self._built_mouth:
+            self._prepare(self.src)
+            self._built_mouth = mouth
 
     @abstractmethod
     def _prepare(self, src: SourceTensors) -> None: ...
@@ -101,14 +115,11 @@ class GeneratorEngine(ABC):
         if self.src is None:
             raise RuntimeError(f"{type(self).__name__}.render_batch called before prepare()")
         t = check_targets(targets, batched=True)
+        self._follow_mouth_toggle()
         out = self._render_batch(t)
-        gs = self.settings.generator
-        if gs.color_match or gs.sharpen > 0:
+        if not self.renders_filters:
             for frame, target in zip(out, t, strict=True):
-                if gs.color_match:
-                    self._post._color_match(frame, target)
-                if gs.sharpen > 0:
-                    self._post._sharpen(frame)
+                self._post.apply_filters(frame, target)
         return out
 
     def render(self, target: np.ndarray) -> np.ndarray:
@@ -187,6 +198,40 @@ class FallbackEngine(GeneratorEngine):
                 raise
             self._switch("rendering", e)
             return self.active.render_batch(t)
+
+    def render_stream(self, targets: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """The active engine's stream (TensorRT keeps two frames in flight); on a failure the
+        frames that were in flight and every later one are rendered by ``opencv``."""
+        source = iter(targets)
+        in_flight: deque[np.ndarray] = deque()
+        source_error: list[BaseException] = []
+
+        def feed() -> Iterator[np.ndarray]:
+            while True:
+                try:
+                    t = next(source)
+                except StopIteration:
+                    return
+                except Exception as e:  # the caller's targets failed, not the engine
+                    source_error.append(e)
+                    raise
+                in_flight.append(t)
+                yield t
+
+        engine = self.active
+        try:
+            for frame in engine.render_stream(feed()):
+                in_flight.popleft()
+                yield frame
+            return
+        except Exception as e:  # noqa: BLE001 - any engine failure falls back
+            if source_error or engine is not self.primary:
+                raise
+            self._switch("rendering", e)
+        while in_flight:
+            yield self.active.render(in_flight.popleft())
+        for t in source:
+            yield self.active.render(t)
 
     def _render_batch(self, targets: np.ndarray) -> np.ndarray:  # pragma: no cover - unused
         return self.active.render_batch(targets)

@@ -103,13 +103,17 @@ def _engine_report() -> tuple[list[dict[str, object]], str]:
     return rows, resolve("auto")
 
 
+def _print_engines(rows: list[dict[str, object]]) -> None:
+    for r in rows:
+        print(f"  {'ok ' if r['ok'] else 'no '} {r['name']:<12} {r['reason']}")
+
+
 def run_engines(args: argparse.Namespace) -> int:
     rows, auto = _engine_report()
     if args.json:
         print(json.dumps({"engines": rows, "auto": auto}, indent=2))
         return 0
-    for r in rows:
-        print(f"  {'ok ' if r['ok'] else 'no '} {r['name']:<12} {r['reason']}")
+    _print_engines(rows)
     print(f"--engine auto → {auto}")
     return 0
 
@@ -175,8 +179,7 @@ def run_doctor(args: argparse.Namespace) -> int:
                           "checks": {k: {"ok": ok, "reason": why} for k, (ok, why) in checks.items()}}, indent=2))
         return 0
     print("engines:")
-    for r in rows:
-        print(f"  {'ok ' if r['ok'] else 'no '} {r['name']:<12} {r['reason']}")
+    _print_engines(rows)
     print(f"  --engine auto → {auto}")
     print("outputs:")
     for k, (ok, why) in checks.items():

@@ -35,7 +35,6 @@ optional filters on the CPU after the graph (see :mod:`engines.base`).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -48,17 +47,6 @@ from streamfx.generator import _EYES, _INVERT_ITERATIONS, MOUTH_FEATHER, SourceT
 OPSET = 17
 INPUT_NAME = "target"
 OUTPUT_NAME = "frame"
-
-
-@dataclass(frozen=True)
-class GraphSpec:
-    """What a built graph expects and produces (for engines and docs)."""
-
-    height: int
-    width: int
-    channels: int
-    roi: tuple[int, int, int, int]
-    mouth_synthesis: bool
 
 
 class _Builder:
@@ -303,12 +291,11 @@ def build_graph(src: SourceTensors, *, mouth_synthesis: bool = True, name: str =
     """The per-frame generator for ``src`` as an ONNX model (see the module docstring)."""
     g = _Builder()
     h, w = src.image.shape[:2]
-    c = src.image.shape[2] if src.image.ndim == 3 else 1
+    c = src.image.shape[2]  # RGB or RGBA: prepare_source always makes H×W×C
     x0, y0, x1, y1 = src.roi
     rh, rw = y1 - y0, x1 - x0
     gh, gw = src.grid_shape
     n_grid = gh * gw
-    k = len(L.CONTROL)
     n_rigid = len(L.RIGID)
 
     tgt2 = g.slice_last(INPUT_NAME, 0, 2)  # B×478×2
@@ -328,7 +315,6 @@ def build_graph(src: SourceTensors, *, mouth_synthesis: bool = True, name: str =
     norm = g.op("Sqrt", g.op("ReduceSum", g.mul(disp, disp), g.const([2], dtype=np.int64), keepdims=1))
     scale = g.minimum(g.f(1.0), g.div(g.f(src.max_shift), g.maximum(norm, g.f(1e-6))))
     disp = g.mul(disp, scale)
-    assert k > 0
 
     g.stage = "invert"
     # 2. invert the forward field: offset y = x − p, y ← −disp(p + y)
@@ -448,11 +434,6 @@ def build_graph(src: SourceTensors, *, mouth_synthesis: bool = True, name: str =
                               producer_name="streamfx", doc_string=__doc__ or "")
     model.ir_version = 8  # readable by ONNX Runtime ≥ 1.14 and TensorRT 10
     return model
-
-
-def graph_spec(src: SourceTensors, mouth_synthesis: bool = True) -> GraphSpec:
-    h, w = src.image.shape[:2]
-    return GraphSpec(h, w, src.image.shape[2] if src.image.ndim == 3 else 1, src.roi, mouth_synthesis)
 
 
 def graph_hash(model: onnx.ModelProto) -> str:

@@ -24,12 +24,12 @@ def _providers() -> list[str]:
 
 class OnnxRuntimeEngine(GeneratorEngine):
     name = "onnxruntime"
+    mouth_in_graph = True
 
     def __init__(self, settings: EngineSettings | None = None, *, providers: list[str] | None = None):
         super().__init__(settings)
         self._providers = providers
         self._session: Any = None
-        self._built_for: tuple[int, bool] | None = None
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
@@ -49,8 +49,7 @@ class OnnxRuntimeEngine(GeneratorEngine):
     def _prepare(self, src: SourceTensors) -> None:
         import onnxruntime as ort
 
-        mouth = self.settings.generator.mouth_synthesis
-        model = build_graph(src, mouth_synthesis=mouth)
+        model = build_graph(src, mouth_synthesis=self.settings.generator.mouth_synthesis)
         opts = ort.SessionOptions()
         # the basic level folds constants; the layout/fusion passes gain nothing on this
         # gather-heavy graph and only cost start-up time
@@ -62,12 +61,8 @@ class OnnxRuntimeEngine(GeneratorEngine):
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(model.SerializeToString(), opts,
                                              providers=self._providers or _providers())
-        self._built_for = (id(src), mouth)
 
     def _render_batch(self, targets: np.ndarray) -> np.ndarray:
-        assert self.src is not None
-        if self._built_for != (id(self.src), self.settings.generator.mouth_synthesis):
-            self._prepare(self.src)  # mouth synthesis was toggled live: rebuild
         out = self._session.run([OUTPUT_NAME], {INPUT_NAME: targets})[0]
         return np.asarray(out)
 

@@ -210,12 +210,12 @@ class _Slot:
 
 class TensorRTEngine(GeneratorEngine):
     name = "tensorrt"
+    mouth_in_graph = True
 
     def __init__(self, settings: EngineSettings | None = None):
         super().__init__(settings)
         self._engine: Any = None
         self._slots: dict[str, list[_Slot]] = {}
-        self._built_for: tuple[int, bool] | None = None
         self.plan: Path | None = None
 
     @classmethod
@@ -253,16 +253,9 @@ class TensorRTEngine(GeneratorEngine):
         self._slots = {"live": [_Slot(self._engine, 0, (1, 478, 3), (1, h, w, c)) for _ in range(2)]}
         if n > 1:
             self._slots["batch"] = [_Slot(self._engine, 1, (n, 478, 3), (n, h, w, c))]
-        self._built_for = (id(src), self.settings.generator.mouth_synthesis)
         log.debug("tensorrt: %s plan %s", "built" if built else "cached", self.plan)
 
-    def _ensure(self) -> None:
-        assert self.src is not None
-        if self._built_for != (id(self.src), self.settings.generator.mouth_synthesis):
-            self._prepare(self.src)
-
     def _render_batch(self, targets: np.ndarray) -> np.ndarray:
-        self._ensure()
         n = self.settings.max_batch
         outs = []
         for i in range(0, len(targets), n):
@@ -274,7 +267,9 @@ class TensorRTEngine(GeneratorEngine):
 
     def render_stream(self, targets: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """Two frames in flight on two streams: frame n+1 uploads and runs while n returns."""
-        self._ensure()
+        if self.src is None:
+            raise RuntimeError("TensorRTEngine.render_stream called before prepare()")
+        self._follow_mouth_toggle()
         slots = self._slots["live"]
         pending: list[tuple[_Slot, np.ndarray]] = []
         for i, t in enumerate(targets):
@@ -289,11 +284,7 @@ class TensorRTEngine(GeneratorEngine):
 
     def _finish(self, slot: _Slot, target: np.ndarray) -> np.ndarray:
         frame = slot.result()[0]
-        gs = self.settings.generator
-        if gs.color_match:
-            self._post._color_match(frame, target)
-        if gs.sharpen > 0:
-            self._post._sharpen(frame)
+        self._post.apply_filters(frame, target)
         return frame
 
     def close(self) -> None:

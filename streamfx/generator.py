@@ -500,11 +500,18 @@ class WarpGenerator:
         if self.settings.mouth_synthesis:
             self._composite_mouth(out, target)
             self._composite_eyelids(out, target)
+        self.apply_filters(out, target)
+        return out
+
+    def apply_filters(self, out: np.ndarray, target: np.ndarray) -> None:
+        """The optional CPU post-processing, in place: colour match, then sharpening.
+
+        Engines that render the warp elsewhere (ONNX Runtime, TensorRT) finish with this.
+        """
         if self.settings.color_match:
             self._color_match(out, target)
         if self.settings.sharpen > 0:
             self._sharpen(out)
-        return out
 
     def _composite_mouth(self, out: np.ndarray, target: np.ndarray) -> None:
         src = self.src

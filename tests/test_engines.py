@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import onnx
@@ -187,6 +188,28 @@ def test_runtime_failure_falls_back_to_opencv_and_the_stream_continues(
     # a new source after the switch is prepared by opencv
     e.prepare(src)
     assert np.array_equal(e.render(targets[1]), reference[1])
+
+
+class _FlakyStream(_Flaky):
+    """Keeps two frames in flight, as TensorRT's stream does, and fails on the third."""
+
+    def render_stream(self, targets: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        pending: list[np.ndarray] = []
+        for t in targets:
+            pending.append(t)
+            if len(pending) == 2:
+                yield self.render(pending.pop(0))
+        for t in pending:
+            yield self.render(t)
+
+
+def test_a_stream_that_fails_mid_flight_loses_no_frame(src: SourceTensors, targets: np.ndarray,
+                                                     reference: np.ndarray) -> None:
+    e = FallbackEngine(_FlakyStream())
+    e.prepare(src)
+    frames = list(e.render_stream(iter(targets)))
+    assert e.fell_back
+    assert len(frames) == len(targets) and np.array_equal(np.stack(frames), reference)
 
 
 def test_failure_while_preparing_also_falls_back(src: SourceTensors, targets: np.ndarray, reference: np.ndarray) -> None:
