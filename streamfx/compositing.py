@@ -29,6 +29,16 @@ class Placement:
     crop: tuple[int, int, int, int]
 
 
+MAX_SIZE = (7680, 4320)
+
+
+def check_size(width: int, height: int) -> None:
+    """The one rule for an output size: even (for I420 encoders), 16×16 up to 8K."""
+    if not (16 <= width <= MAX_SIZE[0] and 16 <= height <= MAX_SIZE[1]) or width % 2 or height % 2:
+        raise ValueError(f"output size must be even and within 16x16..{MAX_SIZE[0]}x{MAX_SIZE[1]}, "
+                         f"not {width}x{height}")
+
+
 def placement(src_w: int, src_h: int, dst_w: int, dst_h: int, mode: str = "fit") -> Placement:
     """Compute how a src_w×src_h frame maps onto dst_w×dst_h for ``mode``."""
     if mode not in FIT_MODES:
@@ -52,34 +62,35 @@ class Compositor:
     """Place frames of one portrait onto a ``width``×``height`` RGB canvas."""
 
     def __init__(self, width: int, height: int, *, mode: str = "fit", background: str = "blur") -> None:
-        if width < 16 or height < 16 or width % 2 or height % 2:
-            raise ValueError(f"output size must be even and at least 16×16, not {width}×{height}")
+        check_size(width, height)
         if background not in BACKGROUNDS:
             raise ValueError(f"background must be one of {', '.join(BACKGROUNDS)}, not {background!r}")
         placement(1, 1, width, height, mode)  # validates mode
         self.width, self.height, self.mode, self.background = width, height, mode, background
         self._bg: np.ndarray | None = None
-        self._bg_key: tuple[int, ...] | None = None
 
     def set_source(self, image: np.ndarray) -> None:
         """Recompute the still background from the (unanimated) portrait."""
         self._bg = make_background(image, self.width, self.height, self.background)
-        self._bg_key = (id(image), image.shape[0], image.shape[1])
 
     def compose(self, frame: np.ndarray) -> np.ndarray:
         """Return a new H×W×3 canvas with ``frame`` (RGB or RGBA) placed on it."""
         h, w = frame.shape[:2]
         if (w, h) == (self.width, self.height) and frame.shape[2] == 3:
             return frame.copy()  # consumers keep it while the animator may reuse its buffer
-        if self._bg is None:
-            self.set_source(frame[..., :3])
-        assert self._bg is not None
         p = placement(w, h, self.width, self.height, self.mode)
         cx, cy, cw, ch = p.crop
         src = frame[cy : cy + ch, cx : cx + cw]
-        if (cw, ch) != (p.w, p.h):
+        resized = (cw, ch) != (p.w, p.h)
+        if resized:
             interp = cv2.INTER_AREA if p.w < cw else cv2.INTER_LINEAR
             src = cv2.resize(src, (p.w, p.h), interpolation=interp)
+        if (p.w, p.h) == (self.width, self.height) and src.shape[2] == 3:
+            # cover and stretch fill the canvas: no background shows, nothing to paste onto
+            return src if resized else src.copy()
+        if self._bg is None:
+            self.set_source(frame[..., :3])
+        assert self._bg is not None
         canvas = self._bg.copy()
         if src.shape[2] == 4:
             overlay(canvas, src, p.x, p.y)
@@ -130,6 +141,5 @@ def parse_size(text: str) -> tuple[int, int]:
         w, h = int(w_s), int(h_s)
     except ValueError:
         raise ValueError(f"size must look like 1280x720, not {text!r}") from None
-    if not (16 <= w <= 7680 and 16 <= h <= 4320) or w % 2 or h % 2:
-        raise ValueError(f"size must be even and between 16x16 and 7680x4320, not {text!r}")
+    check_size(w, h)
     return w, h

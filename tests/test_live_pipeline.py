@@ -79,7 +79,7 @@ class FakeAnimator:
     def calibrate(self) -> None:
         self.calibrated += 1
 
-    def set_source(self, image: np.ndarray, landmarks: np.ndarray | None = None) -> None:
+    def set_source(self, image: np.ndarray, landmarks: np.ndarray | None = None, name: str = "upload") -> None:
         self.image = image
         self.size = (image.shape[1], image.shape[0])
 

@@ -13,9 +13,13 @@ import logging
 import signal
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from streamfx.compositing import FIT_MODES
 from streamfx.errors import DeviceUnavailableError, StreamFXError
+
+if TYPE_CHECKING:
+    from streamfx.animator import Animator
 
 log = logging.getLogger("streamfx.live")
 
@@ -43,7 +47,7 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-webrtc", dest="webrtc", action="store_const", const=None, help="no web server")
     parser.add_argument("--size", default="1280x720", help="output WxH (default 1280x720)")
     parser.add_argument("--fps", type=float, default=30.0, help="output frames per second (default 30)")
-    parser.add_argument("--fit", choices=("fit", "cover", "stretch"), default="fit",
+    parser.add_argument("--fit", choices=FIT_MODES, default="fit",
                         help="how the portrait fills the output frame (default fit)")
     parser.add_argument("--webrtc-loopback", action="store_true",
                         help="also offer 127.0.0.1 ICE candidates (browser on this machine, no other network)")
@@ -130,16 +134,16 @@ def build_pipeline(args: argparse.Namespace, settings: Any) -> Any:
     return LivePipeline(animator, driver, settings, source_image=image)
 
 
-def open_live_driver(spec: str | None, animator: Any) -> Any:
+def open_live_driver(spec: str | None, animator: Animator) -> Any:
     """Open ``spec`` (real-time, looping); without one, the webcam or else the idle script."""
     from streamfx.drivers import open_driver
     from streamfx.sinks.vcam import find_v4l2_device
 
-    neutral = _neutral_landmarks(animator)
     own = find_v4l2_device()  # our own output device: reading it back would be a feedback loop
+    if spec and own is not None and spec in (own, own.removeprefix("/dev/video")):
+        raise StreamFXError(f"--driver {spec} is the AnimCam output itself — pick your real webcam")
+    neutral = animator.source_landmarks  # motion scripts animate around the portrait's own face
     if spec:
-        if own is not None and spec in (own, own.removeprefix("/dev/video")):
-            raise StreamFXError(f"--driver {spec} is the AnimCam output itself — pick your real webcam")
         return open_driver(spec, neutral_landmarks=neutral, realtime=True, loop=True)
     try:
         if own == "/dev/video0":
@@ -148,15 +152,6 @@ def open_live_driver(spec: str | None, animator: Any) -> Any:
     except StreamFXError as e:
         log.warning("no webcam (%s); driving with the built-in %r motion script", e, IDLE_SCRIPT)
         return open_driver(IDLE_SCRIPT, neutral_landmarks=neutral, realtime=True, loop=True)
-
-
-def _neutral_landmarks(animator: Any) -> Any:
-    # motion scripts animate around the portrait's own landmarks when the animator has them
-    for attr in ("source_landmarks", "neutral_landmarks"):
-        value = getattr(animator, attr, None)
-        if value is not None:
-            return value
-    return None
 
 
 def _attach_vcam(pipeline: Any, args: argparse.Namespace) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import numpy as np
@@ -34,7 +34,6 @@ class LiveFrame:
     """``time.perf_counter()`` when the worker finished it."""
     index: int = 0
     """Driver frame index (diagnostics only)."""
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 class LatestFrameHub(Generic[T]):

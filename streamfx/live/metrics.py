@@ -10,7 +10,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 import numpy as np
 
@@ -74,6 +75,17 @@ class SampleWindow:
         return float(np.mean(v)) if v else None
 
 
+W = TypeVar("W")
+
+
+def _entry(table: dict[str, W], key: str, make: Callable[[float], W], window_s: float) -> W:
+    """``table[key]``, made on first use (setdefault would build a throwaway every frame)."""
+    item = table.get(key)
+    if item is None:
+        item = table[key] = make(window_s)
+    return item
+
+
 class LiveMetrics:
     """The live pipeline's numbers: what the panel shows and ``/metrics`` exports."""
 
@@ -108,22 +120,17 @@ class LiveMetrics:
             now = time.perf_counter()
             self.output.mark(now)
             for name, ms in (stage_ms or {}).items():
-                self.stages.setdefault(name, SampleWindow(self.window_s)).add(float(ms), now)
+                _entry(self.stages, name, SampleWindow, self.window_s).add(float(ms), now)
 
     def mark_sink(self, sink: str, captured_at: float | None) -> None:
         """A frame was handed to ``sink``; ``captured_at`` is None for repeated frames."""
         with self._lock:
             now = time.perf_counter()
-            self.sink_rates.setdefault(sink, RateMeter(self.window_s)).mark(now)
+            _entry(self.sink_rates, sink, RateMeter, self.window_s).mark(now)
             if captured_at is not None:
-                self.latency.setdefault(sink, SampleWindow(self.window_s)).add(
+                _entry(self.latency, sink, SampleWindow, self.window_s).add(
                     (now - captured_at) * 1000.0, now
                 )
-
-    def forget_sink(self, sink: str) -> None:
-        with self._lock:
-            self.sink_rates.pop(sink, None)
-            self.latency.pop(sink, None)
 
     def set_dropped(self, where: str, count: int) -> None:
         with self._lock:

@@ -17,7 +17,6 @@ swap) is submitted as a command and executed by the worker between two frames.
 from __future__ import annotations
 
 import concurrent.futures
-import inspect
 import logging
 import queue
 import threading
@@ -28,7 +27,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from streamfx.compositing import BACKGROUNDS, FIT_MODES, Compositor
+from streamfx.compositing import BACKGROUNDS, FIT_MODES, Compositor, check_size
 from streamfx.live.hub import LatestFrameHub, LiveFrame
 from streamfx.live.metrics import LiveMetrics
 from streamfx.sinks.base import FrameSink
@@ -50,7 +49,7 @@ class AnimatorLike(Protocol):
 
     def step(self, frame: DriverFrame) -> np.ndarray: ...
     def calibrate(self) -> None: ...
-    def set_source(self, image: np.ndarray, landmarks: np.ndarray | None = None) -> None: ...
+    def set_source(self, image: np.ndarray, landmarks: np.ndarray | None = None, name: str = "upload") -> None: ...
     def update_settings(self, **kw: Any) -> None: ...
     def settings_dict(self) -> dict: ...
 
@@ -66,8 +65,7 @@ class LiveSettings:
     background: str = "blur"
 
     def __post_init__(self) -> None:
-        if not (16 <= self.width <= 7680 and 16 <= self.height <= 4320) or self.width % 2 or self.height % 2:
-            raise ValueError(f"output size must be even and within 16x16..7680x4320, not {self.width}x{self.height}")
+        check_size(self.width, self.height)
         if not (1.0 <= self.fps <= 120.0):
             raise ValueError(f"fps must be between 1 and 120, not {self.fps}")
         if self.fit not in FIT_MODES:
@@ -126,8 +124,7 @@ class LivePipeline:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop all threads, close the driver and every sink. Safe to call twice."""
-        if not self.started and not self._stop.is_set():
-            self._driver.close()  # never handed to a capture thread: close it here
+        first = not self._stop.is_set()
         self._stop.set()
         self._capture_stop.set()
         self.driver_hub.close()
@@ -137,8 +134,8 @@ class LivePipeline:
         for t in [*self._threads, *(r.thread for r in self._sinks)]:
             if t is not None and t is not threading.current_thread():
                 t.join(timeout)
-        if self._capture_thread is not None:
-            self._capture_thread.join(timeout)
+        if first:
+            self._retire_driver(timeout)
         for runner in self._sinks:
             runner.close()
         self._sinks.clear()
@@ -179,12 +176,18 @@ class LivePipeline:
                 self.driver_finished.set()
                 log.info("driver %s finished", type(driver).__name__)
 
+    def _retire_driver(self, timeout: float) -> None:
+        """Stop reading the current driver: its capture thread closes it, or here if it has none."""
+        self._capture_stop.set()
+        if self._capture_thread is None:
+            self._driver.close()  # never handed to a capture thread (not started yet)
+        else:
+            self._capture_thread.join(timeout)
+            self._capture_thread = None
+
     def set_driver(self, driver: FrameSource, timeout: float = 5.0) -> None:
         """Swap the driver (camera, file, script) without stopping the output."""
-        old_stop, old_thread = self._capture_stop, self._capture_thread
-        old_stop.set()
-        if old_thread is not None:
-            old_thread.join(timeout)
+        self._retire_driver(timeout)
         self._driver = driver
         self._driver_name = type(driver).__name__
         if self.started and not self._stop.is_set():
@@ -227,16 +230,13 @@ class LivePipeline:
             self._commands.put(run)
         return fut
 
-    def call(self, fn: Callable[[], R], timeout: float = 30.0) -> R:
-        return self.submit(fn).result(timeout)
-
     def set_source(self, image: np.ndarray, landmarks: np.ndarray | None = None, *,
                    name: str | None = None) -> concurrent.futures.Future[None]:
         """Swap the portrait live; the Future raises NoFaceError (old portrait kept) if it has no face."""
 
         def swap() -> None:
-            if name is not None and "name" in inspect.signature(self.animator.set_source).parameters:
-                self.animator.set_source(image, landmarks, name=name)  # type: ignore[call-arg]
+            if name is not None:
+                self.animator.set_source(image, landmarks, name=name)
             else:
                 self.animator.set_source(image, landmarks)
             self.compositor.set_source(image)
@@ -254,8 +254,8 @@ class LivePipeline:
 
         return self.submit(apply)
 
-    def settings_dict(self) -> dict:
-        return self.call(self.animator.settings_dict)
+    def settings_dict(self) -> concurrent.futures.Future[dict]:
+        return self.submit(self.animator.settings_dict)
 
     @property
     def paused(self) -> bool:
@@ -329,7 +329,8 @@ class LivePipeline:
         stages = {k: float(v) for k, v in getattr(self.animator, "timings", {}).items()}
         stages["animate"] = (t1 - t0) * 1000
         stages["composite"] = (t2 - t1) * 1000
-        self.hub.publish(LiveFrame(0, canvas, frame.captured_at, t2, frame.index))
+        # the worker is the hub's only publisher, so the frame knows the seq it will get
+        self.hub.publish(LiveFrame(self.hub.seq + 1, canvas, frame.captured_at, t2, frame.index))
         self.metrics.mark_output(stages)
         self.metrics.set_dropped("capture", self.driver_hub.dropped)
         self.metrics.set_dropped("output", self.hub.dropped)

@@ -92,14 +92,13 @@ async def pull_whep(
                         done.set()
 
             task = asyncio.ensure_future(consume())
-            deadline = None if seconds is None else seconds + (connect_timeout if frames is None else 0)
             with contextlib.suppress(asyncio.TimeoutError):
                 if seconds is not None and frames is None:
                     # time the window from the first frame, not from the handshake
                     await asyncio.wait_for(_first_frame(result), connect_timeout)
                     await asyncio.sleep(seconds)
                 else:
-                    await asyncio.wait_for(done.wait(), deadline)
+                    await asyncio.wait_for(done.wait(), seconds)
             task.cancel()
         finally:
             if result.location:

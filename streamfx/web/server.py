@@ -34,6 +34,7 @@ from typing import Any
 from aiohttp import web
 
 from streamfx.errors import InputError, NoFaceError
+from streamfx.live.cli import LIVE_MAX_SIDE
 from streamfx.live.pipeline import LivePipeline
 from streamfx.web.webrtc import ViewerLimitError, WebRTCHub
 
@@ -41,8 +42,8 @@ log = logging.getLogger("streamfx.web")
 
 STATIC = Path(__file__).parent / "static"
 
-#: Live portraits are regenerated every frame at source resolution: keep uploads modest.
-UPLOAD_MAX_SIDE = 1024
+#: Live portraits are regenerated every frame at source resolution: the live cap applies.
+UPLOAD_MAX_SIDE = LIVE_MAX_SIDE
 UPLOAD_MAX_BYTES = 15_000_000
 UPLOAD_TYPES = ("image/jpeg", "image/png", "image/webp", "image/bmp", "application/octet-stream")
 
@@ -113,7 +114,6 @@ def validate_settings(body: Any) -> dict[str, Any]:
     Types are checked here; ranges by the settings dataclasses' own ``validate()``, so the
     panel, the CLI and the library accept exactly the same values.
     """
-    from streamfx.errors import InputError
     from streamfx.generator import GeneratorSettings
     from streamfx.retarget import RetargetSettings
 
@@ -278,7 +278,7 @@ class LiveServer:
         return await asyncio.wait_for(asyncio.wrap_future(fut), timeout)
 
     async def get_settings(self, request: web.Request) -> web.StreamResponse:
-        animator = await self._await(self.pipeline.submit(self.pipeline.animator.settings_dict))
+        animator = await self._await(self.pipeline.settings_dict())
         return web.json_response(self._settings_payload(animator))
 
     def _settings_payload(self, animator: dict) -> dict:

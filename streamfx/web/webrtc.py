@@ -232,11 +232,10 @@ class ViewerTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, proxy: MediaStreamTrack, viewer: Viewer, source: HubVideoTrack, cap: int | None) -> None:
+    def __init__(self, proxy: MediaStreamTrack, viewer: Viewer, cap: int | None) -> None:
         super().__init__()
         self.proxy = proxy
         self.viewer = viewer
-        self.source = source
         self.cap = cap
         self.sender: RTCRtpSender | None = None
         self._cap_installed = cap is None
@@ -245,7 +244,6 @@ class ViewerTrack(MediaStreamTrack):
         # a VideoFrame, or an av.Packet when the encoder is shared (aiortc handles both)
         frame = cast(av.VideoFrame, await self.proxy.recv())
         self.viewer.rate.mark()
-        self.viewer.frames += 1
         if not self._cap_installed and self.sender is not None and self.cap is not None:
             self._cap_installed = _install_bitrate_cap(self.sender, self.cap)
         return frame
@@ -261,7 +259,6 @@ class Viewer:
     kind: str  # "offer" or "whep"
     pc: RTCPeerConnection
     created: float = field(default_factory=time.time)
-    frames: int = 0
     rate: RateMeter = field(default_factory=lambda: RateMeter(3.0))
     track: ViewerTrack | None = None
     shared: bool = False
@@ -270,7 +267,7 @@ class Viewer:
     def info(self) -> dict:
         return {
             "id": self.id, "kind": self.kind, "state": self.pc.connectionState,
-            "frames": self.frames, "fps": round(self.rate.rate(), 1), "shared_encoder": self.shared,
+            "frames": self.rate.total, "fps": round(self.rate.rate(), 1), "shared_encoder": self.shared,
             "age_s": round(time.time() - self.created, 1),
         }
 
@@ -312,7 +309,7 @@ class WebRTCHub:
             viewer.shared = shared is not None
             source = self._encoded if shared is not None else self.track
             assert source is not None
-            track = ViewerTrack(self.relay.subscribe(source, buffered=False), viewer, self.track,
+            track = ViewerTrack(self.relay.subscribe(source, buffered=False), viewer,
                                 None if shared else self.settings.bitrate)
             viewer.track = track
             # Our transceiver exists before the offer is applied: aiortc picks the answer's
@@ -330,8 +327,6 @@ class WebRTCHub:
             if answer is None:
                 raise ValueError("could not negotiate a session")
             await pc.setLocalDescription(answer)
-        except ViewerLimitError:
-            raise
         except Exception as e:
             if viewer.track is not None:
                 viewer.track.stop()
