@@ -35,6 +35,7 @@ optional filters on the CPU after the graph (see :mod:`engines.base`).
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -132,6 +133,42 @@ def _resize_taps(dst: int, src: int, clamp_weights: bool) -> tuple[np.ndarray, n
         frac[hi], s[hi] = 0.0, src - 1
     w0 = (np.float32(1.0) - frac).astype(np.float32)
     return np.clip(s, 0, src - 1), np.clip(s + 1, 0, src - 1), w0, frac
+
+
+@dataclass(frozen=True)
+class GraphConstants:
+    """The per-source arrays every compiled engine needs, built one way so that each
+    reproduces OpenCV's resize and remap to the bit (the ONNX graph and the torch engine)."""
+
+    grid_u: np.ndarray  # 1×G×1 column index of each coarse grid point
+    grid_v: np.ndarray  # 1×G×1 row index
+    sx: np.float32  # grid spacing, source pixels
+    sy: np.float32
+    taps_x: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # cv2.resize taps, weights
+    taps_y: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    pixels: np.ndarray  # 2×rh×rw pixel coordinates of the region
+    planes: np.ndarray  # C×(H·W) the portrait, planar
+    xs: np.ndarray  # 1×rh×rw x of each region pixel (for the layers)
+    ys: np.ndarray
+
+    @classmethod
+    def of(cls, src: SourceTensors) -> GraphConstants:
+        h, w = src.image.shape[:2]
+        x0, y0, x1, y1 = src.roi
+        gh, gw = src.grid_shape
+        grid = src.grid.astype(np.float32)
+        jj, ii = np.meshgrid(np.arange(gw, dtype=np.float32), np.arange(gh, dtype=np.float32))
+        xs, ys = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+        return cls(
+            grid_u=jj.reshape(1, -1, 1), grid_v=ii.reshape(1, -1, 1),
+            sx=np.float32((grid[0, -1, 0] - grid[0, 0, 0]) / (gw - 1)),
+            sy=np.float32((grid[-1, 0, 1] - grid[0, 0, 1]) / (gh - 1)),
+            taps_x=_resize_taps(x1 - x0, gw, clamp_weights=True),
+            taps_y=_resize_taps(y1 - y0, gh, clamp_weights=False),
+            pixels=np.ascontiguousarray(src.pixels.astype(np.float32).transpose(2, 0, 1)),
+            planes=np.ascontiguousarray(src.image.reshape(h * w, src.image.shape[2]).T),
+            xs=xs[None], ys=ys[None],
+        )
 
 
 def _point(g: _Builder, tgt2: str, index: int) -> tuple[str, str]:
@@ -293,7 +330,7 @@ def build_graph(src: SourceTensors, *, mouth_synthesis: bool = True, name: str =
     h, w = src.image.shape[:2]
     c = src.image.shape[2]  # RGB or RGBA: prepare_source always makes H×W×C
     x0, y0, x1, y1 = src.roi
-    rh, rw = y1 - y0, x1 - x0
+    rh = y1 - y0
     gh, gw = src.grid_shape
     n_grid = gh * gw
     n_rigid = len(L.RIGID)
@@ -318,13 +355,10 @@ def build_graph(src: SourceTensors, *, mouth_synthesis: bool = True, name: str =
 
     g.stage = "invert"
     # 2. invert the forward field: offset y = x − p, y ← −disp(p + y)
-    grid = src.grid.astype(np.float32)
-    ox, oy = grid[0, 0]
-    sx = np.float32((grid[0, -1, 0] - ox) / (gw - 1))
-    sy = np.float32((grid[-1, 0, 1] - oy) / (gh - 1))
-    jj, ii = np.meshgrid(np.arange(gw, dtype=np.float32), np.arange(gh, dtype=np.float32))
-    gx = g.const(jj.reshape(1, n_grid, 1), "grid_u")
-    gy = g.const(ii.reshape(1, n_grid, 1), "grid_v")
+    k = GraphConstants.of(src)
+    sx, sy = k.sx, k.sy
+    gx = g.const(k.grid_u, "grid_u")
+    gy = g.const(k.grid_v, "grid_v")
     boff = g.mul(g.op("Range", g.const(np.int64(0)), g.op("Squeeze", batch, g.const([0], dtype=np.int64)),
                       g.const(np.int64(1))), g.const(np.int64(n_grid)))
     boff = g.op("Reshape", boff, g.const([-1, 1, 1], dtype=np.int64))  # B×1×1
@@ -354,14 +388,13 @@ def build_graph(src: SourceTensors, *, mouth_synthesis: bool = True, name: str =
     # planar from here on (B×2×rh×rw, then C×B×rh×rw): ONNX Runtime broadcasts a per-pixel
     # weight over channels quickly only when the channels are the outermost axis
     coarse = g.op("Transpose", coarse, perm=[0, 3, 1, 2])  # B×2×gh×gw
-    xa, xb, wa, wb = _resize_taps(rw, gw, clamp_weights=True)
-    ya, yb, va, vb = _resize_taps(rh, gh, clamp_weights=False)
+    xa, xb, wa, wb = k.taps_x
+    ya, yb, va, vb = k.taps_y
     hor = g.add(g.mul(g.op("Gather", coarse, g.const(xa, "rs_x0"), axis=3), g.const(wa, "rs_wx0")),
                 g.mul(g.op("Gather", coarse, g.const(xb, "rs_x1"), axis=3), g.const(wb, "rs_wx1")))
     full = g.add(g.mul(g.op("Gather", hor, g.const(ya, "rs_y0"), axis=2), g.const(va.reshape(rh, 1), "rs_wy0")),
                  g.mul(g.op("Gather", hor, g.const(yb, "rs_y1"), axis=2), g.const(vb.reshape(rh, 1), "rs_wy1")))
-    pixels = np.ascontiguousarray(src.pixels.astype(np.float32).transpose(2, 0, 1))  # 2×rh×rw
-    mapping = g.add(full, g.const(pixels, "pixels"))  # B×2×rh×rw
+    mapping = g.add(full, g.const(k.pixels, "pixels"))  # B×2×rh×rw
 
     g.stage = "remap"
     # 4. cv2.remap INTER_LINEAR, BORDER_REPLICATE, uint8 fixed point
@@ -378,8 +411,7 @@ def build_graph(src: SourceTensors, *, mouth_synthesis: bool = True, name: str =
     x_b = g.op("Clip", g.add(ix, g.const(i64(1))), g.const(i64(0)), g.const(i64(w - 1)))
     y_a = g.op("Mul", g.op("Clip", iy, g.const(i64(0)), g.const(i64(h - 1))), g.const(i64(w)))
     y_b = g.op("Mul", g.op("Clip", g.add(iy, g.const(i64(1))), g.const(i64(0)), g.const(i64(h - 1))), g.const(i64(w)))
-    planes = np.ascontiguousarray(src.image.reshape(h * w, c).T)  # C×(H·W)
-    image_planes = g.const(planes, "image")
+    image_planes = g.const(k.planes, "image")  # C×(H·W)
 
     def pix(yy: str, xx: str) -> str:  # C×B×rh×rw
         return g.op("Cast", g.op("Gather", image_planes, g.add(yy, xx), axis=1), to=TensorProto.FLOAT)
@@ -393,8 +425,7 @@ def build_graph(src: SourceTensors, *, mouth_synthesis: bool = True, name: str =
     g.stage = "layers"
     # 5. mouth and eyelid layers over the region
     if mouth_synthesis:
-        xs_, ys_ = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
-        xs, ys = g.const(xs_[None], "xs"), g.const(ys_[None], "ys")  # 1×rh×rw
+        xs, ys = g.const(k.xs, "xs"), g.const(k.ys, "ys")  # 1×rh×rw
         rgb = g.slice_last(region, 0, 3, axis=0) if c == 4 else region
         rgb = _mouth(g, src, tgt2, xs, ys, w, h, rgb)
         for eye in range(len(_EYES)):

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from engines.base import EngineSettings, GeneratorEngine
-from engines.onnx_graph import _resize_taps
+from engines.onnx_graph import GraphConstants
 from streamfx import landmarks as L
 from streamfx.generator import _EYES, _INVERT_ITERATIONS, MOUTH_FEATHER, SourceTensors
 
@@ -65,37 +65,26 @@ class TorchEngine(GeneratorEngine):
         def t(a: np.ndarray | list[int], dtype: Any = None) -> Any:
             return torch.as_tensor(np.asarray(a), device=dev, dtype=dtype)
 
-        h, w = src.image.shape[:2]
-        c = src.image.shape[2]
-        x0, y0, x1, y1 = src.roi
-        rh, rw = y1 - y0, x1 - x0
-        gh, gw = src.grid_shape
-        grid = src.grid.astype(np.float32)
-        xa, xb, wa, wb = _resize_taps(rw, gw, clamp_weights=True)
-        ya, yb, va, vb = _resize_taps(rh, gh, clamp_weights=False)
-        jj, ii = np.meshgrid(np.arange(gw, dtype=np.float32), np.arange(gh, dtype=np.float32))
-        xs, ys = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+        rh = src.roi[3] - src.roi[1]
+        k = GraphConstants.of(src)
+        xa, xb, wa, wb = k.taps_x
+        ya, yb, va, vb = k.taps_y
         self._t = {
             "ctrl_idx": t(L.CONTROL, torch.long), "rigid_idx": t(L.RIGID, torch.long),
             "control": t(src.control.astype(np.float32)),
             "rigid_source": t(src.landmarks[L.RIGID, :2].astype(np.float32)),
             "face_field": t(src.face_field), "head_field": t(src.head_field),
-            "grid_u": t(jj.reshape(1, -1, 1)), "grid_v": t(ii.reshape(1, -1, 1)),
+            "grid_u": t(k.grid_u), "grid_v": t(k.grid_v),
             "xa": t(xa, torch.long), "xb": t(xb, torch.long), "wa": t(wa), "wb": t(wb),
             "ya": t(ya, torch.long), "yb": t(yb, torch.long), "va": t(va.reshape(rh, 1)), "vb": t(vb.reshape(rh, 1)),
-            "pixels": t(np.ascontiguousarray(src.pixels.astype(np.float32).transpose(2, 0, 1))),
-            "planes": t(np.ascontiguousarray(src.image.reshape(h * w, c).T)),
-            "xs": t(xs[None]), "ys": t(ys[None]),
+            "pixels": t(k.pixels), "planes": t(k.planes), "xs": t(k.xs), "ys": t(k.ys),
             "image": t(src.image),
             "lip": t(src.lip_rgb.astype(np.float32).reshape(3, 1, 1, 1)),
             "teeth": None if src.teeth_rgb is None else t(src.teeth_rgb.astype(np.float32).reshape(3, 1, 1, 1)),
             "lid": [t(src.lid_rgb[e].astype(np.float32).reshape(3, 1, 1, 1)) for e in range(2)],
             "lash": [t(src.lash_rgb[e].astype(np.float32).reshape(3, 1, 1, 1)) for e in range(2)],
         }
-        self._k = {
-            "sx": float(np.float32((grid[0, -1, 0] - grid[0, 0, 0]) / (gw - 1))),
-            "sy": float(np.float32((grid[-1, 0, 1] - grid[0, 0, 1]) / (gh - 1))),
-        }
+        self._k = {"sx": float(k.sx), "sy": float(k.sy)}
 
     # ---- per frame -----------------------------------------------------------------------
     def _forward(self, targets: Any) -> Any:
