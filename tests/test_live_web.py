@@ -661,7 +661,7 @@ async def test_slow_header_connections_are_closed(portrait_landmarks: np.ndarray
                     await writer.drain()
                     if await asyncio.wait_for(reader.read(1), 0.2) == b"":
                         return True
-                except TimeoutError:
+                except asyncio.TimeoutError:
                     continue
                 except ConnectionError:
                     return True
@@ -674,3 +674,18 @@ async def test_slow_header_connections_are_closed(portrait_landmarks: np.ndarray
         async with aiohttp.ClientSession() as http:  # and real requests are still served
             async with http.get(live.url("/api/stats")) as r:
                 assert r.status == 200
+
+
+async def test_slow_bodies_get_408(real_live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    import streamfx.web.server
+
+    monkeypatch.setattr(streamfx.web.server, "BODY_TIMEOUT", 0.5)
+    port = real_live.server.port
+    for path, ctype in (("/api/settings", "application/json"), ("/api/source", "image/png"),
+                        ("/api/source", "multipart/form-data; boundary=x")):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {ctype}\r\n"
+                     "Content-Length: 1000\r\n\r\n{".encode())  # …and the other 999 bytes never come
+        status = await asyncio.wait_for(reader.readline(), 10)
+        writer.close()
+        assert status.split()[1] == b"408", (path, status)

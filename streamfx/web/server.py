@@ -240,11 +240,10 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise too_big
     try:
-        async with asyncio.timeout(BODY_TIMEOUT):
-            data = await request.read()  # itself capped by the app's client_max_size
+        data = await asyncio.wait_for(request.read(), BODY_TIMEOUT)  # read() is capped by client_max_size
     except web.HTTPRequestEntityTooLarge:
         raise too_big from None
-    except TimeoutError:
+    except asyncio.TimeoutError:
         raise RequestError(408, f"the request body did not arrive within {BODY_TIMEOUT:g} s") from None
     if len(data) > limit:
         raise too_big
@@ -512,21 +511,23 @@ class LiveServer:
         if request.content_length is not None and request.content_length > UPLOAD_MAX_BYTES + _MULTIPART_SLACK:
             raise too_big
         try:
-            async with asyncio.timeout(BODY_TIMEOUT):
-                reader = await request.multipart()
-                while (part := await reader.next()) is not None:
-                    if isinstance(part, BodyPartReader) and part.name in ("image", "file"):
-                        # multipart bodies are not capped by client_max_size: count as we go
-                        buf = bytearray()
-                        while chunk := await part.read_chunk():
-                            buf += chunk
-                            if len(buf) > UPLOAD_MAX_BYTES:
-                                raise too_big
-                        return bytes(buf), upload_name(part.filename)
-        except TimeoutError:
+            return await asyncio.wait_for(self._read_multipart(request, too_big), BODY_TIMEOUT)
+        except asyncio.TimeoutError:
             raise RequestError(408, f"the upload did not arrive within {BODY_TIMEOUT:g} s") from None
         except ValueError as e:  # aiohttp's multipart parser: a broken body
             raise RequestError(400, f"cannot read the multipart upload ({e})") from None
+
+    async def _read_multipart(self, request: web.Request, too_big: RequestError) -> tuple[bytes, str]:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if isinstance(part, BodyPartReader) and part.name in ("image", "file"):
+                # multipart bodies are not capped by client_max_size: count as we go
+                buf = bytearray()
+                while chunk := await part.read_chunk():
+                    buf += chunk
+                    if len(buf) > UPLOAD_MAX_BYTES:
+                        raise too_big
+                return bytes(buf), upload_name(part.filename)
         raise RequestError(400, 'multipart upload has no "image" field')
 
     async def stats(self, request: web.Request) -> web.StreamResponse:
