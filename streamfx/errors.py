@@ -15,6 +15,14 @@ class InputError(StreamFXError):
     """A file the user gave us is missing, unreadable, of the wrong kind or too large."""
 
 
+class UnsupportedImageError(InputError):
+    """An uploaded image is not one of the formats the web upload accepts."""
+
+
+class ImageTooLargeError(InputError):
+    """An image is over a byte or pixel limit (refused before decoding it)."""
+
+
 class NoFaceError(StreamFXError):
     """The tracker found no face in the source portrait."""
 

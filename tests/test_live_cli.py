@@ -92,3 +92,20 @@ def test_driver_never_reads_back_our_own_output(monkeypatch) -> None:
     monkeypatch.setattr("streamfx.sinks.vcam.find_v4l2_device", lambda *a, **k: "/dev/video10")
     with pytest.raises(StreamFXError, match="AnimCam output itself"):
         open_live_driver("/dev/video10", object())
+
+
+def test_token_file_environment_and_stun_options(tmp_path, monkeypatch, capsys) -> None:
+    base = ("--driver", "idle", "--no-vcam", "--webrtc", "127.0.0.1:0", "--size", "320x180", "--duration", "1")
+    short = tmp_path / "short"
+    short.write_text("abc\n")
+    for extra, message in ((("--token-file", str(short)), r"token file '.*short' has 3 characters"),
+                           (("--token-file", str(tmp_path / "missing")), r"cannot read token file '.*missing'"),
+                           (("--stun", "stun.example.org"), "STUN server must look like")):
+        with pytest.raises(StreamFXError, match=message) as e:
+            run_live(parse(*base, *extra))
+        assert "\n" not in str(e.value)
+    # from the environment: used (the printed URLs carry it) but never printed as a new token
+    monkeypatch.setenv("STREAMFX_TOKEN", "env-token-123")
+    assert run_live(parse(*base)) == 0
+    out = capsys.readouterr().out
+    assert "/panel?token=env-token-123" in out and "token: " not in out

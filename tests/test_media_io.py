@@ -204,12 +204,33 @@ def test_load_image_bytes(tmp_path: Path) -> None:
     np.testing.assert_array_equal(load_image_bytes(buf.tobytes()), rgb)
     with pytest.raises(InputError, match=r"'face\.png' is .* over the .* upload limit"):
         load_image_bytes(buf.tobytes(), max_bytes=100, name="face.png")
-    with pytest.raises(InputError, match=r"'upload' is not an image OpenCV can read"):
+    with pytest.raises(InputError, match=r"'upload' is not a JPEG, PNG, WebP or BMP image"):
         load_image_bytes(b"GIF89a? no, just text")
     with pytest.raises(InputError, match="empty"):
         load_image_bytes(b"")
     with pytest.raises(InputError, match="megapixels"):
         load_image_bytes(png_header_only(30_000, 10_000), name="bomb.png")
+
+
+def test_load_image_bytes_takes_four_formats_by_their_magic_bytes(tmp_path: Path) -> None:
+    from streamfx.errors import ImageTooLargeError, UnsupportedImageError
+
+    rgb = gradient_frame(2, 40, 30)
+    for ext in (".png", ".jpg", ".webp", ".bmp"):
+        ok, buf = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        assert ok
+        assert load_image_bytes(buf.tobytes(), name=f"x{ext}").shape == (30, 40, 3), ext
+    ok, tif = cv2.imencode(".tiff", rgb)
+    assert ok
+    hdr = b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 14200 +X 14200\n" + b"\x02" * 64
+    for other in (hdr, tif.tobytes(), b"GIF89a" + b"\0" * 32):  # OpenCV reads the first two; uploads may not
+        with pytest.raises(UnsupportedImageError, match="not a JPEG, PNG, WebP or BMP image"):
+            load_image_bytes(other)
+    # 64 MP declared in 100 bytes: refused from the header (load_image's own cap is 200 MP)
+    with pytest.raises(ImageTooLargeError, match="8000×8000 .* over the 50-megapixel upload limit"):
+        load_image_bytes(png_header_only(8000, 8000), name="bomb.png")
+    with pytest.raises(InputError, match="header is damaged"):
+        load_image_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 10)
 
 
 def test_demo_portrait() -> None:

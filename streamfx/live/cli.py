@@ -58,7 +58,13 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
                         help="per-viewer: own encoder and congestion control per viewer; shared: encode once "
                         "for all (many viewers on a small CPU, one bitrate); auto (default): the first 2 "
                         "viewers get their own, later ones share")
-    parser.add_argument("--token", help="control/viewer token (generated and printed when binding a non-loopback address)")
+    token = parser.add_mutually_exclusive_group()
+    token.add_argument("--token", help="control/viewer token (generated and printed when binding a non-loopback "
+                       "address); it shows in the process list: prefer --token-file or $STREAMFX_TOKEN")
+    token.add_argument("--token-file", metavar="PATH", help="read the token from the first line of this file")
+    parser.add_argument("--stun", metavar="URL",
+                        help="STUN server for viewers behind NAT, e.g. stun:stun.example.org:3478 "
+                        "(default: none — nothing but the viewers is contacted)")
     parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (tests, benchmarks)")
     from streamfx.options import add_motion_options
 
@@ -185,7 +191,7 @@ async def _serve(pipeline: Any, args: argparse.Namespace) -> int:
         print(f"panel:   {server.url('/panel')}", flush=True)
         print(f"WHEP:    {server.url('/whep')}", flush=True)
         print(f"metrics: {server.url('/metrics')}", flush=True)
-        if server.settings.token and not args.token:
+        if server.settings.token_generated:
             print(f"token:   {server.settings.token}", flush=True)
     print("live: press Ctrl-C to stop", flush=True)
 
@@ -211,14 +217,15 @@ async def _serve(pipeline: Any, args: argparse.Namespace) -> int:
 
 
 async def start_server(pipeline: Any, args: argparse.Namespace) -> Any:
-    from streamfx.web.server import LiveServer, ServerSettings, parse_hostport
+    from streamfx.web.server import LiveServer, ServerSettings, load_token, parse_hostport
     from streamfx.web.webrtc import WebRTCHub, WebRTCSettings
 
     try:
         host, port = parse_hostport(args.webrtc)
-        ssettings = ServerSettings(host=host, port=port, token=args.token)
+        token = load_token(args.token, getattr(args, "token_file", None))
+        ssettings = ServerSettings(host=host, port=port, token=token)
         rtc_settings = WebRTCSettings(codec=args.codec, bitrate=args.bitrate, loopback=args.webrtc_loopback,
-                                      encode=getattr(args, "webrtc_encode", "auto"))
+                                      encode=getattr(args, "webrtc_encode", "auto"), stun=getattr(args, "stun", None))
     except ValueError as e:
         raise StreamFXError(str(e)) from None
     s = pipeline.settings

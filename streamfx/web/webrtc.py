@@ -21,7 +21,14 @@ from typing import Any, cast
 import av
 import cv2
 import numpy as np
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 
@@ -48,6 +55,13 @@ class WebRTCSettings:
     all) or 'auto': the first ``per_viewer_limit`` viewers get their own encoder, later ones
     join the shared one, so a crowd costs one extra encode instead of one each."""
     per_viewer_limit: int = 2
+    stun: str | None = None
+    """A STUN server (``stun:host[:port]``) for server-reflexive candidates, for viewers
+    behind NAT. None (default): no STUN at all — a local server contacts no third party
+    (aiortc would otherwise ask Google's public server for every viewer)."""
+    connect_timeout: float = 10.0
+    """Seconds an answered viewer has to connect before its slot is freed (closed tab
+    mid-handshake, unreachable candidates)."""
 
     def __post_init__(self) -> None:
         self.codec = self.codec.lower()
@@ -61,6 +75,21 @@ class WebRTCSettings:
             raise ValueError("per_viewer_limit must not be negative")
         if self.encode not in ENCODE_MODES:
             raise ValueError(f"encode must be one of {', '.join(ENCODE_MODES)}, not {self.encode!r}")
+        if not self.connect_timeout > 0:
+            raise ValueError(f"connect_timeout must be positive, not {self.connect_timeout}")
+        if self.stun is not None:
+            from aiortc.rtcicetransport import parse_stun_turn_uri
+
+            try:
+                scheme = parse_stun_turn_uri(self.stun)["scheme"]
+            except ValueError:
+                scheme = None
+            if scheme != "stun":
+                raise ValueError(f"STUN server must look like stun:stun.example.org:3478, not {self.stun!r}")
+
+    def ice_configuration(self) -> RTCConfiguration:
+        """The peer connections' ICE servers: only the opted-in STUN server, if any."""
+        return RTCConfiguration(iceServers=[RTCIceServer(self.stun)] if self.stun else [])
 
 
 # -- loopback ICE --------------------------------------------------------------------------
@@ -295,18 +324,32 @@ class WebRTCHub:
         self.metrics = metrics
 
     async def answer(self, sdp: str, type_: str = "offer", kind: str = "offer") -> tuple[Viewer, RTCSessionDescription]:
-        """Answer a viewer's offer. Raises ValueError for an unusable offer (→ HTTP 400)."""
+        """Answer a viewer's offer. Raises ValueError for an unusable offer (→ HTTP 400) and
+        ViewerLimitError when ``max_viewers`` (counting offers still being answered) are here."""
         if type_ != "offer":
             raise ValueError(f"expected an SDP offer, got type {type_!r}")
         if not isinstance(sdp, str) or "m=video" not in sdp:
             raise ValueError("the offer has no video section (m=video)")
+        # Everything up to the first await is one step of the event loop: the slot and the
+        # encoder choice are taken here, so offers answered concurrently see each other.
         if len(self.viewers) >= self.settings.max_viewers:
             raise ViewerLimitError(f"viewer limit reached ({self.settings.max_viewers})")
-        pc = RTCPeerConnection()
-        viewer = Viewer(uuid.uuid4().hex[:16], kind, pc)
+        pc = RTCPeerConnection(self.settings.ice_configuration())
+        viewer = Viewer(uuid.uuid4().hex[:16], kind, pc, shared=self._wants_shared())
+        self.viewers[viewer.id] = viewer
         try:
-            shared = self._shared_encoder() if self._wants_shared() else None
-            viewer.shared = shared is not None
+            shared = self._shared_encoder() if viewer.shared else None
+            self._count_viewers()
+            self._update_gauges()
+
+            @pc.on("connectionstatechange")
+            async def on_state() -> None:
+                log.info("viewer %s: %s", viewer.id, pc.connectionState)
+                if pc.connectionState == "connected" and viewer.shared and self.shared is not None:
+                    self.shared.request_keyframe()  # a newcomer can only start decoding at one
+                if pc.connectionState in ("failed", "closed"):
+                    await self.close_viewer(viewer.id)
+
             source = self._encoded if shared is not None else self.track
             assert source is not None
             track = ViewerTrack(self.relay.subscribe(source, buffered=False), viewer,
@@ -327,33 +370,24 @@ class WebRTCHub:
             if answer is None:
                 raise ValueError("could not negotiate a session")
             await pc.setLocalDescription(answer)
+            if viewer.id not in self.viewers:
+                raise ValueError("the server is shutting down")
         except Exception as e:
-            if viewer.track is not None:
-                viewer.track.stop()
-            await pc.close()
+            if not await self.close_viewer(viewer.id):  # already closed (shutdown): just make sure
+                if viewer.track is not None:
+                    viewer.track.stop()
+                await pc.close()
             msg = str(e) or type(e).__name__
             raise ValueError(f"cannot use this offer: {msg}") from None
 
-        self.viewers[viewer.id] = viewer
-        self._count_viewers()
-
-        @pc.on("connectionstatechange")
-        async def on_state() -> None:
-            log.info("viewer %s: %s", viewer.id, pc.connectionState)
-            if pc.connectionState == "connected" and viewer.shared and self.shared is not None:
-                self.shared.request_keyframe()  # a newcomer can only start decoding at one
-            if pc.connectionState in ("failed", "closed"):
-                await self.close_viewer(viewer.id)
-
-        # A viewer that never connects (closed tab mid-handshake) must not linger.
-        asyncio.get_running_loop().call_later(30.0, self._reap_if_unconnected, viewer.id)
-        local = pc.localDescription
-        self._update_gauges()
-        return viewer, local
+        # A viewer that never connects (closed tab mid-handshake) must not hold its slot.
+        asyncio.get_running_loop().call_later(self.settings.connect_timeout, self._reap_if_unconnected, viewer.id)
+        return viewer, pc.localDescription
 
     def _reap_if_unconnected(self, viewer_id: str) -> None:
         v = self.viewers.get(viewer_id)
         if v is not None and v.pc.connectionState in ("new", "connecting"):
+            log.info("viewer %s did not connect within %g s: closed", viewer_id, self.settings.connect_timeout)
             asyncio.ensure_future(self.close_viewer(viewer_id))
 
     async def close_viewer(self, viewer_id: str) -> bool:
