@@ -194,15 +194,18 @@ class LivePipeline:
             self._start_capture(driver)
 
     # -- sinks ---------------------------------------------------------------------------
-    def add_sink(self, sink: FrameSink, *, repeat: bool | None = None) -> None:
+    def add_sink(self, sink: FrameSink, *, repeat: bool | None = None, opened: bool = False) -> None:
         """Open ``sink`` at the output size and feed it from its own thread.
 
         Raises what ``sink.open`` raises (e.g. DeviceUnavailableError) and then the pipeline
         simply runs without it. ``repeat`` re-sends the last frame when no new one arrives in
         time (cameras must keep ticking); default: True for sinks that have ``pace()``.
+        ``opened``: the caller already opened it at the output size (to fail before the
+        slow start-up); the pipeline closes it either way.
         """
         s = self.settings
-        sink.open(s.width, s.height, s.fps)
+        if not opened:
+            sink.open(s.width, s.height, s.fps)
         runner = _SinkRunner(self, sink, repeat=hasattr(sink, "pace") if repeat is None else repeat)
         self._sinks.append(runner)
         runner.start()

@@ -26,6 +26,7 @@ import ipaddress
 import json
 import logging
 import secrets
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -378,10 +379,16 @@ class LiveServer:
                             headers={"X-Content-Type-Options": "nosniff"})
 
     # -- running -------------------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, sock: socket.socket | None = None) -> None:
+        """Listen on the settings' host and port, or serve ``sock``, a socket already
+        listening (``streamfx live`` binds before loading models, to fail fast on a busy port)."""
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
+        site: web.BaseSite
+        if sock is not None:
+            site = web.SockSite(self._runner, sock)
+        else:
+            site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
         await site.start()
         server = getattr(site, "_server", None)
         sockets = getattr(server, "sockets", None) or []
