@@ -101,6 +101,35 @@ def test_build_pipeline_with_script_driver_animates() -> None:
         assert pipe.metrics.snapshot()["output_fps"] > 20
 
 
+def test_live_keeps_animating_when_the_driver_video_is_deleted(tmp_path, caplog) -> None:
+    import numpy as np
+
+    shared = ROOT.parent / "shared" / "cases" / "driver_short.mp4"  # 3 s, a talking face
+    if not shared.exists():
+        pytest.skip(f"test clip {shared} is absent (it lives in ../shared/cases, outside the project)")
+    live = tmp_path / "driver.mp4"
+    live.write_bytes(shared.read_bytes())
+    pipe = build_pipeline(parse("--driver", str(live)), LiveSettings(width=320, height=180))
+    with caplog.at_level(logging.WARNING, logger="streamfx"), pipe:
+        assert pipe.hub.wait_newer(0, timeout=30) is not None
+        live.unlink()
+        time.sleep(4.0)  # the 3 s clip has wrapped round since: that is where it used to freeze
+        frames, seq = [], pipe.hub.seq
+        deadline = time.monotonic() + 3.0
+        while len(frames) < 12 and time.monotonic() < deadline:
+            got = pipe.hub.wait_newer(seq, timeout=1.0)
+            if got is not None:
+                seq, lf = got
+                frames.append(lf.image)
+        assert len(frames) >= 12, "the animation froze"
+        moved = sum(not np.array_equal(a, b) for a, b in zip(frames, frames[1:], strict=False))
+        assert moved >= len(frames) // 2, moved
+        assert "\nstreamfx_driver_up 1" in pipe.metrics.prometheus()
+        assert pipe.status()["driver"] == "VideoFileSource"
+    said = [r.getMessage() for r in caplog.records if "driver.mp4" in r.getMessage()]
+    assert len(said) == 1 and "deleted or moved; still looping the copy read at start" in said[0], said
+
+
 def test_driver_never_reads_back_our_own_output(monkeypatch) -> None:
     monkeypatch.setattr("streamfx.sinks.vcam.find_v4l2_device", lambda *a, **k: "/dev/video10")
     with pytest.raises(StreamFXError, match="AnimCam output itself"):

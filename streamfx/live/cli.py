@@ -288,7 +288,14 @@ def build_pipeline(args: argparse.Namespace, settings: Any) -> Any:
                         generator=generator, engine=args.engine, align=args.align)
     driver = open_live_driver(args.driver, animator)
     log.info("source %s (%dx%d), driver %s", name, image.shape[1], image.shape[0], type(driver).__name__)
-    return LivePipeline(animator, driver, settings, source_image=image)
+
+    def idle_script() -> Any:
+        # the driver failed mid-show (camera unplugged, video unreadable): keep the face alive
+        from streamfx.drivers import open_driver
+
+        return open_driver(IDLE_SCRIPT, neutral_landmarks=animator.source_landmarks, realtime=True, loop=True)
+
+    return LivePipeline(animator, driver, settings, source_image=image, fallback_driver=idle_script)
 
 
 def open_live_driver(spec: str | None, animator: Animator) -> Any:
