@@ -18,6 +18,8 @@ import pytest
 
 from streamfx.errors import DeviceUnavailableError, StreamFXError
 from streamfx.live.cli import (
+    StartupInterrupted,
+    StopSignals,
     _bitrate,
     _one_line_stats,
     add_live_arguments,
@@ -264,3 +266,24 @@ def test_stats_line_without_latency_or_sinks_has_no_none_or_stray_separator() ->
     assert "None" not in line and "webrtc" in line and "p50 –" in line
     metrics.mark_sink("webrtc", time.perf_counter() - 0.02)
     assert re.search(r"p50 \d+ ms", _one_line_stats(SimpleNamespace(metrics=metrics)))
+
+
+def test_stop_signals_policy_first_stops_second_is_ignored_third_quits(monkeypatch) -> None:
+    # the handler called directly (a real signal would hit pytest); os._exit recorded, not run
+    exits: list[int] = []
+    monkeypatch.setattr(os, "_exit", exits.append)
+    woken: list[bool] = []
+    s = StopSignals()
+    s.on_stop(lambda: woken.append(True))
+    with pytest.raises(StartupInterrupted), s.interruptible():
+        s._handle(signal.SIGINT, None)  # while loading: abandon the loading, once
+    assert s.requested and woken == [True] and s.exit_code == 130
+    s._handle(signal.SIGINT, None)  # during cleanup: no exception, no exit
+    assert exits == []
+    with pytest.raises(StartupInterrupted), s.interruptible():  # no new loading after a stop
+        pass
+    s._handle(signal.SIGINT, None)
+    assert exits == [130]
+    term = StopSignals()
+    term._handle(signal.SIGTERM, None)  # outside start-up: only a request, never a raise
+    assert term.requested and term.exit_code == 0
