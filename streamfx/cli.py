@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -146,16 +147,19 @@ _EXTENSIONS: list[tuple[str, str, str, str, str]] = [
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="streamfx: %(message)s", stream=sys.stderr)
     try:
+        # inside the try: building the parser imports the tracker (a second or so), and a
+        # Ctrl-C then must not end in a traceback
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                            format="streamfx: %(message)s", stream=sys.stderr)
         return int(args.handler(args) or 0)
     except StreamFXError as e:
         print(f"streamfx: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # we are stopping: a second Ctrl-C changes nothing
         print("streamfx: interrupted — output files were closed and hold what was done", file=sys.stderr)
         return 130
     except BrokenPipeError:

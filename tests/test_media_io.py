@@ -346,6 +346,52 @@ def test_truncated_mp4_with_loop_keeps_looping(
     assert sum("truncated" in r.getMessage() for r in caplog.records) == 1
 
 
+@pytest.mark.parametrize("change", ["delete", "rewrite in place", "replace with another clip"])
+def test_looping_source_keeps_looping_what_it_read_when_the_file_changes(
+    tmp_path: Path, clip: Path, change: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    live = tmp_path / "driver.mp4"
+    live.write_bytes(clip.read_bytes())
+    src = VideoFileSource(live, loop=True, max_frames=48 * 3)
+    assert src.in_memory
+    frames = []
+    with caplog.at_level(logging.WARNING, logger="streamfx"):
+        for f in src:
+            frames.append(f.image)
+            if len(frames) == 10:  # mid-way through the first pass
+                if change == "delete":
+                    live.unlink()
+                elif change == "rewrite in place":
+                    with live.open("r+b") as fh:  # same inode, contents gone
+                        fh.truncate(0)
+                        fh.write(b"\0" * 5000)
+                else:
+                    other = write_clip(tmp_path / "other.mp4", n=12, size=(64, 48))
+                    os.replace(other, live)
+    # all three passes show the clip that was loaded: nothing froze, nothing else crept in
+    assert len(frames) == 48 * 3
+    for i in range(48):
+        assert np.array_equal(frames[i], frames[48 + i]) and np.array_equal(frames[i], frames[96 + i])
+    said = [r.getMessage() for r in caplog.records if "driver.mp4" in r.getMessage()]
+    assert len(said) == 1, said  # once, not every pass
+    assert "still looping the copy read at start" in said[0]
+    assert ("deleted or moved" if change == "delete" else "changed on disk") in said[0]
+
+
+def test_looping_source_too_large_to_hold_says_when_the_file_is_gone(tmp_path: Path, clip: Path) -> None:
+    live = tmp_path / "driver.mp4"
+    live.write_bytes(clip.read_bytes())
+    src = VideoFileSource(live, loop=True, max_frames=200, in_memory_limit=1000)
+    assert not src.in_memory
+    got = 0
+    with pytest.raises(InputError, match="does not exist"):  # the live pipeline falls back on this
+        for _ in src:
+            got += 1
+            if got == 10:
+                live.unlink()
+    assert got == 48  # the pass in progress finished from the open file
+
+
 def test_cut_mp4_without_index_is_input_error(tmp_path: Path) -> None:
     full = write_clip(tmp_path / "moov_at_end.mp4", n=24, faststart=False)
     data = full.read_bytes()

@@ -30,6 +30,7 @@ import logging
 import math
 import os
 import secrets
+import socket
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -542,13 +543,19 @@ class LiveServer:
                             headers={"X-Content-Type-Options": "nosniff"})
 
     # -- running -------------------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, sock: socket.socket | None = None) -> None:
+        """Listen on the settings' host and port, or serve ``sock``, a socket already
+        listening (``streamfx live`` binds before loading models, to fail fast on a busy port)."""
         # aiohttp closes a connection that has not sent a complete request (after connecting,
         # or after its last response) within keepalive_timeout: that is our header-read timeout.
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
                                      keepalive_timeout=self.settings.header_timeout)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
+        site: web.BaseSite
+        if sock is not None:
+            site = web.SockSite(self._runner, sock)
+        else:
+            site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
         await site.start()
         server = getattr(site, "_server", None)
         sockets = getattr(server, "sockets", None) or []

@@ -34,6 +34,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from streamfx.live.hub import LatestFrameHub, LiveFrame
 from streamfx.live.metrics import LiveMetrics, RateMeter
+from streamfx.web.h264 import LeveledH264Encoder, h264_level, sdp_parameters
 from streamfx.web.shared_encoder import EncodedTrack, SharedEncoder
 
 log = logging.getLogger("streamfx.web")
@@ -181,6 +182,24 @@ def codec_preferences(codec: str, *, fallback: bool = True) -> list:
     return [c for c in media if c.mimeType.lower() == mime] + others + rtx
 
 
+def apply_h264_level(transceiver: Any, level_idc: int, *, own_encoder: bool) -> None:
+    """Make an H.264 session declare ``level_idc``: in the SDP answer and in the SPS.
+
+    Call after ``setRemoteDescription`` and before ``createAnswer``. aiortc answers with the
+    fmtp of its fixed codec list (level 3.1) and only accepts preferences equal to that list,
+    so the level cannot go through ``setCodecPreferences``; instead the negotiated codecs
+    (``transceiver._codecs``, per-connection copies that the answer and the sender read)
+    get the level. With ``own_encoder`` the sender also gets a :class:`LeveledH264Encoder`
+    before its first frame (aiortc creates an encoder only when it has none).
+    """
+    codecs = getattr(transceiver, "_codecs", None) or []
+    for codec in codecs:
+        if codec.mimeType.lower() == "video/h264":
+            codec.parameters = sdp_parameters(codec.parameters, level_idc)
+    if own_encoder and codecs and codecs[0].mimeType.lower() == "video/h264":
+        setattr(transceiver.sender, "_RTCRtpSender__encoder", LeveledH264Encoder(level_idc))  # noqa: B010
+
+
 # -- tracks --------------------------------------------------------------------------------
 class HubVideoTrack(MediaStreamTrack):
     """Reads the newest LiveFrame from the hub at ``fps``; repeats it when nothing new came."""
@@ -318,6 +337,8 @@ class WebRTCHub:
         self.track = HubVideoTrack(hub, fps, metrics, size)
         self.relay = MediaRelay()
         self.fps = fps
+        #: H.264 level for this size and rate (both encoders and the SDP declare it)
+        self.h264_level = h264_level(size[0], size[1], fps, self.settings.bitrate)
         self.shared: SharedEncoder | None = None
         self._encoded: EncodedTrack | None = None
         self.viewers: dict[str, Viewer] = {}
@@ -366,6 +387,7 @@ class WebRTCHub:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             if transceiver.mid is None:
                 raise ValueError("the offer has no video section we can send to")
+            apply_h264_level(transceiver, self.h264_level, own_encoder=shared is None)
             answer = await pc.createAnswer()
             if answer is None:
                 raise ValueError("could not negotiate a session")
