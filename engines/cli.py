@@ -9,7 +9,7 @@ import shutil
 import socket
 from pathlib import Path
 
-from streamfx.errors import DeviceUnavailableError, OutputError
+from streamfx.errors import DeviceUnavailableError, OutputError, refuse_overwriting_inputs
 
 
 def _add_source_arguments(p: argparse.ArgumentParser) -> None:
@@ -47,6 +47,7 @@ def run_export(args: argparse.Namespace) -> int:
     from streamfx.generator import SourceTensors
 
     out = Path(args.output)
+    refuse_overwriting_inputs(out, args.source, args.landmarks)
     if out.suffix.lower() != ".onnx":
         raise OutputError(f"'{out}' should end in .onnx")
     if not out.parent.exists():

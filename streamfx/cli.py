@@ -10,7 +10,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from streamfx import __version__
-from streamfx.errors import StreamFXError
+from streamfx.errors import NoFaceError, StreamFXError, refuse_overwriting_inputs
+from streamfx.native_logs import native_logs_filtered
 from streamfx.options import add_motion_options
 
 log = logging.getLogger("streamfx")
@@ -39,8 +40,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from streamfx.render import RenderJob, render
 
     out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     portrait = out / "demo_portrait.png"
+    for name in ("demo_portrait.png", "demo.mp4", "demo.gif"):
+        refuse_overwriting_inputs(out / name, args.script, flag="--out-dir")
+    out.mkdir(parents=True, exist_ok=True)
     save_image(portrait, demo_portrait())
     print("demo: scikit-image's public-domain astronaut portrait, driven by the built-in 'demo' script")
     for name in ("demo.mp4", "demo.gif"):
@@ -68,8 +71,17 @@ def _cmd_landmarks(args: argparse.Namespace) -> int:
     from streamfx.landmarks import save_landmarks
     from streamfx.tracking import track_portrait
 
+    refuse_overwriting_inputs(args.output, args.image)
     image = load_image(args.image, max_side=100_000)
-    lm = track_portrait(image, args.image)
+    try:
+        lm = track_portrait(image, args.image)
+    except NoFaceError:
+        # the tracker's own hint ("pass --landmarks face.json") is for render and live
+        raise NoFaceError(
+            f"no readable face in '{args.image}', so no landmarks to write — for a face the tracker "
+            "cannot read, write its 5 keypoints by hand (docs/landmarks.md) and pass that file to "
+            "render or live with --landmarks"
+        ) from None
     save_landmarks(args.output, lm, (image.shape[1], image.shape[0]))
     print(f"wrote {args.output} (478 landmarks of '{args.image}')")
     return 0
@@ -150,13 +162,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="streamfx: %(message)s", stream=sys.stderr)
-    try:
-        return int(args.handler(args) or 0)
-    except StreamFXError as e:
-        print(f"streamfx: error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print("streamfx: interrupted — output files were closed and hold what was done", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        os._exit(1)
+    # mediapipe's C++ INFO/WARNING lines would bury our one-line messages; -v shows them
+    with native_logs_filtered(enabled=not args.verbose):
+        try:
+            return int(args.handler(args) or 0)
+        except StreamFXError as e:
+            print(f"streamfx: error: {e}", file=sys.stderr)
+            return e.exit_code
+        except KeyboardInterrupt:
+            print("streamfx: interrupted — output files were closed and hold what was done", file=sys.stderr)
+            return 130
+        except BrokenPipeError:
+            os._exit(1)

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from streamfx.animator import Animator
 from streamfx.drivers import open_driver
-from streamfx.errors import StreamFXError, TruncatedInputError
+from streamfx.errors import StreamFXError, TruncatedInputError, refuse_overwriting_inputs
 from streamfx.generator import GeneratorSettings
 from streamfx.imageio import load_image
 from streamfx.landmarks import load_landmarks
@@ -76,6 +76,8 @@ def load_source(path: str, max_size: int, landmarks_path: str | None = None
 
 def render(job: RenderJob) -> RenderResult:
     t_start = time.perf_counter()
+    # before anything is opened: the output file is created (and truncated) right away
+    refuse_overwriting_inputs(job.output, job.source, job.driver, job.landmarks)
     image, lm = load_source(job.source, job.max_size, job.landmarks)
     animator = Animator(image, source_landmarks=lm, source_name=job.source,
                         retarget=job.retarget, generator=job.generator, engine=job.engine,
