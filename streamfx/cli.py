@@ -12,7 +12,7 @@ from pathlib import Path
 from streamfx import __version__
 from streamfx.errors import NoFaceError, StreamFXError, refuse_overwriting_inputs
 from streamfx.native_logs import native_logs_filtered
-from streamfx.options import add_motion_options
+from streamfx.options import add_motion_options, face_number
 
 log = logging.getLogger("streamfx")
 
@@ -28,7 +28,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
         raise StreamFXError(f"--max-size must be at least 64, not {args.max_size}")
     job = RenderJob(source=args.source, driver=args.driver, output=args.output, landmarks=args.landmarks,
                     max_size=args.max_size, retarget=rs, generator=gs, progress=not args.quiet,
-                    engine=args.engine, align=args.align)
+                    engine=args.engine, align=args.align, face=args.face)
     res = render(job)
     print(f"wrote {res.output} ({res.frames} frames, {res.size[0]}×{res.size[1]} @ {res.fps:g} fps) in {res.seconds:.1f} s")
     return 0
@@ -74,7 +74,8 @@ def _cmd_landmarks(args: argparse.Namespace) -> int:
     refuse_overwriting_inputs(args.output, args.image)
     image = load_image(args.image, max_side=100_000)
     try:
-        lm = track_portrait(image, args.image)
+        lm = track_portrait(image, args.image, args.face, how_to_choose="--face N picks another",
+                            verb="writing the landmarks of")
     except NoFaceError:
         # the tracker's own hint ("pass --landmarks face.json") is for render and live
         raise NoFaceError(
@@ -121,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("landmarks", help="write a portrait's 478 tracked landmarks to a JSON file (to edit)")
     p.add_argument("image")
     p.add_argument("-o", "--output", required=True)
+    p.add_argument("--face", type=face_number, metavar="N",
+                   help="which face of a group photo, counted from the left (default: the largest)")
     p.set_defaults(handler=_cmd_landmarks)
 
     p = sub.add_parser("eval", help="score quality: self-reenactment and cross-reenactment")
