@@ -442,7 +442,7 @@ def test_shared_driving_clip() -> None:
 def test_camera_missing_device() -> None:
     with pytest.raises(
         InputError,
-        match=r"cannot open camera 57 \(no such device\) — pass --driver VIDEO or --driver idle",
+        match=r"cannot open camera 57 \(no such device\) — use a video file or a motion script \(e.g. idle\)",
     ):
         CameraSource(57)
     with pytest.raises(InputError, match=r"cannot open camera /dev/video57 \(no such device\)"):
@@ -452,7 +452,7 @@ def test_camera_missing_device() -> None:
 def test_camera_not_a_capture_device(tmp_path: Path) -> None:
     bogus = tmp_path / "not-a-camera"
     bogus.write_text("x")
-    with pytest.raises(InputError, match="cannot open camera .* --driver idle"):
+    with pytest.raises(InputError, match="cannot open camera .* motion script"):
         CameraSource(str(bogus))
 
 

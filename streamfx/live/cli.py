@@ -23,7 +23,7 @@ from streamfx.compositing import FIT_MODES
 from streamfx.errors import DeviceUnavailableError, StreamFXError
 
 if TYPE_CHECKING:
-    from streamfx.animator import Animator
+    from streamfx.group import AnyAnimator
 
 log = logging.getLogger("streamfx.live")
 
@@ -278,7 +278,7 @@ def listen(spec: str) -> socket.socket:
 
 def build_pipeline(args: argparse.Namespace, settings: Any) -> Any:
     """Portrait + Animator + driver → a (not yet started) LivePipeline."""
-    from streamfx.animator import Animator
+    from streamfx.group import make_animator
     from streamfx.imageio import demo_portrait
     from streamfx.live.pipeline import LivePipeline
     from streamfx.options import motion_settings
@@ -291,9 +291,9 @@ def build_pipeline(args: argparse.Namespace, settings: Any) -> Any:
     else:
         image, name = demo_portrait(), "demo portrait"
     retarget, generator = motion_settings(args)
-    # NoFaceError → one line from the main CLI
-    animator = Animator(image, source_landmarks=landmarks, source_name=name, retarget=retarget,
-                        generator=generator, engine=args.engine, align=args.align)
+    # NoFaceError → one line from the main CLI; --face picks a face of a group photo, or all
+    animator = make_animator(image, source_landmarks=landmarks, source_name=name, face=getattr(args, "face", None),
+                             retarget=retarget, generator=generator, engine=args.engine, align=args.align)
     driver = open_live_driver(args.driver, animator)
     log.info("source %s (%dx%d), driver %s", name, image.shape[1], image.shape[0], type(driver).__name__)
 
@@ -306,7 +306,7 @@ def build_pipeline(args: argparse.Namespace, settings: Any) -> Any:
     return LivePipeline(animator, driver, settings, source_image=image, fallback_driver=idle_script)
 
 
-def open_live_driver(spec: str | None, animator: Animator) -> Any:
+def open_live_driver(spec: str | None, animator: AnyAnimator) -> Any:
     """Open ``spec`` (real-time, looping); without one, the webcam or else the idle script."""
     from streamfx.drivers import open_driver
     from streamfx.sinks.vcam import find_v4l2_device

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from streamfx.errors import InputError, TruncatedInputError, require_file
+from streamfx.motion import BUILTINS
 from streamfx.sources.base import DriverFrame, FrameSource, register_source
 
 log = logging.getLogger("streamfx")
@@ -75,6 +76,15 @@ def _not_a_video(shown: str) -> InputError:
     return InputError(f"'{shown}' is not a video PyAV can decode ({_VIDEO_HINT})")
 
 
+def _no_video_stream(shown: str, container: Any) -> InputError:
+    """The file opened but holds no picture: say what it does hold (audio, subtitles…)."""
+    kinds = sorted({s.type for s in container.streams})
+    return InputError(
+        f"'{shown}' has no video stream ({' and '.join(kinds)} only) — use a video file with a picture, "
+        f"or a motion script ({', '.join(BUILTINS)} or a .json/.toml file)"
+    )
+
+
 def _read_file(path: str | Path) -> bytes:
     """The whole driver video, as bytes (or InputError, as :func:`_open` would say it)."""
     p = require_file(path, "driver video", _VIDEO_HINT)
@@ -118,7 +128,7 @@ def _open(path: str | Path, data: bytes | None = None) -> tuple[Any, Any]:
         raise _not_a_video(shown) from None
     try:
         if not container.streams.video:
-            raise _not_a_video(shown)
+            raise _no_video_stream(shown, container) if container.streams else _not_a_video(shown)
         fmt = container.format.name or ""
         # FFmpeg happily opens a .jpg as a one-frame "video"; a still is not a driver.
         if fmt.endswith("_pipe") or fmt in ("image2", "png", "webp"):
