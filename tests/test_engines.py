@@ -275,6 +275,7 @@ def test_engines_and_doctor_commands(capsys: pytest.CaptureFixture[str]) -> None
         assert not vcam["ok"] and "modprobe v4l2loopback" in vcam["reason"], vcam
 
 
+@pytest.mark.hardware  # skips only where TensorRT works
 def test_build_engine_without_tensorrt_is_a_one_line_error(portrait_file: object, capsys: pytest.CaptureFixture[str]) -> None:
     from engines import status
     from streamfx.cli import main

@@ -42,6 +42,7 @@ def test_nothing_to_output_and_bad_size_are_one_line_errors() -> None:
         run_live(parse("--size", "big", "--no-vcam"))
 
 
+@pytest.mark.hardware  # skips only where a webcam exists
 def test_without_webcam_the_idle_script_drives() -> None:
     from streamfx.animator import Animator
     from streamfx.imageio import demo_portrait
@@ -56,6 +57,7 @@ def test_without_webcam_the_idle_script_drives() -> None:
         driver.close()
 
 
+@pytest.mark.hardware  # skips only where a v4l2loopback device exists
 def test_run_live_serves_for_duration_without_vcam_device(caplog) -> None:
     # --vcam on, but no v4l2loopback here: one warning with the setup command, WebRTC still runs
     caplog.set_level(logging.WARNING)
@@ -68,6 +70,7 @@ def test_run_live_serves_for_duration_without_vcam_device(caplog) -> None:
     assert any("modprobe v4l2loopback" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.hardware  # skips only where a v4l2loopback device exists
 def test_vcam_only_without_device_exits_with_device_error(caplog) -> None:
     from streamfx.sinks.vcam import find_v4l2_device
 

@@ -121,6 +121,7 @@ def test_no_device_error_names_the_setup_command(monkeypatch) -> None:
     assert "OBS" in setup_hint("Windows") and "OBS" in setup_hint("Darwin")
 
 
+@pytest.mark.hardware  # skips only where a virtual camera exists
 def test_real_device_path_on_this_machine_gives_the_clear_error() -> None:
     if find_v4l2_device() is not None:
         pytest.skip("an AnimCam v4l2loopback device exists here")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -525,13 +526,53 @@ def test_sink_unwritable_paths(tmp_path: Path) -> None:
     assert not (tmp_path / "probe.mp4").exists()
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores file permissions")
 def test_sink_permission_denied(tmp_path: Path) -> None:
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o500)
+    """An unwritable folder is one clear OutputError — also in CI, which runs as root.
+
+    Root ignores file permissions, so as root the check runs in a forked child that first
+    drops to the unprivileged ``nobody`` user (everything it needs is already imported).
+    """
+    if os.geteuid() != 0:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        try:
+            with pytest.raises(OutputError, match="cannot write output .*Permission denied"):
+                VideoFileSink(ro / "out.mp4", fps=25)
+        finally:
+            ro.chmod(0o700)
+        return
+    import pwd
+    import tempfile
+
+    nobody = pwd.getpwnam("nobody")
+    # a root-owned folder nobody may enter but not write (pytest's tmp_path is root-only)
+    ro = Path(tempfile.mkdtemp(prefix="streamfx-ro-"))
     try:
-        with pytest.raises(OutputError, match="cannot write output .*Permission denied"):
-            VideoFileSink(ro / "out.mp4", fps=25)
+        ro.chmod(0o755)
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: drop privileges, try, report one line, never return into pytest
+            code = 1
+            try:
+                os.close(read)
+                os.setgroups([])
+                os.setgid(nobody.pw_gid)
+                os.setuid(nobody.pw_uid)
+                try:
+                    VideoFileSink(ro / "out.mp4", fps=25)
+                    msg = "no error"
+                except OutputError as e:
+                    msg, code = f"OutputError: {e}", 0
+                os.write(write, msg.encode())
+            finally:
+                os._exit(code)
+        os.close(write)
+        with os.fdopen(read) as f:
+            msg = f.read()
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, msg
+        assert re.search(r"cannot write output .*Permission denied", msg), msg
+        assert "\n" not in msg and not (ro / "out.mp4").exists()
     finally:
-        ro.chmod(0o700)
+        ro.rmdir()

@@ -1,0 +1,152 @@
+"""One check for "this is the animated portrait", used wherever a picture leaves the program.
+
+A test hands over the frames that came out (decoded from a file, received over WebRTC or
+WHEP, sent to the virtual camera) together with the portrait and its landmarks, and
+:meth:`PortraitCheck.assert_animated` checks the four things a viewer would notice first:
+
+1. **not blank** — every frame has structure (a black, grey or frozen-colour frame fails);
+2. **this portrait** — the regions far from the face match the portrait as the sink places
+   it (so a wrong picture, swapped colour channels or a mis-placed frame fail);
+3. **the face moves** — the face region changes between frames and differs from the still
+   portrait (the still portrait sent for every frame fails);
+4. **the background stays still** — the far regions change far less than the face.
+
+Frames are RGB uint8 H×W×3, in the order they were shown. Sizes are in output pixels; a
+sink that fits the portrait onto a larger canvas (live: ``fit`` into 1280×720) is described
+by ``out_size`` and ``fit``, exactly as :class:`streamfx.compositing.Compositor` places it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+Box = tuple[int, int, int, int]
+"""x0, y0, x1, y1 in output pixels (x1, y1 exclusive)."""
+
+
+@dataclass(frozen=True)
+class Motion:
+    """What the check measured (mean absolute differences, 0–255 grey levels)."""
+
+    face_change: float
+    """Largest change of the face region against the first frame."""
+    face_vs_source: float
+    """Largest difference of the face region from the still portrait."""
+    still_change: float
+    """Largest change of the far regions against the first frame."""
+    still_vs_source: float
+    """Mean difference of the far regions from the still portrait (codec noise only)."""
+    min_std: float
+    """Smallest per-frame standard deviation (a blank frame has ~0)."""
+
+
+class PortraitCheck:
+    """Where the face and the still regions of one portrait land in a sink's frames.
+
+    ``source`` is the portrait (RGB H×W×3) as the animator got it; ``landmarks`` its (N, 2+)
+    pixel landmarks. ``out_size`` (width, height) and ``fit`` describe the sink's canvas;
+    None means frames are the portrait's own size (files).
+    """
+
+    def __init__(self, source: np.ndarray, landmarks: np.ndarray, *, out_size: tuple[int, int] | None = None,
+                 fit: str = "fit") -> None:
+        from streamfx.compositing import Compositor, placement
+
+        h, w = source.shape[:2]
+        self.out_size = out_size or (w, h)
+        ow, oh = self.out_size
+        comp = Compositor(ow, oh, mode=fit)
+        comp.set_source(source)
+        self.reference = comp.compose(np.ascontiguousarray(source[..., :3])).astype(np.int16)
+        p = placement(w, h, ow, oh, fit)
+        cx, cy, cw, ch = p.crop
+        sx, sy = p.w / cw, p.h / ch
+
+        def to_out(x: float, y: float) -> tuple[int, int]:
+            return round(p.x + (x - cx) * sx), round(p.y + (y - cy) * sy)
+
+        lm = np.asarray(landmarks, np.float64)[:, :2]
+        (fx0, fy0), (fx1, fy1) = lm.min(axis=0), lm.max(axis=0)
+        # the inner face: eyes, nose and mouth move, the outline only a little
+        mx, my = 0.15 * (fx1 - fx0), 0.15 * (fy1 - fy0)
+        self.face = self._clip(*to_out(fx0 + mx, fy0 + my), *to_out(fx1 - mx, fy1 - my))
+        # far regions: corners of the portrait at least one face-width from the face
+        side = max(8.0, 0.14 * min(w, h))
+        gap = max(fx1 - fx0, fy1 - fy0)
+        corners = [(0.0, 0.0), (w - side, 0.0), (0.0, h - side), (w - side, h - side)]
+        self.still: list[Box] = []
+        for x, y in corners:
+            dx = max(fx0 - (x + side), x - fx1, 0.0)
+            dy = max(fy0 - (y + side), y - fy1, 0.0)
+            if np.hypot(dx, dy) >= gap and cx <= x and cy <= y and x + side <= cx + cw and y + side <= cy + ch:
+                self.still.append(self._clip(*to_out(x, y), *to_out(x + side, y + side)))
+        if not self.still:
+            raise ValueError("this portrait has no corner far enough from the face to check for stillness")
+
+    def _clip(self, x0: int, y0: int, x1: int, y1: int) -> Box:
+        ow, oh = self.out_size
+        return max(0, x0), max(0, y0), min(ow, x1), min(oh, y1)
+
+    @staticmethod
+    def _crop(frame: np.ndarray, box: Box) -> np.ndarray:
+        x0, y0, x1, y1 = box
+        return frame[y0:y1, x0:x1]
+
+    def measure(self, frames: Sequence[np.ndarray]) -> Motion:
+        """The differences the check judges, for frames of this sink's size."""
+        if len(frames) < 2:
+            raise AssertionError(f"need at least 2 frames to see motion, got {len(frames)}")
+        ow, oh = self.out_size
+        fs = [np.asarray(f)[..., :3].astype(np.int16) for f in frames]
+        for f in fs:
+            if f.shape[:2] != (oh, ow):
+                raise AssertionError(f"frame is {f.shape[1]}x{f.shape[0]}, expected {ow}x{oh}")
+
+        def diff(a: np.ndarray, b: np.ndarray, boxes: Sequence[Box]) -> float:
+            return float(np.mean([np.abs(self._crop(a, x) - self._crop(b, x)).mean() for x in boxes]))
+
+        face = [self.face]
+        return Motion(
+            face_change=max(diff(f, fs[0], face) for f in fs),
+            face_vs_source=max(diff(f, self.reference, face) for f in fs),
+            still_change=max(diff(f, fs[0], self.still) for f in fs),
+            still_vs_source=float(np.mean([diff(f, self.reference, self.still) for f in fs])),
+            min_std=min(float(f.std()) for f in fs),
+        )
+
+    def assert_animated(self, frames: Sequence[np.ndarray], *, min_face_change: float = 3.0,
+                        max_still_change: float = 3.0, max_still_vs_source: float = 10.0) -> Motion:
+        """Fail with a message saying which of the four properties is missing.
+
+        Thresholds are grey levels (mean absolute difference): the defaults hold for lossy
+        codecs at the bitrates StreamFX uses (VP8 and H.264 noise stays near 1–2 levels on
+        still regions) and for any driver with visible motion.
+        """
+        m = self.measure(frames)
+        assert m.min_std > 8.0, f"a frame is blank (std {m.min_std:.1f}): {m}"
+        assert m.still_vs_source < max_still_vs_source, (
+            f"the far regions do not match the portrait (mean diff {m.still_vs_source:.1f}): "
+            f"another picture, swapped colours or a misplaced frame: {m}")
+        assert m.face_change > min_face_change, f"the face does not move (change {m.face_change:.1f}): {m}"
+        assert m.face_vs_source > min_face_change, f"the face is the still portrait: {m}"
+        bound = max(max_still_change, m.face_change / 3)
+        assert m.still_change < bound, (
+            f"the background moves ({m.still_change:.1f} ≥ {bound:.1f}) as much as the face: {m}")
+        return m
+
+
+def read_video(path: str | Path, *, limit: int | None = None) -> list[np.ndarray]:
+    """Decode a video file's frames as RGB uint8 with PyAV (the first ``limit`` frames)."""
+    import av
+
+    out: list[np.ndarray] = []
+    with av.open(str(path)) as c:
+        for frame in c.decode(video=0):
+            out.append(frame.to_ndarray(format="rgb24"))
+            if limit is not None and len(out) >= limit:
+                break
+    return out
