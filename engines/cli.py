@@ -9,7 +9,13 @@ import shutil
 import socket
 from pathlib import Path
 
-from streamfx.errors import DeviceUnavailableError, OutputError
+from streamfx.errors import (
+    DeviceUnavailableError,
+    InputError,
+    OutputError,
+    refuse_overwriting_inputs,
+)
+from streamfx.options import face_number
 
 
 def _add_source_arguments(p: argparse.ArgumentParser) -> None:
@@ -18,6 +24,8 @@ def _add_source_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-size", type=int, default=2048, help="downscale the portrait's longer side to this (default 2048)")
     p.add_argument("--no-mouth", dest="mouth_synthesis", action="store_false",
                    help="leave the mouth-interior and eyelid layers out of the graph")
+    p.add_argument("--face", type=face_number, metavar="N",
+                   help="which face of a group photo, counted from the left (default: the largest)")
 
 
 def _prepare(args: argparse.Namespace) -> object:
@@ -28,7 +36,10 @@ def _prepare(args: argparse.Namespace) -> object:
 
     image, lm = load_source(args.source, args.max_size, args.landmarks)
     if lm is None:
-        lm = track_portrait(image, args.source)
+        lm = track_portrait(image, args.source, args.face, how_to_choose="--face N picks another", verb="using")
+    elif args.face is not None:
+        raise InputError("--face picks one of the faces the tracker finds, --landmarks gives the face "
+                         "itself — use one or the other")
     # the same source tensors the Animator prepares, hair mask included
     return prepare_source(image, lm, None, GeneratorSettings(mouth_synthesis=args.mouth_synthesis),
                           source_matte(image))
@@ -47,6 +58,7 @@ def run_export(args: argparse.Namespace) -> int:
     from streamfx.generator import SourceTensors
 
     out = Path(args.output)
+    refuse_overwriting_inputs(out, args.source, args.landmarks)
     if out.suffix.lower() != ".onnx":
         raise OutputError(f"'{out}' should end in .onnx")
     if not out.parent.exists():

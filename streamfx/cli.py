@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from streamfx import __version__
-from streamfx.errors import StreamFXError
-from streamfx.options import add_motion_options
+from streamfx.errors import NoFaceError, StreamFXError, refuse_overwriting_inputs
+from streamfx.native_logs import native_logs_filtered
+from streamfx.options import add_motion_options, face_number
 
 log = logging.getLogger("streamfx")
 
@@ -27,7 +29,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
         raise StreamFXError(f"--max-size must be at least 64, not {args.max_size}")
     job = RenderJob(source=args.source, driver=args.driver, output=args.output, landmarks=args.landmarks,
                     max_size=args.max_size, retarget=rs, generator=gs, progress=not args.quiet,
-                    engine=args.engine, align=args.align)
+                    engine=args.engine, align=args.align, face=args.face)
     res = render(job)
     print(f"wrote {res.output} ({res.frames} frames, {res.size[0]}×{res.size[1]} @ {res.fps:g} fps) in {res.seconds:.1f} s")
     return 0
@@ -39,8 +41,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from streamfx.render import RenderJob, render
 
     out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     portrait = out / "demo_portrait.png"
+    for name in ("demo_portrait.png", "demo.mp4", "demo.gif"):
+        refuse_overwriting_inputs(out / name, args.script, flag="--out-dir")
+    out.mkdir(parents=True, exist_ok=True)
     save_image(portrait, demo_portrait())
     print("demo: scikit-image's public-domain astronaut portrait, driven by the built-in 'demo' script")
     for name in ("demo.mp4", "demo.gif"):
@@ -68,8 +72,18 @@ def _cmd_landmarks(args: argparse.Namespace) -> int:
     from streamfx.landmarks import save_landmarks
     from streamfx.tracking import track_portrait
 
+    refuse_overwriting_inputs(args.output, args.image)
     image = load_image(args.image, max_side=100_000)
-    lm = track_portrait(image, args.image)
+    try:
+        lm = track_portrait(image, args.image, args.face, how_to_choose="--face N picks another",
+                            verb="writing the landmarks of")
+    except NoFaceError:
+        # the tracker's own hint ("pass --landmarks face.json") is for render and live
+        raise NoFaceError(
+            f"no readable face in '{args.image}', so no landmarks to write — for a face the tracker "
+            "cannot read, write its 5 keypoints by hand (docs/landmarks.md) and pass that file to "
+            "render or live with --landmarks"
+        ) from None
     save_landmarks(args.output, lm, (image.shape[1], image.shape[0]))
     print(f"wrote {args.output} (478 landmarks of '{args.image}')")
     return 0
@@ -109,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("landmarks", help="write a portrait's 478 tracked landmarks to a JSON file (to edit)")
     p.add_argument("image")
     p.add_argument("-o", "--output", required=True)
+    p.add_argument("--face", type=face_number, metavar="N",
+                   help="which face of a group photo, counted from the left (default: the largest)")
     p.set_defaults(handler=_cmd_landmarks)
 
     p = sub.add_parser("eval", help="score quality: self-reenactment and cross-reenactment")
@@ -146,16 +162,21 @@ _EXTENSIONS: list[tuple[str, str, str, str, str]] = [
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="streamfx: %(message)s", stream=sys.stderr)
     try:
-        return int(args.handler(args) or 0)
+        # inside the try: building the parser imports the tracker (a second or so), and a
+        # Ctrl-C then must not end in a traceback
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                            format="streamfx: %(message)s", stream=sys.stderr)
+        # mediapipe's C++ INFO/WARNING lines would bury our one-line messages; -v shows them
+        with native_logs_filtered(enabled=not args.verbose):
+            return int(args.handler(args) or 0)
     except StreamFXError as e:
         print(f"streamfx: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # we are stopping: a second Ctrl-C changes nothing
         print("streamfx: interrupted — output files were closed and hold what was done", file=sys.stderr)
         return 130
     except BrokenPipeError:

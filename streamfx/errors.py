@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -13,6 +14,14 @@ class StreamFXError(Exception):
 
 class InputError(StreamFXError):
     """A file the user gave us is missing, unreadable, of the wrong kind or too large."""
+
+
+class UnsupportedImageError(InputError):
+    """An uploaded image is not one of the formats the web upload accepts."""
+
+
+class ImageTooLargeError(InputError):
+    """An image is over a byte or pixel limit (refused before decoding it)."""
 
 
 class NoFaceError(StreamFXError):
@@ -44,3 +53,25 @@ def require_file(path: str | Path, what: str, hint: str) -> Path:
     if p.is_dir():
         raise InputError(f"{what} '{path}' is a directory — pass a file inside it ({hint})")
     return p
+
+
+def refuse_overwriting_inputs(output: str | Path, *inputs: str | Path | None, flag: str = "-o") -> None:
+    """A one-line OutputError if writing ``output`` would overwrite one of ``inputs``.
+
+    Call it before anything is opened. "The same file" is the same path, a symlink to it or
+    a hard link to it: both exist and are one inode (``os.path.samefile`` follows links).
+    ``None`` inputs and inputs that are not files (a camera, a built-in script name) are
+    skipped; ``flag`` names the option that chose the output, for the fix.
+    """
+    for given in inputs:
+        if given is None:
+            continue
+        try:
+            same = os.path.samefile(output, given)
+        except OSError:  # either side missing (or unreadable): nothing of the input to destroy
+            continue
+        if same:
+            raise OutputError(
+                f"output '{output}' is the same file as the input '{given}' — writing it would "
+                f"destroy the input; choose another {flag} path"
+            )

@@ -12,12 +12,25 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from streamfx.errors import InputError, OutputError, require_file
+from streamfx.errors import (
+    ImageTooLargeError,
+    InputError,
+    OutputError,
+    UnsupportedImageError,
+    require_file,
+)
 
 log = logging.getLogger("streamfx")
 
 #: Refuse anything larger before decoding it: a 200 MP RGB image is already 600 MB in memory.
 MAX_PIXELS = 200_000_000
+
+#: What a web upload may be, told by its first bytes (never by the sender's name or Content-Type).
+UPLOAD_FORMATS = ("JPEG", "PNG", "WEBP", "BMP")
+#: Pixels an upload's header may declare. The live portrait is ≤ 1024 px, but phone photos
+#: (12–50 MP) are welcome and downscaled; beyond this nothing is decoded at all — a 200 KB PNG
+#: can declare 14000×14000 and cost a gigabyte to decode.
+UPLOAD_MAX_PIXELS = 50_000_000
 
 _IMAGE_HINT = "use a .jpg/.png/.webp/.bmp file"
 
@@ -50,15 +63,50 @@ def load_image_bytes(
     *,
     max_side: int = 4096,
     max_bytes: int = 25_000_000,
+    max_pixels: int = UPLOAD_MAX_PIXELS,
     name: str = "upload",
 ) -> np.ndarray:
-    """Decode an uploaded image (web UI) with the same checks as :func:`load_image`, plus a size cap."""
+    """Decode an uploaded image (web UI) as RGB uint8 H×W×3, longest side ≤ ``max_side``.
+
+    Stricter than :func:`load_image`, because the bytes come from the network: only JPEG,
+    PNG, WebP and BMP (by their magic bytes), and the size their header declares is checked
+    before a single pixel is decoded. Raises :class:`UnsupportedImageError` for any other
+    format, :class:`ImageTooLargeError` over ``max_bytes`` or ``max_pixels``, and
+    :class:`InputError` for an empty or damaged file.
+    """
     if len(data) > max_bytes:
-        raise InputError(
+        raise ImageTooLargeError(
             f"image '{name}' is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:g} MB upload limit — "
             "upload a smaller or more compressed image"
         )
-    return _decode(bytes(data), name, max_side=max_side)
+    if not data:
+        raise InputError(f"image '{name}' is empty (0 bytes) — choose an image file")
+    fmt = sniff_image_format(data)
+    if fmt is None:
+        raise UnsupportedImageError(f"'{name}' is not a JPEG, PNG, WebP or BMP image — upload one of those")
+    header = _header_size(data, formats=(fmt,))
+    if header is None:
+        raise InputError(f"'{name}' starts like a {fmt} image but its header is damaged — re-export it")
+    w, h, _ = header
+    if w * h > max_pixels:
+        raise ImageTooLargeError(
+            f"image '{name}' is {w}×{h} ({w * h / 1e6:.0f} megapixels), over the "
+            f"{max_pixels / 1e6:g}-megapixel upload limit — downscale it before uploading"
+        )
+    return _decode(bytes(data), name, max_side=max_side, header=header)
+
+
+def sniff_image_format(data: bytes) -> str | None:
+    """'JPEG', 'PNG', 'WEBP' or 'BMP' (Pillow's names) from the first bytes; None for anything else."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "JPEG"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "PNG"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data[:2] == b"BM":
+        return "BMP"
+    return None
 
 
 def demo_portrait() -> np.ndarray:
@@ -100,8 +148,11 @@ def save_image(path: str | Path, rgb: np.ndarray) -> Path:
     return p
 
 
-def _header_size(data: bytes) -> tuple[int, int, str | None] | None:
-    """(width, height, format) from the image header without decoding pixels, when Pillow knows it."""
+def _header_size(data: bytes, formats: tuple[str, ...] | None = None) -> tuple[int, int, str | None] | None:
+    """(width, height, format) from the image header without decoding pixels, when Pillow knows it.
+
+    ``formats`` limits which of Pillow's readers may try (None: all of them).
+    """
     try:
         from PIL import Image
     except ImportError:  # Pillow comes with matplotlib/scikit-image, but don't insist on it
@@ -112,7 +163,7 @@ def _header_size(data: bytes) -> tuple[int, int, str | None] | None:
         saved = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = None
         try:
-            with Image.open(io.BytesIO(data)) as im:
+            with Image.open(io.BytesIO(data), formats=formats) as im:
                 w, h = im.size
                 return int(w), int(h), im.format
         finally:
@@ -121,10 +172,12 @@ def _header_size(data: bytes) -> tuple[int, int, str | None] | None:
         return None
 
 
-def _decode(data: bytes, name: str, *, max_side: int) -> np.ndarray:
+def _decode(data: bytes, name: str, *, max_side: int,
+            header: tuple[int, int, str | None] | None = None) -> np.ndarray:
     if not data:
         raise InputError(f"source image '{name}' is empty (0 bytes) — re-export or re-download it")
-    header = _header_size(data)
+    if header is None:
+        header = _header_size(data)
     # IMREAD_COLOR always yields 8-bit BGR (16-bit PNGs are scaled down) and applies the EXIF
     # orientation, so phone portraits come out upright.
     flags = cv2.IMREAD_COLOR
@@ -154,11 +207,7 @@ def _decode(data: bytes, name: str, *, max_side: int) -> np.ndarray:
         bgr = None
     if bgr is None or bgr.size == 0:
         raise InputError(f"'{name}' is not an image OpenCV can read ({_IMAGE_HINT})")
-    if bgr.ndim == 2:
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
-    else:
-        rgb = cv2.cvtColor(bgr[..., :3] if bgr.shape[2] > 3 else bgr, cv2.COLOR_BGR2RGB)
-    h, w = rgb.shape[:2]
+    h, w = bgr.shape[:2]
     if h * w > MAX_PIXELS:  # no header from Pillow: catch it after the fact
         raise InputError(
             f"source image '{name}' is {w}×{h} ({w * h / 1e6:.0f} megapixels), over the "
@@ -168,19 +217,21 @@ def _decode(data: bytes, name: str, *, max_side: int) -> np.ndarray:
     if (orig[0] > orig[1]) != (w > h):  # EXIF rotation swapped the axes while decoding
         orig = (orig[1], orig[0])
     if max(h, w) > max_side:
+        # shrink before the colour conversion: one full-size copy fewer for a big photo
         scale = max_side / max(h, w)
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-        log.warning(
-            "source image '%s' is %d×%d; downscaled to %d×%d (longest side %d px)",
-            name,
-            orig[0],
-            orig[1],
-            size[0],
-            size[1],
-            max_side,
-        )
+        bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+        # %r: a name can come from the network and must not forge log lines
+        log.warning("source image %r is %d×%d; downscaled to %d×%d (longest side %d px)",
+                    name, orig[0], orig[1], size[0], size[1], max_side)
+    if bgr.ndim == 2:
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
+    else:
+        rgb = cv2.cvtColor(bgr[..., :3] if bgr.shape[2] > 3 else bgr, cv2.COLOR_BGR2RGB)
     return np.ascontiguousarray(rgb)
 
 
-__all__ = ["MAX_PIXELS", "demo_portrait", "load_image", "load_image_bytes", "save_image"]
+__all__ = [
+    "MAX_PIXELS", "UPLOAD_FORMATS", "UPLOAD_MAX_PIXELS", "demo_portrait", "load_image", "load_image_bytes",
+    "save_image", "sniff_image_format",
+]

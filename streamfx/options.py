@@ -6,14 +6,40 @@ Parsed once into validated settings dataclasses at the edge.
 from __future__ import annotations
 
 import argparse
+from typing import Literal
 
 from engines import CHOICES as ENGINE_CHOICES
 from streamfx.generator import GeneratorSettings
 from streamfx.retarget import RetargetSettings
 
 
+def face_number(text: str) -> int:
+    """``--face N``: a face counted from the left, 1, 2, …"""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"takes a face number counted from the left (1, 2, …), not {text!r}")
+    return n
+
+
+def face_choice(text: str) -> int | Literal["all"]:
+    """``--face N|all``: a face counted from the left, or every face."""
+    if text.strip().lower() == "all":
+        return "all"
+    try:
+        return face_number(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"takes a face number counted from the left (1, 2, …) or 'all', not {text!r}") from None
+
+
 def add_motion_options(p: argparse.ArgumentParser, *, offline: bool = True) -> None:
     g = p.add_argument_group("motion")
+    g.add_argument("--face", type=face_choice, metavar="N|all",
+                   help="which face of a group photo: N counts from the left (default: the largest); "
+                        "all animates every face with the same driver")
     if offline:
         g.add_argument("--reference", choices=("first", "best"), default="first",
                        help="neutral driver frame: the first, or the one closest to the source's pose (default: first)")

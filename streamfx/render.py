@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from streamfx.animator import Animator
 from streamfx.drivers import open_driver
-from streamfx.errors import StreamFXError, TruncatedInputError
+from streamfx.errors import StreamFXError, TruncatedInputError, refuse_overwriting_inputs
 from streamfx.generator import GeneratorSettings
+from streamfx.group import FaceChoice, make_animator
 from streamfx.imageio import load_image
 from streamfx.landmarks import load_landmarks
 from streamfx.retarget import RetargetSettings, choose_best_reference
@@ -45,6 +45,8 @@ class RenderJob:
     progress: bool = True
     engine: str = "opencv"
     align: bool = True
+    face: FaceChoice = None
+    """Which face of a group photo: a number from the left, "all", or None for the largest."""
 
 
 @dataclass
@@ -76,10 +78,12 @@ def load_source(path: str, max_size: int, landmarks_path: str | None = None
 
 def render(job: RenderJob) -> RenderResult:
     t_start = time.perf_counter()
+    # before anything is opened: the output file is created (and truncated) right away
+    refuse_overwriting_inputs(job.output, job.source, job.driver, job.landmarks)
     image, lm = load_source(job.source, job.max_size, job.landmarks)
-    animator = Animator(image, source_landmarks=lm, source_name=job.source,
-                        retarget=job.retarget, generator=job.generator, engine=job.engine,
-                        align=job.align)
+    animator = make_animator(image, source_landmarks=lm, source_name=job.source, face=job.face,
+                             retarget=job.retarget, generator=job.generator, engine=job.engine,
+                             align=job.align)
     driver = open_driver(job.driver, neutral_landmarks=animator.source_landmarks)
     sink = VideoFileSink(job.output, fps=driver.fps)
     h, w = image.shape[:2]

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from streamfx.alignment import AlignSettings, KeyframeAligner
-from streamfx.errors import NoFaceError
+from streamfx.errors import InputError, NoFaceError
 from streamfx.landmarks import NUM_LANDMARKS
 
 os.environ.setdefault("GLOG_minloglevel", "2")
@@ -170,38 +170,99 @@ def _crop_square(rgb: np.ndarray, cx: float, cy: float, side: float) -> tuple[np
     return crop, x0, y0, scale
 
 
-def find_portrait_landmarks(rgb: np.ndarray) -> np.ndarray | None:
-    """Landmarks of the main face in a still image of any size, or None."""
+#: boxes meshed per image: a group photo's faces, bounded so a noisy detector stays cheap
+_MAX_BOXES = 12
+
+
+def face_size(lm: np.ndarray) -> float:
+    """A face's size in pixels: the longer side of its landmarks' bounding box."""
+    span = lm[:, :2].max(axis=0) - lm[:, :2].min(axis=0)
+    return float(span.max())
+
+
+def face_centre(lm: np.ndarray) -> np.ndarray:
+    """The centre of a face's landmarks' bounding box, (x, y) pixels."""
+    return ((lm[:, :2].max(axis=0) + lm[:, :2].min(axis=0)) / 2).astype(np.float32)
+
+
+def find_portrait_faces(rgb: np.ndarray) -> list[np.ndarray]:
+    """Landmarks of every face in a still image of any size, left to right; [] if none.
+
+    Each detected box is meshed on its own crop, so a box that holds no face (a detector's
+    false positive) drops out, and two boxes on one face keep one mesh.
+    """
     h, w = rgb.shape[:2]
     detector = FaceDetector()
     tracker = FaceTracker(static=True)
+    faces: list[np.ndarray] = []
     try:
-        for box in detector.detect(rgb)[:3]:
+        for box in detector.detect(rgb)[:_MAX_BOXES]:
             cx, cy = (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2
             crop, x0, y0, s = _crop_square(rgb, cx, cy, box.size * _CROP_MARGIN)
             lm = tracker.track(crop)
+            if lm is None:
+                continue
+            lm[:, :2] = lm[:, :2] / s + np.array([x0, y0], np.float32)
+            lm[:, 2] /= s
+            if not any(_same_face(lm, other) for other in faces):
+                faces.append(lm)
+        if not faces:
+            # Close-up portraits can defeat the detectors but not the mesh's own detector.
+            s = min(1.0, _DETECT_SIDE / max(h, w))
+            small = cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA) if s < 1 else rgb
+            lm = tracker.track(small)
             if lm is not None:
-                lm[:, :2] = lm[:, :2] / s + np.array([x0, y0], np.float32)
-                lm[:, 2] /= s
-                return lm
-        # Close-up portraits can defeat the detectors but not the mesh's own detector.
-        s = min(1.0, _DETECT_SIDE / max(h, w))
-        small = cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA) if s < 1 else rgb
-        lm = tracker.track(small)
-        if lm is not None:
-            lm /= s
-        return lm
+                faces.append(lm / s)
     finally:
         tracker.close()
         detector.close()
+    return sorted(faces, key=lambda f: float(face_centre(f)[0]))
 
 
-def track_portrait(rgb: np.ndarray, name: str = "source image") -> np.ndarray:
-    """Like :func:`find_portrait_landmarks` but a missing face is a one-line NoFaceError."""
-    lm = find_portrait_landmarks(rgb)
-    if lm is None:
-        raise NoFaceError(
-            f"no readable face in '{name}' — for cartoons, robots and other faces the tracker "
-            "cannot read, pass --landmarks face.json (478 points or 5 keypoints; see docs/landmarks.md)"
-        )
-    return lm
+def _same_face(a: np.ndarray, b: np.ndarray) -> bool:
+    return float(np.linalg.norm(face_centre(a) - face_centre(b))) < 0.4 * min(face_size(a), face_size(b))
+
+
+def largest_face(faces: list[np.ndarray]) -> int:
+    """Index of the largest face (the one a single-face command animates by default)."""
+    return max(range(len(faces)), key=lambda i: face_size(faces[i]))
+
+
+def find_portrait_landmarks(rgb: np.ndarray) -> np.ndarray | None:
+    """Landmarks of the main (largest) face in a still image of any size, or None."""
+    faces = find_portrait_faces(rgb)
+    return faces[largest_face(faces)] if faces else None
+
+
+def no_face_error(name: str) -> NoFaceError:
+    return NoFaceError(
+        f"no readable face in '{name}' — for cartoons, robots and other faces the tracker "
+        "cannot read, pass --landmarks face.json (478 points or 5 keypoints; see docs/landmarks.md)"
+    )
+
+
+def track_portrait(rgb: np.ndarray, name: str = "source image", face: int | None = None, *,
+                   how_to_choose: str = "", verb: str = "animating") -> np.ndarray:
+    """The landmarks of one face in a portrait: face ``face`` (1-based, left to right), or the largest.
+
+    With several faces it logs which one was taken, plus ``how_to_choose`` (the options the
+    calling command offers, e.g. "--face N picks another"; ``verb`` says what is done with
+    it). No face is a one-line
+    NoFaceError; a ``face`` beyond the faces found is a one-line InputError.
+    """
+    faces = find_portrait_faces(rgb)
+    if not faces:
+        raise no_face_error(name)
+    n = len(faces)
+    if face is not None and not 1 <= face <= n:
+        if n == 1:
+            raise InputError(f"--face {face}: '{name}' has only one face — leave --face out")
+        raise InputError(f"--face {face}: '{name}' has {n} faces — pick 1 to {n} (numbered left to right)")
+    if face is None:
+        k = largest_face(faces) + 1
+        why = "the largest" + (f"; {how_to_choose}" if how_to_choose else "")
+    else:
+        k, why = face, f"--face {face}"
+    if n > 1:
+        log.info("found %d faces in '%s'; %s face %d of %d (%s)", n, name, verb, k, n, why)
+    return faces[k - 1]

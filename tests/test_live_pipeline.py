@@ -270,3 +270,52 @@ def test_animator_errors_do_not_stop_the_pipeline() -> None:
 def test_live_frame_is_plain_data() -> None:
     f = LiveFrame(1, np.zeros((2, 2, 3), np.uint8), 0.0, 0.0)
     assert f.seq == 1
+
+
+class UnpluggedDriver(SyntheticDriver):
+    """Delivers ``frames`` frames, then fails like a camera pulled out or a vanished file."""
+
+    def __iter__(self) -> Iterator[DriverFrame]:
+        yield from super().__iter__()
+        raise OSError("device went away")
+
+
+def _output_after(pipe: LivePipeline, seconds: float) -> int:
+    n = pipe.metrics.output.total
+    time.sleep(seconds)
+    return pipe.metrics.output.total - n
+
+
+def test_failed_driver_falls_back_and_driver_up_says_so(caplog) -> None:
+    pipe = LivePipeline(FakeAnimator(portrait()), UnpluggedDriver(frames=10), LiveSettings(width=160, height=96),
+                        fallback_driver=SyntheticDriver)
+    assert "\nstreamfx_driver_up " not in pipe.metrics.prometheus()  # not started: unknown
+    with caplog.at_level("WARNING", logger="streamfx.live"), pipe:
+        time.sleep(0.1)
+        assert "streamfx_driver_up 1" in pipe.metrics.prometheus()
+        time.sleep(0.8)  # the 10 frames are long gone
+        assert _output_after(pipe, 0.5) >= 8  # still animating, on the fallback
+        assert "streamfx_driver_up 0" in pipe.metrics.prometheus()
+        status = pipe.status()
+        assert status["driver_up"] is False and "fallback" in status["driver"]
+    said = [r.getMessage() for r in caplog.records]
+    assert any("device went away" in m and "driving with SyntheticDriver instead" in m for m in said), said
+
+
+def test_failed_driver_without_fallback_holds_and_says_so(caplog) -> None:
+    pipe = LivePipeline(FakeAnimator(portrait()), UnpluggedDriver(frames=5), LiveSettings(width=160, height=96))
+    with caplog.at_level("WARNING", logger="streamfx.live"), pipe:
+        time.sleep(0.6)
+        assert _output_after(pipe, 0.3) == 0
+        assert "streamfx_driver_up 0" in pipe.metrics.prometheus()
+    assert any("holds the last frame" in r.getMessage() for r in caplog.records)
+
+
+def test_swapping_the_driver_brings_driver_up_back() -> None:
+    pipe = LivePipeline(FakeAnimator(portrait()), UnpluggedDriver(frames=3), LiveSettings(width=160, height=96))
+    with pipe:
+        time.sleep(0.4)
+        assert pipe.metrics.driver_up is False
+        pipe.set_driver(SyntheticDriver())
+        time.sleep(0.2)
+        assert pipe.metrics.driver_up is True and pipe.status()["driver"] == "SyntheticDriver"

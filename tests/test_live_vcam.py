@@ -156,3 +156,19 @@ def test_find_v4l2_device_reads_card_labels(tmp_path) -> None:
     (tmp_path / "video10" / "name").write_text("AnimCam\n")
     assert find_v4l2_device("AnimCam", str(tmp_path)) == "/dev/video10"
     assert find_v4l2_device("Nope", str(tmp_path)) is None
+
+
+def test_live_cli_with_only_the_virtual_camera_feeds_and_closes_it(recording_backend, capsys) -> None:
+    import argparse
+
+    from streamfx.live.cli import add_live_arguments, run_live
+
+    p = argparse.ArgumentParser()
+    add_live_arguments(p)
+    args = p.parse_args(["--driver", "talk", "--vcam-backend", "recording", "--no-webrtc",
+                         "--size", "320x180", "--duration", "1.5"])
+    assert run_live(args) == 0
+    backend = recording_backend.instances[-1]
+    assert backend.closed and len(backend.frames) >= 20
+    out = capsys.readouterr().out
+    assert out.index("virtual camera: RecordingCam (320x180 @ 30 fps)") < out.index("stopped: capture")

@@ -205,12 +205,33 @@ def test_load_image_bytes(tmp_path: Path) -> None:
     np.testing.assert_array_equal(load_image_bytes(buf.tobytes()), rgb)
     with pytest.raises(InputError, match=r"'face\.png' is .* over the .* upload limit"):
         load_image_bytes(buf.tobytes(), max_bytes=100, name="face.png")
-    with pytest.raises(InputError, match=r"'upload' is not an image OpenCV can read"):
+    with pytest.raises(InputError, match=r"'upload' is not a JPEG, PNG, WebP or BMP image"):
         load_image_bytes(b"GIF89a? no, just text")
     with pytest.raises(InputError, match="empty"):
         load_image_bytes(b"")
     with pytest.raises(InputError, match="megapixels"):
         load_image_bytes(png_header_only(30_000, 10_000), name="bomb.png")
+
+
+def test_load_image_bytes_takes_four_formats_by_their_magic_bytes(tmp_path: Path) -> None:
+    from streamfx.errors import ImageTooLargeError, UnsupportedImageError
+
+    rgb = gradient_frame(2, 40, 30)
+    for ext in (".png", ".jpg", ".webp", ".bmp"):
+        ok, buf = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        assert ok
+        assert load_image_bytes(buf.tobytes(), name=f"x{ext}").shape == (30, 40, 3), ext
+    ok, tif = cv2.imencode(".tiff", rgb)
+    assert ok
+    hdr = b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 14200 +X 14200\n" + b"\x02" * 64
+    for other in (hdr, tif.tobytes(), b"GIF89a" + b"\0" * 32):  # OpenCV reads the first two; uploads may not
+        with pytest.raises(UnsupportedImageError, match="not a JPEG, PNG, WebP or BMP image"):
+            load_image_bytes(other)
+    # 64 MP declared in 100 bytes: refused from the header (load_image's own cap is 200 MP)
+    with pytest.raises(ImageTooLargeError, match="8000×8000 .* over the 50-megapixel upload limit"):
+        load_image_bytes(png_header_only(8000, 8000), name="bomb.png")
+    with pytest.raises(InputError, match="header is damaged"):
+        load_image_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 10)
 
 
 def test_demo_portrait() -> None:
@@ -326,6 +347,52 @@ def test_truncated_mp4_with_loop_keeps_looping(
     assert sum("truncated" in r.getMessage() for r in caplog.records) == 1
 
 
+@pytest.mark.parametrize("change", ["delete", "rewrite in place", "replace with another clip"])
+def test_looping_source_keeps_looping_what_it_read_when_the_file_changes(
+    tmp_path: Path, clip: Path, change: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    live = tmp_path / "driver.mp4"
+    live.write_bytes(clip.read_bytes())
+    src = VideoFileSource(live, loop=True, max_frames=48 * 3)
+    assert src.in_memory
+    frames = []
+    with caplog.at_level(logging.WARNING, logger="streamfx"):
+        for f in src:
+            frames.append(f.image)
+            if len(frames) == 10:  # mid-way through the first pass
+                if change == "delete":
+                    live.unlink()
+                elif change == "rewrite in place":
+                    with live.open("r+b") as fh:  # same inode, contents gone
+                        fh.truncate(0)
+                        fh.write(b"\0" * 5000)
+                else:
+                    other = write_clip(tmp_path / "other.mp4", n=12, size=(64, 48))
+                    os.replace(other, live)
+    # all three passes show the clip that was loaded: nothing froze, nothing else crept in
+    assert len(frames) == 48 * 3
+    for i in range(48):
+        assert np.array_equal(frames[i], frames[48 + i]) and np.array_equal(frames[i], frames[96 + i])
+    said = [r.getMessage() for r in caplog.records if "driver.mp4" in r.getMessage()]
+    assert len(said) == 1, said  # once, not every pass
+    assert "still looping the copy read at start" in said[0]
+    assert ("deleted or moved" if change == "delete" else "changed on disk") in said[0]
+
+
+def test_looping_source_too_large_to_hold_says_when_the_file_is_gone(tmp_path: Path, clip: Path) -> None:
+    live = tmp_path / "driver.mp4"
+    live.write_bytes(clip.read_bytes())
+    src = VideoFileSource(live, loop=True, max_frames=200, in_memory_limit=1000)
+    assert not src.in_memory
+    got = 0
+    with pytest.raises(InputError, match="does not exist"):  # the live pipeline falls back on this
+        for _ in src:
+            got += 1
+            if got == 10:
+                live.unlink()
+    assert got == 48  # the pass in progress finished from the open file
+
+
 def test_cut_mp4_without_index_is_input_error(tmp_path: Path) -> None:
     full = write_clip(tmp_path / "moov_at_end.mp4", n=24, faststart=False)
     data = full.read_bytes()
@@ -376,7 +443,7 @@ def test_shared_driving_clip() -> None:
 def test_camera_missing_device() -> None:
     with pytest.raises(
         InputError,
-        match=r"cannot open camera 57 \(no such device\) — pass --driver VIDEO or --driver idle",
+        match=r"cannot open camera 57 \(no such device\) — use a video file or a motion script \(e.g. idle\)",
     ):
         CameraSource(57)
     with pytest.raises(InputError, match=r"cannot open camera /dev/video57 \(no such device\)"):
@@ -386,7 +453,7 @@ def test_camera_missing_device() -> None:
 def test_camera_not_a_capture_device(tmp_path: Path) -> None:
     bogus = tmp_path / "not-a-camera"
     bogus.write_text("x")
-    with pytest.raises(InputError, match="cannot open camera .* --driver idle"):
+    with pytest.raises(InputError, match="cannot open camera .* motion script"):
         CameraSource(str(bogus))
 
 

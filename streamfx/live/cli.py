@@ -10,16 +10,20 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
 import sys
 import time
+from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from streamfx.compositing import FIT_MODES
 from streamfx.errors import DeviceUnavailableError, StreamFXError
 
 if TYPE_CHECKING:
-    from streamfx.animator import Animator
+    from streamfx.group import AnyAnimator
 
 log = logging.getLogger("streamfx.live")
 
@@ -58,7 +62,13 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
                         help="per-viewer: own encoder and congestion control per viewer; shared: encode once "
                         "for all (many viewers on a small CPU, one bitrate); auto (default): the first 2 "
                         "viewers get their own, later ones share")
-    parser.add_argument("--token", help="control/viewer token (generated and printed when binding a non-loopback address)")
+    token = parser.add_mutually_exclusive_group()
+    token.add_argument("--token", help="control/viewer token (generated and printed when binding a non-loopback "
+                       "address); it shows in the process list: prefer --token-file or $STREAMFX_TOKEN")
+    token.add_argument("--token-file", metavar="PATH", help="read the token from the first line of this file")
+    parser.add_argument("--stun", metavar="URL",
+                        help="STUN server for viewers behind NAT, e.g. stun:stun.example.org:3478 "
+                        "(default: none — nothing but the viewers is contacted)")
     parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (tests, benchmarks)")
     from streamfx.options import add_motion_options
 
@@ -83,8 +93,112 @@ def _bitrate(text: str) -> int:
     return value
 
 
+class StartupInterrupted(BaseException):
+    """Raised once, by :class:`StopSignals`, to abandon a start-up (model loading) on Ctrl-C.
+
+    A BaseException like KeyboardInterrupt, so library code that catches Exception lets it by.
+    """
+
+
+class StopSignals:
+    """The one SIGINT/SIGTERM policy of a live run: start-up, serving and cleanup alike.
+
+    1st signal: an orderly stop. While the portrait and models load (``interruptible()``)
+    that means abandoning the loading, by raising :class:`StartupInterrupted` once; later it
+    wakes the serving loop (``on_stop``), which returns and lets the cleanup run.
+    2nd: ignored, with a note. Never another exception: a KeyboardInterrupt in the middle of
+    the cleanup used to skip joining the animation thread, and the process then exited while
+    mediapipe's C++ threads still ran ("terminate called without an active exception", SIGABRT).
+    3rd: exit at once without cleanup (``os._exit``), for a cleanup that hangs.
+
+    Exit status: 130 (128 + SIGINT) after Ctrl-C, 0 after SIGTERM (a service manager's
+    normal stop) or ``--duration``.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.count = 0
+        self._interruptible = False
+        self._wake: Callable[[], object] | None = None
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + signal.SIGINT if self.signum == signal.SIGINT else 0
+
+    def install(self) -> bool:
+        """Handle SIGINT and SIGTERM from now on; False where that is impossible (not the main thread)."""
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        except ValueError:  # not the main thread: whoever runs us owns the signals
+            self.restore()
+            return False
+        return True
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    @contextlib.contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """Within this block the first signal raises :class:`StartupInterrupted`."""
+        if self.requested:
+            raise StartupInterrupted
+        self._interruptible = True
+        try:
+            yield
+        finally:
+            self._interruptible = False
+
+    def on_stop(self, wake: Callable[[], object] | None) -> None:
+        """Call ``wake`` (from the signal handler) when a stop is requested."""
+        self._wake = wake
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        # Runs on the main thread between two bytecodes: no print/logging here (a buffered
+        # stream may be mid-write on this very thread), only os.write.
+        self.count += 1
+        if self.count == 1:
+            self.signum = signum
+            if self._wake is not None:
+                self._wake()
+            if self._interruptible:
+                self._interruptible = False
+                raise StartupInterrupted
+        elif self.count == 2:
+            os.write(2, b"streamfx: stopping... (once more to quit at once, without cleanup)\n")
+        else:
+            os.write(2, b"streamfx: quitting without cleanup\n")
+            os._exit(128 + signum)
+
+
 def run_live(args: argparse.Namespace) -> int:
-    """Run until Ctrl-C / SIGTERM / --duration. Returns the process exit code."""
+    """Run until Ctrl-C / SIGTERM / --duration. Returns the process exit code.
+
+    0 after SIGTERM or --duration, 130 after Ctrl-C (see :class:`StopSignals`).
+    """
+    signals = StopSignals()
+    installed = signals.install()
+    try:
+        return _run_live(args, signals)
+    finally:
+        if installed and not signals.requested:
+            signals.restore()  # in-process callers (tests, ``streamfx demo``) get theirs back
+        elif installed:
+            # Stopped by a signal, cleanup done: the process is on its way out. Python's
+            # finalization resets handlers it installed to SIG_DFL (a repeat would then kill
+            # it, exit -2, mid-teardown) but leaves SIG_IGN alone.
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_IGN)
+
+
+def _run_live(args: argparse.Namespace, signals: StopSignals) -> int:
     from streamfx.compositing import parse_size
     from streamfx.live.pipeline import LiveSettings
 
@@ -99,21 +213,72 @@ def run_live(args: argparse.Namespace) -> int:
     # aioice/aiortc log every ICE check at INFO: keep the console to our own lines
     for noisy in ("aioice", "aiortc"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    pipeline = build_pipeline(args, settings)
+    # Options first, then the outputs, the seconds of model loading last: a bad token, a
+    # busy port or a missing camera is reported at once, not after the wait.
+    if args.webrtc:
+        web_settings(args)
+    listener = listen(args.webrtc) if args.webrtc else None
+    vcam = None
+    pipeline = None
     try:
-        vcam_ok = _attach_vcam(pipeline, args)
-        if not vcam_ok and not args.webrtc:
-            return DeviceUnavailableError.exit_code
+        vcam = open_vcam(args, settings)
+        log.info("loading the portrait and the face tracker...")
+        with signals.interruptible():
+            pipeline = build_pipeline(args, settings)
+        if vcam is not None:
+            pipeline.add_sink(vcam, opened=True)
+            vcam = None  # the pipeline closes it now
+        if signals.requested:
+            return signals.exit_code
         pipeline.start()
-        return asyncio.run(_serve(pipeline, args))
+        asyncio.run(_serve(pipeline, args, listener, signals))
+        return signals.exit_code
+    except StartupInterrupted:
+        return signals.exit_code
     finally:
-        pipeline.stop()
-        _print_summary(pipeline)
+        if vcam is not None:
+            vcam.close()
+        if listener is not None:
+            listener.close()  # a no-op once the server closed it
+        if pipeline is not None:
+            pipeline.stop()
+        if pipeline is not None and pipeline.started:
+            _print_summary(pipeline)
+        elif signals.requested:
+            print("stopped: interrupted while starting; nothing was streamed", flush=True)
+
+
+def listen(spec: str) -> socket.socket:
+    """A socket listening on ``spec`` (HOST:PORT), for the web server to take over later.
+
+    Bound before the models load so that a busy port fails in well under a second.
+    Raises StreamFXError (bad address) or DeviceUnavailableError (cannot listen there).
+    """
+    from streamfx.web.server import parse_hostport
+
+    try:
+        host, port = parse_hostport(spec)
+    except ValueError as e:
+        raise StreamFXError(str(e)) from None
+    try:
+        family, _, _, _, address = socket.getaddrinfo(
+            host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        # SO_REUSEADDR (create_server's default on POSIX), as aiohttp's own sites set it
+        sock = socket.create_server(address, family=family, backlog=128)
+    except OSError as e:
+        # create_server appends the address to strerror; getaddrinfo's errors are negative
+        why = os.strerror(e.errno) if e.errno and e.errno > 0 else (e.strerror or str(e))
+        raise DeviceUnavailableError(
+            f"cannot listen on {host}:{port} ({why}) — pick another with --webrtc HOST:PORT"
+        ) from None
+    sock.setblocking(False)
+    return sock
 
 
 def build_pipeline(args: argparse.Namespace, settings: Any) -> Any:
     """Portrait + Animator + driver → a (not yet started) LivePipeline."""
-    from streamfx.animator import Animator
+    from streamfx.group import make_animator
     from streamfx.imageio import demo_portrait
     from streamfx.live.pipeline import LivePipeline
     from streamfx.options import motion_settings
@@ -126,15 +291,22 @@ def build_pipeline(args: argparse.Namespace, settings: Any) -> Any:
     else:
         image, name = demo_portrait(), "demo portrait"
     retarget, generator = motion_settings(args)
-    # NoFaceError → one line from the main CLI
-    animator = Animator(image, source_landmarks=landmarks, source_name=name, retarget=retarget,
-                        generator=generator, engine=args.engine, align=args.align)
+    # NoFaceError → one line from the main CLI; --face picks a face of a group photo, or all
+    animator = make_animator(image, source_landmarks=landmarks, source_name=name, face=getattr(args, "face", None),
+                             retarget=retarget, generator=generator, engine=args.engine, align=args.align)
     driver = open_live_driver(args.driver, animator)
     log.info("source %s (%dx%d), driver %s", name, image.shape[1], image.shape[0], type(driver).__name__)
-    return LivePipeline(animator, driver, settings, source_image=image)
+
+    def idle_script() -> Any:
+        # the driver failed mid-show (camera unplugged, video unreadable): keep the face alive
+        from streamfx.drivers import open_driver
+
+        return open_driver(IDLE_SCRIPT, neutral_landmarks=animator.source_landmarks, realtime=True, loop=True)
+
+    return LivePipeline(animator, driver, settings, source_image=image, fallback_driver=idle_script)
 
 
-def open_live_driver(spec: str | None, animator: Animator) -> Any:
+def open_live_driver(spec: str | None, animator: AnyAnimator) -> Any:
     """Open ``spec`` (real-time, looping); without one, the webcam or else the idle script."""
     from streamfx.drivers import open_driver
     from streamfx.sinks.vcam import find_v4l2_device
@@ -154,93 +326,130 @@ def open_live_driver(spec: str | None, animator: Animator) -> Any:
         return open_driver(IDLE_SCRIPT, neutral_landmarks=neutral, realtime=True, loop=True)
 
 
-def _attach_vcam(pipeline: Any, args: argparse.Namespace) -> bool:
+def open_vcam(args: argparse.Namespace, settings: Any) -> Any:
+    """The opened virtual camera sink, or None (``--no-vcam``, or absent: one warning line).
+
+    Absent with ``--no-webrtc`` there is nothing to output: a DeviceUnavailableError that
+    carries the setup command.
+    """
     if not args.vcam:
-        return False
+        return None
     from streamfx.sinks.vcam import VirtualCameraSink
 
     sink = VirtualCameraSink(device=getattr(args, "vcam_device", None), backend=getattr(args, "vcam_backend", None))
     try:
-        pipeline.add_sink(sink)
+        sink.open(settings.width, settings.height, settings.fps)
     except DeviceUnavailableError as e:
+        if not args.webrtc:
+            raise DeviceUnavailableError(
+                f"nothing to output: --no-webrtc is set and {e}; or drop --no-webrtc to watch in a browser"
+            ) from None
         # one line with the setup command; WebRTC keeps running without it
         log.warning("%s", e)
-        return False
-    print(f"virtual camera: {sink.device_name} ({pipeline.settings.width}x{pipeline.settings.height} "
-          f"@ {pipeline.settings.fps:g} fps)", flush=True)
-    return True
+        return None
+    print(f"virtual camera: {sink.device_name} ({settings.width}x{settings.height} @ {settings.fps:g} fps)",
+          flush=True)
+    return sink
 
 
-async def _serve(pipeline: Any, args: argparse.Namespace) -> int:
+async def _serve(pipeline: Any, args: argparse.Namespace, listener: socket.socket | None = None,
+                 signals: StopSignals | None = None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows / non-main thread
-            loop.add_signal_handler(sig, stop.set)
+    if signals is not None:
+        signals.on_stop(lambda: loop.call_soon_threadsafe(stop.set))
+        if signals.requested:
+            stop.set()
 
     server = None
-    if args.webrtc:
-        server = await start_server(pipeline, args)
-        print(f"viewer:  {server.url('/')}", flush=True)
-        print(f"panel:   {server.url('/panel')}", flush=True)
-        print(f"WHEP:    {server.url('/whep')}", flush=True)
-        print(f"metrics: {server.url('/metrics')}", flush=True)
-        if server.settings.token and not args.token:
-            print(f"token:   {server.settings.token}", flush=True)
-    print("live: press Ctrl-C to stop", flush=True)
-
-    started = time.monotonic()
-    next_stats = started + args.stats_every if args.stats_every else None
     try:
-        while not stop.is_set():
-            timeout = 0.5
-            if args.duration is not None:
-                left = started + args.duration - time.monotonic()
-                if left <= 0:
-                    break
-                timeout = min(timeout, left)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout)
-            if next_stats is not None and time.monotonic() >= next_stats:
-                next_stats += args.stats_every
-                print(_one_line_stats(pipeline), flush=True)
+        if stop.is_set():
+            return  # stopped while starting: nothing to serve
+        if args.webrtc:
+            server = await start_server(pipeline, args, listener)
+            _print_urls(server, args)
+        print("live: press Ctrl-C to stop", flush=True)
+        await _wait(stop, pipeline, args)
     finally:
+        if signals is not None:
+            signals.on_stop(None)
         if server is not None:
             await server.stop()
-    return 0
 
 
-async def start_server(pipeline: Any, args: argparse.Namespace) -> Any:
-    from streamfx.web.server import LiveServer, ServerSettings, parse_hostport
-    from streamfx.web.webrtc import WebRTCHub, WebRTCSettings
+def _print_urls(server: Any, args: argparse.Namespace) -> None:
+    print(f"viewer:  {server.url('/')}", flush=True)
+    print(f"panel:   {server.url('/panel')}", flush=True)
+    print(f"WHEP:    {server.url('/whep')}", flush=True)
+    print(f"metrics: {server.url('/metrics')}", flush=True)
+    if server.settings.token_generated:
+        print(f"token:   {server.settings.token}", flush=True)
+
+
+async def _wait(stop: asyncio.Event, pipeline: Any, args: argparse.Namespace) -> None:
+    """Until ``stop`` or --duration; the periodic stats line in between."""
+    started = time.monotonic()
+    next_stats = started + args.stats_every if args.stats_every else None
+    while not stop.is_set():
+        timeout = 0.5
+        if args.duration is not None:
+            left = started + args.duration - time.monotonic()
+            if left <= 0:
+                break
+            timeout = min(timeout, left)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout)
+        if next_stats is not None and time.monotonic() >= next_stats:
+            next_stats += args.stats_every
+            print(_one_line_stats(pipeline), flush=True)
+
+
+def web_settings(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(ServerSettings, WebRTCSettings) from the options, validated before anything starts."""
+    from streamfx.web.server import ServerSettings, load_token, parse_hostport
+    from streamfx.web.webrtc import WebRTCSettings
 
     try:
         host, port = parse_hostport(args.webrtc)
-        ssettings = ServerSettings(host=host, port=port, token=args.token)
-        rtc_settings = WebRTCSettings(codec=args.codec, bitrate=args.bitrate, loopback=args.webrtc_loopback,
-                                      encode=getattr(args, "webrtc_encode", "auto"))
+        token = load_token(args.token, getattr(args, "token_file", None))
+        server = ServerSettings(host=host, port=port, token=token)
+        rtc = WebRTCSettings(codec=args.codec, bitrate=args.bitrate, loopback=args.webrtc_loopback,
+                             encode=getattr(args, "webrtc_encode", "auto"), stun=getattr(args, "stun", None))
     except ValueError as e:
         raise StreamFXError(str(e)) from None
+    return server, rtc
+
+
+async def start_server(pipeline: Any, args: argparse.Namespace, listener: socket.socket | None = None) -> Any:
+    """Start the web server, on ``listener`` when it is already listening (see :func:`listen`)."""
+    from streamfx.web.server import LiveServer
+    from streamfx.web.webrtc import WebRTCHub
+
+    ssettings, rtc_settings = web_settings(args)
     s = pipeline.settings
     rtc = WebRTCHub(pipeline.hub, s.fps, rtc_settings, pipeline.metrics, size=(s.width, s.height))
     server = LiveServer(pipeline, ssettings, rtc)
     try:
-        await server.start()
+        await server.start(listener)
     except OSError as e:
         raise DeviceUnavailableError(
-            f"cannot listen on {host}:{port} ({e.strerror or e}) — pick another with --webrtc HOST:PORT"
+            f"cannot listen on {ssettings.host}:{ssettings.port} ({e.strerror or e}) — pick another with --webrtc HOST:PORT"
         ) from None
     return server
 
 
 def _one_line_stats(pipeline: Any) -> str:
     s = pipeline.metrics.snapshot()
-    lat = " ".join(
-        f"{k}:{v['fps']:.1f}fps p50={v['latency_p50_ms']}ms p95={v['latency_p95_ms']}ms"
-        for k, v in s["sinks"].items()
-    )
-    return (f"capture {s['capture_fps']:.1f} fps · output {s['output_fps']:.1f} fps · "
-            f"dropped {s['dropped']} · {lat}")
+    dropped = ", ".join(f"{n} {where}" for where, n in s["dropped"].items())
+    parts = [f"capture {s['capture_fps']:.1f} fps", f"output {s['output_fps']:.1f} fps", f"dropped {dropped}"]
+    # a sink with no fresh frame in the window (a viewer that left) has no latency: "–"
+    parts += [f"{k} {v['fps']:.1f} fps, latency p50 {_ms(v['latency_p50_ms'])} p95 {_ms(v['latency_p95_ms'])}"
+              for k, v in s["sinks"].items()]
+    return " · ".join(parts)
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f} ms"
 
 
 def _print_summary(pipeline: Any) -> None:

@@ -91,6 +91,8 @@ class LiveMetrics:
 
     def __init__(self, window_s: float = 5.0) -> None:
         self._lock = threading.Lock()
+        self.driver_up: bool | None = None
+        """The chosen driver delivers frames (None: not started). A state, so reset() keeps it."""
         self.reset(window_s)
 
     def reset(self, window_s: float | None = None) -> None:
@@ -140,6 +142,10 @@ class LiveMetrics:
         with self._lock:
             self.sink_errors[sink] = self.sink_errors.get(sink, 0) + 1
 
+    def set_driver_up(self, up: bool) -> None:
+        with self._lock:
+            self.driver_up = up
+
     def set_gauge(self, name: str, value: float) -> None:
         with self._lock:
             self.gauges[name] = float(value)
@@ -170,6 +176,7 @@ class LiveMetrics:
                 "sink_errors": dict(self.sink_errors),
                 "sinks": sinks,
                 "gauges": dict(self.gauges),
+                "driver_up": self.driver_up,
             }
 
     def prometheus(self) -> str:
@@ -189,6 +196,12 @@ class LiveMetrics:
         metric("output_fps", "gauge", "Animated frames produced per second (sliding window).", [("", s["output_fps"])])
         metric("frames_captured_total", "counter", "Driver frames read.", [("", s["frames_captured"])])
         metric("frames_output_total", "counter", "Animated frames produced.", [("", s["frames_output"])])
+        metric(
+            "driver_up", "gauge",
+            "1 while the chosen driver delivers frames; 0 once it failed or ended "
+            "(the output then runs on the fallback driver or holds the last frame).",
+            [("", None if s["driver_up"] is None else int(s["driver_up"]))],
+        )
         metric(
             "stage_milliseconds", "gauge", "Mean per-frame time of each pipeline stage.",
             [(f'{{stage="{_esc(k)}"}}', v) for k, v in s["stage_ms"].items()],

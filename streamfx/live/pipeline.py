@@ -85,7 +85,11 @@ class LivePipeline:
         *,
         source_image: np.ndarray | None = None,
         metrics: LiveMetrics | None = None,
+        fallback_driver: Callable[[], FrameSource] | None = None,
     ) -> None:
+        """``fallback_driver`` makes the driver that takes over when the chosen one fails
+        (a camera unplugged, a video that can no longer be read): without one, the output
+        holds the last animated frame."""
         self.animator = animator
         self.settings = settings or LiveSettings()
         self.metrics = metrics or LiveMetrics()
@@ -99,6 +103,7 @@ class LivePipeline:
             self.compositor.set_source(source_image)
         self._driver = driver
         self._driver_name = type(driver).__name__
+        self._fallback_driver = fallback_driver
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._capture_stop = threading.Event()
@@ -158,23 +163,54 @@ class LivePipeline:
         t.start()
 
     def _capture(self, driver: FrameSource, stop: threading.Event) -> None:
+        self.metrics.set_driver_up(True)
+        error = self._read(driver, stop)
+        if error is not None and not stop.is_set():
+            # a camera unplugged, a video that cannot be read any more: say so, and keep
+            # the output moving on the fallback (else it holds the last frame)
+            self.metrics.set_driver_up(False)
+            name = type(driver).__name__
+            fallback = self._open_fallback(stop)
+            if fallback is None:
+                log.error("driver %s stopped: %s — the output holds the last frame", name, error)
+            else:
+                log.warning("driver %s stopped: %s — driving with %s instead", name, error,
+                            type(fallback).__name__)
+                self._driver_name = f"{type(fallback).__name__} (fallback: {name} failed)"
+                error = self._read(fallback, stop)
+                if error is not None and not stop.is_set():
+                    log.error("fallback driver stopped too: %s — the output holds the last frame", error)
+        if not stop.is_set():
+            self.metrics.set_driver_up(False)
+            self.driver_finished.set()
+            log.info("driver %s finished", self._driver_name)
+
+    def _read(self, driver: FrameSource, stop: threading.Event) -> str | None:
+        """Publish ``driver``'s frames until it ends or ``stop``; then close it. The error, if any."""
         try:
             for frame in driver:
                 if stop.is_set():
                     break
                 self.driver_hub.publish(frame)
                 self.metrics.mark_capture()
-        except Exception as e:  # a camera unplugged mid-stream: keep serving the last frame
-            log.error("driver stopped: %s", e)
+        except Exception as e:  # noqa: BLE001 - reported by the caller, which falls back
+            return str(e) or type(e).__name__
         finally:
             # close on the thread that reads: camera back-ends dislike cross-thread release
             try:
                 driver.close()
             except Exception as e:  # noqa: BLE001
                 log.debug("driver close failed: %s", e)
-            if not stop.is_set():
-                self.driver_finished.set()
-                log.info("driver %s finished", type(driver).__name__)
+        return None
+
+    def _open_fallback(self, stop: threading.Event) -> FrameSource | None:
+        if self._fallback_driver is None or stop.is_set():
+            return None
+        try:
+            return self._fallback_driver()
+        except Exception as e:  # noqa: BLE001
+            log.error("the fallback driver failed to open: %s", e)
+            return None
 
     def _retire_driver(self, timeout: float) -> None:
         """Stop reading the current driver: its capture thread closes it, or here if it has none."""
@@ -194,15 +230,18 @@ class LivePipeline:
             self._start_capture(driver)
 
     # -- sinks ---------------------------------------------------------------------------
-    def add_sink(self, sink: FrameSink, *, repeat: bool | None = None) -> None:
+    def add_sink(self, sink: FrameSink, *, repeat: bool | None = None, opened: bool = False) -> None:
         """Open ``sink`` at the output size and feed it from its own thread.
 
         Raises what ``sink.open`` raises (e.g. DeviceUnavailableError) and then the pipeline
         simply runs without it. ``repeat`` re-sends the last frame when no new one arrives in
         time (cameras must keep ticking); default: True for sinks that have ``pace()``.
+        ``opened``: the caller already opened it at the output size (to fail before the
+        slow start-up); the pipeline closes it either way.
         """
         s = self.settings
-        sink.open(s.width, s.height, s.fps)
+        if not opened:
+            sink.open(s.width, s.height, s.fps)
         runner = _SinkRunner(self, sink, repeat=hasattr(sink, "pace") if repeat is None else repeat)
         self._sinks.append(runner)
         runner.start()
@@ -273,6 +312,7 @@ class LivePipeline:
             "paused": self.paused,
             "face_found": bool(getattr(self.animator, "face_found", True)),
             "driver": self._driver_name,
+            "driver_up": bool(self.metrics.driver_up),
             "driver_finished": self.driver_finished.is_set(),
             "output_size": [self.settings.width, self.settings.height],
             "fps": self.settings.fps,

@@ -18,7 +18,8 @@ from streamfx.sources.base import DriverFrame, FrameSource, register_source
 
 log = logging.getLogger("streamfx")
 
-_NO_CAMERA_HINT = "pass --driver VIDEO or --driver idle to run without a camera"
+# render and live both take the driver, but render as a positional argument: name no flag
+_NO_CAMERA_HINT = "use a video file or a motion script (e.g. idle) as the driver instead"
 
 #: Consecutive failed reads before we decide the camera is gone (unplugged, taken by another app).
 _MAX_READ_FAILURES = 30

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +17,7 @@ import cv2
 import numpy as np
 
 from streamfx.errors import InputError, TruncatedInputError, require_file
+from streamfx.motion import BUILTINS
 from streamfx.sources.base import DriverFrame, FrameSource, register_source
 
 log = logging.getLogger("streamfx")
@@ -27,6 +30,11 @@ TRUNCATION_RATIO = 0.9
 #: Paced playback that falls this far behind the wall clock re-anchors instead of bursting
 #: frames out as fast as possible to catch up (a stalled consumer must not cause a flood).
 _MAX_LAG_S = 0.5
+
+#: A looping source reads a file up to this size into memory once and loops that copy, so
+#: deleting, moving or rewriting the file while live changes nothing on screen. Larger
+#: files are re-read from disk on every pass.
+LOOP_IN_MEMORY_BYTES = 256 * 1024 * 1024
 
 _VIDEO_HINT = "use .mp4, .avi, .mov or .webm"
 
@@ -68,22 +76,50 @@ def _not_a_video(shown: str) -> InputError:
     return InputError(f"'{shown}' is not a video PyAV can decode ({_VIDEO_HINT})")
 
 
-def _open(path: str | Path) -> tuple[Any, Any]:
-    """Open ``path`` and return (container, first video stream), or raise InputError."""
+def _no_video_stream(shown: str, container: Any) -> InputError:
+    """The file opened but holds no picture: say what it does hold (audio, subtitles…)."""
+    kinds = sorted({s.type for s in container.streams})
+    return InputError(
+        f"'{shown}' has no video stream ({' and '.join(kinds)} only) — use a video file with a picture, "
+        f"or a motion script ({', '.join(BUILTINS)} or a .json/.toml file)"
+    )
+
+
+def _read_file(path: str | Path) -> bytes:
+    """The whole driver video, as bytes (or InputError, as :func:`_open` would say it)."""
     p = require_file(path, "driver video", _VIDEO_HINT)
+    try:
+        return p.read_bytes()
+    except PermissionError:
+        raise InputError(
+            f"cannot read driver video '{path}' (permission denied) — check the file's permissions"
+        ) from None
+
+
+def _open(path: str | Path, data: bytes | None = None) -> tuple[Any, Any]:
+    """Open ``path`` — or ``data``, its contents read earlier — and return (container, first
+    video stream), or raise InputError."""
     shown = str(path)
-    if p.stat().st_size == 0:
+    if data is None:
+        p = require_file(path, "driver video", _VIDEO_HINT)
+        size = p.stat().st_size
+    else:
+        size = len(data)
+    if size == 0:
         raise InputError(f"driver video '{shown}' is empty (0 bytes) — re-export or re-download it")
     try:
-        container = av.open(str(p), metadata_errors="ignore")
+        container = av.open(str(p) if data is None else io.BytesIO(data), metadata_errors="ignore")
     except PermissionError:
         raise InputError(
             f"cannot read driver video '{shown}' (permission denied) — check the file's permissions"
         ) from None
     except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError):
         # A cut-off mp4/mov whose index (moov atom) was at the end fails here too: say so.
-        with p.open("rb") as fh:
-            head = fh.read(12)
+        if data is None:
+            with p.open("rb") as fh:
+                head = fh.read(12)
+        else:
+            head = data[:12]
         if head[4:8] == b"ftyp":
             raise TruncatedInputError(
                 f"driver video '{shown}' is truncated or corrupt: its index is missing, so no frame "
@@ -92,7 +128,7 @@ def _open(path: str | Path) -> tuple[Any, Any]:
         raise _not_a_video(shown) from None
     try:
         if not container.streams.video:
-            raise _not_a_video(shown)
+            raise _no_video_stream(shown, container) if container.streams else _not_a_video(shown)
         fmt = container.format.name or ""
         # FFmpeg happily opens a .jpg as a one-frame "video"; a still is not a driver.
         if fmt.endswith("_pipe") or fmt in ("image2", "png", "webp"):
@@ -143,6 +179,12 @@ class VideoFileSource(FrameSource):
     :class:`TruncatedInputError` reports how many frames made it (``truncated`` and
     ``decoded_frames`` say the same). When looping, a damaged file is instead logged once and
     its good part looped, since a live stream should not stop for it.
+
+    A looping source keeps the file's bytes (up to ``in_memory_limit``, default
+    :data:`LOOP_IN_MEMORY_BYTES`) and loops that copy: the file may be deleted, moved or
+    rewritten while live and the loop goes on unchanged (one log line says it noticed).
+    ``in_memory`` says whether that is the case; a larger file is re-read each pass and a
+    pass that cannot open it any more raises InputError.
     """
 
     def __init__(
@@ -152,6 +194,7 @@ class VideoFileSource(FrameSource):
         realtime: bool = False,
         loop: bool = False,
         max_frames: int | None = None,
+        in_memory_limit: int | None = None,
     ) -> None:
         self.path = Path(path)
         self._shown = str(path)
@@ -159,7 +202,13 @@ class VideoFileSource(FrameSource):
         self.loop = loop
         self.max_frames = max_frames
         self.live = realtime
-        container, stream = _open(path)
+        limit = LOOP_IN_MEMORY_BYTES if in_memory_limit is None else in_memory_limit
+        self._data: bytes | None = None
+        if loop and require_file(path, "driver video", _VIDEO_HINT).stat().st_size <= limit:
+            self._data = _read_file(path)
+        self._on_disk = _disk_state(self.path)
+        self._disk_noted = False
+        container, stream = _open(path, self._data)
         self.info = _info(container, stream)
         self.fps = self.info.fps
         self.size = (self.info.width, self.info.height)
@@ -175,6 +224,11 @@ class VideoFileSource(FrameSource):
         self._stop = threading.Event()
         self._lock = threading.Lock()
 
+    @property
+    def in_memory(self) -> bool:
+        """True when the loop plays a copy held in memory (the file itself no longer matters)."""
+        return self._data is not None
+
     def close(self) -> None:
         """Stop iteration (from any thread) and release the file."""
         self._stop.set()
@@ -188,7 +242,22 @@ class VideoFileSource(FrameSource):
             pending, self._pending = self._pending, None
         if pending is not None:
             return pending, pending.streams.video[0]
-        return _open(self.path)
+        self._note_disk_change()
+        return _open(self.path, self._data)
+
+    def _note_disk_change(self) -> None:
+        """Say once, truthfully, what a loop does after the file changed on disk."""
+        now = _disk_state(self.path)
+        if self._disk_noted or now == self._on_disk:
+            return
+        self._disk_noted = True
+        what = "was deleted or moved" if now is None else "changed on disk"
+        if self._data is not None:
+            log.warning("driver video '%s' %s; still looping the copy read at start "
+                        "(restart to use a new file)", self._shown, what)
+        elif now is not None:
+            log.warning("driver video '%s' %s; looping the new contents", self._shown, what)
+        # too large to hold and gone: the reopen raises InputError and says so
 
     def __iter__(self) -> Iterator[DriverFrame]:
         self.decoded_frames = 0
@@ -258,10 +327,12 @@ class VideoFileSource(FrameSource):
                     )
                 if self.decoded_frames == pass_frames:  # first pass: say it once
                     log.warning(
-                        "driver video '%s' is truncated or corrupt after %d frames (%s); looping those",
+                        "driver video '%s' is truncated or corrupt after %d frames (%s); %s",
                         self._shown,
                         pass_frames,
                         why,
+                        # only a copy in memory is sure to decode the same way next time
+                        "looping those" if self._data is not None else "looping it as far as it decodes",
                     )
             if not self.loop:
                 return
@@ -294,4 +365,13 @@ class VideoFileSource(FrameSource):
             yield error
 
 
-__all__ = ["VideoFileSource", "VideoInfo", "probe_video"]
+def _disk_state(path: Path) -> tuple[int, int, int, int] | None:
+    """What identifies the file's current contents (device, inode, size, mtime), or None if gone."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+__all__ = ["LOOP_IN_MEMORY_BYTES", "VideoFileSource", "VideoInfo", "probe_video"]

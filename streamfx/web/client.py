@@ -17,7 +17,7 @@ from urllib.parse import urljoin
 
 import aiohttp
 import av
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 
@@ -48,7 +48,7 @@ async def pull_whep(
 ) -> PullResult:
     """POST a recvonly offer to a WHEP endpoint, receive until ``seconds``/``frames``, DELETE."""
     result = PullResult()
-    pc = RTCPeerConnection()
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # no public STUN server: host candidates only
     pc.addTransceiver("video", direction="recvonly")
     done = asyncio.Event()
     track_ready: asyncio.Future[object] = asyncio.get_running_loop().create_future()

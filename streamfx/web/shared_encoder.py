@@ -27,6 +27,8 @@ from aiortc import MediaStreamTrack
 from aiortc.codecs.vpx import number_of_threads
 from aiortc.mediastreams import MediaStreamError
 
+from streamfx.web.h264 import h264_level, x264_level
+
 DEFAULT_SHARED_BITRATE = 1_500_000
 
 
@@ -61,7 +63,9 @@ class SharedEncoder:
             ctx.qmin, ctx.qmax = 2, 56
         else:
             ctx = av.CodecContext.create("libx264", "w")
-            ctx.options = {"level": "31", "tune": "zerolatency", "preset": "veryfast"}
+            # the level the SPS declares must cover the size and rate (1080p30 needs 4.0)
+            level = h264_level(width, height, self.fps, self.bitrate)
+            ctx.options = {"level": x264_level(level), "tune": "zerolatency", "preset": "veryfast"}
             ctx.profile = "Baseline"
         ctx.width, ctx.height = width, height
         # Few threads, like aiortc: libvpx's worker threads stall for ~100 ms at a time when

@@ -21,12 +21,20 @@ from typing import Any, cast
 import av
 import cv2
 import numpy as np
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 
 from streamfx.live.hub import LatestFrameHub, LiveFrame
 from streamfx.live.metrics import LiveMetrics, RateMeter
+from streamfx.web.h264 import LeveledH264Encoder, h264_level, sdp_parameters
 from streamfx.web.shared_encoder import EncodedTrack, SharedEncoder
 
 log = logging.getLogger("streamfx.web")
@@ -48,6 +56,13 @@ class WebRTCSettings:
     all) or 'auto': the first ``per_viewer_limit`` viewers get their own encoder, later ones
     join the shared one, so a crowd costs one extra encode instead of one each."""
     per_viewer_limit: int = 2
+    stun: str | None = None
+    """A STUN server (``stun:host[:port]``) for server-reflexive candidates, for viewers
+    behind NAT. None (default): no STUN at all — a local server contacts no third party
+    (aiortc would otherwise ask Google's public server for every viewer)."""
+    connect_timeout: float = 10.0
+    """Seconds an answered viewer has to connect before its slot is freed (closed tab
+    mid-handshake, unreachable candidates)."""
 
     def __post_init__(self) -> None:
         self.codec = self.codec.lower()
@@ -61,6 +76,21 @@ class WebRTCSettings:
             raise ValueError("per_viewer_limit must not be negative")
         if self.encode not in ENCODE_MODES:
             raise ValueError(f"encode must be one of {', '.join(ENCODE_MODES)}, not {self.encode!r}")
+        if not self.connect_timeout > 0:
+            raise ValueError(f"connect_timeout must be positive, not {self.connect_timeout}")
+        if self.stun is not None:
+            from aiortc.rtcicetransport import parse_stun_turn_uri
+
+            try:
+                scheme = parse_stun_turn_uri(self.stun)["scheme"]
+            except ValueError:
+                scheme = None
+            if scheme != "stun":
+                raise ValueError(f"STUN server must look like stun:stun.example.org:3478, not {self.stun!r}")
+
+    def ice_configuration(self) -> RTCConfiguration:
+        """The peer connections' ICE servers: only the opted-in STUN server, if any."""
+        return RTCConfiguration(iceServers=[RTCIceServer(self.stun)] if self.stun else [])
 
 
 # -- loopback ICE --------------------------------------------------------------------------
@@ -150,6 +180,24 @@ def codec_preferences(codec: str, *, fallback: bool = True) -> list:
     rtx = [c for c in caps if c.mimeType.lower() == "video/rtx"]
     others = [c for c in media if c.mimeType.lower() != mime] if fallback else []
     return [c for c in media if c.mimeType.lower() == mime] + others + rtx
+
+
+def apply_h264_level(transceiver: Any, level_idc: int, *, own_encoder: bool) -> None:
+    """Make an H.264 session declare ``level_idc``: in the SDP answer and in the SPS.
+
+    Call after ``setRemoteDescription`` and before ``createAnswer``. aiortc answers with the
+    fmtp of its fixed codec list (level 3.1) and only accepts preferences equal to that list,
+    so the level cannot go through ``setCodecPreferences``; instead the negotiated codecs
+    (``transceiver._codecs``, per-connection copies that the answer and the sender read)
+    get the level. With ``own_encoder`` the sender also gets a :class:`LeveledH264Encoder`
+    before its first frame (aiortc creates an encoder only when it has none).
+    """
+    codecs = getattr(transceiver, "_codecs", None) or []
+    for codec in codecs:
+        if codec.mimeType.lower() == "video/h264":
+            codec.parameters = sdp_parameters(codec.parameters, level_idc)
+    if own_encoder and codecs and codecs[0].mimeType.lower() == "video/h264":
+        setattr(transceiver.sender, "_RTCRtpSender__encoder", LeveledH264Encoder(level_idc))  # noqa: B010
 
 
 # -- tracks --------------------------------------------------------------------------------
@@ -289,24 +337,40 @@ class WebRTCHub:
         self.track = HubVideoTrack(hub, fps, metrics, size)
         self.relay = MediaRelay()
         self.fps = fps
+        #: H.264 level for this size and rate (both encoders and the SDP declare it)
+        self.h264_level = h264_level(size[0], size[1], fps, self.settings.bitrate)
         self.shared: SharedEncoder | None = None
         self._encoded: EncodedTrack | None = None
         self.viewers: dict[str, Viewer] = {}
         self.metrics = metrics
 
     async def answer(self, sdp: str, type_: str = "offer", kind: str = "offer") -> tuple[Viewer, RTCSessionDescription]:
-        """Answer a viewer's offer. Raises ValueError for an unusable offer (→ HTTP 400)."""
+        """Answer a viewer's offer. Raises ValueError for an unusable offer (→ HTTP 400) and
+        ViewerLimitError when ``max_viewers`` (counting offers still being answered) are here."""
         if type_ != "offer":
             raise ValueError(f"expected an SDP offer, got type {type_!r}")
         if not isinstance(sdp, str) or "m=video" not in sdp:
             raise ValueError("the offer has no video section (m=video)")
+        # Everything up to the first await is one step of the event loop: the slot and the
+        # encoder choice are taken here, so offers answered concurrently see each other.
         if len(self.viewers) >= self.settings.max_viewers:
             raise ViewerLimitError(f"viewer limit reached ({self.settings.max_viewers})")
-        pc = RTCPeerConnection()
-        viewer = Viewer(uuid.uuid4().hex[:16], kind, pc)
+        pc = RTCPeerConnection(self.settings.ice_configuration())
+        viewer = Viewer(uuid.uuid4().hex[:16], kind, pc, shared=self._wants_shared())
+        self.viewers[viewer.id] = viewer
         try:
-            shared = self._shared_encoder() if self._wants_shared() else None
-            viewer.shared = shared is not None
+            shared = self._shared_encoder() if viewer.shared else None
+            self._count_viewers()
+            self._update_gauges()
+
+            @pc.on("connectionstatechange")
+            async def on_state() -> None:
+                log.info("viewer %s: %s", viewer.id, pc.connectionState)
+                if pc.connectionState == "connected" and viewer.shared and self.shared is not None:
+                    self.shared.request_keyframe()  # a newcomer can only start decoding at one
+                if pc.connectionState in ("failed", "closed"):
+                    await self.close_viewer(viewer.id)
+
             source = self._encoded if shared is not None else self.track
             assert source is not None
             track = ViewerTrack(self.relay.subscribe(source, buffered=False), viewer,
@@ -323,37 +387,29 @@ class WebRTCHub:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             if transceiver.mid is None:
                 raise ValueError("the offer has no video section we can send to")
+            apply_h264_level(transceiver, self.h264_level, own_encoder=shared is None)
             answer = await pc.createAnswer()
             if answer is None:
                 raise ValueError("could not negotiate a session")
             await pc.setLocalDescription(answer)
+            if viewer.id not in self.viewers:
+                raise ValueError("the server is shutting down")
         except Exception as e:
-            if viewer.track is not None:
-                viewer.track.stop()
-            await pc.close()
+            if not await self.close_viewer(viewer.id):  # already closed (shutdown): just make sure
+                if viewer.track is not None:
+                    viewer.track.stop()
+                await pc.close()
             msg = str(e) or type(e).__name__
             raise ValueError(f"cannot use this offer: {msg}") from None
 
-        self.viewers[viewer.id] = viewer
-        self._count_viewers()
-
-        @pc.on("connectionstatechange")
-        async def on_state() -> None:
-            log.info("viewer %s: %s", viewer.id, pc.connectionState)
-            if pc.connectionState == "connected" and viewer.shared and self.shared is not None:
-                self.shared.request_keyframe()  # a newcomer can only start decoding at one
-            if pc.connectionState in ("failed", "closed"):
-                await self.close_viewer(viewer.id)
-
-        # A viewer that never connects (closed tab mid-handshake) must not linger.
-        asyncio.get_running_loop().call_later(30.0, self._reap_if_unconnected, viewer.id)
-        local = pc.localDescription
-        self._update_gauges()
-        return viewer, local
+        # A viewer that never connects (closed tab mid-handshake) must not hold its slot.
+        asyncio.get_running_loop().call_later(self.settings.connect_timeout, self._reap_if_unconnected, viewer.id)
+        return viewer, pc.localDescription
 
     def _reap_if_unconnected(self, viewer_id: str) -> None:
         v = self.viewers.get(viewer_id)
         if v is not None and v.pc.connectionState in ("new", "connecting"):
+            log.info("viewer %s did not connect within %g s: closed", viewer_id, self.settings.connect_timeout)
             asyncio.ensure_future(self.close_viewer(viewer_id))
 
     async def close_viewer(self, viewer_id: str) -> bool:
