@@ -14,6 +14,11 @@ WHEP, sent to the virtual camera) together with the portrait and its landmarks, 
 Frames are RGB uint8 H×W×3, in the order they were shown. Sizes are in output pixels; a
 sink that fits the portrait onto a larger canvas (live: ``fit`` into 1280×720) is described
 by ``out_size`` and ``fit``, exactly as :class:`streamfx.compositing.Compositor` places it.
+
+Over time (files rendered from a known driver): :meth:`PortraitCheck.assert_held` (a pose
+held while the driver's face is gone), :meth:`PortraitCheck.assert_no_jump` (motion that
+returns without a snap) and :func:`assert_follows_driver` (the face does what the driver's
+face does, read back by mediapipe).
 """
 
 from __future__ import annotations
@@ -118,6 +123,16 @@ class PortraitCheck:
             min_std=min(float(f.std()) for f in fs),
         )
 
+    def assert_portrait(self, frames: Sequence[np.ndarray], *, max_still_vs_source: float = 10.0) -> Motion:
+        """Properties 1 and 2 only (not blank, this portrait in its place), for frames too few
+        or too early in a motion to judge the motion by (say, a render cut short)."""
+        m = self.measure(frames)
+        assert m.min_std > 8.0, f"a frame is blank (std {m.min_std:.1f}): {m}"
+        assert m.still_vs_source < max_still_vs_source, (
+            f"the far regions do not match the portrait (mean diff {m.still_vs_source:.1f}): "
+            f"another picture, swapped colours or a misplaced frame: {m}")
+        return m
+
     def assert_animated(self, frames: Sequence[np.ndarray], *, min_face_change: float = 3.0,
                         max_still_change: float = 3.0, max_still_vs_source: float = 10.0) -> Motion:
         """Fail with a message saying which of the four properties is missing.
@@ -126,11 +141,7 @@ class PortraitCheck:
         codecs at the bitrates StreamFX uses (VP8 and H.264 noise stays near 1–2 levels on
         still regions) and for any driver with visible motion.
         """
-        m = self.measure(frames)
-        assert m.min_std > 8.0, f"a frame is blank (std {m.min_std:.1f}): {m}"
-        assert m.still_vs_source < max_still_vs_source, (
-            f"the far regions do not match the portrait (mean diff {m.still_vs_source:.1f}): "
-            f"another picture, swapped colours or a misplaced frame: {m}")
+        m = self.assert_portrait(frames, max_still_vs_source=max_still_vs_source)
         assert m.face_change > min_face_change, f"the face does not move (change {m.face_change:.1f}): {m}"
         assert m.face_vs_source > min_face_change, f"the face is the still portrait: {m}"
         bound = max(max_still_change, m.face_change / 3)
@@ -138,14 +149,87 @@ class PortraitCheck:
             f"the background moves ({m.still_change:.1f} ≥ {bound:.1f}) as much as the face: {m}")
         return m
 
+    # ---- over time: a pose held, and motion that returns without a jump ------------------
+    def face_steps(self, frames: Sequence[np.ndarray]) -> np.ndarray:
+        """Per-frame change of the face region: element ``i - 1`` is frame i against frame i − 1."""
+        x0, y0, x1, y1 = self.face
+        face = [np.asarray(f)[y0:y1, x0:x1, :3].astype(np.int16) for f in frames]
+        return np.array([np.abs(b - a).mean() for a, b in zip(face, face[1:], strict=False)])
 
-def read_video(path: str | Path, *, limit: int | None = None) -> list[np.ndarray]:
-    """Decode a video file's frames as RGB uint8 with PyAV (the first ``limit`` frames)."""
+    def assert_held(self, frames: Sequence[np.ndarray], window: range, *, max_change: float = 1.0) -> float:
+        """The face shows one pose over the frames in ``window`` (a held pose: codec noise only).
+
+        Returns the largest change of the face region against the window's first frame.
+        """
+        x0, y0, x1, y1 = self.face
+        first = np.asarray(frames[window.start])[y0:y1, x0:x1, :3].astype(np.int16)
+        change = max(float(np.abs(np.asarray(frames[i])[y0:y1, x0:x1, :3] - first).mean()) for i in window)
+        assert change < max_change, f"the face moves during frames {window.start}–{window.stop - 1} ({change:.2f})"
+        return change
+
+    def assert_no_jump(self, frames: Sequence[np.ndarray], window: range, typical: Sequence[range], *,
+                       factor: float = 1.5) -> tuple[float, float]:
+        """No frame in ``window`` changes the face much more than a driven frame usually does.
+
+        ``typical`` are frame ranges where the driver moves the face as usual; their 90th
+        percentile per-frame change, times ``factor``, bounds every step into a frame of
+        ``window``. A pose snapped in one frame (say, a face that comes back without being
+        blended in) is a step several times that. Returns (largest step, bound).
+        """
+        steps = self.face_steps(frames)
+        usual = np.concatenate([steps[r.start - 1:r.stop - 1] for r in typical])
+        bound = factor * float(np.percentile(usual, 90))
+        worst = float(steps[window.start - 1:window.stop - 1].max())
+        assert worst <= bound, (
+            f"the face jumps by {worst:.1f} in frames {window.start}–{window.stop - 1}, more than {factor} × "
+            f"the usual per-frame change ({bound:.1f})")
+        return worst, bound
+
+
+def mouth_openness(frames: Sequence[np.ndarray]) -> np.ndarray:
+    """The mouth openness mediapipe reads in each frame (video mode; NaN where no face is found)."""
+    from streamfx import landmarks as L
+    from streamfx.tracking import FaceTracker
+
+    out = []
+    with FaceTracker(static=False) as tracker:
+        for f in frames:
+            lm = tracker.track(np.ascontiguousarray(np.asarray(f)[..., :3]))
+            out.append(np.nan if lm is None else L.mouth_openness(lm))
+    return np.array(out)
+
+
+def assert_follows_driver(frames: Sequence[np.ndarray], driver: Sequence[np.ndarray], *,
+                          min_corr: float = 0.6) -> float:
+    """The animated face does what the driver's face does, frame by frame.
+
+    Judged as a viewer would see it: mediapipe reads the mouth openness of each output frame
+    and of the matching driver frame, and the two series must correlate (Pearson) — a still,
+    a frozen or a shuffled output does not. Returns the correlation.
+    """
+    assert len(frames) == len(driver), f"{len(frames)} output frames for {len(driver)} driver frames"
+    a, b = mouth_openness(frames), mouth_openness(driver)
+    seen = ~np.isnan(a) & ~np.isnan(b)
+    assert seen.mean() > 0.9, f"a face is read in only {seen.mean():.0%} of the frame pairs"
+    a, b = a[seen], b[seen]
+    corr = float(np.corrcoef(a, b)[0, 1]) if a.std() > 1e-9 and b.std() > 1e-9 else 0.0
+    assert corr > min_corr, f"the face does not follow the driver's mouth (correlation {corr:.2f})"
+    return corr
+
+
+def read_video(path: str | Path, *, limit: int | None = None, every: int = 1) -> list[np.ndarray]:
+    """Decode a video file's frames as RGB uint8 with PyAV (the first ``limit`` frames).
+
+    ``every`` keeps every n-th frame (0, n, 2n, …), for long files whose frames would not
+    all fit in memory at once; ``limit`` counts the frames kept.
+    """
     import av
 
     out: list[np.ndarray] = []
     with av.open(str(path)) as c:
-        for frame in c.decode(video=0):
+        for i, frame in enumerate(c.decode(video=0)):
+            if i % every:
+                continue
             out.append(frame.to_ndarray(format="rgb24"))
             if limit is not None and len(out) >= limit:
                 break
