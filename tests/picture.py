@@ -221,7 +221,7 @@ def mouth_openness(frames: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def assert_follows_driver(frames: Sequence[np.ndarray], driver: Sequence[np.ndarray], *,
-                          min_corr: float = 0.6) -> float:
+                          min_corr: float = 0.7) -> float:
     """The animated face does what the driver's face does, frame by frame.
 
     Judged as a viewer would see it: mediapipe reads the mouth openness of each output frame

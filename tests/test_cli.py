@@ -57,7 +57,8 @@ def test_render_video_driver_keeps_frame_count_and_fps(tmp_path: Path, portrait_
     assert n == 78 and fps == pytest.approx(25) and size == (512, 512)
     frames = read_video(out)
     astronaut.assert_animated(frames)  # the face moves, the corners stay, not the still portrait
-    assert_follows_driver(frames, read_video(clip))  # …and moves with the driver, frame by frame
+    # …and moves with the driver, frame by frame (measured 0.91; played backwards 0.56)
+    assert_follows_driver(frames, read_video(clip), min_corr=0.8)
 
 
 def test_render_with_the_plain_mesh(tmp_path: Path, portrait_file: Path, astronaut: PortraitCheck) -> None:
@@ -273,12 +274,14 @@ def test_face_lost_for_a_while_holds_and_recovers(tmp_path: Path, portrait_file:
     astronaut.assert_animated(frames)
     # held: the last pose seen, for 0.5 s after frame 39 (frames 40–54; codec noise only)
     astronaut.assert_held(frames, range(41, 54))
-    # then eased: the face leaves the held pose before the performer is back
-    steps = astronaut.face_steps(frames)
-    assert steps[56 - 1:79].max() > 1.0 and astronaut.measure([frames[54], frames[79]]).face_change > 3
+    # then eased: the face leaves the held pose (towards the idle motion) before the
+    # performer is back (measured 13 levels; a pose held until the return: 1)
+    assert astronaut.measure([frames[54], frames[79]]).face_change > 3
     # back: the driven motion returns (frames 80+), blended in without a jump — no step
     # into frames 80–90 is much larger than the steps the driver makes while tracked
+    # (measured: 7 against a bound of 11; without the blend 22)
     astronaut.assert_no_jump(frames, range(80, 91), [range(1, 40), range(91, 120)])
+    steps = astronaut.face_steps(frames)
     assert np.median(steps[91 - 1:]) > 2.0, "the face no longer follows the driver after it came back"
 
 
