@@ -12,6 +12,7 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 
 ROOT = Path(__file__).resolve().parent.parent
 MEDIA = ROOT.parent / "shared" / "media"
+CASES = ROOT.parent / "shared" / "cases"
 
 
 def media(*parts: str) -> Path:
@@ -19,6 +20,14 @@ def media(*parts: str) -> Path:
     p = MEDIA.joinpath(*parts)
     if not p.exists():
         pytest.skip(f"evaluation media {p} is absent (it lives in ../shared/media, outside the project)")
+    return p
+
+
+def case(name: str) -> Path:
+    """A failing-case file in ../shared/cases, or skip the test with a message saying what is missing."""
+    p = CASES / name
+    if not p.exists():
+        pytest.skip(f"failing-case file {p} is absent (it lives in ../shared/cases, outside the project)")
     return p
 
 
