@@ -117,9 +117,14 @@ class SlowAnimator:
     def __init__(self, inner: Animator, cost_s: float) -> None:
         self.inner, self.cost_s = inner, cost_s
         self.indices: list[int] = []
+        self.driver_hub: LatestFrameHub[DriverFrame] | None = None
+        self.newer: list[int] = []
+        """For each step: how many driver frames had been published after the one it got."""
 
     def step(self, frame: DriverFrame) -> np.ndarray:
         self.indices.append(frame.index)
+        if self.driver_hub is not None:  # a script's frame i is its (i+1)-th publication
+            self.newer.append(self.driver_hub.seq - (frame.index + 1))
         time.sleep(self.cost_s)
         return self.inner.step(frame)
 
@@ -337,6 +342,7 @@ def test_pipeline_drops_instead_of_queueing_when_animator_is_slow(portrait: np.n
     anim = SlowAnimator(real_animator(portrait, portrait_landmarks), cost_s=0.06)
     pipe = LivePipeline(anim, script_driver(anim.inner, fps=60),  # type: ignore[arg-type]
                         LiveSettings(width=160, height=96, fps=30), source_image=portrait)
+    anim.driver_hub = pipe.driver_hub
     with pipe:
         wait_until(lambda: len(anim.indices) >= 12, "12 animated frames")
     hub = pipe.driver_hub
@@ -348,6 +354,9 @@ def test_pipeline_drops_instead_of_queueing_when_animator_is_slow(portrait: np.n
     # it every frame in turn (steps of 1) and fall further behind with each
     mean_step = (indices[-1] - indices[0]) / (len(indices) - 1)
     assert mean_step > 1.5, indices
+    # …and the frame it got was the newest one: typically none newer had come by the time it
+    # started (a frame held back from before the previous step would leave ~3 newer ones)
+    assert sorted(anim.newer)[len(anim.newer) // 2] <= 1, anim.newer
 
 
 def test_animator_errors_do_not_stop_the_pipeline(portrait: np.ndarray, portrait_landmarks: np.ndarray,
