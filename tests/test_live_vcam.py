@@ -101,7 +101,6 @@ def test_vcam_in_pipeline_is_paced_at_the_camera_fps(recording_backend, portrait
     # an upper bound only, and a loose one (a loaded machine only ever sends fewer): unpaced,
     # the camera would get the driver's 60 fps
     assert n - 1 <= 30 * 1.3 * t + 2, (n, t)
-    assert pipe.metrics.snapshot()["dropped"]["output"] > 0  # the extra frames were skipped
 
 
 def test_vcam_keeps_ticking_when_paused(recording_backend, portrait: np.ndarray,
@@ -115,12 +114,12 @@ def test_vcam_keeps_ticking_when_paused(recording_backend, portrait: np.ndarray,
         n = len(backend.frames)
         # cameras that stop delivering look frozen/disconnected to apps: repeat the last frame
         wait_until(lambda: len(backend.frames) >= n + 15, "15 frames sent while paused")
-    held = backend.frames[n + 2:n + 15]  # the first two may still be fresh ones in flight
+    held = backend.frames[n + 5:n + 15]  # the first few may still be fresh ones in flight
     assert all(np.array_equal(f, held[0]) for f in held), "the paused camera must repeat one frame"
     frames = sent(backend)
     PortraitCheck(portrait, portrait_landmarks, out_size=(320, 180)).assert_animated(frames[:n])
-    assert frames[n + 2].std() > 8  # what it repeats is the picture, not a blank
-    assert np.abs(frames[n + 2].astype(int) - frames[n - 1]).mean() < 10  # …the last one shown
+    assert frames[n + 5].std() > 8  # what it repeats is the picture, not a blank
+    assert np.abs(frames[n + 5].astype(int) - frames[n - 1]).mean() < 10  # …the last one shown
 
 
 def test_no_device_error_names_the_setup_command(monkeypatch) -> None:
