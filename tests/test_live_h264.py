@@ -119,9 +119,9 @@ async def test_1080p_answer_and_received_stream_declare_level_4(encode: str, mon
                             for line in fmtp), fmtp
         assert re.search(r"a=rtpmap:(\d+) H264/90000", answer.sdp)
 
-        result = await pull_whep(f"http://127.0.0.1:{server.port}/whep", frames=12, seconds=WAIT, keep=6,
-                                 keep_every=2)
-        assert result.frames >= 12 and result.sizes == {(1920, 1080)}
+        result = await pull_whep(f"http://127.0.0.1:{server.port}/whep", frames=16, seconds=WAIT, keep=6,
+                                 keep_every=2, keep_from=4)
+        assert result.frames >= 16 and result.sizes == {(1920, 1080)}
     finally:
         await server.stop()
         pipe.stop()

@@ -90,6 +90,7 @@ async def pull(
     on_frame: Callable[[av.VideoFrame], None] | None = None,
     keep: int = 0,
     keep_every: int = 1,
+    keep_from: int = 0,
     stop: asyncio.Event | None = None,
     connect_timeout: float = 20.0,
 ) -> PullResult:
@@ -97,7 +98,8 @@ async def pull(
 
     ``seconds`` alone times the window from the first frame; with ``frames`` it is the limit
     for receiving them (without either, only ``stop`` ends it). ``keep`` decoded frames (every
-    ``keep_every``-th, from the first) are converted to RGB into :attr:`PullResult.images`.
+    ``keep_every``-th, from frame number ``keep_from`` on: an encoder is still sharpening a new
+    stream's first frames) are converted to RGB into :attr:`PullResult.images`.
     """
     result = PullResult()
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # no public STUN server: host candidates only
@@ -131,7 +133,8 @@ async def pull(
                     now = time.perf_counter()
                     if result.first_frame_s is None:
                         result.first_frame_s = now - t0
-                    if len(result.images) < keep and result.frames % keep_every == 0:
+                    n = result.frames - keep_from
+                    if n >= 0 and n % keep_every == 0 and len(result.images) < keep:
                         result.images.append(frame.to_ndarray(format="rgb24"))
                     result.frames += 1
                     result.arrivals.append(now)
