@@ -30,6 +30,8 @@ from streamfx.live.cli import (
 from streamfx.live.metrics import LiveMetrics
 from streamfx.live.pipeline import LiveSettings
 from tests.conftest import ROOT
+from tests.picture import PortraitCheck
+from tests.test_live_pipeline import next_frames, wait_until
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -95,20 +97,17 @@ def test_vcam_only_without_device_is_nothing_to_output() -> None:
     assert "modprobe v4l2loopback" in str(exc.value) and "--no-webrtc" in str(exc.value)
 
 
-def test_build_pipeline_with_script_driver_animates() -> None:
+def test_build_pipeline_with_script_driver_animates(portrait, portrait_landmarks) -> None:
     pipe = build_pipeline(parse("--driver", "talk"), LiveSettings(width=640, height=360))
     with pipe:
-        got = pipe.hub.wait_newer(0, timeout=10)
-        assert got is not None and got[1].image.shape == (360, 640, 3)
-        import time
-
-        time.sleep(1.0)
-        assert pipe.metrics.snapshot()["output_fps"] > 20
+        frames = [lf.image for lf in next_frames(pipe.hub, 30)]
+    assert frames[0].shape == (360, 640, 3)
+    # no --source: the demo portrait, animated by the talk script
+    PortraitCheck(portrait, portrait_landmarks, out_size=(640, 360)).assert_animated(frames)
 
 
-def test_live_keeps_animating_when_the_driver_video_is_deleted(tmp_path, caplog) -> None:
-    import numpy as np
-
+def test_live_keeps_animating_when_the_driver_video_is_deleted(tmp_path, caplog, portrait,
+                                                              portrait_landmarks) -> None:
     shared = ROOT.parent / "shared" / "cases" / "driver_short.mp4"  # 3 s, a talking face
     if not shared.exists():
         pytest.skip(f"test clip {shared} is absent (it lives in ../shared/cases, outside the project)")
@@ -118,17 +117,11 @@ def test_live_keeps_animating_when_the_driver_video_is_deleted(tmp_path, caplog)
     with caplog.at_level(logging.WARNING, logger="streamfx"), pipe:
         assert pipe.hub.wait_newer(0, timeout=30) is not None
         live.unlink()
-        time.sleep(4.0)  # the 3 s clip has wrapped round since: that is where it used to freeze
-        frames, seq = [], pipe.hub.seq
-        deadline = time.monotonic() + 3.0
-        while len(frames) < 12 and time.monotonic() < deadline:
-            got = pipe.hub.wait_newer(seq, timeout=1.0)
-            if got is not None:
-                seq, lf = got
-                frames.append(lf.image)
-        assert len(frames) >= 12, "the animation froze"
-        moved = sum(not np.array_equal(a, b) for a, b in zip(frames, frames[1:], strict=False))
-        assert moved >= len(frames) // 2, moved
+        # the 3 s clip (paced at real time) wraps round: that is where it used to freeze
+        wrapped = next_frames(pipe.hub, 1)[0].index + 100
+        wait_until(lambda: next_frames(pipe.hub, 1)[0].index > wrapped, "the driver clip wrapped round")
+        frames = [lf.image for lf in next_frames(pipe.hub, 20)]  # fails if the animation froze
+        PortraitCheck(portrait, portrait_landmarks, out_size=(320, 180)).assert_animated(frames)
         assert "\nstreamfx_driver_up 1" in pipe.metrics.prometheus()
         assert pipe.status()["driver"] == "VideoFileSource"
     said = [r.getMessage() for r in caplog.records if "driver.mp4" in r.getMessage()]
