@@ -288,8 +288,12 @@ def test_face_lost_for_a_while_holds_and_recovers(tmp_path: Path, portrait_file:
 def test_interrupted_render_leaves_a_playable_file(tmp_path: Path, portrait_file: Path,
                                                    astronaut: PortraitCheck) -> None:
     out = tmp_path / "long.mp4"
+    # five minutes of motion: however loaded the machine, the render is still running when
+    # the Ctrl-C comes
+    script = tmp_path / "long.json"
+    script.write_text('{"duration": 300, "base": "talk", "tracks": {"yaw": [[0, 0], [150, 10], [300, 0]]}}')
     env = {**os.environ, "GLOG_minloglevel": "2"}
-    proc = subprocess.Popen([*STREAMFX, "render", str(portrait_file), "demo", "-o", str(out), "-q"],
+    proc = subprocess.Popen([*STREAMFX, "render", str(portrait_file), str(script), "-o", str(out), "-q"],
                             stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.time() + 60
     while time.time() < deadline and (not out.exists() or out.stat().st_size < 50_000):
@@ -299,7 +303,7 @@ def test_interrupted_render_leaves_a_playable_file(tmp_path: Path, portrait_file
     assert proc.returncode == 130, err
     assert "interrupted" in err
     frames = read_video(out)
-    assert 1 < len(frames) < 390
+    assert 1 < len(frames) < 9000
     astronaut.assert_portrait(frames)  # what was written is the portrait, whole
 
 

@@ -208,7 +208,15 @@ def test_ctrl_c_while_the_cli_starts_is_one_line_not_a_traceback(monkeypatch, ca
     def interrupted() -> None:
         raise KeyboardInterrupt
 
+    import signal
+
     monkeypatch.setattr(cli, "build_parser", interrupted)
-    assert cli.main(["live"]) == 130
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        assert cli.main(["live"]) == 130
+    finally:
+        # main() ignores further Ctrl-C on its way out; this process (and every child it
+        # starts, which inherits an ignored SIGINT) must get Ctrl-C back
+        signal.signal(signal.SIGINT, before)
     err = capsys.readouterr().err
     assert err.strip() == "streamfx: interrupted" and "Traceback" not in err
