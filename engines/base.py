@@ -25,7 +25,7 @@ from typing import ClassVar
 import numpy as np
 
 from streamfx.errors import InputError
-from streamfx.generator import GeneratorSettings, SourceTensors, WarpGenerator
+from streamfx.generator import GeneratorSettings, SourceTensors
 
 log = logging.getLogger("streamfx")
 
@@ -75,15 +75,13 @@ class GeneratorEngine(ABC):
     name: ClassVar[str] = ""
     renders_filters: ClassVar[bool] = False
     """True when ``_render_batch`` already applies the CPU filters (the reference does)."""
-    mouth_in_graph: ClassVar[bool] = False
-    """True when the mouth/eyelid layers are compiled in: a live toggle needs a rebuild."""
+    compiles_layers: ClassVar[bool] = False
+    """True when the enabled layers are compiled in (a graph): a live toggle needs a rebuild."""
 
     def __init__(self, settings: EngineSettings | None = None):
         self.settings = (settings or EngineSettings()).validate()
         self.src: SourceTensors | None = None
-        # the optional CPU filters (colour match, sharpen) reuse the reference's code
-        self._post = WarpGenerator(self.settings.generator)
-        self._built_mouth: bool | None = None
+        self._built: tuple[str, ...] | None = None
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
@@ -93,16 +91,22 @@ class GeneratorEngine(ABC):
     def prepare(self, src: SourceTensors) -> None:
         """Take a new source portrait; everything per-source is (re)built here."""
         self.src = src
-        self._post.src = src
         self._prepare(src)
-        self._built_mouth = self.settings.generator.mouth_synthesis
+        self._built = src.stack.key(self.settings.generator)
 
-    def _follow_mouth_toggle(self) -> None:
-        """Rebuild a compiled graph if mouth synthesis was toggled since it was built."""
-        mouth = self.settings.generator.mouth_synthesis
-        if self.mouth_in_graph and self.src is not None and mouth != self._built_mouth:
+    def _follow_layer_toggles(self) -> None:
+        """Rebuild a compiled graph if a layer was switched on or off since it was built."""
+        if not self.compiles_layers or self.src is None:
+            return
+        key = self.src.stack.key(self.settings.generator)
+        if key != self._built:
             self._prepare(self.src)
-            self._built_mouth = mouth
+            self._built = key
+
+    def apply_filters(self, frame: np.ndarray, target: np.ndarray) -> None:
+        """The CPU frame filters (colour match, sharpen), in place, as the settings say."""
+        assert self.src is not None
+        self.src.stack.apply_filters(frame, target, self.src, self.settings.generator)
 
     @abstractmethod
     def _prepare(self, src: SourceTensors) -> None: ...
@@ -115,11 +119,11 @@ class GeneratorEngine(ABC):
         if self.src is None:
             raise RuntimeError(f"{type(self).__name__}.render_batch called before prepare()")
         t = check_targets(targets, batched=True)
-        self._follow_mouth_toggle()
+        self._follow_layer_toggles()
         out = self._render_batch(t)
         if not self.renders_filters:
             for frame, target in zip(out, t, strict=True):
-                self._post.apply_filters(frame, target)
+                self.apply_filters(frame, target)
         return out
 
     def render(self, target: np.ndarray) -> np.ndarray:

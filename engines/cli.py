@@ -23,7 +23,7 @@ def _add_source_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--landmarks", help="landmarks file for faces the tracker cannot read (docs/landmarks.md)")
     p.add_argument("--max-size", type=int, default=2048, help="downscale the portrait's longer side to this (default 2048)")
     p.add_argument("--no-mouth", dest="mouth_synthesis", action="store_false",
-                   help="leave the mouth-interior and eyelid layers out of the graph")
+                   help="leave the mouth-interior layer out of the graph (the eyelids stay)")
     p.add_argument("--face", type=face_number, metavar="N",
                    help="which face of a group photo, counted from the left (default: the largest)")
 
@@ -55,7 +55,7 @@ def run_export(args: argparse.Namespace) -> int:
     import onnx
 
     from engines.onnx_graph import INPUT_NAME, OUTPUT_NAME, build_graph, graph_hash
-    from streamfx.generator import SourceTensors
+    from streamfx.generator import GeneratorSettings, SourceTensors
 
     out = Path(args.output)
     refuse_overwriting_inputs(out, args.source, args.landmarks)
@@ -65,7 +65,7 @@ def run_export(args: argparse.Namespace) -> int:
         raise OutputError(f"folder '{out.parent}' does not exist — create it or choose another --output")
     src = _prepare(args)
     assert isinstance(src, SourceTensors)
-    model = build_graph(src, mouth_synthesis=args.mouth_synthesis)
+    model = build_graph(src, GeneratorSettings(mouth_synthesis=args.mouth_synthesis))
     onnx.save(model, str(out))
     h, w = src.image.shape[:2]
     c = src.image.shape[2]
