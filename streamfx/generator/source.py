@@ -7,14 +7,13 @@ it, then asks every layer of the stack for its per-source constants (``Layer.pre
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from streamfx import landmarks as L
 from streamfx.errors import InputError
+from streamfx.generator.basics import SourceBasics
 from streamfx.generator.constants import GRID_CELLS, MAX_SHIFT, ROI_MARGIN
 from streamfx.generator.geometry import motion_mask_at, soft_matte
 from streamfx.generator.settings import GeneratorSettings
@@ -22,39 +21,11 @@ from streamfx.generator.stack import LayerStack
 
 
 @dataclass
-class SourceTensors:
+class SourceTensors(SourceBasics):
     """Everything the per-frame generator needs that depends only on the source portrait."""
 
-    image: np.ndarray
-    """H×W×C uint8 (RGB, or RGBA: the alpha is warped too)."""
-    landmarks: np.ndarray
-    """478×3 float32, source pixels."""
-    roi: tuple[int, int, int, int]
-    """x0, y0, x1, y1 of the region that can change; the rest of the output is the source."""
-    grid: np.ndarray
-    """gh×gw×2 coarse grid points (x, y), where cv2.resize puts its samples over the region."""
-    max_shift: float
-    """Displacement clamp, pixels."""
-    soft_matte: np.ndarray | None
-    """The blurred person matte (0–1) that lets the hair move, or None."""
     stack: LayerStack = field(default_factory=LayerStack.default)
     """The layers this source was prepared for (engines run this stack)."""
-    consts: dict[str, Any] = field(default_factory=dict)
-    """Each layer's per-source constants, by layer name."""
-
-    @property
-    def grid_shape(self) -> tuple[int, int]:
-        return self.grid.shape[0], self.grid.shape[1]
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return self.image.shape[1], self.image.shape[0]
-
-    @functools.cached_property
-    def pixels(self) -> np.ndarray:
-        """rh×rw×2 float32: the (x, y) of every pixel in the region of interest."""
-        x0, y0, x1, y1 = self.roi
-        return np.stack(np.meshgrid(np.arange(x0, x1), np.arange(y0, y1)), axis=-1).astype(np.float32)
 
 
 def prepare_source(image: np.ndarray, landmarks: np.ndarray, alpha: np.ndarray | None = None,

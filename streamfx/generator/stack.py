@@ -11,10 +11,10 @@ live toggle rebuilds exactly when it must. Frame filters run after, on the CPU.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from streamfx.generator.basics import SourceBasics
 from streamfx.generator.layers import (
     ColourMatch,
     EyelidLayer,
@@ -28,9 +28,6 @@ from streamfx.generator.layers import (
 )
 from streamfx.generator.ops.base import Ops, Tensor
 from streamfx.generator.settings import GeneratorSettings
-
-if TYPE_CHECKING:
-    from streamfx.generator.source import SourceTensors
 
 
 class LayerStack:
@@ -75,7 +72,7 @@ class LayerStack:
         return frozenset({x.switch for x in self.layers if x.switch} | {k for f in self.filters for k in f.settings})
 
     # ---- running -------------------------------------------------------------------------------
-    def run(self, ops: Ops, src: SourceTensors, settings: GeneratorSettings, target: Tensor) -> Tensor:
+    def run(self, ops: Ops, src: SourceBasics, settings: GeneratorSettings, target: Tensor) -> Tensor:
         """The enabled layers on ``ops``: target landmarks in, the assembled frame(s) out."""
         frame = Frame(target=ops.landmarks(target))
         for layer in self.enabled(settings):
@@ -88,7 +85,7 @@ class LayerStack:
         ops.set_stage("assemble")
         return ops.assemble(frame.region)
 
-    def apply_filters(self, out: np.ndarray, target: np.ndarray, src: SourceTensors,
+    def apply_filters(self, out: np.ndarray, target: np.ndarray, src: SourceBasics,
                       settings: GeneratorSettings) -> None:
         """The enabled frame filters, in place, on one H×W×C uint8 frame."""
         for f in self.filters:

@@ -17,15 +17,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from streamfx.generator.basics import SourceBasics
 from streamfx.generator.ops.base import Ops, Tensor
 from streamfx.generator.settings import GeneratorSettings
-
-if TYPE_CHECKING:
-    from streamfx.generator.source import SourceTensors
 
 
 @dataclass
@@ -58,7 +56,7 @@ class Layer(ABC):
     def enabled(self, settings: GeneratorSettings) -> bool:
         return self.switch is None or bool(getattr(settings, self.switch))
 
-    def prepare(self, src: SourceTensors) -> Any:
+    def prepare(self, src: SourceBasics) -> Any:
         """Everything per source (NumPy, once); handed back to :meth:`apply` as ``consts``."""
         return None
 
@@ -77,10 +75,10 @@ class FrameFilter(ABC):
     @abstractmethod
     def enabled(self, settings: GeneratorSettings) -> bool: ...
 
-    def prepare(self, src: SourceTensors) -> Any:
+    def prepare(self, src: SourceBasics) -> Any:
         return None
 
     @abstractmethod
-    def apply(self, out: np.ndarray, target: np.ndarray, src: SourceTensors, consts: Any,
+    def apply(self, out: np.ndarray, target: np.ndarray, src: SourceBasics, consts: Any,
               settings: GeneratorSettings) -> None:
         """Filter ``out`` (H×W×C uint8) in place; ``target`` is its 478×3 landmarks."""

@@ -8,11 +8,11 @@ the source's own eyelid skin, with the lash line drawn along the new lid edge.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from streamfx import landmarks as L
+from streamfx.generator.basics import SourceBasics
 from streamfx.generator.constants import (
     LASH_AT,
     LASH_CLOSING,
@@ -31,9 +31,6 @@ from streamfx.generator.geometry import feature_frame
 from streamfx.generator.layers.base import Frame, Layer
 from streamfx.generator.layers.shapes import axis, bulge, feature_coords, height
 from streamfx.generator.ops.base import Ops
-
-if TYPE_CHECKING:
-    from streamfx.generator.source import SourceTensors
 
 # (corners, upper-lid middle, lower-lid middle), the subject's right eye then left
 EYES = ((L.RIGHT_EYE_CORNERS, L.RIGHT_UPPER_LID, L.RIGHT_LOWER_LID),
@@ -73,7 +70,7 @@ class EyelidLayer(Layer):
     switch = "eyelids"
     settings = ("eyelids",)
 
-    def prepare(self, src: SourceTensors) -> EyelidConsts:
+    def prepare(self, src: SourceBasics) -> EyelidConsts:
         return lid_colours(src.image[..., :3], src.landmarks)
 
     def apply(self, ops: Ops, k: EyelidConsts, frame: Frame) -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import cv2
 import numpy as np
 
 from streamfx import landmarks as L
+from streamfx.generator.basics import SourceBasics
 from streamfx.generator.constants import (
     COLOUR_GAIN,
     COLOUR_MIN_SAMPLES,
@@ -16,9 +15,6 @@ from streamfx.generator.constants import (
 )
 from streamfx.generator.layers.base import FrameFilter
 from streamfx.generator.settings import GeneratorSettings
-
-if TYPE_CHECKING:
-    from streamfx.generator.source import SourceTensors
 
 
 class ColourMatch(FrameFilter):
@@ -30,13 +26,13 @@ class ColourMatch(FrameFilter):
     def enabled(self, settings: GeneratorSettings) -> bool:
         return settings.color_match
 
-    def prepare(self, src: SourceTensors) -> tuple[np.ndarray, np.ndarray]:
+    def prepare(self, src: SourceBasics) -> tuple[np.ndarray, np.ndarray]:
         h, w = src.image.shape[:2]
         x0, y0, x1, y1 = L.face_box(src.landmarks, w, h)
         face = src.image[y0:y1, x0:x1, :3].reshape(-1, 3).astype(np.float32)
         return face.mean(axis=0), face.std(axis=0) + 1e-3
 
-    def apply(self, out: np.ndarray, target: np.ndarray, src: SourceTensors, consts: tuple[np.ndarray, np.ndarray],
+    def apply(self, out: np.ndarray, target: np.ndarray, src: SourceBasics, consts: tuple[np.ndarray, np.ndarray],
               settings: GeneratorSettings) -> None:
         h, w = out.shape[:2]
         x0, y0, x1, y1 = L.face_box(target, w, h)
@@ -59,7 +55,7 @@ class Sharpen(FrameFilter):
     def enabled(self, settings: GeneratorSettings) -> bool:
         return settings.sharpen > 0
 
-    def apply(self, out: np.ndarray, target: np.ndarray, src: SourceTensors, consts: None,
+    def apply(self, out: np.ndarray, target: np.ndarray, src: SourceBasics, consts: None,
               settings: GeneratorSettings) -> None:
         x0, y0, x1, y1 = src.roi
         region = out[y0:y1, x0:x1, :3]

@@ -13,18 +13,15 @@ Per frame: two matmuls of the landmarks' displacements, and a clamp to ``max_shi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from streamfx import landmarks as L
+from streamfx.generator.basics import SourceBasics
 from streamfx.generator.constants import FACE_MASK_SHAPE, NORM_EPSILON, TPS_REGULARISATION
 from streamfx.generator.geometry import falloff_mask, motion_mask_at, similarity_rows, tps_kernel
 from streamfx.generator.layers.base import Frame, Layer
 from streamfx.generator.ops.base import Ops
-
-if TYPE_CHECKING:
-    from streamfx.generator.source import SourceTensors
 
 
 @dataclass(frozen=True)
@@ -38,7 +35,7 @@ class MotionConsts:
     max_shift: float
 
 
-def motion_fields(src: SourceTensors) -> tuple[np.ndarray, np.ndarray]:
+def motion_fields(src: SourceBasics) -> tuple[np.ndarray, np.ndarray]:
     """(face_field, head_field) of a source: the TPS and head similarity, solved, evaluated on
     the grid, masked and folded into one float32 matrix each (computed in float64)."""
     lm = src.landmarks
@@ -73,7 +70,7 @@ class MotionLayer(Layer):
     stage = "motion"
     settings = ("grid_step",)
 
-    def prepare(self, src: SourceTensors) -> MotionConsts:
+    def prepare(self, src: SourceBasics) -> MotionConsts:
         face_field, head_field = motion_fields(src)
         lm = src.landmarks
         return MotionConsts(

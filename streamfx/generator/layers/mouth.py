@@ -10,12 +10,12 @@ shows (if any) stay their size, hanging from the upper lip.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from streamfx import landmarks as L
+from streamfx.generator.basics import SourceBasics
 from streamfx.generator.constants import (
     CAVITY_SHADE,
     LIP_FALLBACK_RGB,
@@ -32,9 +32,6 @@ from streamfx.generator.constants import (
 from streamfx.generator.layers.base import Frame, Layer
 from streamfx.generator.layers.shapes import axis, bulge, feature_coords, height
 from streamfx.generator.ops.base import Ops
-
-if TYPE_CHECKING:
-    from streamfx.generator.source import SourceTensors
 
 
 @dataclass(frozen=True)
@@ -78,7 +75,7 @@ class MouthLayer(Layer):
     switch = "mouth_synthesis"
     settings = ("mouth_synthesis",)
 
-    def prepare(self, src: SourceTensors) -> MouthConsts:
+    def prepare(self, src: SourceBasics) -> MouthConsts:
         lm, rgb = src.landmarks, src.image[..., :3]
         width = float(np.linalg.norm(lm[L.INNER_CORNERS[0], :2] - lm[L.INNER_CORNERS[1], :2]))
         gap = float(np.linalg.norm(lm[L.UPPER_LIP_MID, :2] - lm[L.LOWER_LIP_MID, :2])) / max(width, 1e-6)

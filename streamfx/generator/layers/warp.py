@@ -12,16 +12,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from streamfx.generator.basics import SourceBasics
 from streamfx.generator.constants import INVERT_ITERATIONS
 from streamfx.generator.layers.base import Frame, Layer
 from streamfx.generator.ops.base import Ops, Tensor
-
-if TYPE_CHECKING:
-    from streamfx.generator.source import SourceTensors
 
 
 @dataclass(frozen=True)
@@ -39,7 +36,7 @@ class WarpLayer(Layer):
     kind = "warp"
     stage = "invert"
 
-    def prepare(self, src: SourceTensors) -> WarpConsts:
+    def prepare(self, src: SourceBasics) -> WarpConsts:
         gh, gw = src.grid_shape
         grid = src.grid.astype(np.float32)
         jj, ii = np.meshgrid(np.arange(gw, dtype=np.float32), np.arange(gh, dtype=np.float32))

@@ -27,12 +27,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from streamfx.generator.source import SourceTensors
+from streamfx.generator.basics import SourceBasics
 
 Tensor = Any
 """A backend's value: an ndarray (NumPy), a graph value name (ONNX), a tensor (torch)."""
@@ -63,7 +62,7 @@ class Window:
 class Ops(ABC):
     """The operations a layer may use. Broadcasting follows NumPy's (and ONNX's) rules."""
 
-    def __init__(self, src: SourceTensors):
+    def __init__(self, src: SourceBasics):
         self.src = src
 
     def set_stage(self, name: str) -> None:  # noqa: B027 - only graph builders record stages
@@ -226,7 +225,7 @@ class GraphConstants:
     ys: np.ndarray
 
     @classmethod
-    def of(cls, src: SourceTensors) -> GraphConstants:
+    def of(cls, src: SourceBasics) -> GraphConstants:
         h, w = src.image.shape[:2]
         x0, y0, x1, y1 = src.roi
         gh, gw = src.grid_shape
@@ -267,7 +266,7 @@ class StaticShapeOps(Ops):
     only then); the region ``C×B×rh×rw`` as whole-valued floats until :meth:`assemble`.
     """
 
-    def __init__(self, src: SourceTensors):
+    def __init__(self, src: SourceBasics):
         super().__init__(src)
         self.k = GraphConstants.of(src)
         self._coords: tuple[Tensor, Tensor] | None = None

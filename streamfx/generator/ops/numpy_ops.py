@@ -9,15 +9,12 @@ and a window is *cropped* to its box, its per-pixel maps ``h×w×1`` (so colours
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
+from streamfx.generator.basics import SourceBasics
 from streamfx.generator.ops.base import Ops, Tensor, Window
-
-if TYPE_CHECKING:
-    from streamfx.generator.source import SourceTensors
 
 F32 = np.float32
 
@@ -27,7 +24,7 @@ def _whole(v: Tensor) -> int:
 
 
 class NumpyOps(Ops):
-    def __init__(self, src: SourceTensors):
+    def __init__(self, src: SourceBasics):
         super().__init__(src)
         self._f: dict[float, np.float32] = {}
 
