@@ -13,7 +13,6 @@ from pathlib import Path
 from streamfx import __version__
 from streamfx.errors import NoFaceError, StreamFXError, refuse_overwriting_inputs
 from streamfx.native_logs import native_logs_filtered
-from streamfx.options import add_motion_options, face_number
 
 log = logging.getLogger("streamfx")
 
@@ -93,6 +92,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # deferred: the options pull in the generator and engines (numpy, OpenCV), and a Ctrl-C
+    # while they load must land in main()'s handler, not in a traceback at import time
+    from streamfx.options import add_motion_options, face_number
+
     parser = argparse.ArgumentParser(prog="streamfx", description="Bring a still portrait to life.")
     parser.add_argument("--version", action="version", version=f"streamfx {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -159,6 +162,7 @@ _EXTENSIONS: list[tuple[str, str, str, str, str]] = [
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args: argparse.Namespace | None = None
     try:
         # inside the try: building the parser imports the tracker (a second or so), and a
         # Ctrl-C then must not end in a traceback
@@ -174,7 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # we are stopping: a second Ctrl-C changes nothing
-        print("streamfx: interrupted — output files were closed and hold what was done", file=sys.stderr)
+        if args is not None and args.command in ("render", "demo"):
+            print("streamfx: interrupted — output files were closed and hold what was done", file=sys.stderr)
+        else:
+            print("streamfx: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         os._exit(1)

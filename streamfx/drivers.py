@@ -36,12 +36,25 @@ def open_driver(spec: str, *, neutral_landmarks: np.ndarray, realtime: bool = Fa
         from streamfx.sources.script import ScriptSource
 
         return ScriptSource(spec, neutral_landmarks, fps=fps, loop=loop, realtime=realtime)
+    from streamfx.sources.video import VideoFileSource
+
+    return VideoFileSource(_existing(spec), realtime=realtime, loop=loop)
+
+
+def check_driver(spec: str) -> None:
+    """Raise the InputError :func:`open_driver` would for an unusable video driver, reading
+    only its header (cheap: callers check before seconds of model loading)."""
+    if driver_kind(spec) == "video":
+        from streamfx.sources.video import probe_video
+
+        probe_video(_existing(spec))
+
+
+def _existing(spec: str) -> Path:
     path = Path(spec)
     if not path.exists():
         raise InputError(
             f"driver '{spec}' does not exist — give a video file, a camera (webcam, 0, /dev/video0) "
             f"or a motion script ({', '.join(BUILTINS)} or a .json/.toml file)"
         )
-    from streamfx.sources.video import VideoFileSource
-
-    return VideoFileSource(path, realtime=realtime, loop=loop)
+    return path

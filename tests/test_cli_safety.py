@@ -191,3 +191,24 @@ def test_filter_drops_native_info_and_warnings_only() -> None:
     assert out == b"" and held == noise[2][:30]
     out, held = filter_chunk(held + noise[2][30:] + kept[0])
     assert out == kept[0] and held == b""
+
+
+def test_ctrl_c_while_the_cli_starts_is_one_line_not_a_traceback(monkeypatch, capsys) -> None:
+    import subprocess
+    import sys
+
+    # the window before main()'s handler is the import of streamfx.cli: it must stay light,
+    # the heavy option modules (generator, engines) load inside main()
+    probe = subprocess.run([sys.executable, "-c", "import sys, streamfx.cli; "
+                            "print(sorted(m for m in ('streamfx.options', 'engines', 'cv2', 'mediapipe') "
+                            "if m in sys.modules))"], capture_output=True, text=True, check=True)
+    assert probe.stdout.strip() == "[]", probe.stdout
+    from streamfx import cli
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert cli.main(["live"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "streamfx: interrupted" and "Traceback" not in err

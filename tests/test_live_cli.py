@@ -14,6 +14,7 @@ import threading
 import time
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from streamfx.errors import DeviceUnavailableError, StreamFXError
@@ -304,3 +305,21 @@ def test_stop_signals_policy_first_stops_second_is_ignored_third_quits(monkeypat
     term = StopSignals()
     term._handle(signal.SIGTERM, None)  # outside start-up: only a request, never a raise
     assert term.requested and term.exit_code == 0
+
+
+def test_an_unusable_video_driver_fails_before_the_models_load(tmp_path) -> None:
+    audio_only = tmp_path / "talk.mp4"
+    import av
+
+    with av.open(str(audio_only), "w") as c:  # an .mp4 with sound and no picture
+        stream = c.add_stream("aac", rate=16000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 16000
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            c.mux(packet)
+    run = LiveRun("--driver", str(audio_only), "--no-vcam", "--webrtc", "127.0.0.1:0")
+    code = run.finish()
+    run.assert_clean()
+    assert code == 2, run.output
+    assert "has no video stream (audio only)" in run.output
+    assert LOADING not in run.output  # before the seconds of model loading, not after

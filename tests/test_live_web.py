@@ -191,6 +191,10 @@ def test_argument_parsing_helpers() -> None:
     with pytest.raises(ValueError):
         parse_hostport("host:port")
     assert validate_settings({"eye_gain": 1}) == {"eye_gain": 1.0}
+    # range errors name the API's key, not the command line's flag
+    with pytest.raises(ValueError, match=r"^head_gain must be between") as e:
+        validate_settings({"head_gain": 99})
+    assert "--" not in str(e.value)
     with pytest.raises(ValueError):
         WebRTCSettings(codec="av1")
 
@@ -375,9 +379,15 @@ async def test_loopback_server_refuses_cross_site_requests(real_live: Live) -> N
         async with http.post(real_live.url("/api/settings"), data=b'{"head_gain": 2}',
                              headers={"Content-Type": "text/plain"}) as r:
             assert r.status == 415
-        async with http.get(real_live.url("/panel")) as r:
-            assert r.headers["X-Frame-Options"] == "DENY"
-            assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+        # no page with controls may be framed (clickjacking), under any of its paths; the
+        # viewer at / may (it is embedded with ?embed=1)
+        for page in ("/panel", "/static/panel.html", "/static/panel.js", "/api/stats"):
+            async with http.get(real_live.url(page)) as r:
+                assert r.status == 200, page
+                assert r.headers["X-Frame-Options"] == "DENY", page
+                assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"], page
+        async with http.get(real_live.url("/")) as r:
+            assert "X-Frame-Options" not in r.headers
     await pc.close()
 
 

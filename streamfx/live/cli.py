@@ -216,6 +216,10 @@ def _run_live(args: argparse.Namespace, signals: StopSignals) -> int:
     # busy port or a missing camera is reported at once, not after the wait.
     if args.webrtc:
         web_settings(args)
+    if args.driver:
+        from streamfx.drivers import check_driver
+
+        check_driver(args.driver)
     listener = listen(args.webrtc) if args.webrtc else None
     vcam = None
     pipeline = None
@@ -294,7 +298,7 @@ def build_pipeline(args: argparse.Namespace, settings: Any) -> Any:
     animator = make_animator(image, source_landmarks=landmarks, source_name=name, face=getattr(args, "face", None),
                              settings=motion)
     driver = open_live_driver(args.driver, animator)
-    log.info("source %s (%dx%d), driver %s", name, image.shape[1], image.shape[0], type(driver).__name__)
+    log.info("source %s (%dx%d), driver %s", name, image.shape[1], image.shape[0], args.driver or type(driver).__name__.removesuffix("Source").lower())
 
     def idle_script() -> Any:
         # the driver failed mid-show (camera unplugged, video unreadable): keep the face alive

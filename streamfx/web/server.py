@@ -181,7 +181,11 @@ def validate_settings(body: Any) -> dict[str, Any]:
     try:
         AnimatorSettings().with_live(**out)
     except InputError as e:
-        raise ValueError(str(e)) from None
+        # the settings speak the CLI's language (--head-gain); the API's keys are head_gain
+        message = str(e)
+        for key in out:
+            message = message.replace(f"--{key.replace('_', '-')}", key)
+        raise ValueError(message) from None
     return out
 
 
@@ -194,6 +198,12 @@ class RequestError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+async def _no_framing_but_the_viewer(request: web.Request, response: web.StreamResponse) -> None:
+    if request.path != "/":
+        for key, value in NO_FRAMING.items():
+            response.headers.setdefault(key, value)
 
 
 def _json_error(status: int, message: str) -> web.Response:
@@ -277,9 +287,12 @@ class LiveServer:
             client_max_size=UPLOAD_MAX_BYTES + _MULTIPART_SLACK,
         )
         r = app.router
+        # The viewer at / may be embedded (?embed=1). Nothing else may be framed: the panel
+        # has controls (also as /static/panel.html), and a framed page's own requests are
+        # same-origin, so clickjacking would pass the origin check.
+        app.on_response_prepare.append(_no_framing_but_the_viewer)
         r.add_get("/", self._page("viewer.html"))
-        # the viewer may be embedded (?embed=1); the panel has controls, so nobody may frame it
-        r.add_get("/panel", self._page("panel.html", NO_FRAMING))
+        r.add_get("/panel", self._page("panel.html"))
         r.add_static("/static/", STATIC)
         r.add_post("/offer", self.offer)
         r.add_post("/whep", self.whep_post)
