@@ -92,7 +92,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    # deferred: the options pull in the generator and engines (numpy, OpenCV), and a Ctrl-C
+    # deferred: the options pull in the generator (numpy, OpenCV), and a Ctrl-C
     # while they load must land in main()'s handler, not in a traceback at import time
     from streamfx.options import add_motion_options, face_number
 

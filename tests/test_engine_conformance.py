@@ -2,13 +2,13 @@
 
 Each case renders the same poses with one layer switched on (the motion field and warp
 are always on) and compares the frames with the ``opencv`` reference, within
-:data:`TOLERANCE` — the bound docs/engines.md states. A new layer is one class: the toy
+:data:`~tests.test_engines_support.TOLERANCE` — the bound docs/engines.md states. A new layer is one class: the toy
 vignette below runs on every engine with nothing else written for it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -29,33 +29,7 @@ from streamfx.generator.basics import SourceBasics
 from streamfx.generator.layers import Frame
 from streamfx.generator.ops import Ops
 from streamfx.settings import EngineSettings
-from tests.test_engines_support import synthetic_targets
-
-
-@dataclass(frozen=True)
-class Tolerance:
-    """Parity with the reference, in 1/255 units of a uint8 channel.
-
-    Engines sum the motion field's matmuls in different orders (OpenBLAS, MLAS, MKL,
-    cuBLAS); the ~1e-5 px that moves a remap coordinate across one of OpenCV's 1/32-px
-    steps on a sharp edge changes that pixel by up to contrast/32 — rarely, hence the share.
-    Everything after the matmuls is reproduced op for op.
-    """
-
-    mean: float = 0.005
-    beyond: int = 2
-    share: float = 1e-4  # of values more than ``beyond`` off
-    max: int = 16  # one 1/32-px step in x and in y at full contrast: 2 · 255/32
-
-    def check(self, name: str, ref: np.ndarray, out: np.ndarray) -> None:
-        assert out.shape == ref.shape and out.dtype == np.uint8, (name, out.shape, out.dtype)
-        d = np.abs(ref.astype(np.int16) - out.astype(np.int16))
-        mean, share, worst = float(d.mean()), float((d > self.beyond).mean()), int(d.max())
-        print(f"{name}: max {worst}, mean {mean:.6f}, share > {self.beyond}: {share:.1e}")
-        assert mean <= self.mean and share <= self.share and worst <= self.max, (name, worst, mean, share)
-
-
-TOLERANCE = Tolerance()
+from tests.test_engines_support import TOLERANCE, synthetic_targets
 
 
 def _make(name: str, settings: EngineSettings, tmp: Any) -> GeneratorEngine:
@@ -88,15 +62,18 @@ def _make(name: str, settings: EngineSettings, tmp: Any) -> GeneratorEngine:
 ENGINES = ["opencv", "onnxruntime", "cuda-maths-on-cpu", "cuda", "tensorrt"]
 
 
+FILTER_ON: dict[str, dict[str, object]] = {"color_match": {"color_match": True}, "sharpen": {"sharpen": 0.6}}
+
+
 def _only(layer: str) -> GeneratorSettings:
-    """Settings with just this layer (and the motion field and warp, always on) switched on."""
-    values: dict[str, object] = {"mouth_synthesis": False, "eyelids": False}
-    values.update({"mouth": {"mouth_synthesis": True}, "eyelids": {"eyelids": True},
-                   "color_match": {"color_match": True}, "sharpen": {"sharpen": 0.6}}.get(layer, {}))
+    """Settings with just this layer (and those without a switch: motion, warp) on."""
+    stack = LayerStack.default()
+    values: dict[str, object] = {x.switch: x.name == layer for x in stack.layers if x.switch}
+    values.update(FILTER_ON.get(layer, {}))
     return GeneratorSettings(**values)  # type: ignore[arg-type]
 
 
-LAYERS = [x.name for x in LayerStack.default()]
+LAYERS = [x.name for x in LayerStack.default()]  # a shipped layer is picked up here by itself
 
 
 @pytest.fixture(scope="module")
