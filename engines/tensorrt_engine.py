@@ -8,7 +8,7 @@ reaches, so there this engine reports itself unavailable and its tests skip.
 * **Build.** The ONNX graph (engines.onnx_graph) is parsed with ``trt.OnnxParser`` into a
   network; the builder config gets a workspace limit, two optimisation profiles over the
   batch axis — ``live`` (B = 1) and ``batch`` (2 … max_batch, optimised for max_batch) — and,
-  with ``fp16=True``, the FP16 flag, with every layer outside the mouth/eyelid stage pinned
+  with ``fp16=True``, the FP16 flag, with every layer outside the overlays' stage (``layers/``) pinned
   to FP32 (OBEY_PRECISION_CONSTRAINTS): the motion field needs ~1e-5 px and the remap's
   fixed-point sums reach 2^18, both beyond FP16. The resolution is fixed by the portrait
   the graph is built for, so there is no resolution range to profile.
