@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from streamfx.drivers import open_driver
+from streamfx.drivers import check_driver, open_driver
 from streamfx.errors import StreamFXError, TruncatedInputError, refuse_overwriting_inputs
 from streamfx.group import FaceChoice, make_animator
 from streamfx.imageio import load_image
@@ -79,13 +79,22 @@ def render(job: RenderJob) -> RenderResult:
     # before anything is opened: the output file is created (and truncated) right away
     refuse_overwriting_inputs(job.output, job.source, job.driver, job.landmarks)
     job.settings.validate()
+    check_driver(job.driver)  # its header only: a bad driver fails before the models load
     image, lm = load_source(job.source, job.max_size, job.landmarks)
     animator = make_animator(image, source_landmarks=lm, source_name=job.source, face=job.face,
                              settings=job.settings)
-    driver = open_driver(job.driver, neutral_landmarks=animator.source_landmarks)
-    sink = VideoFileSink(job.output, fps=driver.fps)
+    driver = None
     h, w = image.shape[:2]
-    sink.open(w, h, driver.fps)
+    try:
+        driver = open_driver(job.driver, neutral_landmarks=animator.source_landmarks)
+        sink = VideoFileSink(job.output, fps=driver.fps)
+        sink.open(w, h, driver.fps)
+    except BaseException:
+        # close what started: mediapipe's threads would otherwise log after our one error line
+        if driver is not None:
+            driver.close()
+        animator.close()
+        raise
     tracked: queue.Queue[DriverFrame | None] = queue.Queue(maxsize=64)  # None ends the stream
     failure: list[BaseException] = []
     stop = threading.Event()

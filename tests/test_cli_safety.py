@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from streamfx.native_logs import filter_chunk, is_native_noise
-from tests.conftest import ROOT
+from tests.conftest import case
+from tests.picture import PortraitCheck, read_video
 
-CASES = ROOT.parent / "shared" / "cases"
 STREAMFX = [sys.executable, "-m", "streamfx"]
 # what mediapipe/TFLite/absl write from C++ (seen on every command before this was fixed)
 NATIVE = re.compile(r"^(?:[IW]\d{4} \d\d:\d\d:\d+\.\d+|INFO: |WARNING: |VERBOSE: )|TensorFlow Lite|absl::|"
@@ -40,13 +40,6 @@ def only_error_line(p: subprocess.CompletedProcess[str]) -> str:
 
 def sha1(path: Path) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()
-
-
-def case(name: str) -> Path:
-    p = CASES / name
-    if not p.exists():
-        pytest.skip(f"failing-case file {p} is absent (it lives in ../shared/cases, outside the project)")
-    return p
 
 
 def write_video(path: Path, frames: int = 10) -> Path:
@@ -147,11 +140,15 @@ def test_no_face_hints_fit_the_command(tmp_path: Path) -> None:
 
 
 # ---- 12: no native log lines on stderr ----------------------------------------------
-def test_render_stderr_carries_no_native_log_lines(tmp_path: Path, portrait_file: Path) -> None:
-    p = run("render", str(portrait_file), "idle", "-o", str(tmp_path / "o.mp4"), "-q")
+def test_render_stderr_carries_no_native_log_lines(tmp_path: Path, portrait_file: Path, portrait: np.ndarray,
+                                                   portrait_landmarks: np.ndarray) -> None:
+    out = tmp_path / "o.mp4"
+    p = run("render", str(portrait_file), "idle", "-o", str(out), "-q")
     assert p.returncode == 0, p.stderr
     assert not [ln for ln in p.stderr.splitlines() if NATIVE.search(ln)], p.stderr
     assert p.stderr == "", p.stderr  # -q: nothing at all to say about a clean render
+    # quiet, and the render is still the animated portrait (blinks, a sway)
+    PortraitCheck(portrait, portrait_landmarks).assert_animated(read_video(out, every=3))
 
 
 def test_bad_input_after_tracking_is_exactly_one_line(tmp_path: Path, portrait_file: Path) -> None:
@@ -168,11 +165,14 @@ def test_verbose_shows_native_lines_again(tmp_path: Path, portrait_file: Path) -
     assert [ln for ln in p.stderr.splitlines() if NATIVE.search(ln)], p.stderr
 
 
-def test_progress_bar_still_reaches_stderr(tmp_path: Path, portrait_file: Path) -> None:
-    p = run("render", str(portrait_file), "nod", "-o", str(tmp_path / "o.mp4"))
+def test_progress_bar_still_reaches_stderr(tmp_path: Path, portrait_file: Path, portrait: np.ndarray,
+                                          portrait_landmarks: np.ndarray) -> None:
+    out = tmp_path / "o.mp4"
+    p = run("render", str(portrait_file), "nod", "-o", str(out))
     assert p.returncode == 0, p.stderr
     assert "render:" in p.stderr and "%|" in p.stderr
     assert not NATIVE.search(p.stderr), p.stderr
+    PortraitCheck(portrait, portrait_landmarks).assert_animated(read_video(out))
 
 
 def test_filter_drops_native_info_and_warnings_only() -> None:

@@ -59,7 +59,9 @@ def _make(name: str, settings: EngineSettings, tmp: Any) -> GeneratorEngine:
     return TorchEngine(settings)
 
 
-ENGINES = ["opencv", "onnxruntime", "cuda-maths-on-cpu", "cuda", "tensorrt"]
+# the GPU engines run where there is a GPU (and TensorRT): the only cases that may skip in CI
+ENGINES = ["opencv", "onnxruntime", "cuda-maths-on-cpu",
+           pytest.param("cuda", marks=pytest.mark.hardware), pytest.param("tensorrt", marks=pytest.mark.hardware)]
 
 
 FILTER_ON: dict[str, dict[str, object]] = {"color_match": {"color_match": True}, "sharpen": {"sharpen": 0.6}}

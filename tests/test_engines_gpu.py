@@ -10,6 +10,9 @@ from engines.tensorrt_engine import NOT_INSTALLABLE
 from streamfx.generator import SourceTensors, WarpGenerator, prepare_source
 from tests.test_engines_support import TOLERANCE, synthetic_targets
 
+# they need an NVIDIA GPU (and TensorRT 10): the only tests allowed to skip in CI
+pytestmark = pytest.mark.hardware
+
 
 @pytest.fixture(scope="module")
 def case(portrait: np.ndarray, portrait_landmarks: np.ndarray) -> tuple[SourceTensors, np.ndarray, np.ndarray]:

@@ -20,7 +20,7 @@ PORTRAITS = ["lp_s42.jpg", "lp_s3.jpg", "sadtalker_art_6.png"]
 
 
 @pytest.fixture(scope="module", params=PORTRAITS)
-def case(request: pytest.FixtureRequest) -> tuple[str, SourceTensors, np.ndarray, np.ndarray]:
+def real_case(request: pytest.FixtureRequest) -> tuple[str, SourceTensors, np.ndarray, np.ndarray]:
     from streamfx.imageio import load_image
     from streamfx.tracking import track_portrait
 
@@ -37,18 +37,18 @@ def case(request: pytest.FixtureRequest) -> tuple[str, SourceTensors, np.ndarray
 _check = assert_parity
 
 
-def test_onnxruntime_cpu_matches_opencv_on_real_portraits(case: tuple[str, SourceTensors, np.ndarray, np.ndarray]) -> None:
-    name, src, targets, ref = case
+def test_onnxruntime_cpu_matches_opencv_on_real_portraits(real_case: tuple[str, SourceTensors, np.ndarray, np.ndarray]) -> None:
+    name, src, targets, ref = real_case
     e = OnnxRuntimeEngine(providers=["CPUExecutionProvider"])
     e.prepare(src)
     _check(f"onnxruntime {name}", ref, e.render_batch(targets))
 
 
-def test_torch_maths_match_opencv_on_real_portraits(case: tuple[str, SourceTensors, np.ndarray, np.ndarray]) -> None:
+def test_torch_maths_match_opencv_on_real_portraits(real_case: tuple[str, SourceTensors, np.ndarray, np.ndarray]) -> None:
     pytest.importorskip("torch", reason="PyTorch is not installed (the cuda engine's maths are checked where it is)")
     from engines.torch_engine import TorchEngine
 
-    name, src, targets, ref = case
+    name, src, targets, ref = real_case
     e = TorchEngine(EngineSettings(device="cpu"))
     e.prepare(src)
     _check(f"torch-cpu {name}", ref, e.render_batch(targets))

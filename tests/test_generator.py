@@ -141,13 +141,43 @@ def test_the_warp_inverts_a_linear_motion_field() -> None:
     np.testing.assert_allclose(back[3:-3, 3:-3], want[3:-3, 3:-3], atol=1e-3)
 
 
-def test_post_processing_options_run(portrait: np.ndarray, portrait_landmarks: np.ndarray) -> None:
-    g = WarpGenerator(GeneratorSettings(color_match=True, sharpen=0.3))
+def test_colour_match_pulls_a_drifted_face_back_to_the_portrait(portrait: np.ndarray,
+                                                                portrait_landmarks: np.ndarray) -> None:
+    g = WarpGenerator(GeneratorSettings(color_match=True))
+    g.prepare(portrait, portrait_landmarks)
+    x0, y0, x1, y1 = L.face_box(portrait_landmarks, portrait.shape[1], portrait.shape[0])
+    drifted = portrait.astype(np.int16)
+    drifted[y0:y1, x0:x1] += np.array([30, -20, 10], np.int16)  # a warm cast over the face
+    drifted = np.clip(drifted, 0, 255).astype(np.uint8)
+    out = drifted.copy()
+    g.apply_filters(out, portrait_landmarks)
+
+    def cast(a: np.ndarray) -> float:  # worst per-channel offset of the face's mean colour
+        return float(np.abs(a[y0:y1, x0:x1].reshape(-1, 3).mean(axis=0) - portrait[y0:y1, x0:x1].reshape(-1, 3)
+                            .mean(axis=0)).max())
+
+    assert cast(drifted) > 15 and cast(out) < 0.25 * cast(drifted), (cast(drifted), cast(out))
+    keep = np.ones(portrait.shape[:2], bool)
+    keep[y0:y1, x0:x1] = False
+    assert np.array_equal(out[keep], drifted[keep])  # only the face box is corrected
+
+
+def test_sharpen_adds_detail_inside_the_moving_region_only(portrait: np.ndarray, portrait_landmarks: np.ndarray) -> None:
+    import cv2
+
+    g = WarpGenerator(GeneratorSettings(sharpen=0.5))
     g.prepare(portrait, portrait_landmarks)
     out = g.render(portrait_landmarks)
     x0, y0, x1, y1 = g.src.roi  # type: ignore[union-attr]
-    diff = np.abs(out[y0:y1, x0:x1].astype(int) - portrait[y0:y1, x0:x1]).mean()
-    assert 0.2 < diff < 12
+
+    def detail(a: np.ndarray) -> float:  # mean absolute Laplacian of the region's grey levels
+        grey = cv2.cvtColor(np.ascontiguousarray(a[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY)
+        return float(np.abs(cv2.Laplacian(grey.astype(np.float32), cv2.CV_32F)).mean())
+
+    assert detail(out) > 1.3 * detail(portrait), (detail(out), detail(portrait))
+    keep = np.ones(portrait.shape[:2], bool)
+    keep[y0:y1, x0:x1] = False
+    assert np.array_equal(out[keep], portrait[keep])
 
 
 def _head_frame(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:

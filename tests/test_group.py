@@ -8,13 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import case
+from tests.picture import PortraitCheck, read_video
 
-TWO_FACES = ROOT.parent / "shared" / "cases" / "two_faces.jpg"
 STREAMFX = [sys.executable, "-m", "streamfx"]
 
 # two_faces.jpg is two 512² portraits side by side: a photo (left) and a bigger cartoon face
@@ -25,9 +24,7 @@ SEAM = (slice(0, 512), slice(470, 550))  # background between the two heads
 
 @pytest.fixture(scope="module")
 def two_faces() -> Path:
-    if not TWO_FACES.exists():
-        pytest.skip(f"failing-case file {TWO_FACES} is absent (it lives in ../shared/cases, outside the project)")
-    return TWO_FACES
+    return case("two_faces.jpg")
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +32,17 @@ def source(two_faces: Path) -> np.ndarray:
     from streamfx.imageio import load_image
 
     return load_image(two_faces).astype(np.int16)
+
+
+@pytest.fixture(scope="module")
+def checks(source: np.ndarray) -> list[PortraitCheck]:
+    """Where each face (left to right) and the corners far from it land in a render."""
+    from streamfx.tracking import find_portrait_faces
+
+    image = source.astype(np.uint8)
+    faces = find_portrait_faces(image)
+    assert len(faces) == 2
+    return [PortraitCheck(image, lm) for lm in faces]
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +59,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def last_frame(path: Path) -> np.ndarray:
-    with av.open(str(path)) as c:
-        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-    return frames[-1].astype(np.int16)
+    return read_video(path)[-1].astype(np.int16)
 
 
 def change(a: np.ndarray, b: np.ndarray, region: tuple[slice, slice]) -> float:
@@ -67,32 +73,38 @@ def render(two_faces: Path, script: Path, out: Path, *face: str) -> subprocess.C
 
 
 def test_default_takes_the_largest_face_and_says_so(tmp_path: Path, two_faces: Path, script: Path,
-                                                   source: np.ndarray) -> None:
+                                                   source: np.ndarray, checks: list[PortraitCheck]) -> None:
     out = tmp_path / "default.mp4"
     p = render(two_faces, script, out)
     assert p.stderr.splitlines() == [
         f"streamfx: found 2 faces in '{two_faces}'; animating face 2 of 2 "
         "(the largest; --face N picks another, --face all animates all)"]
+    checks[1].assert_animated(read_video(out))
     last = last_frame(out)
     assert change(last, source, RIGHT) > 6  # the cartoon (right, larger) face moved
     assert change(last, source, LEFT) < 3  # the photo stayed still (codec noise only)
 
 
 def test_face_number_picks_a_face_from_the_left(tmp_path: Path, two_faces: Path, script: Path,
-                                                source: np.ndarray) -> None:
+                                                source: np.ndarray, checks: list[PortraitCheck]) -> None:
     one, two = tmp_path / "one.mp4", tmp_path / "two.mp4"
     assert "animating face 1 of 2 (--face 1)" in render(two_faces, script, one, "--face", "1").stderr
     render(two_faces, script, two, "--face", "2")
+    checks[0].assert_animated(read_video(one))
+    checks[1].assert_animated(read_video(two))
     a, b = last_frame(one), last_frame(two)
     assert change(a, source, LEFT) > 6 and change(a, source, RIGHT) < 3
     assert change(b, source, RIGHT) > 6 and change(b, source, LEFT) < 3
 
 
 def test_face_all_animates_every_face_with_no_seam(tmp_path: Path, two_faces: Path, script: Path,
-                                                   source: np.ndarray) -> None:
+                                                   source: np.ndarray, checks: list[PortraitCheck]) -> None:
     out, single = tmp_path / "all.mp4", tmp_path / "two.mp4"
     assert "animating all 2" in render(two_faces, script, out, "--face", "all").stderr
     render(two_faces, script, single, "--face", "2")
+    frames = read_video(out)
+    for check in checks:
+        check.assert_animated(frames)
     last = last_frame(out)
     assert change(last, source, LEFT) > 6 and change(last, source, RIGHT) > 6
     assert change(last, source, SEAM) < 3  # the background between the heads stays put
@@ -145,7 +157,8 @@ def test_face_regions_split_between_faces(source: np.ndarray) -> None:
         assert r.weight[cy - r.y0, cx - r.x0, 0] > 0.99
 
 
-def test_group_animator_in_live_has_the_animator_interface(two_faces: Path, portrait: np.ndarray) -> None:
+def test_group_animator_in_live_has_the_animator_interface(two_faces: Path, portrait: np.ndarray,
+                                                           checks: list[PortraitCheck]) -> None:
     """`live --face all`: the pipeline gets a GroupAnimator; settings, calibration and a
     portrait swap reach every face."""
     import argparse
@@ -167,6 +180,8 @@ def test_group_animator_in_live_has_the_animator_interface(two_faces: Path, port
         frames = iter(driver)
         outs = [animator.step(next(frames)) for _ in range(40)]
         assert outs[-1].shape == (512, 1024, 3) and animator.face_found
+        for check in checks:  # both faces talk, the backdrop stays
+            check.assert_animated(outs)
         assert set(animator.timings) == {"track", "retarget", "generate"}
         animator.update_settings(head_gain=2.0, sharpen=0.5)
         assert animator.settings_dict()["head_gain"] == 2.0

@@ -20,9 +20,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
-from tests.test_live_browser import CHROMIUM, CHROMIUM_ARGS, LiveProcess
+from tests.conftest import CHROMIUM
+from tests.picture import PortraitCheck
+from tests.test_live_browser import LiveProcess, shots
 
 pytestmark = [
     pytest.mark.browser,
@@ -71,15 +74,6 @@ def attacker(face_png: bytes) -> Iterator[int]:
     yield server.server_address[1]
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    pw_sync = pytest.importorskip("playwright.sync_api")
-    with pw_sync.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def server_state(base: str) -> dict:
@@ -169,20 +163,24 @@ def test_a_page_on_another_origin_cannot_drive_or_watch(live: LiveProcess, attac
 
 
 def test_the_panel_on_the_servers_own_origin_still_works(live: LiveProcess, browser, face_png: bytes,
-                                                         tmp_path: Path) -> None:
+                                                         tmp_path: Path, portrait: np.ndarray,
+                                                         portrait_landmarks: np.ndarray) -> None:
     assert live.base is not None
     panel = browser.new_page()
     panel.goto(live.base + "/panel")
     panel.wait_for_selector("#head_gain")
-    panel.wait_for_function("window.streamfx && window.streamfx.frames > 5", timeout=30_000)  # /offer works
+    panel.wait_for_function("window.streamfx && window.streamfx.frames > 5", timeout=60_000)  # /offer works
+    # …and its preview is the demo portrait, animated by the idle script
+    PortraitCheck(portrait, portrait_landmarks, out_size=(320, 180)).assert_animated(
+        shots(panel, every_s=0.3, video="preview"))
     panel.click("#pause")
-    panel.wait_for_function("document.getElementById('pause').textContent === 'Resume'", timeout=10_000)
+    panel.wait_for_function("document.getElementById('pause').textContent === 'Resume'", timeout=30_000)
     assert server_state(live.base)["paused"] is True
     panel.click("#pause")
-    panel.wait_for_function("document.getElementById('pause').textContent === 'Pause'", timeout=10_000)
+    panel.wait_for_function("document.getElementById('pause').textContent === 'Pause'", timeout=30_000)
     panel.eval_on_selector("#head_gain", "el => { el.value = '1.5'; el.dispatchEvent(new Event('change')); }")
     panel.wait_for_function("window.streamfx.settings && window.streamfx.settings.animator.head_gain === 1.5",
-                            timeout=10_000)
+                            timeout=30_000)
     face = tmp_path / "face.png"
     face.write_bytes(face_png)
     panel.set_input_files("#source-file", str(face))

@@ -1,7 +1,9 @@
 """H.264 level: derived from size and rate, written into the SPS and advertised in the SDP.
 
 The SPS is read back from real libx264 output: from each encoder directly, and from what an
-aiortc client actually received over RTP from the live server (1080p, both encode modes).
+aiortc client actually received over RTP from the live server (1080p, both encode modes: the
+real Animator driven by the real talk script), whose decoded frames must be the animated
+portrait (tests/picture.py).
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ from aiortc import RTCPeerConnection
 from aiortc.codecs import h264 as aiortc_h264
 from aiortc.codecs.h264 import h264_depayload
 
-from streamfx.live.pipeline import LivePipeline, LiveSettings
 from streamfx.web.client import pull_whep
 from streamfx.web.h264 import LeveledH264Encoder, h264_level, profile_level_id, sdp_parameters
 from streamfx.web.server import LiveServer, ServerSettings
 from streamfx.web.shared_encoder import SharedEncoder
 from streamfx.web.webrtc import WebRTCHub, WebRTCSettings
-from tests.test_live_pipeline import FakeAnimator, SyntheticDriver, portrait
+from tests.picture import PortraitCheck
+from tests.test_live_pipeline import WAIT, real_pipeline
 
 SPS_NAL = 7
 
@@ -86,7 +88,8 @@ def test_aiortcs_own_encoder_would_say_3_1() -> None:
 
 
 @pytest.mark.parametrize("encode", ["per-viewer", "shared"])
-async def test_1080p_answer_and_received_stream_declare_level_4(encode: str, monkeypatch) -> None:
+async def test_1080p_answer_and_received_stream_declare_level_4(encode: str, monkeypatch, portrait: np.ndarray,
+                                                               portrait_landmarks: np.ndarray) -> None:
     # Spy on the receiving client's decoder: it gets exactly what came over RTP.
     received: list[bytes] = []
     original = aiortc_h264.H264Decoder.decode
@@ -97,8 +100,7 @@ async def test_1080p_answer_and_received_stream_declare_level_4(encode: str, mon
 
     monkeypatch.setattr(aiortc_h264.H264Decoder, "decode", recording)
 
-    pipe = LivePipeline(FakeAnimator(portrait(256)), SyntheticDriver(),
-                        LiveSettings(width=1920, height=1080, fps=30))
+    pipe = real_pipeline(portrait, portrait_landmarks, width=1920, height=1080, fps=30)
     rtc = WebRTCHub(pipe.hub, 30, WebRTCSettings(codec="h264", loopback=True, encode=encode), pipe.metrics,
                     size=(1920, 1080))
     server = LiveServer(pipe, ServerSettings(port=0), rtc)
@@ -117,10 +119,12 @@ async def test_1080p_answer_and_received_stream_declare_level_4(encode: str, mon
                             for line in fmtp), fmtp
         assert re.search(r"a=rtpmap:(\d+) H264/90000", answer.sdp)
 
-        result = await pull_whep(f"http://127.0.0.1:{server.port}/whep", frames=3)
-        assert result.frames >= 3 and result.sizes == {(1920, 1080)}
+        result = await pull_whep(f"http://127.0.0.1:{server.port}/whep", frames=16, seconds=WAIT, keep=6,
+                                 keep_every=2, keep_from=4)
+        assert result.frames >= 16 and result.sizes == {(1920, 1080)}
     finally:
         await server.stop()
         pipe.stop()
     levels = sps_levels(b"".join(received))
     assert levels and set(levels) == {40}, levels
+    PortraitCheck(portrait, portrait_landmarks, out_size=(1920, 1080)).assert_animated(result.images)

@@ -1,7 +1,14 @@
 """Live pipeline building blocks: hub, metrics, compositing, pipeline threads, commands.
 
-Also home of the fakes other live tests import (a synthetic driver and animator), so the
-plumbing is tested without depending on the tracker's speed.
+The pipeline runs the real parts: :class:`streamfx.animator.Animator` on the demo portrait,
+driven by the real ``talk`` motion script (landmarks straight from the script, so no webcam
+is needed). Its output is checked with :class:`tests.picture.PortraitCheck`. Stand-ins
+appear only where they are the point of a test, and say so: an animator slowed down on
+purpose, a driver that fails on cue. Other live tests import the helpers defined here.
+
+No assert here depends on speed: waits have generous limits, and what is checked (frame
+counts, which frame won, what the picture shows) holds on a loaded machine. Rates and
+latencies are measured by ``scripts/bench_live.py``.
 """
 
 from __future__ import annotations
@@ -9,91 +16,78 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-import cv2
 import numpy as np
 import pytest
 
+from streamfx.animator import Animator
 from streamfx.compositing import Compositor, overlay, parse_size, placement
+from streamfx.drivers import open_driver
 from streamfx.live.hub import LatestFrameHub, LiveFrame
 from streamfx.live.metrics import LiveMetrics, RateMeter
 from streamfx.live.pipeline import LivePipeline, LiveSettings
 from streamfx.sinks.base import FrameSink
 from streamfx.sources.base import DriverFrame, FrameSource
+from streamfx.sources.script import ScriptSource
+from tests.picture import PortraitCheck
+
+WAIT = 60.0
+"""Seconds any wait may take before the test gives up: generous, so load never fails a test."""
 
 
-class SyntheticDriver(FrameSource):
-    """Real-time frames with a moving dot; ``frames=None`` runs until closed."""
-
-    live = True
-
-    def __init__(self, fps: float = 30.0, frames: int | None = None, size: tuple[int, int] = (64, 64)) -> None:
-        self.fps, self.frame_count, self.size = fps, frames, size
-        self._closed = threading.Event()
-
-    def __iter__(self) -> Iterator[DriverFrame]:
-        t0 = time.perf_counter()
-        i = 0
-        while not self._closed.is_set() and (self.frame_count is None or i < self.frame_count):
-            due = t0 + i / self.fps
-            delay = due - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            img = np.zeros((self.size[1], self.size[0], 3), np.uint8)
-            yield DriverFrame(index=i, timestamp=i / self.fps, captured_at=time.perf_counter(), image=img)
-            i += 1
-
-    def close(self) -> None:
-        self._closed.set()
+# -- helpers shared by the live tests ------------------------------------------------------
+def real_animator(portrait: np.ndarray, landmarks: np.ndarray) -> Animator:
+    """The real Animator on the demo portrait (its landmarks given: no second tracking run)."""
+    return Animator(portrait, source_landmarks=landmarks, source_name="demo portrait", track_drivers=False)
 
 
-class FakeAnimator:
-    """Portrait + a dot that moves with the driver frame index ("the face moves")."""
-
-    def __init__(self, image: np.ndarray, cost_ms: float = 0.0) -> None:
-        self.image = image
-        self.size = (image.shape[1], image.shape[0])
-        self.timings: dict[str, float] = {}
-        self.face_found = True
-        self.cost_ms = cost_ms
-        self.settings = {"smoothing": 0.5, "head_gain": 1.0, "eye_gain": 1.0, "brow_gain": 1.0,
-                         "mouth_gain": 1.0, "mirror": False, "idle": True, "hold_seconds": 0.5}
-        self.calibrated = 0
-
-    def step(self, frame: DriverFrame) -> np.ndarray:
-        if self.cost_ms:
-            time.sleep(self.cost_ms / 1000)
-        out = self.image.copy()
-        h, w = out.shape[:2]
-        gain = self.settings["head_gain"]
-        x = int(w / 2 + gain * w / 6 * np.sin(frame.index / 5))
-        cv2.circle(out, (x, h // 2), max(2, w // 10), (255, 255, 255), -1)
-        self.timings = {"track": 0.1, "retarget": 0.1, "generate": self.cost_ms}
-        return out
-
-    def step_rgba(self, frame: DriverFrame) -> np.ndarray:
-        rgb = self.step(frame)
-        return np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
-
-    def calibrate(self) -> None:
-        self.calibrated += 1
-
-    def set_source(self, image: np.ndarray, landmarks: np.ndarray | None = None, name: str = "upload") -> None:
-        self.image = image
-        self.size = (image.shape[1], image.shape[0])
-
-    def update_settings(self, **kw: object) -> None:
-        for k in kw:
-            if k not in self.settings:
-                raise ValueError(f"unknown setting {k}")
-        self.settings.update(kw)  # type: ignore[arg-type]
-
-    def settings_dict(self) -> dict:
-        return dict(self.settings)
+def script_driver(animator: Animator, script: str = "talk", **kw: object) -> FrameSource:
+    """The real motion-script driver, as ``streamfx live --driver talk`` opens it (real time, looping)."""
+    args: dict = {"realtime": True, "loop": True, **kw}
+    return open_driver(script, neutral_landmarks=animator.source_landmarks, **args)
 
 
-def portrait(size: int = 128, colour: tuple[int, int, int] = (40, 90, 160)) -> np.ndarray:
+def real_pipeline(portrait: np.ndarray, landmarks: np.ndarray, width: int = 320, height: int = 180,
+                  fps: float = 30.0, script: str = "talk", **kw: object) -> LivePipeline:
+    """Real Animator + real script driver, composited to ``width``×``height`` (not started)."""
+    anim = real_animator(portrait, landmarks)
+    return LivePipeline(anim, script_driver(anim, script), LiveSettings(width=width, height=height, fps=fps),
+                        source_image=portrait, **kw)  # type: ignore[arg-type]
+
+
+def wait_until(condition: Callable[[], object], what: str, timeout: float = WAIT) -> None:
+    """Poll ``condition`` until true; fail saying ``what`` did not happen within ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:g} s")
+        time.sleep(0.02)
+
+
+def next_frames(hub: LatestFrameHub[LiveFrame], n: int, timeout: float = WAIT) -> list[LiveFrame]:
+    """The next ``n`` frames published on ``hub`` (as a consumer sees them: newest each time)."""
+    out: list[LiveFrame] = []
+    seq = hub.seq
+    deadline = time.monotonic() + timeout
+    while len(out) < n:
+        got = hub.wait_newer(seq, timeout=max(0.0, deadline - time.monotonic()))
+        if got is None:
+            raise AssertionError(f"only {len(out)} of {n} frames within {timeout:g} s")
+        seq, lf = got
+        assert lf.seq == seq  # a LiveFrame knows the seq the hub gave it
+        out.append(lf)
+    return out
+
+
+def mirrored(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Another portrait with a face: the same one, flipped left–right (and its landmarks)."""
+    lm = np.array(landmarks, np.float32)
+    lm[:, 0] = image.shape[1] - 1 - lm[:, 0]
+    return np.ascontiguousarray(image[:, ::-1]), lm
+
+
+def flat_image(size: int = 128, colour: tuple[int, int, int] = (40, 90, 160)) -> np.ndarray:
     img = np.zeros((size, size, 3), np.uint8)
     img[:] = colour
     return img
@@ -114,6 +108,51 @@ class ListSink(FrameSink):
 
     def close(self) -> None:
         self.opened = None
+
+
+class SlowAnimator:
+    """The real Animator, slowed down on purpose (the point of the test): each step first
+    sleeps ``cost_s``, like a big model on a small machine. Records the driver frames it got."""
+
+    def __init__(self, inner: Animator, cost_s: float) -> None:
+        self.inner, self.cost_s = inner, cost_s
+        self.indices: list[int] = []
+        self.driver_hub: LatestFrameHub[DriverFrame] | None = None
+        self.newer: list[int] = []
+        """For each step: how many driver frames had been published after the one it got."""
+
+    def step(self, frame: DriverFrame) -> np.ndarray:
+        self.indices.append(frame.index)
+        if self.driver_hub is not None:  # a script's frame i is its (i+1)-th publication
+            self.newer.append(self.driver_hub.seq - (frame.index + 1))
+        time.sleep(self.cost_s)
+        return self.inner.step(frame)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+class UnpluggedDriver(ScriptSource):
+    """The talk script until ``unplug`` is set, then the error of a camera pulled out.
+
+    A stand-in on purpose: the failure, and exactly when it happens, is the point.
+    """
+
+    def __init__(self, landmarks: np.ndarray) -> None:
+        super().__init__("talk", landmarks, loop=True, realtime=True)
+        self.unplug = threading.Event()
+
+    def __iter__(self) -> Iterator[DriverFrame]:
+        for frame in super().__iter__():
+            if self.unplug.is_set():
+                raise OSError("device went away")
+            yield frame
+
+
+def driver_up(pipe: LivePipeline) -> str:
+    """The driver_up line of /metrics ('streamfx_driver_up 1' or '… 0')."""
+    lines = [x for x in pipe.metrics.prometheus().splitlines() if x.startswith("streamfx_driver_up ")]
+    return lines[0] if lines else ""
 
 
 # -- hub ---------------------------------------------------------------------------------
@@ -137,17 +176,17 @@ def test_hub_keeps_only_latest_and_counts_drops() -> None:
 def test_hub_wakes_threads_and_async_waiters() -> None:
     hub: LatestFrameHub[str] = LatestFrameHub()
     got: list[object] = []
-    t = threading.Thread(target=lambda: got.append(hub.wait_newer(0, timeout=2)))
+    t = threading.Thread(target=lambda: got.append(hub.wait_newer(0, timeout=WAIT)))
     t.start()
 
     async def main() -> object:
-        waiter = asyncio.ensure_future(hub.wait_newer_async(0, timeout=2))
+        waiter = asyncio.ensure_future(hub.wait_newer_async(0, timeout=WAIT))
         await asyncio.sleep(0.05)
         threading.Thread(target=hub.publish, args=("x",)).start()
         return await waiter
 
     assert asyncio.run(main()) == (1, "x")
-    t.join(2)
+    t.join(WAIT)
     assert got == [(1, "x")]
 
     async def timeout() -> object:
@@ -171,6 +210,7 @@ def test_metrics_rates_latency_and_prometheus() -> None:
     m.mark_output({"track": 4.0, "generate": 10.0})
     m.set_dropped("output", 3)
     snap = m.snapshot()
+    # the latencies were made up above (1..100 ms), so these are arithmetic, not timing
     assert 40 <= snap["sinks"]["vcam"]["latency_p50_ms"] <= 60
     assert 90 <= snap["sinks"]["vcam"]["latency_p95_ms"] <= 100
     text = m.prometheus()
@@ -190,7 +230,7 @@ def test_compositor_fits_portrait_with_still_background() -> None:
     c = placement(512, 512, 1280, 720, "cover")
     assert c.crop[2] == 512 and c.crop[3] == 288
     comp = Compositor(1280, 720)
-    src = portrait(512)
+    src = flat_image(512)
     comp.set_source(src)
     a = comp.compose(src)
     b = comp.compose(np.full_like(src, 255))
@@ -206,116 +246,183 @@ def test_compositor_fits_portrait_with_still_background() -> None:
 
 
 # -- pipeline ----------------------------------------------------------------------------
-def test_pipeline_runs_sinks_commands_and_pause() -> None:
-    settings = LiveSettings(width=320, height=180, fps=30)
-    pipe = LivePipeline(FakeAnimator(portrait()), SyntheticDriver(), settings)
+def test_pipeline_animates_the_portrait_and_obeys_commands(portrait: np.ndarray,
+                                                           portrait_landmarks: np.ndarray) -> None:
+    pipe = real_pipeline(portrait, portrait_landmarks)
+    anim = pipe.animator
+    assert isinstance(anim, Animator)
     sink = ListSink()
     pipe.add_sink(sink)
     assert sink.opened == (320, 180, 30)
     with pipe:
-        time.sleep(1.0)
-        assert len(sink.frames) >= 20
-        assert sink.frames[-1].shape == (180, 320, 3)
-        assert pipe.update_settings(head_gain=2.0).result(2)["head_gain"] == 2.0
-        pipe.calibrate().result(2)
-        assert pipe.animator.calibrated == 1  # type: ignore[attr-defined]
-        pipe.set_source(portrait(colour=(200, 10, 10))).result(2)
-        time.sleep(0.2)
-        assert sink.frames[-1][90, 20, 0] > sink.frames[0][90, 20, 0]  # new background
+        wait_until(lambda: len(sink.frames) >= 30, "30 frames in the sink")
+        PortraitCheck(portrait, portrait_landmarks, out_size=(320, 180)).assert_animated(sink.frames[:30])
+
+        assert pipe.update_settings(head_gain=2.0).result(WAIT)["head_gain"] == 2.0
+        assert anim.retargeter.settings.head_gain == 2.0
+        before = np.array(anim.retargeter.reference)
+        pipe.calibrate().result(WAIT)
+        # calibrating takes the next driver frame as the neutral face: the talk script moved since
+        wait_until(lambda: not np.array_equal(anim.retargeter.reference, before), "a new neutral face")
+
+        # another portrait, swapped live: from then on the output is that one, animated
+        other, other_landmarks = mirrored(portrait, portrait_landmarks)
+        pipe.set_source(other).result(WAIT)
+        after = [lf.image for lf in next_frames(pipe.hub, 30)]
+        PortraitCheck(other, other_landmarks, out_size=(320, 180)).assert_animated(after)
+        with pytest.raises(AssertionError, match="do not match the portrait"):
+            PortraitCheck(portrait, portrait_landmarks, out_size=(320, 180)).assert_animated(after)
+
         pipe.set_paused(True)
-        time.sleep(0.2)
-        n = pipe.metrics.output.total
-        time.sleep(0.4)
-        assert pipe.metrics.output.total - n <= 1  # no animation work while paused
+        seq = pipe.hub.seq
+        time.sleep(0.5)
+        assert pipe.hub.seq - seq <= 1  # no animation work while paused (one may be in flight)
         pipe.set_paused(False)
-        pipe.set_driver(SyntheticDriver(fps=30))
-        time.sleep(0.4)
-        assert pipe.metrics.output.total - n >= 5
-        snap = pipe.metrics.snapshot()
-    assert snap["sinks"]["list"]["latency_p95_ms"] < 50
+        pipe.set_driver(script_driver(anim))
+        assert len(next_frames(pipe.hub, 10)) == 10  # animating again, on the new driver
+        assert "list" in pipe.metrics.snapshot()["sinks"]
     assert sink.opened is None  # closed on stop
 
 
-def test_pipeline_drops_instead_of_queueing_when_animator_is_slow() -> None:
-    settings = LiveSettings(width=160, height=96, fps=30)
-    pipe = LivePipeline(FakeAnimator(portrait(), cost_ms=60), SyntheticDriver(fps=60), settings)
-    sink = ListSink()
+def test_the_newest_frame_wins_at_both_hand_offs(portrait: np.ndarray, portrait_landmarks: np.ndarray) -> None:
+    """A sink that fell behind gets the newest frame next, not a backlog; so does the animator.
+
+    The driver is the talk script unpaced (its 240 frames as fast as they come, far faster
+    than the animator); the sink holds its first frame until the script has ended and the
+    last frame is out. Everything in between was skipped: the sink's next frame is the
+    animation of the script's last frame.
+    """
+    anim = real_animator(portrait, portrait_landmarks)
+    rendered: list[int] = []
+    step = anim.step
+
+    def recording(frame: DriverFrame) -> np.ndarray:  # the real step, its driver frame noted
+        out = step(frame)
+        rendered.append(frame.index)
+        return out
+
+    anim.step = recording  # type: ignore[method-assign]
+    driver = open_driver("talk", neutral_landmarks=anim.source_landmarks, realtime=False, loop=False)
+    last = driver.frame_count - 1 if driver.frame_count else -1
+    assert last == 239
+
+    class StalledSink(ListSink):
+        """Stuck on its first frame until released (a sink that fell behind, on cue)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.release = threading.Event()
+
+        def write(self, frame: np.ndarray, timestamp: float | None = None) -> None:
+            super().write(frame, timestamp)
+            if len(self.frames) == 1:
+                self.release.wait(WAIT)
+
+    sink = StalledSink()
+    pipe = LivePipeline(anim, driver, LiveSettings(width=320, height=180), source_image=portrait)
     pipe.add_sink(sink)
     with pipe:
-        time.sleep(1.2)
-        snap = pipe.metrics.snapshot()
-    # ~16 fps of work for 60 fps of input: most driver frames are dropped, none queue up
-    assert snap["dropped"]["capture"] > 20
-    assert snap["sinks"]["list"]["latency_p95_ms"] < 60 + 17 + 30
+        wait_until(lambda: rendered and rendered[-1] == last and pipe.hub.seq == len(rendered),
+                   "the script's last frame animated (the animator gets the newest driver frame)")
+        assert len(rendered) < last  # most driver frames were skipped, not queued up
+        sink.release.set()
+        wait_until(lambda: len(sink.frames) >= 2, "a second frame in the sink")
+        time.sleep(0.3)
+        got = pipe.hub.latest()
+        assert got is not None
+        seq, newest = got
+    assert len(sink.frames) == 2, len(sink.frames)  # no backlog: nothing between the two
+    assert newest.index == last and newest.seq == seq == len(rendered)
+    assert np.array_equal(sink.frames[1], newest.image)
 
 
-def test_animator_errors_do_not_stop_the_pipeline() -> None:
-    anim = FakeAnimator(portrait())
+def test_pipeline_drops_instead_of_queueing_when_animator_is_slow(portrait: np.ndarray,
+                                                                 portrait_landmarks: np.ndarray) -> None:
+    # slowed on purpose: ~16 animated frames/s against a 60 fps driver
+    anim = SlowAnimator(real_animator(portrait, portrait_landmarks), cost_s=0.06)
+    pipe = LivePipeline(anim, script_driver(anim.inner, fps=60),  # type: ignore[arg-type]
+                        LiveSettings(width=160, height=96, fps=30), source_image=portrait)
+    anim.driver_hub = pipe.driver_hub
+    with pipe:
+        wait_until(lambda: len(anim.indices) >= 12, "12 animated frames")
+    hub = pipe.driver_hub
+    indices = anim.indices
+    # every driver frame was animated or counted as dropped; at most one was left waiting
+    assert hub.published - hub.dropped - len(indices) in (0, 1), (hub.published, hub.dropped, len(indices))
+    assert hub.dropped > 0 and pipe.metrics.snapshot()["dropped"]["capture"] > 0
+    # the animator always took the newest driver frame, skipping ahead; a queue would hand
+    # it every frame in turn (steps of 1) and fall further behind with each
+    mean_step = (indices[-1] - indices[0]) / (len(indices) - 1)
+    assert mean_step > 1.5, indices
+    # …and the frame it got was the newest one: typically none newer had come by the time it
+    # started (a frame held back from before the previous step would leave ~3 newer ones)
+    assert sorted(anim.newer)[len(anim.newer) // 2] <= 1, anim.newer
+
+
+def test_animator_errors_do_not_stop_the_pipeline(portrait: np.ndarray, portrait_landmarks: np.ndarray,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    pipe = real_pipeline(portrait, portrait_landmarks, width=160, height=96)
     calls = {"n": 0}
-    real = anim.step
+    real = pipe.animator.step
 
-    def flaky(frame: DriverFrame) -> np.ndarray:
+    def flaky(frame: DriverFrame) -> np.ndarray:  # the real step, failing every third frame
         calls["n"] += 1
         if calls["n"] % 3 == 0:
             raise RuntimeError("boom")
         return real(frame)
 
-    anim.step = flaky  # type: ignore[method-assign]
-    pipe = LivePipeline(anim, SyntheticDriver(), LiveSettings(width=160, height=96))
-    with pipe:
-        time.sleep(0.5)
-    assert pipe.metrics.output.total >= 8
+    pipe.animator.step = flaky  # type: ignore[method-assign]
+    with caplog.at_level("ERROR", logger="streamfx.live"), pipe:
+        frames = next_frames(pipe.hub, 8)
+    assert calls["n"] >= 9 and len(frames) == 8
+    assert any("animator failed on frame" in r.getMessage() and "boom" in r.getMessage() for r in caplog.records)
 
 
-def test_live_frame_is_plain_data() -> None:
-    f = LiveFrame(1, np.zeros((2, 2, 3), np.uint8), 0.0, 0.0)
-    assert f.seq == 1
-
-
-class UnpluggedDriver(SyntheticDriver):
-    """Delivers ``frames`` frames, then fails like a camera pulled out or a vanished file."""
-
-    def __iter__(self) -> Iterator[DriverFrame]:
-        yield from super().__iter__()
-        raise OSError("device went away")
-
-
-def _output_after(pipe: LivePipeline, seconds: float) -> int:
-    n = pipe.metrics.output.total
-    time.sleep(seconds)
-    return pipe.metrics.output.total - n
-
-
-def test_failed_driver_falls_back_and_driver_up_says_so(caplog) -> None:
-    pipe = LivePipeline(FakeAnimator(portrait()), UnpluggedDriver(frames=10), LiveSettings(width=160, height=96),
-                        fallback_driver=SyntheticDriver)
-    assert "\nstreamfx_driver_up " not in pipe.metrics.prometheus()  # not started: unknown
+def test_failed_driver_falls_back_and_driver_up_says_so(portrait: np.ndarray, portrait_landmarks: np.ndarray,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    anim = real_animator(portrait, portrait_landmarks)
+    driver = UnpluggedDriver(anim.source_landmarks)
+    pipe = LivePipeline(anim, driver, LiveSettings(width=160, height=96), source_image=portrait,
+                        fallback_driver=lambda: script_driver(anim, "idle"))  # what `streamfx live` falls back to
+    assert driver_up(pipe) == ""  # not started: unknown
     with caplog.at_level("WARNING", logger="streamfx.live"), pipe:
-        time.sleep(0.1)
-        assert "streamfx_driver_up 1" in pipe.metrics.prometheus()
-        time.sleep(0.8)  # the 10 frames are long gone
-        assert _output_after(pipe, 0.5) >= 8  # still animating, on the fallback
-        assert "streamfx_driver_up 0" in pipe.metrics.prometheus()
-        status = pipe.status()
-        assert status["driver_up"] is False and "fallback" in status["driver"]
+        next_frames(pipe.hub, 3)
+        assert driver_up(pipe) == "streamfx_driver_up 1"
+        driver.unplug.set()
+        wait_until(lambda: driver_up(pipe) == "streamfx_driver_up 0", "driver_up 0 after the driver failed")
+        wait_until(lambda: "fallback" in pipe.status()["driver"], "the fallback named in the status")
+        frames = next_frames(pipe.hub, 30)  # still animating, on the fallback
+        PortraitCheck(portrait, portrait_landmarks, out_size=(160, 96)).assert_animated([f.image for f in frames])
+        assert pipe.status()["driver_up"] is False
+        assert len({f.index for f in frames}) == 30
     said = [r.getMessage() for r in caplog.records]
-    assert any("device went away" in m and "driving with SyntheticDriver instead" in m for m in said), said
+    assert any("device went away" in m and "driving with ScriptSource instead" in m for m in said), said
 
 
-def test_failed_driver_without_fallback_holds_and_says_so(caplog) -> None:
-    pipe = LivePipeline(FakeAnimator(portrait()), UnpluggedDriver(frames=5), LiveSettings(width=160, height=96))
+def test_failed_driver_without_fallback_holds_and_says_so(portrait: np.ndarray, portrait_landmarks: np.ndarray,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    anim = real_animator(portrait, portrait_landmarks)
+    driver = UnpluggedDriver(anim.source_landmarks)
+    pipe = LivePipeline(anim, driver, LiveSettings(width=160, height=96), source_image=portrait)
     with caplog.at_level("WARNING", logger="streamfx.live"), pipe:
-        time.sleep(0.6)
-        assert _output_after(pipe, 0.3) == 0
-        assert "streamfx_driver_up 0" in pipe.metrics.prometheus()
-    assert any("holds the last frame" in r.getMessage() for r in caplog.records)
+        next_frames(pipe.hub, 3)
+        driver.unplug.set()
+        wait_until(lambda: any("holds the last frame" in r.getMessage() for r in caplog.records),
+                   "the driver failure logged")
+        assert driver_up(pipe) == "streamfx_driver_up 0"
+        seq = pipe.hub.seq
+        time.sleep(0.3)
+        assert pipe.hub.seq - seq <= 1  # held: no new frames (the last one may still be finishing)
 
 
-def test_swapping_the_driver_brings_driver_up_back() -> None:
-    pipe = LivePipeline(FakeAnimator(portrait()), UnpluggedDriver(frames=3), LiveSettings(width=160, height=96))
+def test_swapping_the_driver_brings_driver_up_back(portrait: np.ndarray, portrait_landmarks: np.ndarray) -> None:
+    anim = real_animator(portrait, portrait_landmarks)
+    driver = UnpluggedDriver(anim.source_landmarks)
+    pipe = LivePipeline(anim, driver, LiveSettings(width=160, height=96), source_image=portrait)
     with pipe:
-        time.sleep(0.4)
-        assert pipe.metrics.driver_up is False
-        pipe.set_driver(SyntheticDriver())
-        time.sleep(0.2)
-        assert pipe.metrics.driver_up is True and pipe.status()["driver"] == "SyntheticDriver"
+        driver.unplug.set()
+        wait_until(lambda: pipe.metrics.driver_up is False, "driver_up false after the failure")
+        pipe.set_driver(script_driver(anim))
+        wait_until(lambda: pipe.metrics.driver_up is True, "driver_up true on the new driver")
+        assert pipe.status()["driver"] == "ScriptSource"
+        assert len(next_frames(pipe.hub, 5)) == 5
