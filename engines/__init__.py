@@ -15,13 +15,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from engines.base import EngineSettings, FallbackEngine, GeneratorEngine
+from engines.base import GeneratorEngine
+from engines.fallback import FallbackEngine
 from streamfx.errors import InputError
+from streamfx.settings import ENGINE_CHOICES, ENGINE_NAMES, EngineSettings
 
 log = logging.getLogger("streamfx")
 
-ENGINE_NAMES = ("opencv", "onnxruntime", "cuda", "tensorrt")
-CHOICES = ("auto", *ENGINE_NAMES)
+CHOICES = ENGINE_CHOICES
 
 # "auto" tries these in order: GPU engines first (fastest where they work), then ONNX
 # Runtime only when it has its CUDA provider; on a CPU the NumPy/OpenCV reference is the

@@ -24,7 +24,7 @@ def _providers() -> list[str]:
 
 class OnnxRuntimeEngine(GeneratorEngine):
     name = "onnxruntime"
-    mouth_in_graph = True
+    compiles_layers = True
 
     def __init__(self, settings: EngineSettings | None = None, *, providers: list[str] | None = None):
         super().__init__(settings)
@@ -49,7 +49,7 @@ class OnnxRuntimeEngine(GeneratorEngine):
     def _prepare(self, src: SourceTensors) -> None:
         import onnxruntime as ort
 
-        model = build_graph(src, mouth_synthesis=self.settings.generator.mouth_synthesis)
+        model = build_graph(src, self.settings.generator)
         opts = ort.SessionOptions()
         # the basic level folds constants; the layout/fusion passes gain nothing on this
         # gather-heavy graph and only cost start-up time

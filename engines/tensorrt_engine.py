@@ -8,7 +8,7 @@ reaches, so there this engine reports itself unavailable and its tests skip.
 * **Build.** The ONNX graph (engines.onnx_graph) is parsed with ``trt.OnnxParser`` into a
   network; the builder config gets a workspace limit, two optimisation profiles over the
   batch axis — ``live`` (B = 1) and ``batch`` (2 … max_batch, optimised for max_batch) — and,
-  with ``fp16=True``, the FP16 flag, with every layer outside the mouth/eyelid stage pinned
+  with ``fp16=True``, the FP16 flag, with every layer outside the overlays' stage (``layers/``) pinned
   to FP32 (OBEY_PRECISION_CONSTRAINTS): the motion field needs ~1e-5 px and the remap's
   fixed-point sums reach 2^18, both beyond FP16. The resolution is fixed by the portrait
   the graph is built for, so there is no resolution range to profile.
@@ -136,7 +136,7 @@ def build_plan(model_bytes: bytes, settings: EngineSettings) -> bytes:
 def ensure_plan(src: SourceTensors, settings: EngineSettings) -> tuple[Path, bool]:
     """The cached plan for ``src`` (built now if missing); returns (path, built)."""
     trt = _trt()
-    model = build_graph(src, mouth_synthesis=settings.generator.mouth_synthesis)
+    model = build_graph(src, settings.generator)
     path = plan_path(settings, graph_hash(model), gpu_name(), trt.__version__)
     if path.is_file():
         return path, False
@@ -210,7 +210,7 @@ class _Slot:
 
 class TensorRTEngine(GeneratorEngine):
     name = "tensorrt"
-    mouth_in_graph = True
+    compiles_layers = True
 
     def __init__(self, settings: EngineSettings | None = None):
         super().__init__(settings)
@@ -269,7 +269,7 @@ class TensorRTEngine(GeneratorEngine):
         """Two frames in flight on two streams: frame n+1 uploads and runs while n returns."""
         if self.src is None:
             raise RuntimeError("TensorRTEngine.render_stream called before prepare()")
-        self._follow_mouth_toggle()
+        self._follow_layer_toggles()
         slots = self._slots["live"]
         pending: list[tuple[_Slot, np.ndarray]] = []
         for i, t in enumerate(targets):
@@ -284,7 +284,7 @@ class TensorRTEngine(GeneratorEngine):
 
     def _finish(self, slot: _Slot, target: np.ndarray) -> np.ndarray:
         frame = slot.result()[0]
-        self._post.apply_filters(frame, target)
+        self.apply_filters(frame, target)
         return frame
 
     def close(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import asdict, replace
+from dataclasses import fields
 
 import numpy as np
 
@@ -18,33 +18,43 @@ from streamfx.generator import GeneratorSettings, prepare_source
 from streamfx.matte import source_matte
 from streamfx.motion import FaceRig, MotionScript
 from streamfx.retarget import MotionRetargeter, RetargetSettings
+from streamfx.settings import GENERATOR_LIVE_KEYS, AnimatorSettings
 from streamfx.sources.base import DriverFrame
 from streamfx.tracking import FaceTracker, track_portrait
 
 #: the generator settings that may change while running (the rest shape the precomputed source)
-GENERATOR_KEYS = frozenset({"mouth_synthesis", "color_match", "sharpen"})
+GENERATOR_KEYS = GENERATOR_LIVE_KEYS
 
 
 class Animator:
     def __init__(self, source_image: np.ndarray, *, source_landmarks: np.ndarray | None = None,
-                 source_name: str = "source", retarget: RetargetSettings | None = None,
-                 generator: GeneratorSettings | None = None, with_alpha: bool = False,
-                 track_drivers: bool = True, engine: str = "opencv", align: bool = True):
+                 source_name: str = "source", settings: AnimatorSettings | None = None,
+                 retarget: RetargetSettings | None = None, generator: GeneratorSettings | None = None,
+                 engine: str | None = None, align: bool | None = None,
+                 with_alpha: bool = False, track_drivers: bool = True):
+        """``settings`` holds everything but the portrait; ``retarget``, ``generator``, ``engine``
+        and ``align``, where given, replace its parts (validated together either way)."""
         self._lock = threading.RLock()
         self.source_name = source_name
         self.with_alpha = with_alpha
-        self.generator_settings = (generator or GeneratorSettings()).validate()
+        self.settings = _merged(settings, retarget, generator, engine, align)
         # the engine renders with the generator's (live-updatable) settings; any engine but
         # opencv falls back to opencv with a notice if it fails (engines.FallbackEngine)
-        from engines import EngineSettings, create_engine
+        from engines import create_engine
 
-        self.engine = create_engine(engine, EngineSettings(generator=self.generator_settings))
+        self.engine = create_engine(self.settings.engine, self.settings.engine_options)
         # drivers' landmarks are aligned to their images (streamfx.alignment) unless align=False
-        self._tracker = FaceTracker(static=False, align=AlignSettings() if align else None) if track_drivers else None
+        self._tracker = (FaceTracker(static=False, align=AlignSettings() if self.settings.align else None)
+                         if track_drivers else None)
         self.timings: dict[str, float] = {"track": 0.0, "retarget": 0.0, "generate": 0.0}
         self.face_found = False
         self._prepare(source_image, source_landmarks)
-        self.retargeter = MotionRetargeter(self.source_landmarks, retarget, idle=self._idle)
+        self.retargeter = MotionRetargeter(self.source_landmarks, self.settings.retarget, idle=self._idle)
+
+    @property
+    def generator_settings(self) -> GeneratorSettings:
+        """The generator layers' settings, shared with the engine (which reads them live)."""
+        return self.settings.generator
 
     # ---- source --------------------------------------------------------------------------
     def _prepare(self, image: np.ndarray, landmarks: np.ndarray | None) -> None:
@@ -90,23 +100,24 @@ class Animator:
             self.retargeter.set_reference(driver_landmarks)
 
     def update_settings(self, **kw: object) -> None:
+        """Change live settings (AnimatorSettings.live_types); all or none: a bad value raises
+        InputError and nothing changes."""
         with self._lock:
-            gen = {k: kw.pop(k) for k in list(kw) if k in GENERATOR_KEYS}
-            if kw:
+            new = self.settings.with_live(**kw)
+            retarget = {k: v for k, v in kw.items() if k not in GENERATOR_KEYS}
+            if retarget:
                 mirror_was = self.retargeter.settings.mirror
-                self.retargeter.update_settings(**kw)
+                self.retargeter.update_settings(**retarget)
                 if self._tracker is not None and self.retargeter.settings.mirror != mirror_was:
                     self._tracker.rekey()  # the keyframe was the other way round
-            # validate a copy first: a bad value must not stay applied
-            replace(self.generator_settings, **gen).validate()  # type: ignore[arg-type]
-            for k, v in gen.items():
-                setattr(self.generator_settings, k, v)
+            # in place: the engine holds this object and reads it each frame
+            for f in fields(GeneratorSettings):
+                setattr(self.settings.generator, f.name, getattr(new.generator, f.name))
+            self.settings.retarget = self.retargeter.settings
 
     def settings_dict(self) -> dict[str, object]:
         with self._lock:
-            d: dict[str, object] = asdict(self.retargeter.settings)
-            d.update({k: getattr(self.generator_settings, k) for k in sorted(GENERATOR_KEYS)})
-            return d
+            return self.settings.live_values()
 
     # ---- per frame -----------------------------------------------------------------------
     def track(self, frame: DriverFrame) -> np.ndarray | None:
@@ -151,3 +162,13 @@ class Animator:
         self.engine.close()
         if self._tracker is not None:
             self._tracker.close()
+
+
+def _merged(settings: AnimatorSettings | None, retarget: RetargetSettings | None, generator: GeneratorSettings | None,
+            engine: str | None, align: bool | None) -> AnimatorSettings:
+    """``settings`` (or the defaults) with the parts given separately put in, validated."""
+    base = settings or AnimatorSettings()
+    return AnimatorSettings.of(
+        retarget=retarget or base.retarget, generator=generator or base.generator,
+        engine=base.engine if engine is None else engine, align=base.align if align is None else align,
+        **{f.name: getattr(base.engine_options, f.name) for f in fields(base.engine_options) if f.name != "generator"})

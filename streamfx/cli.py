@@ -20,22 +20,20 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from streamfx.options import motion_settings
+    from streamfx.options import animator_settings
     from streamfx.render import RenderJob, render
 
-    rs, gs = motion_settings(args)
+    settings = animator_settings(args)
     if args.max_size < 64:
         raise StreamFXError(f"--max-size must be at least 64, not {args.max_size}")
     job = RenderJob(source=args.source, driver=args.driver, output=args.output, landmarks=args.landmarks,
-                    max_size=args.max_size, retarget=rs, generator=gs, progress=not args.quiet,
-                    engine=args.engine, align=args.align, face=args.face)
+                    max_size=args.max_size, settings=settings, progress=not args.quiet, face=args.face)
     res = render(job)
     print(f"wrote {res.output} ({res.frames} frames, {res.size[0]}×{res.size[1]} @ {res.fps:g} fps) in {res.seconds:.1f} s")
     return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from streamfx.generator import GeneratorSettings
     from streamfx.imageio import demo_portrait, save_image
     from streamfx.render import RenderJob, render
 
@@ -47,8 +45,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     save_image(portrait, demo_portrait())
     print("demo: scikit-image's public-domain astronaut portrait, driven by the built-in 'demo' script")
     for name in ("demo.mp4", "demo.gif"):
-        job = RenderJob(source=str(portrait), driver=args.script, output=str(out / name),
-                        generator=GeneratorSettings(), progress=not args.quiet)
+        job = RenderJob(source=str(portrait), driver=args.script, output=str(out / name), progress=not args.quiet)
         res = render(job)
         print(f"wrote {res.output} ({res.frames} frames @ {res.fps:g} fps) in {res.seconds:.1f} s")
     if not args.live:
@@ -95,7 +92,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    # deferred: the options pull in the generator and engines (numpy, OpenCV), and a Ctrl-C
+    # deferred: the options pull in the generator (numpy, OpenCV), and a Ctrl-C
     # while they load must land in main()'s handler, not in a traceback at import time
     from streamfx.options import add_motion_options, face_number
 
@@ -157,7 +154,7 @@ _EXTENSIONS: list[tuple[str, str, str, str, str]] = [
      "add_export_arguments", "run_export"),
     ("engines.cli", "build-engine", "build (and cache) a TensorRT engine ahead of time",
      "add_build_arguments", "run_build"),
-    ("engines.cli", "doctor", "which engines, virtual camera, browser and OBS work here, and why not",
+    ("streamfx.doctor", "doctor", "which engines, virtual camera, browser and OBS work here, and why not",
      "add_doctor_arguments", "run_doctor"),
     ("engines.cli", "engines", "list the generator engines and whether each works here",
      "add_engines_arguments", "run_engines"),

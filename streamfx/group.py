@@ -29,8 +29,7 @@ import numpy as np
 from streamfx.alignment import AlignSettings
 from streamfx.animator import Animator
 from streamfx.errors import InputError
-from streamfx.generator import GeneratorSettings
-from streamfx.retarget import RetargetSettings
+from streamfx.settings import AnimatorSettings
 from streamfx.sources.base import DriverFrame
 from streamfx.tracking import (
     FaceTracker,
@@ -129,14 +128,11 @@ class GroupAnimator:
     """
 
     def __init__(self, source_image: np.ndarray, faces: list[np.ndarray], *, source_name: str = "source",
-                 retarget: RetargetSettings | None = None, generator: GeneratorSettings | None = None,
-                 engine: str = "opencv", align: bool = True):
+                 settings: AnimatorSettings | None = None):
         self._lock = threading.RLock()
         self.source_name = source_name
-        self._retarget = retarget or RetargetSettings()
-        self._generator = generator or GeneratorSettings()
-        self._engine = engine
-        self._tracker = FaceTracker(static=False, align=AlignSettings() if align else None)
+        self._settings = (settings or AnimatorSettings()).validate()
+        self._tracker = FaceTracker(static=False, align=AlignSettings() if self._settings.align else None)
         self.timings: dict[str, float] = {"track": 0.0, "retarget": 0.0, "generate": 0.0}
         self.face_found = False
         self.members: list[Animator] = []
@@ -153,8 +149,8 @@ class GroupAnimator:
                 local[:, :2] -= np.array([r.x0, r.y0], np.float32)
                 members.append(Animator(
                     np.ascontiguousarray(r.crop(image)), source_landmarks=local,
-                    source_name=f"{self.source_name} (face {i + 1})", retarget=replace(self._retarget),
-                    generator=replace(self._generator), track_drivers=False, engine=self._engine))
+                    source_name=f"{self.source_name} (face {i + 1})", settings=self._settings.copy(),
+                    track_drivers=False))
         except BaseException:
             for m in members:
                 m.close()
@@ -179,7 +175,7 @@ class GroupAnimator:
         with self._lock:
             # the new faces start from the settings and the neutral driver pose in use now
             first = self.members[0]
-            self._retarget, self._generator = first.retargeter.settings, first.generator_settings
+            self._settings = first.settings
             reference = first.retargeter.reference
             old = self.source_name
             self.source_name = name
@@ -209,13 +205,13 @@ class GroupAnimator:
 
     def update_settings(self, **kw: object) -> None:
         with self._lock:
-            mirror_was = self.members[0].retargeter.settings.mirror
+            mirror_was = self._settings.retarget.mirror
             # the first member validates: a bad value raises before any face changed
             self.members[0].update_settings(**dict(kw))
             for m in self.members[1:]:
                 m.update_settings(**dict(kw))
-            self._retarget = self.members[0].retargeter.settings
-            if self._retarget.mirror != mirror_was:
+            self._settings = self.members[0].settings
+            if self._settings.retarget.mirror != mirror_was:
                 self._tracker.rekey()  # the keyframe was the other way round
 
     def settings_dict(self) -> dict[str, object]:
@@ -229,7 +225,7 @@ class GroupAnimator:
             return frame.landmarks
         if frame.image is None:
             return None
-        image = frame.image[:, ::-1] if self._retarget.mirror else frame.image
+        image = frame.image[:, ::-1] if self._settings.retarget.mirror else frame.image
         return self._tracker.track(image)
 
     def step(self, frame: DriverFrame) -> np.ndarray:
@@ -264,9 +260,7 @@ AnyAnimator: TypeAlias = Animator | GroupAnimator
 
 
 def make_animator(image: np.ndarray, *, source_landmarks: np.ndarray | None = None, source_name: str = "source",
-                  face: FaceChoice = None, retarget: RetargetSettings | None = None,
-                  generator: GeneratorSettings | None = None, engine: str = "opencv",
-                  align: bool = True) -> AnyAnimator:
+                  face: FaceChoice = None, settings: AnimatorSettings | None = None) -> AnyAnimator:
     """The animator for a portrait and a ``--face`` choice (see the module doc).
 
     Raises NoFaceError when the portrait has no face, InputError for a ``face`` beyond the
@@ -281,10 +275,8 @@ def make_animator(image: np.ndarray, *, source_landmarks: np.ndarray | None = No
             raise no_face_error(source_name)
         if len(faces) > 1:
             log.info("found %d faces in '%s'; animating all %d with the same driver", len(faces), source_name, len(faces))
-            return GroupAnimator(image, faces, source_name=source_name, retarget=retarget,
-                                 generator=generator, engine=engine, align=align)
+            return GroupAnimator(image, faces, source_name=source_name, settings=settings)
         source_landmarks = faces[0]
     elif source_landmarks is None:
         source_landmarks = track_portrait(image, source_name, face, how_to_choose=FACE_HINT)
-    return Animator(image, source_landmarks=source_landmarks, source_name=source_name, retarget=retarget,
-                    generator=generator, engine=engine, align=align)
+    return Animator(image, source_landmarks=source_landmarks, source_name=source_name, settings=settings)

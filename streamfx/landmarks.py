@@ -32,6 +32,8 @@ LEFT_EYE_UPPER = [263, 466, 388, 387, 386, 385, 384, 398, 362]
 LEFT_EYE_LOWER = [263, 249, 390, 373, 374, 380, 381, 382, 362]
 RIGHT_EYE_CORNERS = (33, 133)
 LEFT_EYE_CORNERS = (263, 362)
+RIGHT_UPPER_LID, RIGHT_LOWER_LID = 159, 145  # the lids' middle points
+LEFT_UPPER_LID, LEFT_LOWER_LID = 386, 374
 RIGHT_IRIS = [468, 469, 470, 471, 472]
 LEFT_IRIS = [473, 474, 475, 476, 477]
 RIGHT_BROW = [46, 53, 52, 65, 55, 70, 63, 105, 66, 107]
@@ -73,13 +75,14 @@ def eye_openness(lm: np.ndarray) -> float:
         w = float(np.linalg.norm(lm[a, :2] - lm[b, :2])) + 1e-6
         return float(np.linalg.norm(lm[up, :2] - lm[low, :2])) / w
 
-    return 0.5 * (one(159, 145, 33, 133) + one(386, 374, 263, 362))
+    return 0.5 * (one(RIGHT_UPPER_LID, RIGHT_LOWER_LID, *RIGHT_EYE_CORNERS)
+                  + one(LEFT_UPPER_LID, LEFT_LOWER_LID, *LEFT_EYE_CORNERS))
 
 
 def mouth_openness(lm: np.ndarray) -> float:
     """Inner-lip gap over mouth width (0 closed, ≈0.5 wide open)."""
-    w = float(np.linalg.norm(lm[61, :2] - lm[291, :2])) + 1e-6
-    return float(np.linalg.norm(lm[13, :2] - lm[14, :2])) / w
+    w = float(np.linalg.norm(lm[MOUTH_CORNERS[0], :2] - lm[MOUTH_CORNERS[1], :2])) + 1e-6
+    return float(np.linalg.norm(lm[UPPER_LIP_MID, :2] - lm[LOWER_LIP_MID, :2])) / w
 
 
 def eye_centres(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,6 @@
 """Command-line options shared by ``render`` and ``live``: motion, generator and engine.
 
-Parsed once into validated settings dataclasses at the edge.
+Parsed once, at the edge, into one validated :class:`~streamfx.settings.AnimatorSettings`.
 """
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 from typing import Literal
 
-from engines import CHOICES as ENGINE_CHOICES
 from streamfx.generator import GeneratorSettings
 from streamfx.retarget import RetargetSettings
+from streamfx.settings import ENGINE_CHOICES, AnimatorSettings
 
 
 def face_number(text: str) -> int:
@@ -51,18 +51,26 @@ def add_motion_options(p: argparse.ArgumentParser, *, offline: bool = True) -> N
                    help="use the driver's mesh as tracked, without aligning it to the image by optical flow")
     g.add_argument("--landmarks", help="landmarks file for faces the tracker cannot read (docs/landmarks.md)")
     g = p.add_argument_group("generator")
-    g.add_argument("--no-mouth", dest="mouth_synthesis", action="store_false", help="no mouth-interior synthesis")
+    g.add_argument("--no-mouth", dest="mouth_synthesis", action="store_false",
+                   help="no mouth-interior synthesis (the eyelids stay)")
+    g.add_argument("--no-eyelids", dest="eyelids", action="store_false",
+                   help="no eyelid layer (a blink then only squashes the eye)")
     g.add_argument("--color-match", action="store_true", help="match the face colour statistics to the source")
     g.add_argument("--sharpen", type=float, default=0.0, help="unsharp-mask amount, 0–2 (default 0)")
     g.add_argument("--engine", choices=ENGINE_CHOICES, default="opencv",
                    help="generator runtime; auto = the fastest that works here, falling back to opencv "
                         "if it fails mid-stream (default opencv; see `streamfx engines`)")
+    g.add_argument("--device", default="cuda:0", help="torch device of the cuda engine (default cuda:0)")
+    g.add_argument("--threads", type=int, default=0, help="CPU threads of ONNX Runtime (default 0: one per core)")
+    g.add_argument("--fp16", action="store_true", help="tensorrt: FP16 for the colour layers (the warp stays FP32)")
 
 
-def motion_settings(args: argparse.Namespace) -> tuple[RetargetSettings, GeneratorSettings]:
+def animator_settings(args: argparse.Namespace) -> AnimatorSettings:
+    """The options of :func:`add_motion_options` as one validated AnimatorSettings."""
     rs = RetargetSettings(reference=getattr(args, "reference", "first"), smoothing=args.smoothing,
                           head_gain=args.head_gain, eye_gain=args.eye_gain, brow_gain=args.brow_gain,
-                          mouth_gain=args.mouth_gain, mirror=args.mirror).validate()
-    gs = GeneratorSettings(mouth_synthesis=args.mouth_synthesis, color_match=args.color_match,
-                           sharpen=args.sharpen).validate()
-    return rs, gs
+                          mouth_gain=args.mouth_gain, mirror=args.mirror)
+    gs = GeneratorSettings(mouth_synthesis=args.mouth_synthesis, eyelids=args.eyelids,
+                           color_match=args.color_match, sharpen=args.sharpen)
+    return AnimatorSettings.of(rs, gs, engine=args.engine, align=args.align, device=args.device,
+                               threads=args.threads, fp16=args.fp16)

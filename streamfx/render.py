@@ -22,11 +22,11 @@ from tqdm import tqdm
 
 from streamfx.drivers import check_driver, open_driver
 from streamfx.errors import StreamFXError, TruncatedInputError, refuse_overwriting_inputs
-from streamfx.generator import GeneratorSettings
 from streamfx.group import FaceChoice, make_animator
 from streamfx.imageio import load_image
 from streamfx.landmarks import load_landmarks
-from streamfx.retarget import RetargetSettings, choose_best_reference
+from streamfx.retarget import choose_best_reference
+from streamfx.settings import AnimatorSettings
 from streamfx.sinks.file import VideoFileSink
 from streamfx.sources.base import DriverFrame
 
@@ -40,11 +40,9 @@ class RenderJob:
     output: str
     landmarks: str | None = None
     max_size: int = 2048
-    retarget: RetargetSettings = field(default_factory=RetargetSettings)
-    generator: GeneratorSettings = field(default_factory=GeneratorSettings)
+    settings: AnimatorSettings = field(default_factory=AnimatorSettings)
+    """Retargeting, the generator's layers and the engine (validated when the render starts)."""
     progress: bool = True
-    engine: str = "opencv"
-    align: bool = True
     face: FaceChoice = None
     """Which face of a group photo: a number from the left, "all", or None for the largest."""
 
@@ -80,11 +78,11 @@ def render(job: RenderJob) -> RenderResult:
     t_start = time.perf_counter()
     # before anything is opened: the output file is created (and truncated) right away
     refuse_overwriting_inputs(job.output, job.source, job.driver, job.landmarks)
+    job.settings.validate()
     check_driver(job.driver)  # its header only: a bad driver fails before the models load
     image, lm = load_source(job.source, job.max_size, job.landmarks)
     animator = make_animator(image, source_landmarks=lm, source_name=job.source, face=job.face,
-                             retarget=job.retarget, generator=job.generator, engine=job.engine,
-                             align=job.align)
+                             settings=job.settings)
     driver = None
     h, w = image.shape[:2]
     try:
@@ -125,7 +123,7 @@ def render(job: RenderJob) -> RenderResult:
     producer = threading.Thread(target=produce, name="driver", daemon=True)
     producer.start()
     frames_in: list[DriverFrame] | None = None
-    if job.retarget.reference == "best":
+    if job.settings.retarget.reference == "best":
         frames_in = list(iter(tracked.get, None))
         best = choose_best_reference([f.landmarks for f in frames_in], animator.source_landmarks)
         ref = frames_in[best].landmarks if frames_in else None

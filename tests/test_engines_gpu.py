@@ -8,7 +8,7 @@ import pytest
 from engines import EngineSettings, create_engine, status
 from engines.tensorrt_engine import NOT_INSTALLABLE
 from streamfx.generator import SourceTensors, WarpGenerator, prepare_source
-from tests.test_engines_support import MAX_ABS, MEAN_ABS, parity, synthetic_targets
+from tests.test_engines_support import TOLERANCE, synthetic_targets
 
 # they need an NVIDIA GPU (and TensorRT 10): the only tests allowed to skip in CI
 pytestmark = pytest.mark.hardware
@@ -30,9 +30,7 @@ def _need(name: str) -> None:
 
 
 def _check(ref: np.ndarray, out: np.ndarray) -> None:
-    worst, mean = parity(ref, out)
-    d = np.abs(ref.astype(np.int16) - out)
-    assert mean <= MEAN_ABS / 10 and (d > MAX_ABS).mean() <= 5e-4 and worst <= 16, (worst, mean)
+    TOLERANCE.check("gpu engine", ref, out)
 
 
 def test_cuda_engine_matches_opencv(case: tuple[SourceTensors, np.ndarray, np.ndarray]) -> None:

@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-# parity with the opencv reference, in 1/255 units of a uint8 channel
-MAX_ABS = 2
-MEAN_ABS = 0.5
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Parity with the ``opencv`` reference, in 1/255 units of a uint8 channel: the one bound
+    every engine meets on every layer (docs/engines.md, "Parity").
+
+    Engines sum the motion field's matmuls in different orders (OpenBLAS, MLAS, MKL,
+    cuBLAS); the ~1e-5 px that moves a remap coordinate across one of OpenCV's 1/32-px
+    steps on a sharp edge changes that pixel by up to contrast/32 — rarely, hence the share.
+    Everything after the matmuls is reproduced op for op.
+    """
+
+    mean: float = 0.005
+    beyond: int = 2
+    share: float = 1e-4  # of values more than ``beyond`` off
+    max: int = 16  # one 1/32-px step in x and in y at full contrast: 2 · 255/32
+
+    def check(self, name: str, ref: np.ndarray, out: np.ndarray) -> None:
+        assert out.shape == ref.shape and out.dtype == np.uint8, (name, out.shape, out.dtype)
+        d = np.abs(ref.astype(np.int16) - out.astype(np.int16))
+        mean, share, worst = float(d.mean()), float((d > self.beyond).mean()), int(d.max())
+        print(f"{name}: max {worst}/255, mean {mean:.6f}/255, share > {self.beyond}: {share:.1e}")
+        assert mean <= self.mean and share <= self.share and worst <= self.max, (name, worst, mean, share)
+
+
+TOLERANCE = Tolerance()
 
 
 def parity(ref: np.ndarray, out: np.ndarray) -> tuple[int, float]:
@@ -18,19 +42,9 @@ def parity(ref: np.ndarray, out: np.ndarray) -> tuple[int, float]:
     return int(d.max()), float(d.mean())
 
 
-def assert_parity(name: str, ref: np.ndarray, out: np.ndarray, beyond: float) -> None:
-    """The bound docs/engines.md "Parity" states and justifies.
-
-    Every pixel but a handful per frame is within ±2; the handful sit on high-contrast edges
-    where float summation order moved a remap position across a 1/32-pixel step.
-    """
-    worst, mean = parity(ref, out)
-    d = np.abs(ref.astype(np.int16) - out)
-    share = float((d > MAX_ABS).mean())
-    print(f"{name}: max {worst}/255, mean {mean:.6f}/255, share > {MAX_ABS}: {share:.2e}")
-    assert mean <= MEAN_ABS / 10, (name, mean)
-    assert share <= beyond, (name, share)
-    assert worst <= 16, (name, worst)  # one 1/32-px step in x and in y: ≤ 2 · 255/32
+def assert_parity(name: str, ref: np.ndarray, out: np.ndarray) -> None:
+    """Within :data:`TOLERANCE`."""
+    TOLERANCE.check(name, ref, out)
 
 
 def synthetic_targets(lm: np.ndarray) -> list[np.ndarray]:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from streamfx.compositing import FIT_MODES
 from streamfx.errors import DeviceUnavailableError, StreamFXError
+from streamfx.live.pipeline import LIVE_MAX_SIDE
 
 if TYPE_CHECKING:
     from streamfx.group import AnyAnimator
@@ -30,8 +31,6 @@ log = logging.getLogger("streamfx.live")
 DEFAULT_WEBRTC = "127.0.0.1:8080"
 #: Built-in motion script used when no webcam opens.
 IDLE_SCRIPT = "idle"
-#: Portraits are regenerated every frame at their own resolution: cap it for real time.
-LIVE_MAX_SIDE = 1024
 
 
 def add_live_arguments(parser: argparse.ArgumentParser) -> None:
@@ -285,7 +284,7 @@ def build_pipeline(args: argparse.Namespace, settings: Any) -> Any:
     from streamfx.group import make_animator
     from streamfx.imageio import demo_portrait
     from streamfx.live.pipeline import LivePipeline
-    from streamfx.options import motion_settings
+    from streamfx.options import animator_settings
     from streamfx.render import load_source
 
     landmarks = None
@@ -294,10 +293,10 @@ def build_pipeline(args: argparse.Namespace, settings: Any) -> Any:
         name = str(args.source)
     else:
         image, name = demo_portrait(), "demo portrait"
-    retarget, generator = motion_settings(args)
+    motion = animator_settings(args)
     # NoFaceError → one line from the main CLI; --face picks a face of a group photo, or all
     animator = make_animator(image, source_landmarks=landmarks, source_name=name, face=getattr(args, "face", None),
-                             retarget=retarget, generator=generator, engine=args.engine, align=args.align)
+                             settings=motion)
     driver = open_live_driver(args.driver, animator)
     log.info("source %s (%dx%d), driver %s", name, image.shape[1], image.shape[0], args.driver or type(driver).__name__.removesuffix("Source").lower())
 

@@ -54,6 +54,10 @@ class AnimatorLike(Protocol):
     def settings_dict(self) -> dict: ...
 
 
+#: Portraits are regenerated every frame at their own resolution: cap it for real time.
+LIVE_MAX_SIDE = 1024
+
+
 @dataclass
 class LiveSettings:
     """Output format of the live pipeline (validated here, at the edge)."""

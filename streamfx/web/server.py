@@ -32,15 +32,14 @@ import os
 import secrets
 import socket
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import BodyPartReader, web
 
 from streamfx.errors import ImageTooLargeError, InputError, NoFaceError, UnsupportedImageError
-from streamfx.live.cli import LIVE_MAX_SIDE
-from streamfx.live.pipeline import LivePipeline
+from streamfx.live.pipeline import LIVE_MAX_SIDE, LivePipeline
 from streamfx.web.security import (
     CORS_HEADERS,
     CORS_PREFIXES,
@@ -151,31 +150,17 @@ def parse_hostport(text: str, default_port: int = 8080) -> tuple[str, int]:
     return host or "127.0.0.1", port
 
 
-def _live_setting_types() -> dict[str, type]:
-    """Settable names and their types, from the settings dataclasses themselves."""
-    from streamfx.animator import GENERATOR_KEYS
-    from streamfx.generator import GeneratorSettings
-    from streamfx.retarget import RetargetSettings
-
-    types: dict[str, type] = {f.name: bool if f.type in (bool, "bool") else float for f in fields(RetargetSettings)
-             if f.name != "reference"}  # the reference is chosen offline; live has calibrate
-    types.update({f.name: bool if f.type in (bool, "bool") else float for f in fields(GeneratorSettings)
-                  if f.name in GENERATOR_KEYS})
-    return types
-
-
 def validate_settings(body: Any) -> dict[str, Any]:
     """Check a settings update at the edge; raise ValueError naming the bad key.
 
-    Types are checked here; ranges by the settings dataclasses' own ``validate()``, so the
-    panel, the CLI and the library accept exactly the same values.
+    Types are checked here; ranges by :meth:`AnimatorSettings.with_live`, the path every live
+    change takes, so the panel, the CLI and the library accept exactly the same values.
     """
-    from streamfx.generator import GeneratorSettings
-    from streamfx.retarget import RetargetSettings
+    from streamfx.settings import AnimatorSettings
 
     if not isinstance(body, dict) or not body:
         raise ValueError("send a JSON object of settings, e.g. {\"head_gain\": 1.2}")
-    types = _live_setting_types()
+    types = AnimatorSettings.live_types()
     out: dict[str, Any] = {}
     for key, value in body.items():
         if key not in types:
@@ -193,11 +178,8 @@ def validate_settings(body: Any) -> dict[str, Any]:
                 out[key] = math.inf
             if not math.isfinite(out[key]):
                 raise ValueError(f"{key} must be a finite number")
-    retarget = {k: v for k, v in out.items() if k in {f.name for f in fields(RetargetSettings)}}
-    generator = {k: v for k, v in out.items() if k not in retarget}
     try:
-        RetargetSettings().updated(**retarget)
-        GeneratorSettings(**generator).validate()
+        AnimatorSettings().with_live(**out)
     except InputError as e:
         # the settings speak the CLI's language (--head-gain); the API's keys are head_gain
         message = str(e)

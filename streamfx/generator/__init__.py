@@ -1,0 +1,30 @@
+"""The animation model: landmarks → dense motion field → warp of the whole portrait → layers.
+
+The generator is an ordered stack of layers (:mod:`streamfx.generator.stack`):
+
+  1. ``motion`` — the forward displacement on a coarse grid: a thin-plate spline on the
+     face's landmarks and a head similarity beyond it, masked so background and body stay
+     still and the hair (with a person matte) follows the head;
+  2. ``warp`` — the field inverted by fixed-point iteration, resized to the region that can
+     change, and the portrait remapped;
+  3. ``mouth`` — a mouth interior where the lips part wider than the source's;
+  4. ``eyelids`` — the source's lid skin and lashes where the lids come down further;
+  5. colour match and sharpening — optional filters on the finished frame.
+
+Each layer prepares its per-source constants once (NumPy) and writes its per-frame step
+once against a small ops interface (:mod:`streamfx.generator.ops`) that NumPy/OpenCV (the
+reference, :class:`WarpGenerator`), the ONNX graph and torch all implement — see
+docs/architecture.md. Importing this package imports no engine.
+"""
+
+from streamfx.generator.constants import FACE_MASK_SHAPE, HAIR_BLUR, MOUTH_FEATHER
+from streamfx.generator.geometry import falloff_mask, hair_weight, motion_mask
+from streamfx.generator.layers import Frame, FrameFilter, Layer
+from streamfx.generator.reference import WarpGenerator
+from streamfx.generator.settings import GeneratorSettings
+from streamfx.generator.source import SourceTensors, prepare_source
+from streamfx.generator.stack import LayerStack
+
+__all__ = ["FACE_MASK_SHAPE", "HAIR_BLUR", "MOUTH_FEATHER", "Frame", "FrameFilter", "GeneratorSettings", "Layer",
+           "LayerStack", "SourceTensors", "WarpGenerator", "falloff_mask", "hair_weight", "motion_mask",
+           "prepare_source"]

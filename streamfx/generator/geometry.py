@@ -1,0 +1,132 @@
+"""Per-source geometry in NumPy: the head's frame, falloff masks, TPS and similarity rows.
+
+Everything here runs once per source portrait (in ``prepare``), never per frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from streamfx import landmarks as L
+from streamfx.generator.constants import HAIR_BLUR, HAIR_CHIN, HAIR_REACH, HEAD_MASK_SHAPE
+
+
+def similarity_rows(p: np.ndarray) -> np.ndarray:
+    """Rows mapping similarity parameters (a−1, b, tx, ty) to interleaved (dx, dy) at points p.
+
+    dx = (a−1)·x − b·y + tx, dy = b·x + (a−1)·y + ty: linear in the parameters, so the
+    least-squares fit is one precomputed pseudo-inverse and a matmul per frame.
+    """
+    n = len(p)
+    rows = np.zeros((2 * n, 4))
+    rows[0::2, 0], rows[0::2, 1], rows[0::2, 2] = p[:, 0], -p[:, 1], 1
+    rows[1::2, 0], rows[1::2, 1], rows[1::2, 3] = p[:, 1], p[:, 0], 1
+    return rows
+
+
+def tps_kernel(r2: np.ndarray) -> np.ndarray:
+    """The thin-plate spline's radial basis U(r) = r² log r, of squared distances."""
+    return np.where(r2 > 0, 0.5 * r2 * np.log(np.maximum(r2, 1e-12)), 0.0)
+
+
+def smoothstep(e0: float | np.ndarray, e1: float | np.ndarray, x: np.ndarray) -> np.ndarray:
+    t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+@dataclass(frozen=True)
+class HeadFrame:
+    """The face's own frame: centre of the oval, eye axis, down axis and the oval's extent."""
+
+    centre: np.ndarray
+    ax: np.ndarray
+    down: np.ndarray
+    half_w: float
+    up_h: float
+    down_h: float
+
+    @classmethod
+    def of(cls, lm: np.ndarray) -> HeadFrame:
+        io = L.interocular(lm)
+        ax = L.eye_axis(lm)
+        down = np.array([-ax[1], ax[0]], np.float32)
+        oval = lm[L.FACE_OVAL, :2]
+        centre = oval.mean(axis=0)
+        ou, ov = (oval - centre) @ ax, (oval - centre) @ down
+        return cls(centre, ax, down, max(float(np.abs(ou).max()), io),
+                   max(float(-ov.min()), io), max(float(ov.max()), io))
+
+    def coords(self, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(u, v) of points: along the eyes and down the face, from the oval's centre."""
+        rel = pts - self.centre
+        return rel @ self.ax, rel @ self.down
+
+
+def falloff_mask(lm: np.ndarray, pts: np.ndarray, sx: float = HEAD_MASK_SHAPE[0], s_up: float = HEAD_MASK_SHAPE[1],
+                 s_down: float = HEAD_MASK_SHAPE[2], falloff: float = HEAD_MASK_SHAPE[3]) -> np.ndarray:
+    """Motion weight at points: 1 over the head, 0 over background and body.
+
+    An ellipse in the face's own frame, taller above the eyes (hair) than below the chin
+    (neck), with a smooth falloff so nothing tears where moving meets still.
+    """
+    f = HeadFrame.of(lm)
+    u, v = f.coords(pts)
+    # sx, s_up, s_down: how far past the face oval the motion stays full strength
+    vv = np.where(v < 0, v / (f.up_h * s_up), v / (f.down_h * s_down))
+    r = np.sqrt((u / (f.half_w * sx)) ** 2 + vv**2)
+    return (1.0 - smoothstep(1.0, 1.0 + falloff, r)).astype(np.float32)
+
+
+def soft_matte(lm: np.ndarray, person: np.ndarray) -> np.ndarray:
+    """The person matte in 0–1, blurred so hair's motion edge is soft (once per source)."""
+    return cv2.GaussianBlur(person.astype(np.float32) / 255.0, (0, 0), HAIR_BLUR * L.interocular(lm))
+
+
+def hair_weight(lm: np.ndarray, pts: np.ndarray, person: np.ndarray) -> np.ndarray:
+    """Motion weight at points from the person matte: 1 over hair and head above the chin.
+
+    The head ellipse of :func:`falloff_mask` fits a face, not a hairstyle: big hair would
+    keep still above it while the head moves, and stretch into wings. Where the portrait's
+    person matte (blurred, so hair's motion edge is soft) says "person", above the chin and
+    near the head, the hair moves with the head and the background beyond it takes up the
+    stretch instead.
+    """
+    return hair_weight_at(lm, pts, soft_matte(lm, person))
+
+
+def hair_weight_at(lm: np.ndarray, pts: np.ndarray, matte: np.ndarray) -> np.ndarray:
+    """:func:`hair_weight` from an already blurred matte (:func:`soft_matte`)."""
+    h, w = matte.shape
+    xi = np.clip(np.round(pts[:, 0]).astype(int), 0, w - 1)
+    yi = np.clip(np.round(pts[:, 1]).astype(int), 0, h - 1)
+    f = HeadFrame.of(lm)
+    u, v = f.coords(pts)
+    above_chin = 1.0 - smoothstep(HAIR_CHIN[0] * f.down_h, HAIR_CHIN[1] * f.down_h, v)  # neck and body stay put
+    r = np.sqrt((u / f.half_w) ** 2 + (np.minimum(v, 0.0) / f.down_h) ** 2)
+    near = 1.0 - smoothstep(*HAIR_REACH, r)  # not a raised hand or a second person
+    return (matte[yi, xi] * above_chin * near).astype(np.float32)
+
+
+def motion_mask(lm: np.ndarray, pts: np.ndarray, person: np.ndarray | None) -> np.ndarray:
+    """Where the portrait may move: the head ellipse, and the hair the person matte finds."""
+    return motion_mask_at(lm, pts, None if person is None else soft_matte(lm, person))
+
+
+def motion_mask_at(lm: np.ndarray, pts: np.ndarray, matte: np.ndarray | None) -> np.ndarray:
+    """:func:`motion_mask` from an already blurred matte (or None)."""
+    mask = falloff_mask(lm, pts)
+    return mask if matte is None else np.maximum(mask, hair_weight_at(lm, pts, matte))
+
+
+def feature_frame(lm: np.ndarray, corners: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Origin, along-axis, down-axis and width of a feature (an eye: corner to corner)."""
+    a, b = lm[corners[0], :2], lm[corners[1], :2]
+    if a[0] > b[0]:
+        a, b = b, a
+    axis = b - a
+    width = float(np.sqrt((axis**2).sum())) + 1e-6
+    ax = axis / width
+    return a, ax, np.array([-ax[1], ax[0]], np.float32), width

@@ -1,0 +1,96 @@
+"""The motion field: target landmarks → forward displacement on the coarse grid.
+
+Per source: a thin-plate spline solved on the control landmarks inside the face, and a
+least-squares head similarity on the rigid landmarks (hair, ears and neck follow the
+skull, not the expression), both evaluated on the grid and multiplied by falloff masks
+that keep background and body still — folded into two matrices, ``face_field`` and
+``head_field``, in float64 (the TPS weights alone reach the thousands and cancel, which
+float32, and any engine's summation order, would amplify).
+
+Per frame: two matmuls of the landmarks' displacements, and a clamp to ``max_shift``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from streamfx import landmarks as L
+from streamfx.generator.basics import SourceBasics
+from streamfx.generator.constants import FACE_MASK_SHAPE, NORM_EPSILON, TPS_REGULARISATION
+from streamfx.generator.geometry import falloff_mask, motion_mask_at, similarity_rows, tps_kernel
+from streamfx.generator.layers.base import Frame, Layer
+from streamfx.generator.ops.base import Ops
+
+
+@dataclass(frozen=True)
+class MotionConsts:
+    control_idx: np.ndarray  # K landmark indices
+    rigid_idx: np.ndarray  # R
+    control: np.ndarray  # K×2 the source's control points
+    rigid_source: np.ndarray  # R×2
+    face_field: np.ndarray  # G×K: control displacements → masked TPS displacement on the grid
+    head_field: np.ndarray  # 2G×2R: rigid displacements → masked head-similarity field
+    max_shift: float
+
+
+def motion_fields(src: SourceBasics) -> tuple[np.ndarray, np.ndarray]:
+    """(face_field, head_field) of a source: the TPS and head similarity, solved, evaluated on
+    the grid, masked and folded into one float32 matrix each (computed in float64)."""
+    lm = src.landmarks
+    io = L.interocular(lm)
+    # TPS on normalised coordinates so the regulariser means the same at any resolution
+    control = lm[L.CONTROL, :2]
+    c0 = control.mean(axis=0)
+    cn = (control - c0) / io
+    k = len(cn)
+    kmat = tps_kernel(((cn[:, None] - cn[None]) ** 2).sum(-1)) + TPS_REGULARISATION * np.eye(k)
+    p = np.concatenate([np.ones((k, 1)), cn], axis=1)
+    system = np.zeros((k + 3, k + 3))
+    system[:k, :k], system[:k, k:], system[k:, :k] = kmat, p, p.T
+    tps_inverse = np.linalg.inv(system)[:, :k]
+    flat = src.grid.reshape(-1, 2)
+    gn = (flat - c0) / io
+    basis = np.concatenate([tps_kernel(((gn[:, None] - cn[None]) ** 2).sum(-1)), np.ones((len(gn), 1)), gn], axis=1)
+    mask = motion_mask_at(lm, flat, src.soft_matte)
+    # inside the face the landmarks are the truth; beyond it (hair, ears, neck) only the
+    # head's rigid motion is, since extrapolating expressions there makes hair swim
+    face_mask = np.minimum(falloff_mask(lm, flat, *FACE_MASK_SHAPE), mask)
+    rigid_inverse = np.linalg.pinv(similarity_rows((lm[L.RIGID, :2] - c0) / io))
+    face_field = (face_mask[:, None] * (basis @ tps_inverse)).astype(np.float32)
+    head_w = np.repeat(mask - face_mask, 2)[:, None]
+    head_field = (head_w * (similarity_rows(gn) @ rigid_inverse)).astype(np.float32)
+    return face_field, head_field
+
+
+class MotionLayer(Layer):
+    name = "motion"
+    kind = "field"
+    stage = "motion"
+    settings = ("grid_step",)
+
+    def prepare(self, src: SourceBasics) -> MotionConsts:
+        face_field, head_field = motion_fields(src)
+        lm = src.landmarks
+        return MotionConsts(
+            control_idx=np.asarray(L.CONTROL, np.int64), rigid_idx=np.asarray(L.RIGID, np.int64),
+            control=lm[L.CONTROL, :2].astype(np.float32), rigid_source=lm[L.RIGID, :2].astype(np.float32),
+            face_field=face_field, head_field=head_field, max_shift=src.max_shift)
+
+    def apply(self, ops: Ops, k: MotionConsts, frame: Frame) -> None:
+        t = frame.target
+        n_grid, n_rigid = len(k.face_field), len(k.rigid_idx)
+        ctrl = ops.gather(t, ops.const(k.control_idx), axis=1)
+        d_ctrl = ops.sub(ctrl, ops.const(k.control, "control"))
+        nonrigid = ops.matmul(ops.const(k.face_field, "face_field"), d_ctrl)  # B×G×2
+        rig = ops.gather(t, ops.const(k.rigid_idx), axis=1)
+        d_rig = ops.sub(rig, ops.const(k.rigid_source, "rigid_source"))
+        d_rig = ops.reshape(d_rig, (0, 2 * n_rigid, 1))
+        rigid = ops.matmul(ops.const(k.head_field, "head_field"), d_rig)  # B×2G×1
+        rigid = ops.reshape(rigid, (0, n_grid, 2))
+        disp = ops.add(nonrigid, rigid)
+        # clamp to the margin the region of interest was grown by
+        norm = ops.sqrt(ops.reduce_sum(ops.mul(disp, disp), (2,)))
+        scale = ops.minimum(ops.f(1.0), ops.div(ops.f(k.max_shift), ops.maximum(norm, ops.f(NORM_EPSILON))))
+        frame.displacement = ops.mul(disp, scale)

@@ -1,0 +1,213 @@
+"""The reference ops: NumPy and OpenCV, one frame at a time.
+
+Values keep the graph's shapes with B = 1, except where OpenCV is faster: the map is
+``rh×rw×2`` for ``cv2.resize``/``cv2.remap``, the region and canvas are ``rh×rw×C`` uint8,
+and a window is *cropped* to its box, its per-pixel maps ``h×w×1`` (so colours are
+``h×w×3``). Every number is float32 (``f``), so each formula rounds as it does in the graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from streamfx.generator.basics import SourceBasics
+from streamfx.generator.ops.base import Ops, Tensor, Window
+
+F32 = np.float32
+
+
+def _whole(v: Tensor) -> int:
+    return int(np.asarray(v).reshape(-1)[0])
+
+
+class NumpyOps(Ops):
+    def __init__(self, src: SourceBasics):
+        super().__init__(src)
+        self._f: dict[float, np.float32] = {}
+
+    # ---- numbers and constants ---------------------------------------------------------------
+    def f(self, x: float) -> Tensor:
+        v = self._f.get(x)
+        if v is None:
+            v = self._f[x] = F32(x)
+        return v
+
+    def i(self, x: int) -> Tensor:
+        return np.int64(x)
+
+    def const(self, a: np.ndarray, hint: str = "c") -> Tensor:
+        a = np.asarray(a)
+        return a.astype(F32) if a.dtype == np.float64 else a
+
+    def rgb(self, colour: np.ndarray) -> Tensor:
+        return np.asarray(colour, F32).reshape(3)
+
+    # ---- elementwise ---------------------------------------------------------------------------
+    def add(self, a: Tensor, b: Tensor) -> Tensor:
+        return a + b
+
+    def sub(self, a: Tensor, b: Tensor) -> Tensor:
+        return a - b
+
+    def mul(self, a: Tensor, b: Tensor) -> Tensor:
+        return a * b
+
+    def div(self, a: Tensor, b: Tensor) -> Tensor:
+        return a / b
+
+    def minimum(self, a: Tensor, b: Tensor) -> Tensor:
+        return np.minimum(a, b)
+
+    def maximum(self, a: Tensor, b: Tensor) -> Tensor:
+        return np.maximum(a, b)
+
+    def neg(self, x: Tensor) -> Tensor:
+        return -x
+
+    def abs(self, x: Tensor) -> Tensor:
+        return np.abs(x)
+
+    def sqrt(self, x: Tensor) -> Tensor:
+        return np.sqrt(x)
+
+    def floor(self, x: Tensor) -> Tensor:
+        return np.floor(x)
+
+    def ceil(self, x: Tensor) -> Tensor:
+        return np.ceil(x)
+
+    def round(self, x: Tensor) -> Tensor:
+        return np.rint(x)
+
+    def trunc(self, x: Tensor) -> Tensor:
+        return np.trunc(x)
+
+    def clip(self, x: Tensor, lo: float, hi: float) -> Tensor:
+        # min(max(·)) as ONNX's Clip; np.clip is slow on the many per-frame scalars
+        return np.minimum(np.maximum(x, self.f(lo)), self.f(hi))
+
+    def clip_int(self, x: Tensor, lo: int, hi: int) -> Tensor:
+        return np.clip(x, lo, hi)
+
+    def gt(self, a: Tensor, b: Tensor) -> Tensor:
+        return np.greater(a, b)
+
+    def lt(self, a: Tensor, b: Tensor) -> Tensor:
+        return np.less(a, b)
+
+    def ge(self, a: Tensor, b: Tensor) -> Tensor:
+        return np.greater_equal(a, b)
+
+    def logical_and(self, a: Tensor, b: Tensor) -> Tensor:
+        return np.logical_and(a, b)
+
+    def where(self, cond: Tensor, a: Tensor, b: Tensor) -> Tensor:
+        return np.where(cond, a, b)
+
+    def to_float(self, x: Tensor) -> Tensor:
+        return np.asarray(x).astype(F32)
+
+    def to_int(self, x: Tensor) -> Tensor:
+        return np.asarray(x).astype(np.int64)
+
+    # ---- gathers, reductions, layout -------------------------------------------------------
+    def gather(self, x: Tensor, idx: Tensor, axis: int) -> Tensor:
+        return np.take(x, idx, axis=axis)
+
+    def reduce_sum(self, x: Tensor, axes: Sequence[int]) -> Tensor:
+        return x.sum(axis=tuple(axes), keepdims=True)
+
+    def reduce_min(self, x: Tensor, axes: Sequence[int]) -> Tensor:
+        return x.min(axis=tuple(axes), keepdims=True)
+
+    def reduce_max(self, x: Tensor, axes: Sequence[int]) -> Tensor:
+        return x.max(axis=tuple(axes), keepdims=True)
+
+    def slice(self, x: Tensor, start: int, end: int, axis: int = -1) -> Tensor:
+        index = [slice(None)] * x.ndim
+        index[axis] = slice(start, end)
+        return x[tuple(index)]
+
+    def reshape(self, x: Tensor, shape: Sequence[int]) -> Tensor:
+        return x.reshape([x.shape[k] if s == 0 else s for k, s in enumerate(shape)])
+
+    def transpose(self, x: Tensor, perm: Sequence[int]) -> Tensor:
+        return x.transpose(perm)
+
+    def squeeze(self, x: Tensor, axis: int) -> Tensor:
+        return np.squeeze(x, axis)
+
+    def matmul(self, a: Tensor, b: Tensor) -> Tensor:
+        return np.matmul(a, b)
+
+    # ---- the frame -------------------------------------------------------------------------
+    def landmarks(self, target: Tensor) -> Tensor:
+        return np.asarray(target, F32)[None, :, :2]  # one frame: 1×478×2
+
+    def batch_offsets(self, n: int) -> Tensor:
+        return np.zeros((1, 1, 1), np.int64)
+
+    def point(self, target: Tensor, index: int) -> tuple[Tensor, Tensor]:
+        return target[0, index, 0], target[0, index, 1]  # float32 scalars
+
+    def upsample(self, coarse: Tensor) -> Tensor:
+        x0, y0, x1, y1 = self.src.roi
+        full = cv2.resize(coarse[0], (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+        full += self.src.pixels
+        return full
+
+    def remap(self, mapping: Tensor) -> Tensor:
+        return cv2.remap(self.src.image, mapping, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    def begin_overlays(self, region: Tensor) -> Tensor:
+        return region  # composited in place, colour channels only
+
+    def end_overlays(self, canvas: Tensor, region: Tensor) -> Tensor:
+        return canvas
+
+    def assemble(self, region: Tensor) -> Tensor:
+        x0, y0, x1, y1 = self.src.roi
+        out = self.src.image.copy()
+        out[y0:y1, x0:x1] = region
+        return out
+
+    def window(self, canvas: Tensor, box: tuple[Tensor, Tensor, Tensor, Tensor] | None) -> Window:
+        x0, y0, x1, y1 = self.src.roi
+        if box is None:
+            bx0, by0, bx1, by1 = x0, y0, x1, y1
+        else:  # clipped to the region, as the graph's mask over the region's pixels is
+            bx0, by0 = max(_whole(box[0]), x0), max(_whole(box[1]), y0)
+            bx1, by1 = max(min(_whole(box[2]), x1), bx0), max(min(_whole(box[3]), y1), by0)
+        xs = np.arange(bx0, bx1, dtype=F32).reshape(1, -1, 1)
+        ys = np.arange(by0, by1, dtype=F32).reshape(-1, 1, 1)
+        return Window(xs, ys, crop=(bx0 - x0, by0 - y0, bx1 - x0, by1 - y0))
+
+    def window_max(self, win: Window, x: Tensor, fill: float) -> Tensor:
+        x = np.broadcast_to(x, self._shape(win))
+        return x.max() if x.size else self.f(fill)
+
+    def window_min(self, win: Window, x: Tensor, fill: float) -> Tensor:
+        x = np.broadcast_to(x, self._shape(win))
+        return x.min() if x.size else self.f(fill)
+
+    @staticmethod
+    def _shape(win: Window) -> tuple[int, int, int]:
+        assert win.crop is not None
+        cx0, cy0, cx1, cy1 = win.crop
+        return cy1 - cy0, cx1 - cx0, 1
+
+    def composite(self, canvas: Tensor, win: Window, colour: Tensor, cover: Tensor) -> Tensor:
+        assert win.crop is not None
+        cx0, cy0, cx1, cy1 = win.crop
+        if cx1 <= cx0 or cy1 <= cy0 or np.max(cover) <= 0:
+            return canvas  # nothing to draw: the canvas stays exactly as it is
+        patch = canvas[cy0:cy1, cx0:cx1, :3]
+        a = np.broadcast_to(cover, (cy1 - cy0, cx1 - cx0, 1))
+        one = self.f(1.0)
+        mixed = patch.astype(F32) * (one - a) + colour * a + self.f(0.5)
+        # whole values in 0…255 after the clip: the cast truncates, which is the floor
+        patch[...] = np.minimum(np.maximum(mixed, self.f(0.0)), self.f(255.0)).astype(np.uint8)
+        return canvas

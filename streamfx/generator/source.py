@@ -1,0 +1,69 @@
+"""A prepared source portrait: the basics every layer shares, and each layer's own constants.
+
+:func:`prepare_source` runs once per portrait. It finds the region that can change (where
+the motion mask is non-zero, grown by the largest shift), lays the coarse motion grid over
+it, then asks every layer of the stack for its per-source constants (``Layer.prepare``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from streamfx import landmarks as L
+from streamfx.errors import InputError
+from streamfx.generator.basics import SourceBasics
+from streamfx.generator.constants import GRID_CELLS, MAX_SHIFT, ROI_MARGIN
+from streamfx.generator.geometry import motion_mask_at, soft_matte
+from streamfx.generator.settings import GeneratorSettings
+from streamfx.generator.stack import LayerStack
+
+
+@dataclass
+class SourceTensors(SourceBasics):
+    """Everything the per-frame generator needs that depends only on the source portrait."""
+
+    stack: LayerStack = field(default_factory=LayerStack.default)
+    """The layers this source was prepared for (engines run this stack)."""
+
+
+def prepare_source(image: np.ndarray, landmarks: np.ndarray, alpha: np.ndarray | None = None,
+                   settings: GeneratorSettings | None = None, person: np.ndarray | None = None,
+                   *, stack: LayerStack | None = None) -> SourceTensors:
+    """Precompute everything that depends only on the source portrait.
+
+    ``alpha`` (H×W uint8) is carried into the output as a fourth channel; ``person`` (H×W
+    uint8, e.g. :func:`streamfx.matte.person_matte`) lets the hair move with the head;
+    ``stack`` (default :meth:`LayerStack.default`) names the layers to prepare.
+    Raises InputError if the face is too small to animate.
+    """
+    st = settings or GeneratorSettings()
+    h, w = image.shape[:2]
+    lm = landmarks.astype(np.float32)
+    if alpha is not None:
+        image = np.dstack([image[..., :3], alpha.astype(np.uint8)])
+    io = L.interocular(lm)
+    if io < 4:
+        raise InputError("the face in the source portrait is too small to animate (eyes < 4 px apart) — use a larger image or crop closer")
+
+    # the region that can change: where the mask is non-zero, grown by the largest shift
+    max_shift = MAX_SHIFT * io
+    ys, xs = np.mgrid[0:h:ROI_MARGIN, 0:w:ROI_MARGIN]
+    coarse_pts = np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float32)
+    matte = None if person is None else soft_matte(lm, person)
+    moving = coarse_pts[motion_mask_at(lm, coarse_pts, matte) > 0]
+    x0, y0 = np.maximum(moving.min(axis=0) - max_shift - ROI_MARGIN, 0).astype(int)
+    x1, y1 = (np.minimum(moving.max(axis=0) + max_shift + ROI_MARGIN, [w, h])).astype(int)
+    rw, rh = int(x1 - x0), int(y1 - y0)
+    gw = int(np.clip(round(rw / st.grid_step), *GRID_CELLS))
+    gh = int(np.clip(round(rh / st.grid_step), *GRID_CELLS))
+    # coarse sample j sits where cv2.resize (half-pixel centres) puts it when upsampling
+    gx = x0 + (np.arange(gw) + 0.5) * (rw / gw) - 0.5
+    gy = y0 + (np.arange(gh) + 0.5) * (rh / gh) - 0.5
+    grid = np.stack(np.meshgrid(gx, gy), axis=-1).astype(np.float32)
+    src = SourceTensors(image=np.ascontiguousarray(image), landmarks=lm, roi=(int(x0), int(y0), int(x1), int(y1)),
+                        grid=grid, max_shift=max_shift, soft_matte=matte, stack=stack or LayerStack.default())
+    for layer in src.stack:
+        src.consts[layer.name] = layer.prepare(src)
+    return src
