@@ -293,8 +293,11 @@ def test_interrupted_render_leaves_a_playable_file(tmp_path: Path, portrait_file
     script = tmp_path / "long.json"
     script.write_text('{"duration": 300, "base": "talk", "tracks": {"yaw": [[0, 0], [150, 10], [300, 0]]}}')
     env = {**os.environ, "GLOG_minloglevel": "2"}
+    # Ctrl-C as in a terminal: a test run started in the background inherits an ignored
+    # SIGINT (POSIX shells ignore it for background jobs), and so would the render
     proc = subprocess.Popen([*STREAMFX, "render", str(portrait_file), str(script), "-o", str(out), "-q"],
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while time.time() < deadline and (not out.exists() or out.stat().st_size < 50_000):
         time.sleep(0.2)

@@ -162,7 +162,9 @@ class LiveRun:
     def __init__(self, *args: str) -> None:
         env = {**os.environ, "GLOG_minloglevel": "2"}
         self.proc = subprocess.Popen([sys.executable, "-m", "streamfx", "live", *args], cwd=ROOT, env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     # Ctrl-C as in a terminal, even when the tests run as a background job
+                                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         self.lines: list[str] = []
         self._changed = threading.Condition()
         threading.Thread(target=self._pump, daemon=True).start()
