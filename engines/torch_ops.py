@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from streamfx.generator import SourceTensors
-from streamfx.generator.ops import StaticShapeOps, Tensor
+from streamfx.generator.ops import OperatorMaths, StaticShapeOps, Tensor
 
 
 def import_torch() -> Any:
@@ -24,7 +24,7 @@ def import_torch() -> Any:
     return torch
 
 
-class TorchOps(StaticShapeOps):
+class TorchOps(OperatorMaths, StaticShapeOps):
     def __init__(self, src: SourceTensors, device: Any):
         super().__init__(src)
         self.t = import_torch()
@@ -54,26 +54,11 @@ class TorchOps(StaticShapeOps):
         return hit[1]
 
     # ---- elementwise ---------------------------------------------------------------------------
-    def add(self, a: Tensor, b: Tensor) -> Tensor:
-        return a + b
-
-    def sub(self, a: Tensor, b: Tensor) -> Tensor:
-        return a - b
-
-    def mul(self, a: Tensor, b: Tensor) -> Tensor:
-        return a * b
-
-    def div(self, a: Tensor, b: Tensor) -> Tensor:
-        return a / b
-
     def minimum(self, a: Tensor, b: Tensor) -> Tensor:
         return self.t.minimum(a, b)
 
     def maximum(self, a: Tensor, b: Tensor) -> Tensor:
         return self.t.maximum(a, b)
-
-    def neg(self, x: Tensor) -> Tensor:
-        return -x
 
     def abs(self, x: Tensor) -> Tensor:
         return self.t.abs(x)

@@ -258,6 +258,26 @@ def resize_taps(dst: int, src: int, clamp_weights: bool) -> tuple[np.ndarray, np
     return np.clip(s, 0, src - 1), np.clip(s + 1, 0, src - 1), w0, frac
 
 
+class OperatorMaths:
+    """add, sub, mul, div and neg by Python's operators: what NumPy arrays and torch
+    tensors both overload (the ONNX builder adds nodes instead)."""
+
+    def add(self, a: Tensor, b: Tensor) -> Tensor:
+        return a + b
+
+    def sub(self, a: Tensor, b: Tensor) -> Tensor:
+        return a - b
+
+    def mul(self, a: Tensor, b: Tensor) -> Tensor:
+        return a * b
+
+    def div(self, a: Tensor, b: Tensor) -> Tensor:
+        return a / b
+
+    def neg(self, x: Tensor) -> Tensor:
+        return -x
+
+
 class StaticShapeOps(Ops):
     """Windows, resize, remap and compositing at the region's fixed shape, from the primitives.
 

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from streamfx.generator.basics import SourceBasics
-from streamfx.generator.ops.base import Ops, Tensor, Window
+from streamfx.generator.ops.base import OperatorMaths, Ops, Tensor, Window
 
 F32 = np.float32
 
@@ -23,7 +23,7 @@ def _whole(v: Tensor) -> int:
     return int(np.asarray(v).reshape(-1)[0])
 
 
-class NumpyOps(Ops):
+class NumpyOps(OperatorMaths, Ops):
     def __init__(self, src: SourceBasics):
         super().__init__(src)
         self._f: dict[float, np.float32] = {}
@@ -46,26 +46,11 @@ class NumpyOps(Ops):
         return np.asarray(colour, F32).reshape(3)
 
     # ---- elementwise ---------------------------------------------------------------------------
-    def add(self, a: Tensor, b: Tensor) -> Tensor:
-        return a + b
-
-    def sub(self, a: Tensor, b: Tensor) -> Tensor:
-        return a - b
-
-    def mul(self, a: Tensor, b: Tensor) -> Tensor:
-        return a * b
-
-    def div(self, a: Tensor, b: Tensor) -> Tensor:
-        return a / b
-
     def minimum(self, a: Tensor, b: Tensor) -> Tensor:
         return np.minimum(a, b)
 
     def maximum(self, a: Tensor, b: Tensor) -> Tensor:
         return np.maximum(a, b)
-
-    def neg(self, x: Tensor) -> Tensor:
-        return -x
 
     def abs(self, x: Tensor) -> Tensor:
         return np.abs(x)
