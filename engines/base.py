@@ -14,12 +14,14 @@ gets its own prepared engine (engines are cheap to create; they share nothing).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import ClassVar
 
 import numpy as np
 
 from streamfx.generator import SourceTensors
+from streamfx.generator.appearance import DriverAppearance
+from streamfx.generator.ops.numpy_ops import NumpyOps
 from streamfx.settings import EngineSettings
 
 __all__ = ["EngineSettings", "GeneratorEngine", "check_targets"]
@@ -48,6 +50,7 @@ class GeneratorEngine(ABC):
         self.settings = (settings or EngineSettings()).validate()
         self.src: SourceTensors | None = None
         self._built: tuple[str, ...] | None = None
+        self._cpu_ops: NumpyOps | None = None
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
@@ -69,32 +72,43 @@ class GeneratorEngine(ABC):
             self._prepare(self.src)
             self._built = key
 
-    def apply_filters(self, frame: np.ndarray, target: np.ndarray) -> None:
-        """The CPU frame filters (colour match, sharpen), in place, as the settings say."""
-        assert self.src is not None
-        self.src.stack.apply_filters(frame, target, self.src, self.settings.generator)
+    def apply_filters(self, frame: np.ndarray, target: np.ndarray, appearance: DriverAppearance | None = None) -> None:
+        """After the engine, in place on the CPU: the appearance layers (the driver's pixels, on
+        the reference ops) and the frame filters (colour match, sharpen), as the settings say."""
+        src = self.src
+        assert src is not None
+        if self._cpu_ops is None or self._cpu_ops.src is not src:
+            self._cpu_ops = NumpyOps(src)
+        src.stack.finish(self._cpu_ops, frame, target, src, self.settings.generator, appearance)
 
     @abstractmethod
     def _prepare(self, src: SourceTensors) -> None: ...
 
     @abstractmethod
-    def _render_batch(self, targets: np.ndarray) -> np.ndarray: ...
+    def _render_batch(self, targets: np.ndarray, appearance: Sequence[DriverAppearance | None] = ()) -> np.ndarray:
+        """The frames; engines that ``renders_filters`` are given the appearances and finish
+        the frames themselves, the others' frames are finished by :meth:`render_batch`."""
 
-    def render_batch(self, targets: np.ndarray) -> np.ndarray:
-        """B×478×3 target landmarks → B×H×W×C uint8 frames."""
+    def render_batch(self, targets: np.ndarray,
+                     appearance: Sequence[DriverAppearance | None] | None = None) -> np.ndarray:
+        """B×478×3 target landmarks → B×H×W×C uint8 frames; ``appearance`` (one per frame, from
+        the driver's images) feeds the appearance layers."""
         if self.src is None:
             raise RuntimeError(f"{type(self).__name__}.render_batch called before prepare()")
         t = check_targets(targets, batched=True)
+        looks = list(appearance) if appearance is not None else [None] * len(t)
+        if len(looks) != len(t):
+            raise ValueError(f"{len(looks)} appearances for {len(t)} targets")
         self._follow_layer_toggles()
-        out = self._render_batch(t)
+        out = self._render_batch(t, looks) if self.renders_filters else self._render_batch(t)
         if not self.renders_filters:
-            for frame, target in zip(out, t, strict=True):
-                self.apply_filters(frame, target)
+            for frame, target, look in zip(out, t, looks, strict=True):
+                self.apply_filters(frame, target, look)
         return out
 
-    def render(self, target: np.ndarray) -> np.ndarray:
+    def render(self, target: np.ndarray, appearance: DriverAppearance | None = None) -> np.ndarray:
         """478×3 target landmarks → one H×W×C uint8 frame."""
-        return self.render_batch(check_targets(target, batched=False)[None])[0]
+        return self.render_batch(check_targets(target, batched=False)[None], [appearance])[0]
 
     def render_stream(self, targets: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """Frames for a sequence of targets, in order (GPU engines keep two in flight)."""

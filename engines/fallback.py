@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
 from engines.base import GeneratorEngine, check_targets
 from engines.opencv_engine import OpenCVEngine
 from streamfx.generator import SourceTensors
+from streamfx.generator.appearance import DriverAppearance
 from streamfx.settings import EngineSettings
 
 log = logging.getLogger("streamfx")
@@ -61,19 +62,20 @@ class FallbackEngine(GeneratorEngine):
                 raise
             self._switch("preparing the source", e)
 
-    def render_batch(self, targets: np.ndarray) -> np.ndarray:
-        # the active engine applies the CPU filters itself
+    def render_batch(self, targets: np.ndarray,
+                     appearance: Sequence[DriverAppearance | None] | None = None) -> np.ndarray:
+        # the active engine applies the appearance layers and CPU filters itself
         if self.src is None:
             raise RuntimeError("FallbackEngine.render_batch called before prepare()")
         t = check_targets(targets, batched=True)
         engine = self.active
         try:
-            return engine.render_batch(t)
+            return engine.render_batch(t, appearance)
         except Exception as e:  # noqa: BLE001 - any engine failure falls back
             if engine is not self.primary:
                 raise
             self._switch("rendering", e)
-            return self.active.render_batch(t)
+            return self.active.render_batch(t, appearance)
 
     def render_stream(self, targets: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """The active engine's stream (TensorRT keeps two frames in flight); on a failure the
@@ -109,8 +111,9 @@ class FallbackEngine(GeneratorEngine):
         for t in source:
             yield self.active.render(t)
 
-    def _render_batch(self, targets: np.ndarray) -> np.ndarray:  # pragma: no cover - unused
-        return self.active.render_batch(targets)
+    def _render_batch(self, targets: np.ndarray,
+                      appearance: Sequence[DriverAppearance | None] = ()) -> np.ndarray:  # pragma: no cover - unused
+        return self.active.render_batch(targets, appearance or None)
 
     def close(self) -> None:
         self.active.close()

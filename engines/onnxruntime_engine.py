@@ -6,6 +6,7 @@ Runs on the CUDA execution provider when the installed onnxruntime has it (the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ import numpy as np
 from engines.base import EngineSettings, GeneratorEngine
 from engines.onnx_graph import INPUT_NAME, OUTPUT_NAME, build_graph
 from streamfx.generator import SourceTensors
+from streamfx.generator.appearance import DriverAppearance
 
 
 def _providers() -> list[str]:
@@ -62,7 +64,7 @@ class OnnxRuntimeEngine(GeneratorEngine):
         self._session = ort.InferenceSession(model.SerializeToString(), opts,
                                              providers=self._providers or _providers())
 
-    def _render_batch(self, targets: np.ndarray) -> np.ndarray:
+    def _render_batch(self, targets: np.ndarray, appearance: Sequence[DriverAppearance | None] = ()) -> np.ndarray:
         out = self._session.run([OUTPUT_NAME], {INPUT_NAME: targets})[0]
         return np.asarray(out)
 

@@ -32,7 +32,7 @@ import hashlib
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from engines.base import EngineSettings, GeneratorEngine, check_targets
 from engines.onnx_graph import INPUT_NAME, OUTPUT_NAME, build_graph, graph_hash
 from streamfx.errors import DeviceUnavailableError
 from streamfx.generator import SourceTensors
+from streamfx.generator.appearance import DriverAppearance
 
 log = logging.getLogger("streamfx")
 
@@ -255,7 +256,7 @@ class TensorRTEngine(GeneratorEngine):
             self._slots["batch"] = [_Slot(self._engine, 1, (n, 478, 3), (n, h, w, c))]
         log.debug("tensorrt: %s plan %s", "built" if built else "cached", self.plan)
 
-    def _render_batch(self, targets: np.ndarray) -> np.ndarray:
+    def _render_batch(self, targets: np.ndarray, appearance: Sequence[DriverAppearance | None] = ()) -> np.ndarray:
         n = self.settings.max_batch
         outs = []
         for i in range(0, len(targets), n):

@@ -12,6 +12,7 @@ the reference is checked on machines without a GPU.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ import numpy as np
 from engines.base import EngineSettings, GeneratorEngine
 from engines.torch_ops import TorchOps, import_torch
 from streamfx.generator import SourceTensors
+from streamfx.generator.appearance import DriverAppearance
 
 
 class TorchEngine(GeneratorEngine):
@@ -53,7 +55,7 @@ class TorchEngine(GeneratorEngine):
         return src.stack.run(self._ops, src, self.settings.generator, targets)
 
     # ---- running -------------------------------------------------------------------------
-    def _render_batch(self, targets: np.ndarray) -> np.ndarray:
+    def _render_batch(self, targets: np.ndarray, appearance: Sequence[DriverAppearance | None] = ()) -> np.ndarray:
         torch = import_torch()
         with torch.inference_mode():
             if self._dev.type == "cuda" and self.settings.cuda_graphs and len(targets) <= self.settings.max_batch:

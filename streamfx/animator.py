@@ -14,7 +14,8 @@ from dataclasses import fields
 import numpy as np
 
 from streamfx.alignment import AlignSettings
-from streamfx.generator import GeneratorSettings, prepare_source
+from streamfx.generator import GeneratorSettings, LayerStack, prepare_source
+from streamfx.generator.appearance import DriverAppearance, extract_appearance
 from streamfx.matte import source_matte
 from streamfx.motion import FaceRig, MotionScript
 from streamfx.retarget import MotionRetargeter, RetargetSettings
@@ -47,6 +48,9 @@ class Animator:
         self._tracker = (FaceTracker(static=False, align=AlignSettings() if self.settings.align else None)
                          if track_drivers else None)
         self.timings: dict[str, float] = {"track": 0.0, "retarget": 0.0, "generate": 0.0}
+        # the driver's neutral frame's appearance (the detail layer measures creases against it)
+        self._reference_look: DriverAppearance | None = None
+        self._reference_seen: np.ndarray | None = None
         self.face_found = False
         self._prepare(source_image, source_landmarks)
         self.retargeter = MotionRetargeter(self.source_landmarks, self.settings.retarget, idle=self._idle)
@@ -63,7 +67,9 @@ class Animator:
         # background out of the output with it (a portrait's own alpha channel wins)
         person = source_matte(image)
         alpha = person if self.with_alpha else None
-        self.engine.prepare(prepare_source(image, lm, alpha, self.generator_settings, person))
+        src = prepare_source(image, lm, alpha, self.generator_settings, person)
+        self.engine.prepare(src)
+        self._stack: LayerStack = src.stack
         self.source_image = image
         self.source_landmarks = lm.astype(np.float32)
         self._idle_rig = FaceRig(self.source_landmarks)
@@ -95,9 +101,12 @@ class Animator:
             if self._tracker is not None:
                 self._tracker.rekey()  # the new neutral frame is also the new keyframe
 
-    def set_reference(self, driver_landmarks: np.ndarray) -> None:
+    def set_reference(self, driver_landmarks: np.ndarray, appearance: DriverAppearance | None = None) -> None:
+        """Take this driver face (and what its image looked like, if known) as neutral."""
         with self._lock:
             self.retargeter.set_reference(driver_landmarks)
+            self._reference_seen = self.retargeter.reference
+            self._reference_look = appearance
 
     def update_settings(self, **kw: object) -> None:
         """Change live settings (AnimatorSettings.live_types); all or none: a bad value raises
@@ -127,7 +136,10 @@ class Animator:
         if frame.image is None or self._tracker is None:
             return None
         image = frame.image[:, ::-1] if self.retargeter.settings.mirror else frame.image
-        return self._tracker.track(image)
+        lm = self._tracker.track(image)
+        if lm is not None and frame.appearance is None and self._stack.wants_appearance(self.generator_settings):
+            frame.appearance = extract_appearance(self._stack.layers, np.ascontiguousarray(image), lm)
+        return lm
 
     def step(self, frame: DriverFrame) -> np.ndarray:
         """The animated portrait for this driver frame, RGB."""
@@ -140,8 +152,12 @@ class Animator:
         t1 = time.perf_counter()
         with self._lock:
             target = self.retargeter.update(driver, frame.timestamp)
+            look = frame.appearance if driver is not None else None
+            if self.retargeter.reference is not self._reference_seen:  # set from this frame
+                self._reference_seen = self.retargeter.reference
+                self._reference_look = look
             t2 = time.perf_counter()
-            out = self.engine.render(target)
+            out = self.engine.render(target, None if look is None else look.with_reference(self._reference_look))
         t3 = time.perf_counter()
         self.face_found = driver is not None
         self.timings = {"track": (t1 - t0) * 1e3, "retarget": (t2 - t1) * 1e3, "generate": (t3 - t2) * 1e3}

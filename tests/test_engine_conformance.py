@@ -25,6 +25,7 @@ from streamfx.generator import (
     WarpGenerator,
     prepare_source,
 )
+from streamfx.generator.appearance import DriverAppearance, extract_appearance
 from streamfx.generator.basics import SourceBasics
 from streamfx.generator.layers import Frame
 from streamfx.generator.ops import Ops
@@ -90,18 +91,28 @@ def targets(portrait_landmarks: np.ndarray) -> np.ndarray:
     return np.stack(synthetic_targets(portrait_landmarks))
 
 
-def _render(engine: GeneratorEngine, src: SourceTensors, targets: np.ndarray) -> np.ndarray:
+Looks = list[DriverAppearance | None] | None
+
+
+def _render(engine: GeneratorEngine, src: SourceTensors, targets: np.ndarray, looks: Looks = None) -> np.ndarray:
     engine.prepare(src)
     try:
-        return engine.render_batch(targets)
+        return engine.render_batch(targets, looks)
     finally:
         engine.close()
 
 
-def _reference(src: SourceTensors, settings: GeneratorSettings, targets: np.ndarray) -> np.ndarray:
+def _reference(src: SourceTensors, settings: GeneratorSettings, targets: np.ndarray, looks: Looks = None) -> np.ndarray:
     gen = WarpGenerator(settings)
     gen.src = src
-    return np.stack([gen.render(t) for t in targets])
+    return np.stack([gen.render(t, None if looks is None else looks[i]) for i, t in enumerate(targets)])
+
+
+def _looks(src: SourceTensors, image: np.ndarray, lm: np.ndarray, targets: np.ndarray) -> Looks:
+    """What the appearance layers take from a driver: here the portrait itself, as if it were
+    the driver's frame (its reference too) — enough to make every appearance layer draw."""
+    look = extract_appearance(src.stack.layers, image, lm)
+    return [look.with_reference(look)] * len(targets)
 
 
 @pytest.mark.parametrize("layer", LAYERS)
@@ -112,10 +123,11 @@ def test_every_engine_renders_every_layer_like_the_reference(
     image, lm, person = case
     settings = _only(layer)
     src = prepare_source(image, lm, None, settings, person)  # as the Animator prepares it
-    ref = _reference(src, settings, targets)
+    looks = _looks(src, image, lm, targets)
+    ref = _reference(src, settings, targets, looks)
     if layer not in ("motion", "warp"):  # the layer must show in these poses, or parity proves nothing
-        assert not np.array_equal(ref, _reference(src, _only("motion"), targets)), layer
-    out = (_render(_make(engine, EngineSettings(generator=settings), tmp_path), src, targets))
+        assert not np.array_equal(ref, _reference(src, _only("motion"), targets, looks)), layer
+    out = (_render(_make(engine, EngineSettings(generator=settings), tmp_path), src, targets, looks))
     TOLERANCE.check(f"{engine} × {layer}", ref, out)
 
 
@@ -135,6 +147,47 @@ class Vignette(Layer):
         r = ops.div(ops.sqrt(ops.add(ops.mul(dx, dx), ops.mul(dy, dy))), ops.f(radius))
         cover = ops.mul(ops.f(0.5), ops.clip01(ops.sub(r, ops.f(1.0))))
         frame.canvas = ops.composite(frame.canvas, win, ops.rgb(np.zeros(3)), cover)
+
+
+class NoseCopy(Layer):
+    """A toy overlay that moves part of the portrait rigidly (``source_at``): the source's nose
+    tip area, carried with the target's nose tip, drawn over a disc around it."""
+
+    name = "nose_copy"
+
+    def prepare(self, src: SourceBasics) -> tuple[float, np.ndarray]:
+        return 0.4 * L.interocular(src.landmarks), src.landmarks[L.NOSE_TIP, :2].astype(np.float32)
+
+    def apply(self, ops: Ops, k: tuple[float, np.ndarray], frame: Frame) -> None:
+        radius, nose = k
+        cx, cy = ops.point(frame.target, L.NOSE_TIP)
+        r = ops.f(radius)
+        win = ops.window(frame.canvas, (ops.floor(ops.sub(cx, r)), ops.floor(ops.sub(cy, r)),
+                                        ops.ceil(ops.add(cx, r)), ops.ceil(ops.add(cy, r))))
+        # the source pixel that sits where this one would be with the nose back at rest
+        sx = ops.add(ops.sub(win.xs, cx), ops.f(float(nose[0]) + 7.0))
+        sy = ops.add(ops.sub(win.ys, cy), ops.f(float(nose[1])))
+        colour = ops.source_at(win, sx, sy)
+        dx, dy = ops.sub(win.xs, cx), ops.sub(win.ys, cy)
+        d = ops.div(ops.sqrt(ops.add(ops.mul(dx, dx), ops.mul(dy, dy))), r)
+        frame.canvas = ops.composite(frame.canvas, win, colour, ops.clip01(ops.sub(ops.f(1.5), d)))
+
+
+def test_a_layer_can_move_part_of_the_portrait_rigidly_on_every_engine(
+        case: tuple[np.ndarray, np.ndarray, np.ndarray], targets: np.ndarray, tmp_path: Any) -> None:
+    image, lm, person = case
+    settings = GeneratorSettings()
+    src = prepare_source(image, lm, None, settings, person, stack=LayerStack.default().with_layers(NoseCopy()))
+    ref = _reference(src, settings, targets)
+    plain = _reference(prepare_source(image, lm, None, settings, person), settings, targets)
+    # at rest, the disc shows the source 7 px to the right of each pixel
+    rest = _reference(src, settings, lm[None])[0]
+    nx, ny = lm[L.NOSE_TIP, :2].round().astype(int)
+    assert np.abs(rest[ny - 3:ny + 3, nx - 3:nx + 3].astype(int) - image[ny - 3:ny + 3, nx + 4:nx + 10]).max() <= 1
+    assert not np.array_equal(ref, plain)
+    for engine in ("onnxruntime", "cuda-maths-on-cpu"):
+        out = _render(_make(engine, EngineSettings(generator=settings), tmp_path), src, targets)
+        TOLERANCE.check(f"{engine} × nose_copy", ref, out)
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -1,9 +1,12 @@
 """The generator as an ordered stack of layers, run on any ops backend.
 
-    motion (field) → warp → mouth (overlay) → eyelids (overlay) → assemble → colour filters
+    motion (field) → warp → mouth (overlay) → eyelids (overlay) → assemble
+    → appearance layers (the driver's pixels) → colour filters
 
-:meth:`LayerStack.run` is the whole per-frame generator: every engine calls it with its
-own ops (NumPy/OpenCV per frame, the ONNX builder once per portrait, torch per batch).
+:meth:`LayerStack.run` is the per-frame generator every engine compiles: it calls it with
+its own ops (NumPy/OpenCV per frame, the ONNX builder once per portrait, torch per batch).
+:meth:`LayerStack.finish` then runs, for every engine alike, the appearance layers on the
+reference ops over the finished frame and the frame filters.
 The set of enabled layers (:meth:`LayerStack.key`) keys the compiled engines' graphs, so a
 live toggle rebuilds exactly when it must. Frame filters run after, on the CPU.
 """
@@ -14,6 +17,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from streamfx.generator.appearance import DriverAppearance
 from streamfx.generator.basics import SourceBasics
 from streamfx.generator.layers import (
     ColourMatch,
@@ -29,6 +33,8 @@ from streamfx.generator.layers import (
 from streamfx.generator.ops.base import Ops, Tensor
 from streamfx.generator.settings import GeneratorSettings
 
+KINDS = ("field", "warp", "overlay", "appearance")
+
 
 class LayerStack:
     """Ordered layers (field layers, the warp, overlays) and the frame filters after them."""
@@ -38,8 +44,8 @@ class LayerStack:
         if len(set(names)) != len(names):
             raise ValueError(f"layer names must be unique, got {names}")
         kinds = [x.kind for x in layers]
-        if kinds.count("warp") != 1 or kinds != sorted(kinds, key=("field", "warp", "overlay").index):
-            raise ValueError(f"a stack is field layers, one warp, then overlays; got {kinds}")
+        if kinds.count("warp") != 1 or kinds != sorted(kinds, key=KINDS.index):
+            raise ValueError(f"a stack is field layers, one warp, overlays, then appearance layers; got {kinds}")
         self.layers = tuple(layers)
         self.filters = tuple(filters)
 
@@ -52,7 +58,7 @@ class LayerStack:
         layers = list(self.layers)
         for x in extra:
             kinds = [y.kind for y in layers]
-            at = max((i + 1 for i, k in enumerate(kinds) if k == x.kind), default=0 if x.kind == "field" else len(layers))
+            at = max((i + 1 for i, k in enumerate(kinds) if KINDS.index(k) <= KINDS.index(x.kind)), default=0)
             layers.insert(at, x)
         return LayerStack(layers, self.filters)
 
@@ -63,9 +69,17 @@ class LayerStack:
     def enabled(self, settings: GeneratorSettings) -> list[Layer]:
         return [x for x in self.layers if x.enabled(settings)]
 
+    def compiled(self, settings: GeneratorSettings) -> list[Layer]:
+        """The enabled layers an engine compiles (all but the appearance layers)."""
+        return [x for x in self.enabled(settings) if x.kind != "appearance"]
+
     def key(self, settings: GeneratorSettings) -> tuple[str, ...]:
-        """The enabled layers' names: what a compiled graph depends on besides the portrait."""
-        return tuple(x.name for x in self.enabled(settings))
+        """The compiled layers' names: what a graph depends on besides the portrait."""
+        return tuple(x.name for x in self.compiled(settings))
+
+    def wants_appearance(self, settings: GeneratorSettings) -> bool:
+        """Whether any enabled layer reads the driver's image (else don't extract it)."""
+        return any(x.kind == "appearance" for x in self.enabled(settings))
 
     def live_keys(self) -> frozenset[str]:
         """Settings that may change while running: the layers' switches and every filter setting."""
@@ -73,9 +87,9 @@ class LayerStack:
 
     # ---- running -------------------------------------------------------------------------------
     def run(self, ops: Ops, src: SourceBasics, settings: GeneratorSettings, target: Tensor) -> Tensor:
-        """The enabled layers on ``ops``: target landmarks in, the assembled frame(s) out."""
+        """The compiled layers on ``ops``: target landmarks in, the assembled frame(s) out."""
         frame = Frame(target=ops.landmarks(target))
-        for layer in self.enabled(settings):
+        for layer in self.compiled(settings):
             ops.set_stage(layer.stage)
             if layer.kind == "overlay" and frame.canvas is None:
                 frame.canvas = ops.begin_overlays(frame.region)
@@ -84,6 +98,19 @@ class LayerStack:
             frame.region = ops.end_overlays(frame.canvas, frame.region)
         ops.set_stage("assemble")
         return ops.assemble(frame.region)
+
+    def finish(self, ops: Ops, out: np.ndarray, target: np.ndarray, src: SourceBasics,
+               settings: GeneratorSettings, appearance: DriverAppearance | None = None) -> None:
+        """After any engine, in place on one H×W×C uint8 frame: the enabled appearance layers
+        (on ``ops``, the reference NumPy ops of ``src``), then the frame filters."""
+        if appearance is not None:
+            layers = [x for x in self.enabled(settings) if x.kind == "appearance"]
+            if layers:
+                x0, y0, x1, y1 = src.roi
+                frame = Frame(target=ops.landmarks(target), canvas=out[y0:y1, x0:x1], appearance=appearance)
+                for layer in layers:
+                    layer.apply(ops, src.consts[layer.name], frame)
+        self.apply_filters(out, target, src, settings)
 
     def apply_filters(self, out: np.ndarray, target: np.ndarray, src: SourceBasics,
                       settings: GeneratorSettings) -> None:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from streamfx.generator.appearance import DriverAppearance
+
 
 @dataclass
 class DriverFrame:
@@ -25,6 +27,9 @@ class DriverFrame:
     image: np.ndarray | None = None
     """RGB uint8, H×W×3."""
     landmarks: np.ndarray | None = None
+    appearance: DriverAppearance | None = None
+    """What the generator's appearance layers took from ``image`` (set when it is tracked), so
+    the image itself can be dropped before rendering."""
     extra: dict[str, float] = field(default_factory=dict)
 
 

@@ -6,7 +6,12 @@ A :class:`Layer` is compiled into every engine: its ``apply`` is written once ag
 
 * ``field`` layers work on the forward motion field on the coarse grid (``displacement``);
 * the ``warp`` turns the field into the warped region of interest (``region``);
-* ``overlay`` layers composite onto the region's colour (``canvas``) inside windows.
+* ``overlay`` layers composite onto the region's colour (``canvas``) inside windows;
+* ``appearance`` layers (:class:`AppearanceLayer`) bring in what only the driver's *image*
+  has — its mouth interior, its creases. Their :meth:`~AppearanceLayer.extract` runs on each
+  driver frame (small canonical patches, on the CPU, where the driver is tracked); their
+  ``apply`` is written against the same ops but runs on the reference ops over the finished
+  frame, after any engine: the compiled graphs take target landmarks only.
 
 A :class:`FrameFilter` runs on the finished frame, in NumPy, after any engine (colour
 match, sharpening: optional, and their statistics over a landmark-dependent box gain
@@ -17,13 +22,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
 from streamfx.generator.basics import SourceBasics
 from streamfx.generator.ops.base import Ops, Tensor
 from streamfx.generator.settings import GeneratorSettings
+
+if TYPE_CHECKING:
+    from streamfx.generator.appearance import DriverAppearance
 
 
 @dataclass
@@ -38,6 +46,8 @@ class Frame:
     """The warped region of interest (the warp)."""
     canvas: Tensor = None
     """The region's colour, which overlay layers composite onto."""
+    appearance: DriverAppearance | None = None
+    """What appearance layers extracted from the driver's image (None: no image this frame)."""
 
 
 class Layer(ABC):
@@ -45,7 +55,7 @@ class Layer(ABC):
 
     name: ClassVar[str]
     """Unique in a stack: the key of its prepared constants and of engines' graph caches."""
-    kind: ClassVar[Literal["field", "warp", "overlay"]] = "overlay"
+    kind: ClassVar[Literal["field", "warp", "overlay", "appearance"]] = "overlay"
     stage: ClassVar[str] = "layers"
     """Graph node-name prefix. TensorRT may run ``layers/`` in FP16 (colour maths, not geometry)."""
     switch: ClassVar[str | None] = None
@@ -63,6 +73,23 @@ class Layer(ABC):
     @abstractmethod
     def apply(self, ops: Ops, consts: Any, frame: Frame) -> None:
         """One frame (or batch): read and update ``frame`` through ``ops`` only."""
+
+
+class AppearanceLayer(Layer):
+    """A layer that needs the driver's pixels, not only its landmarks.
+
+    ``extract`` reduces one driver frame to what ``apply`` needs (canonical patches a few
+    kilobytes big, so a renderer can track ahead without keeping frames); ``apply`` reads it
+    as ``frame.appearance.current[self.name]`` (and the driver's neutral frame's as
+    ``frame.appearance.reference[self.name]``) and draws with the ops, over the finished frame.
+    """
+
+    kind = "appearance"
+
+    @abstractmethod
+    def extract(self, image: np.ndarray, landmarks: np.ndarray) -> Any:
+        """One driver frame (H×W×3 RGB uint8, its 478×3 landmarks in its pixels) → this layer's
+        per-frame data, or None when this frame has nothing usable."""
 
 
 class FrameFilter(ABC):

@@ -184,6 +184,12 @@ class Ops(ABC):
         """The source image sampled at the map (``cv2.remap`` INTER_LINEAR, BORDER_REPLICATE)."""
 
     @abstractmethod
+    def source_at(self, win: Window, x: Tensor, y: Tensor) -> Tensor:
+        """The portrait's colour sampled at per-pixel source coordinates ``x``, ``y`` over the
+        window, as :meth:`remap` samples (whole values 0…255): a colour map. Layers use it to
+        move parts of the portrait rigidly — teeth with the jaw, irises with the gaze."""
+
+    @abstractmethod
     def begin_overlays(self, region: Tensor) -> Tensor:
         """The canvas overlay layers composite onto: the warped region's colour channels."""
 
@@ -307,16 +313,26 @@ class StaticShapeOps(Ops):
         return self.add(full, self.const(self.k.pixels, "pixels"))  # B×2×rh×rw
 
     def remap(self, mapping: Tensor) -> Tensor:
-        # coordinates rounded half-to-even to 1/32 px, integer weights, four gathered taps,
-        # floor((Σ w·p + 512) / 1024): what OpenCV's 15-bit fixed point reduces to
+        x = self.squeeze(self.slice(mapping, 0, 1, axis=1), 1)  # B×rh×rw
+        y = self.squeeze(self.slice(mapping, 1, 2, axis=1), 1)
+        return self._sample(x, y)
+
+    def source_at(self, win: Window, x: Tensor, y: Tensor) -> Tensor:
+        return self.slice(self._sample(x, y), 0, 3, axis=0)
+
+    def _sample(self, x: Tensor, y: Tensor) -> Tensor:
+        """The portrait at per-pixel maps x, y: ``C×B×rh×rw`` whole-valued floats.
+
+        Coordinates rounded half-to-even to 1/32 px, integer weights, four gathered taps,
+        floor((Σ w·p + 512) / 1024): what OpenCV's 15-bit fixed point reduces to."""
         h, w = self.src.image.shape[:2]
-        fixed = self.round(self.mul(mapping, self.f(REMAP_SCALE)))
-        whole = self.floor(self.mul(fixed, self.f(1.0 / REMAP_SCALE)))
-        frac = self.sub(fixed, self.mul(whole, self.f(REMAP_SCALE)))  # 0…31
-        ix = self.to_int(self.squeeze(self.slice(whole, 0, 1, axis=1), 1))
-        iy = self.to_int(self.squeeze(self.slice(whole, 1, 2, axis=1), 1))
-        fx = self.squeeze(self.slice(frac, 0, 1, axis=1), 1)  # B×rh×rw
-        fy = self.squeeze(self.slice(frac, 1, 2, axis=1), 1)
+        fixed_x = self.round(self.mul(x, self.f(REMAP_SCALE)))
+        fixed_y = self.round(self.mul(y, self.f(REMAP_SCALE)))
+        whole_x = self.floor(self.mul(fixed_x, self.f(1.0 / REMAP_SCALE)))
+        whole_y = self.floor(self.mul(fixed_y, self.f(1.0 / REMAP_SCALE)))
+        fx = self.sub(fixed_x, self.mul(whole_x, self.f(REMAP_SCALE)))  # 0…31
+        fy = self.sub(fixed_y, self.mul(whole_y, self.f(REMAP_SCALE)))
+        ix, iy = self.to_int(whole_x), self.to_int(whole_y)
         x_a = self.clip_int(ix, 0, w - 1)
         x_b = self.clip_int(self.add(ix, self.i(1)), 0, w - 1)
         y_a = self.mul(self.clip_int(iy, 0, h - 1), self.i(w))

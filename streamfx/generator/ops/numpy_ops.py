@@ -147,6 +147,14 @@ class NumpyOps(OperatorMaths, Ops):
     def remap(self, mapping: Tensor) -> Tensor:
         return cv2.remap(self.src.image, mapping, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
+    def source_at(self, win: Window, x: Tensor, y: Tensor) -> Tensor:
+        shape = self._shape(win)
+        if 0 in shape:
+            return np.zeros((*shape[:2], 3), F32)
+        mapping = np.dstack([np.broadcast_to(x, shape)[..., 0], np.broadcast_to(y, shape)[..., 0]]).astype(F32)
+        out = cv2.remap(self.src.image, mapping, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return out[..., :3].astype(F32)
+
     def begin_overlays(self, region: Tensor) -> Tensor:
         return region  # composited in place, colour channels only
 
