@@ -21,6 +21,7 @@ from streamfx.motion import FaceRig, MotionScript
 from streamfx.retarget import MotionRetargeter, RetargetSettings
 from streamfx.settings import GENERATOR_LIVE_KEYS, AnimatorSettings
 from streamfx.sources.base import DriverFrame
+from streamfx.track_gate import TrackGate
 from streamfx.tracking import FaceTracker, track_portrait
 
 #: the generator settings that may change while running (the rest shape the precomputed source)
@@ -47,6 +48,9 @@ class Animator:
         # drivers' landmarks are aligned to their images (streamfx.alignment) unless align=False
         self._tracker = (FaceTracker(static=False, align=AlignSettings() if self.settings.align else None)
                          if track_drivers else None)
+        # poses the tracker cannot have seen (a face half out of the frame, a one-frame jump)
+        # count as lost, so the retargeter holds the last good pose instead of a torn one
+        self.gate = TrackGate()
         self.timings: dict[str, float] = {"track": 0.0, "retarget": 0.0, "generate": 0.0}
         # the driver's neutral frame's appearance (the detail layer measures creases against it)
         self._reference_look: DriverAppearance | None = None
@@ -100,6 +104,7 @@ class Animator:
             self.retargeter.calibrate()
             if self._tracker is not None:
                 self._tracker.rekey()  # the new neutral frame is also the new keyframe
+            self.gate.reset()
 
     def set_reference(self, driver_landmarks: np.ndarray, appearance: DriverAppearance | None = None) -> None:
         """Take this driver face (and what its image looked like, if known) as neutral."""
@@ -119,6 +124,7 @@ class Animator:
                 self.retargeter.update_settings(**retarget)
                 if self._tracker is not None and self.retargeter.settings.mirror != mirror_was:
                     self._tracker.rekey()  # the keyframe was the other way round
+                    self.gate.reset()
             # in place: the engine holds this object and reads it each frame
             for f in fields(GeneratorSettings):
                 setattr(self.settings.generator, f.name, getattr(new.generator, f.name))
@@ -136,7 +142,8 @@ class Animator:
         if frame.image is None or self._tracker is None:
             return None
         image = frame.image[:, ::-1] if self.retargeter.settings.mirror else frame.image
-        lm = self._tracker.track(image)
+        h, w = image.shape[:2]
+        lm = self.gate.check(self._tracker.track(image), w, h, frame.timestamp)
         if lm is not None and frame.appearance is None and self._stack.wants_appearance(self.generator_settings):
             frame.appearance = extract_appearance(self._stack.layers, np.ascontiguousarray(image), lm)
         return lm
