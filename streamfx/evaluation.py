@@ -74,6 +74,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from streamfx import landmarks as L
 from streamfx.animator import Animator
 from streamfx.errors import InputError, NoFaceError
+from streamfx.group import AnyAnimator
 from streamfx.retarget import RetargetSettings, choose_best_reference, fit_similarity
 from streamfx.settings import AnimatorSettings
 from streamfx.sources.base import DriverFrame
@@ -366,14 +367,14 @@ def self_reenactment(clip: Path, frames: int = 150, smoothing: float = 0.0, alig
 
 
 # ---- cross-reenactment -------------------------------------------------------------------
-def choose_reference(animator: Animator, drivers: Sequence[np.ndarray | None]) -> int | None:
+def choose_reference(animator: AnyAnimator, drivers: Sequence[np.ndarray | None], reference: str) -> int | None:
     """Set the reference the way ``streamfx render`` does when the whole driver is known.
 
     With ``reference='best'`` the driver frame closest to the source's pose becomes the
     reference; its index is returned. Otherwise (``first``) the retargeter takes the first
     face it sees, and None is returned.
     """
-    if animator.settings.retarget.reference != "best" or not any(d is not None for d in drivers):
+    if reference != "best" or not any(d is not None for d in drivers):
         return None
     best = choose_best_reference(drivers, animator.source_landmarks)
     ref = drivers[best]
@@ -416,7 +417,7 @@ def cross_reenactment(portrait: Path, driver: Path, frames: int | None = None,
         for frame in read_frames(driver, frames):
             frame.landmarks, frame.image = animator.track(frame), None
             tracked.append(frame)
-        reference = choose_reference(animator, [f.landmarks for f in tracked])
+        reference = choose_reference(animator, [f.landmarks for f in tracked], animator.settings.retarget.reference)
         for frame in tracked:
             d = frame.landmarks
             out = animator.step(frame)
@@ -457,6 +458,44 @@ def cross_combined(rows: list[dict[str, object]]) -> list[dict[str, object]]:
             c[f"{k}_mean"] = _mean(v)
         out.append(c)
     return out
+
+
+# ---- the hardest moments of a driver (contact sheets) -------------------------------------
+@dataclass(frozen=True)
+class Moment:
+    """A driver frame worth looking at: its index, what it shows and how much (``value``)."""
+
+    index: int
+    what: str
+    value: float
+
+
+def pick_moments(drivers: Sequence[np.ndarray | None]) -> list[Moment]:
+    """The hardest moments of a driver, from its landmarks (frames without a face are skipped).
+
+    In this order: the widest mouth (largest :func:`~streamfx.landmarks.lip_gap`, io units);
+    a wink (largest |right − left| :func:`~streamfx.landmarks.eye_openness_each`); raised
+    brows (largest :func:`~streamfx.landmarks.brow_height` above the clip's median, io);
+    a gaze change (largest distance of the two-eye mean :func:`~streamfx.landmarks.gaze`
+    from the clip's median, eye widths); and the most neutral frame — the smallest sum of
+    the lip gap and the distances of the eyes' openness, the brows and the gaze from the
+    clip's medians. Two moments may be the same frame. Empty when no frame has a face.
+    """
+    idx = [i for i, d in enumerate(drivers) if d is not None]
+    if not idx:
+        return []
+    lms = [drivers[i] for i in idx]
+    gap = np.array([L.lip_gap(d) for d in lms if d is not None])
+    eyes = np.array([L.eye_openness_each(d) for d in lms if d is not None])
+    brow = np.array([L.brow_height(d) for d in lms if d is not None])
+    look = np.array([L.gaze(d).mean(axis=0) for d in lms if d is not None])
+    brow_up = brow - np.median(brow)
+    look_off = np.linalg.norm(look - np.median(look, axis=0), axis=1)
+    wink = np.abs(eyes[:, 0] - eyes[:, 1])
+    neutral = gap + np.abs(eyes - np.median(eyes, axis=0)).mean(axis=1) + np.abs(brow_up) + look_off
+    picks = (("widest mouth", gap, np.argmax), ("wink", wink, np.argmax), ("raised brows", brow_up, np.argmax),
+             ("gaze change", look_off, np.argmax), ("most neutral", neutral, np.argmin))
+    return [Moment(idx[int(f(v))], what, float(v[int(f(v))])) for what, v, f in picks]
 
 
 # ---- reporting ---------------------------------------------------------------------------
