@@ -30,11 +30,15 @@ tracker per method), except the cross-reenactment driver's, which are the animat
   lower-lip middle points of the inner lip (13 and 14), over io. A frame is **open** when
   the truth's lip gap exceeds the source's (frame 0's truth) by more than ``OPEN_MARGIN`` =
   0.04 (:func:`open_frames`).
-- **Teeth-like pixel** (:func:`teeth_pixels`): bright and unsaturated — in OpenCV's 8-bit
-  HSV of the RGB image, S < ``TEETH_MAX_S`` · 255 (0.35) and V ≥ ``TEETH_MIN_V`` (0.6) × the
-  ``TEETH_V_PERCENTILE``-th (95th) percentile of V over the truth's face box *of the same
-  image*, so a darker or brighter output is judged against its own highlights (lips, tongue
-  and skin are more saturated; the mouth's interior is darker).
+- **Teeth-like pixel** (:func:`teeth_pixels`): bright and unsaturated, both judged within
+  the same image — in OpenCV's HSV of the RGB image (S and V scaled to 0–1), S below both
+  ``TEETH_MAX_S`` (0.35) and ``TEETH_SKIN_S`` (0.9) × the skin's S, and V ≥ ``TEETH_MIN_V``
+  (0.6) × the ``TEETH_V_PERCENTILE``-th (95th) percentile of V over the truth's face box.
+  The skin's S is the median over disks of radius ``CHEEK_RADIUS`` (0.1 io) around the
+  truth's 14 cheek points (``landmarks.CHEEKS``). Relative brightness makes a darker or
+  brighter output count alike; relative saturation keeps pale lips and pale skin (as
+  unsaturated as teeth in absolute terms on some clips) out, while the mouth's dark interior
+  and the tongue fail the brightness or saturation test.
 - **Teeth share** (:func:`teeth_share`): the share of teeth-like pixels among the pixels
   inside the truth's inner-lip polygon (``landmarks.LIPS_INNER``, filled with
   ``cv2.fillPoly``, sub-pixel vertices); the same polygon for the real frame and every
@@ -93,7 +97,11 @@ MOUTH_BOX_PAD = 0.25
 OPEN_MARGIN = 0.04
 """A frame is open when its lip gap exceeds the source's by more than this (io units)."""
 TEETH_MAX_S = 0.35
-"""Teeth-like pixels are less saturated than this (HSV S, 0–1)."""
+"""Teeth-like pixels are less saturated than this (HSV S, 0–1)…"""
+TEETH_SKIN_S = 0.9
+"""…and than this share of the skin's saturation (the median S around the cheek points)…"""
+CHEEK_RADIUS = 0.1
+"""…sampled in disks of this radius (inter-ocular units) around ``landmarks.CHEEKS``…"""
 TEETH_MIN_V = 0.6
 """…and at least this bright, relative to a high percentile of V over the face box."""
 TEETH_V_PERCENTILE = 95.0
@@ -152,30 +160,47 @@ def inner_lip_mask(lm: np.ndarray, h: int, w: int) -> np.ndarray:
     return mask.astype(bool)
 
 
-def teeth_pixels(image: np.ndarray, face: Box) -> np.ndarray:
-    """Boolean mask of teeth-like pixels (bright, unsaturated) inside ``face``; False elsewhere.
+def skin_saturation(hsv: np.ndarray, lm: np.ndarray) -> float:
+    """The skin's saturation (0–1): the median HSV S over disks of radius CHEEK_RADIUS × io
+    around the cheek points (``landmarks.CHEEKS``); NaN when they all lie outside the image."""
+    h, w = hsv.shape[:2]
+    disks = np.zeros((h, w), np.uint8)
+    r = max(1, round(CHEEK_RADIUS * L.interocular(lm)))
+    for x, y in np.round(lm[L.CHEEKS, :2]).astype(int):
+        cv2.circle(disks, (int(x), int(y)), r, 1, -1)
+    values = hsv[..., 1][disks > 0]
+    return float(np.median(values)) / 255 if values.size else math.nan
 
-    In OpenCV's 8-bit HSV of the RGB image: S < TEETH_MAX_S · 255 and V ≥ TEETH_MIN_V × the
-    TEETH_V_PERCENTILE-th percentile of V over ``face`` in this same image (robust to
-    exposure: each image is judged against its own highlights).
+
+def teeth_pixels(image: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    """Boolean mask of teeth-like pixels (bright, unsaturated) in ``image``, judged with the
+    landmarks ``lm`` (the real frame's): inside their face box only, False elsewhere.
+
+    In HSV (S, V in 0–1): S < min(TEETH_MAX_S, TEETH_SKIN_S × the skin's S) and V ≥
+    TEETH_MIN_V × the TEETH_V_PERCENTILE-th percentile of V over the face box — both against
+    this same image, so exposure and skin tone do not matter.
     """
-    x0, y0, x1, y1 = face
-    out = np.zeros(image.shape[:2], bool)
-    region = np.ascontiguousarray(image[y0:y1, x0:x1])
-    if region.size == 0:
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = L.face_box(lm, w, h)
+    out = np.zeros((h, w), bool)
+    if x1 <= x0 or y1 <= y0:
         return out
-    hsv = cv2.cvtColor(region, cv2.COLOR_RGB2HSV)
-    v_ref = float(np.percentile(hsv[..., 2], TEETH_V_PERCENTILE))
-    out[y0:y1, x0:x1] = (hsv[..., 1] < TEETH_MAX_S * 255) & (hsv[..., 2] >= TEETH_MIN_V * v_ref)
+    hsv = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2HSV)
+    skin = skin_saturation(hsv, lm)
+    s_max = TEETH_MAX_S if not math.isfinite(skin) else min(TEETH_MAX_S, TEETH_SKIN_S * skin)
+    region = hsv[y0:y1, x0:x1]
+    v_ref = float(np.percentile(region[..., 2], TEETH_V_PERCENTILE))
+    out[y0:y1, x0:x1] = (region[..., 1] < s_max * 255) & (region[..., 2] >= TEETH_MIN_V * v_ref)
     return out
 
 
-def teeth_share(image: np.ndarray, inner: np.ndarray, face: Box) -> float:
-    """Share (0–1) of the ``inner`` mask's pixels that are teeth-like; NaN for an empty mask."""
+def teeth_share(image: np.ndarray, inner: np.ndarray, lm: np.ndarray) -> float:
+    """Share (0–1) of the ``inner`` mask's pixels that are teeth-like (:func:`teeth_pixels`
+    with the landmarks ``lm``); NaN for an empty mask."""
     n = int(inner.sum())
     if n == 0:
         return math.nan
-    return float((teeth_pixels(image, face) & inner).sum()) / n
+    return float((teeth_pixels(image, lm) & inner).sum()) / n
 
 
 def open_frames(gaps: Sequence[float] | np.ndarray, source_gap: float, margin: float = OPEN_MARGIN) -> np.ndarray:
@@ -341,7 +366,7 @@ def self_reenactment(clip: Path, frames: int = 150, smoothing: float = 0.0, alig
             io = L.interocular(truth)
             scores.frames += 1
             scores.gap.append(L.lip_gap(truth))
-            scores.teeth_real.append(teeth_share(real, inner, face))
+            scores.teeth_real.append(teeth_share(real, inner, truth))
             scores.eyes["truth"].append(_eyes(truth))
             scores.gazes["truth"].append(_gaze(truth))
             for m, out in outputs.items():
@@ -351,7 +376,7 @@ def self_reenactment(clip: Path, frames: int = 150, smoothing: float = 0.0, alig
                 d["psnr"].append(psnr(real, out))
                 d["psnr_face"].append(psnr(crop(real, face), crop(out, face)))
                 d["mouth_ssim"].append(ssim(crop(real, mouth), crop(out, mouth)))
-                d["teeth"].append(teeth_share(out, inner, face))
+                d["teeth"].append(teeth_share(out, inner, truth))
                 found = judges[m].track(np.ascontiguousarray(out))
                 scores.eyes[m].append(_eyes(found))
                 scores.gazes[m].append(_gaze(found))

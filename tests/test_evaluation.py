@@ -111,7 +111,7 @@ def test_teeth_share_inside_the_inner_lips(colour: tuple[int, int, int], share: 
     img = _face_image(lm, colour)
     inner = E.inner_lip_mask(lm, SIZE, SIZE)
     assert inner.sum() > 300
-    assert E.teeth_share(img, inner, L.face_box(lm, SIZE, SIZE)) == pytest.approx(share, abs=0.03)
+    assert E.teeth_share(img, inner, lm) == pytest.approx(share, abs=0.03)
 
 
 def test_teeth_share_does_not_depend_on_exposure() -> None:
@@ -119,17 +119,29 @@ def test_teeth_share_does_not_depend_on_exposure() -> None:
     would call them dark."""
     lm = _pose(_rig(), mouth_open=0.6)
     img = _face_image(lm, (250, 250, 245))
-    inner, face = E.inner_lip_mask(lm, SIZE, SIZE), L.face_box(lm, SIZE, SIZE)
+    inner = E.inner_lip_mask(lm, SIZE, SIZE)
     for gain in (0.35, 0.6, 1.0):
         dim = np.clip(img.astype(np.float32) * gain, 0, 255).astype(np.uint8)
-        assert E.teeth_share(dim, inner, face) == pytest.approx(1.0, abs=0.03), gain
+        assert E.teeth_share(dim, inner, lm) == pytest.approx(1.0, abs=0.03), gain
+
+
+def test_pale_lips_on_pale_skin_are_not_teeth() -> None:
+    """On a pale, flatly lit face the lips are as unsaturated as teeth in absolute terms
+    (S ≈ 0.24 here, under a fixed 0.35 bar): judged against the skin's saturation they are
+    not teeth, while white teeth still are."""
+    lm = _pose(_rig(), mouth_open=0.6)
+    skin, lips, teeth = (200, 172, 152), (196, 156, 149), (245, 240, 230)
+    for mouth, share in ((lips, 0.0), (teeth, 1.0)):
+        img = _face_image(lm, mouth)
+        img[np.all(img == (205, 160, 130), axis=-1)] = skin
+        assert E.teeth_share(img, E.inner_lip_mask(lm, SIZE, SIZE), lm) == pytest.approx(share, abs=0.03), mouth
 
 
 def test_teeth_share_of_an_empty_polygon_is_undefined() -> None:
     lm = _pose(_rig())
     img = _face_image(lm, (250, 250, 245))
     empty = np.zeros((SIZE, SIZE), bool)
-    assert math.isnan(E.teeth_share(img, empty, L.face_box(lm, SIZE, SIZE)))
+    assert math.isnan(E.teeth_share(img, empty, lm))
 
 
 def test_ssim_of_identical_crops_is_one_and_of_tiny_crops_undefined() -> None:
