@@ -71,12 +71,23 @@ ALIGNED = sorted((set(CONTROL) | set(RIGID) | set(MOUTH)) - set(IRISES))
 
 def eye_openness(lm: np.ndarray) -> float:
     """Mean lid gap over eye width for both eyes (≈0.25–0.35 open, ≈0.05 closed)."""
+    right, left = eye_openness_each(lm)
+    return 0.5 * (right + left)
+
+
+def eye_openness_each(lm: np.ndarray) -> tuple[float, float]:
+    """(right, left) eye — the subject's — each eye's lid gap over its width.
+
+    The gap is the distance between the lids' middle points (159–145, 386–374), the width
+    the distance between the eye's corners (33–133, 263–362): ≈0.25–0.35 open, ≈0.05
+    closed. Per eye, because in a two-eye mean a wink is half a blink.
+    """
     def one(up: int, low: int, a: int, b: int) -> float:
         w = float(np.linalg.norm(lm[a, :2] - lm[b, :2])) + 1e-6
         return float(np.linalg.norm(lm[up, :2] - lm[low, :2])) / w
 
-    return 0.5 * (one(RIGHT_UPPER_LID, RIGHT_LOWER_LID, *RIGHT_EYE_CORNERS)
-                  + one(LEFT_UPPER_LID, LEFT_LOWER_LID, *LEFT_EYE_CORNERS))
+    return (one(RIGHT_UPPER_LID, RIGHT_LOWER_LID, *RIGHT_EYE_CORNERS),
+            one(LEFT_UPPER_LID, LEFT_LOWER_LID, *LEFT_EYE_CORNERS))
 
 
 def mouth_openness(lm: np.ndarray) -> float:
@@ -100,6 +111,55 @@ def interocular(lm: np.ndarray) -> float:
     """Distance between the two eye centres, in pixels: the unit of AKD."""
     r, left = eye_centres(lm)
     return float(np.linalg.norm(r - left))
+
+
+def lip_gap(lm: np.ndarray) -> float:
+    """Inner-lip gap in inter-ocular units: upper-lip middle (13) to lower-lip middle (14).
+
+    Unlike :func:`mouth_openness` (over the mouth's width) a smile, which widens the mouth,
+    does not change it: it measures how far the jaw and lips part.
+    """
+    return float(np.linalg.norm(lm[UPPER_LIP_MID, :2] - lm[LOWER_LIP_MID, :2])) / (interocular(lm) + 1e-6)
+
+
+def _face_frame(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The face's own unit axes in the image: x from the right eye to the left, y down the face."""
+    x = eye_axis(lm)
+    return x, np.array([-x[1], x[0]])
+
+
+def gaze(lm: np.ndarray) -> np.ndarray:
+    """Where each iris sits in its eye: shape (2, 2), rows (right eye, left eye), columns (x, y).
+
+    The iris centre (the mean of its 5 points, 468–472 / 473–477) minus the midpoint of the
+    eye's corners, along the face's own axes (x: right eye → left eye, i.e. towards the
+    image's right on a frontal face; y: perpendicular, down the face), over that eye's width
+    (corner to corner). Looking straight ahead ≈ (0, 0); the iris at a corner ≈ ±0.3.
+    Head roll and scale cancel out; head yaw shifts it a little (the eye's width foreshortens).
+    """
+    x, y = _face_frame(lm)
+    out = np.zeros((2, 2), np.float32)
+    for row, (iris, (a, b)) in enumerate(((RIGHT_IRIS, RIGHT_EYE_CORNERS), (LEFT_IRIS, LEFT_EYE_CORNERS))):
+        centre = (lm[a, :2] + lm[b, :2]) / 2
+        width = float(np.linalg.norm(lm[a, :2] - lm[b, :2])) + 1e-6
+        d = lm[iris, :2].mean(axis=0) - centre
+        out[row] = (float(d @ x) / width, float(d @ y) / width)
+    return out
+
+
+def brow_height(lm: np.ndarray) -> float:
+    """How far the brows sit above the eyes, in inter-ocular units (both sides averaged).
+
+    Per side, the mean of the brow points' (46… / 276…) distances above the eye's corner
+    midpoint, measured along the face's own up axis (perpendicular to the eyes' line), so
+    head roll and scale cancel; raised brows make it larger. Eye corners do not move with
+    blinks, which the lids would.
+    """
+    _, y = _face_frame(lm)
+    right, left = eye_centres(lm)
+    up_r = -(lm[RIGHT_BROW, :2] - right) @ y
+    up_l = -(lm[LEFT_BROW, :2] - left) @ y
+    return float((up_r.mean() + up_l.mean()) / 2) / (interocular(lm) + 1e-6)
 
 
 def face_box(lm: np.ndarray, w: int, h: int, pad: float = 0.1) -> tuple[int, int, int, int]:
