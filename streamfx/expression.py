@@ -50,35 +50,41 @@ import numpy as np
 from streamfx import landmarks as L
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Opening:
     """A feature that opens and closes: corners, and its upper/lower points pair by pair."""
 
     name: str
     corners: tuple[int, int]
-    upper: tuple[int, ...]
-    lower: tuple[int, ...]
+    upper: np.ndarray
+    """Landmark indices of the upper side's points, corner to corner (corners excluded)."""
+    lower: np.ndarray
+    """The lower side's, each facing the upper point at the same place."""
     closed: float
     """The tracker's gap for this feature closed, in units of its corner distance: a driver
     gap at or below it counts as closed (mediapipe reads closed lips and lids at 0–0.02)."""
 
 
-MOUTH_OPENING = Opening("mouth", L.INNER_CORNERS, tuple(L.INNER_UPPER[1:-1]), tuple(L.INNER_LOWER[1:-1]), 0.015)
-RIGHT_EYE_OPENING = Opening("right eye", L.RIGHT_EYE_CORNERS, tuple(L.RIGHT_EYE_UPPER[1:-1]),
-                            tuple(L.RIGHT_EYE_LOWER[1:-1]), 0.02)
-LEFT_EYE_OPENING = Opening("left eye", L.LEFT_EYE_CORNERS, tuple(L.LEFT_EYE_UPPER[1:-1]),
-                           tuple(L.LEFT_EYE_LOWER[1:-1]), 0.02)
+MOUTH_OPENING = Opening("mouth", L.INNER_CORNERS, np.array(L.INNER_UPPER[1:-1]), np.array(L.INNER_LOWER[1:-1]),
+                        0.015)
+RIGHT_EYE_OPENING = Opening("right eye", L.RIGHT_EYE_CORNERS, np.array(L.RIGHT_EYE_UPPER[1:-1]),
+                            np.array(L.RIGHT_EYE_LOWER[1:-1]), 0.02)
+LEFT_EYE_OPENING = Opening("left eye", L.LEFT_EYE_CORNERS, np.array(L.LEFT_EYE_UPPER[1:-1]),
+                           np.array(L.LEFT_EYE_LOWER[1:-1]), 0.02)
 OPENINGS = (MOUTH_OPENING, RIGHT_EYE_OPENING, LEFT_EYE_OPENING)
+
+
+#: right eye's corners, left eye's corners, chin, forehead: what the face's own frame needs
+_FRAME_POINTS = np.array([*L.RIGHT_EYE_CORNERS, *L.LEFT_EYE_CORNERS, L.CHIN_TIP, L.FOREHEAD])
 
 
 def face_down(lm: np.ndarray) -> np.ndarray:
     """Unit vector down the face (perpendicular to the eye axis, towards the chin)."""
-    ax = L.eye_axis(lm)
-    down = np.array([-ax[1], ax[0]], np.float64)
+    p = lm[_FRAME_POINTS, :2].astype(np.float64)
+    ax = p[2] + p[3] - p[0] - p[1]  # right eye's centre → left eye's centre, ×2
+    down = np.array([-ax[1], ax[0]]) / max(float(np.hypot(ax[0], ax[1])), 1e-9)
     # towards the chin whatever the order of the eyes (a mirrored mesh has them swapped)
-    if down @ (lm[L.CHIN_TIP, :2] - lm[L.FOREHEAD, :2]) < 0:
-        down = -down
-    return down
+    return down if down @ (p[4] - p[5]) >= 0 else -down
 
 
 @dataclass(frozen=True)
@@ -97,17 +103,59 @@ class OpeningGaps:
     """Corner-to-corner distance."""
 
 
-def opening_gaps(lm: np.ndarray, o: Opening) -> OpeningGaps:
-    """The gaps of an opening's landmark pairs, in its own frame (see the module's docstring)."""
+def opening_gaps(lm: np.ndarray, o: Opening, face_down_axis: np.ndarray | None = None) -> OpeningGaps:
+    """The gaps of an opening's landmark pairs, in its own frame (see the module's docstring).
+
+    ``face_down_axis``: :func:`face_down` of ``lm``, when the caller has it already.
+    """
     c0 = lm[o.corners[0], :2].astype(np.float64)
     c1 = lm[o.corners[1], :2].astype(np.float64)
-    width = float(np.linalg.norm(c1 - c0))
+    width = float(np.hypot(*(c1 - c0)))
     ax = (c1 - c0) / max(width, 1e-6)
     down = np.array([-ax[1], ax[0]])
-    if down @ face_down(lm) < 0:
+    if down @ (face_down(lm) if face_down_axis is None else face_down_axis) < 0:
         down = -down
-    gaps = (lm[list(o.lower), :2] - lm[list(o.upper), :2]) @ down
+    gaps = (lm[o.lower, :2] - lm[o.upper, :2]) @ down
     return OpeningGaps(gaps=gaps, down=down, axis=ax, origin=c0, width=width)
+
+
+#: every opening's pairs in one array (mouth, right eye, left eye), for per-frame work
+PAIR_UPPER = np.concatenate([o.upper for o in OPENINGS])
+PAIR_LOWER = np.concatenate([o.lower for o in OPENINGS])
+PAIR_CORNERS = np.array([o.corners for o in OPENINGS for _ in o.upper])  # (n, 2)
+#: where each opening's pairs lie in the arrays of :func:`pair_gaps`
+OPENING_SLICES = {o.name: slice(a, a + len(o.upper))
+                  for o, a in zip(OPENINGS, np.cumsum([0] + [len(o.upper) for o in OPENINGS]), strict=False)}
+
+
+@dataclass(frozen=True)
+class PairGaps:
+    """Every opening measured on one face at once, pair by pair (see :data:`OPENING_SLICES`)."""
+
+    gaps: np.ndarray
+    """(n,) each pair's gap along its opening's ``down``."""
+    down: np.ndarray
+    """(n, 2) the down axis of each pair's opening."""
+    axis: np.ndarray
+    """(n, 2) each pair's opening's axis, from its first corner to its second."""
+    origin: np.ndarray
+    """(n, 2) each pair's opening's first corner."""
+    width: np.ndarray
+    """(n,) each pair's opening's corner-to-corner distance."""
+
+
+def pair_gaps(lm: np.ndarray, face_down_axis: np.ndarray | None = None) -> PairGaps:
+    """:func:`opening_gaps` of every opening at once (mouth, right eye, left eye), each pair
+    in its own opening's frame: one pass for the per-frame work."""
+    c = lm[PAIR_CORNERS, :2].astype(np.float64)  # (n, 2 corners, xy)
+    v = c[:, 1] - c[:, 0]
+    width = np.hypot(v[:, 0], v[:, 1])
+    ax = v / np.maximum(width, 1e-6)[:, None]
+    down = np.stack([-ax[:, 1], ax[:, 0]], axis=1)
+    fd = face_down(lm) if face_down_axis is None else face_down_axis
+    down *= np.where(down @ fd < 0, -1.0, 1.0)[:, None]
+    gaps = ((lm[PAIR_LOWER, :2] - lm[PAIR_UPPER, :2]) * down).sum(axis=1)
+    return PairGaps(gaps=gaps, down=down, axis=ax, origin=c[:, 0], width=width)
 
 
 # ---- neutrality ----------------------------------------------------------------------------
@@ -124,24 +172,25 @@ CLOSED_MARGIN = 0.02
 EYE_OPEN_SHARE = 0.5
 
 
+_RIGHT_BROW, _LEFT_BROW = np.array(L.RIGHT_BROW), np.array(L.LEFT_BROW)
+
+
 def face_measures(lm: np.ndarray) -> np.ndarray:
     """The eight :data:`MEASURES` of one face, in inter-ocular units (roll in radians)."""
-    io = max(L.interocular(lm), 1e-6)
-    ax = L.eye_axis(lm).astype(np.float64)
+    p = lm[_FRAME_POINTS, :2].astype(np.float64)
+    er, el = (p[0] + p[1]) / 2, (p[2] + p[3]) / 2
+    io = max(float(np.hypot(*(el - er))), 1e-6)
+    ax = (el - er) / io
     down = face_down(lm)
-    er, el = L.eye_centres(lm)
-    mid = (er + el) / 2
-    brows = []
-    for brow, centre in ((L.RIGHT_BROW, er), (L.LEFT_BROW, el)):
-        brows.append(float(((centre - lm[brow, :2]) @ down).mean()))
-    nose = lm[L.NOSE_TIP, :2] - mid
-    mouth_width = float(np.linalg.norm(lm[L.MOUTH_CORNERS[0], :2] - lm[L.MOUTH_CORNERS[1], :2]))
+    brow = 0.5 * (((er - lm[_RIGHT_BROW, :2]) @ down).mean() + ((el - lm[_LEFT_BROW, :2]) @ down).mean())
+    nose = lm[L.NOSE_TIP, :2] - (er + el) / 2
+    corners = lm[L.MOUTH_CORNERS[0], :2] - lm[L.MOUTH_CORNERS[1], :2]
     return np.array([
-        opening_gaps(lm, MOUTH_OPENING).gaps.mean() / io,
-        opening_gaps(lm, RIGHT_EYE_OPENING).gaps.mean() / io,
-        opening_gaps(lm, LEFT_EYE_OPENING).gaps.mean() / io,
-        np.mean(brows) / io,
-        mouth_width / io,
+        opening_gaps(lm, MOUTH_OPENING, down).gaps.mean() / io,
+        opening_gaps(lm, RIGHT_EYE_OPENING, down).gaps.mean() / io,
+        opening_gaps(lm, LEFT_EYE_OPENING, down).gaps.mean() / io,
+        brow / io,
+        float(np.hypot(*corners)) / io,
         float(nose @ ax) / io,
         float(nose @ down) / io,
         float(np.arctan2(ax[1], ax[0])),
@@ -167,8 +216,12 @@ def neutrality_costs(measures: np.ndarray, clip: np.ndarray) -> np.ndarray:
     ``measures``: (n, 8) :func:`face_measures` of the faces to score; ``clip``: (m, 8) those of
     the frames that set the resting values (the faces themselves, or the frames seen so far).
     """
+    return rest_costs(measures, resting_values(clip))
+
+
+def rest_costs(measures: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """:func:`neutrality_costs` from the clip's :func:`resting_values`, already computed."""
     measures = np.atleast_2d(measures)
-    rest = resting_values(clip)
     dev = np.abs(measures - rest)
     dev[:, 0] = np.maximum(measures[:, 0] - rest[0], 0.0)  # more closed than the rest costs nothing
     dev[:, 7] = np.abs((measures[:, 7] - rest[7] + np.pi) % (2 * np.pi) - np.pi)  # angles wrap
@@ -188,6 +241,8 @@ def choose_neutral_reference(drivers: Sequence[np.ndarray | None]) -> int | None
 NEUTRAL_HYSTERESIS = 0.03
 #: frames the live resting values are taken over (≈ 20 s at 30 fps)
 NEUTRAL_WINDOW = 600
+#: live, the resting values are brought up to date every this many faces (they drift slowly)
+REST_EVERY = 10
 
 
 class RunningNeutral:
@@ -203,6 +258,8 @@ class RunningNeutral:
         self._history: deque[np.ndarray] = deque(maxlen=window)
         self._hysteresis = hysteresis
         self._best: np.ndarray | None = None
+        self._rest: np.ndarray | None = None
+        self._rest_age = 0
 
     def offer(self, lm: np.ndarray) -> bool:
         """Add a face; True when it is now the most neutral one."""
@@ -211,7 +268,10 @@ class RunningNeutral:
         if self._best is None:
             self._best = m
             return True
-        best, new = neutrality_costs(np.stack([self._best, m]), np.asarray(self._history))
+        self._rest_age += 1
+        if self._rest is None or self._rest_age >= REST_EVERY or len(self._history) < 2 * REST_EVERY:
+            self._rest, self._rest_age = resting_values(np.asarray(self._history)), 0
+        best, new = rest_costs(np.stack([self._best, m]), self._rest)
         if new < best - self._hysteresis:
             self._best = m
             return True
@@ -219,4 +279,4 @@ class RunningNeutral:
 
     def reset(self) -> None:
         self._history.clear()
-        self._best = None
+        self._best = self._rest = None

@@ -24,21 +24,28 @@ and ``g`` the region's gain, the target gap is::
 So the reference's opening maps to the source's, a driver closed to its closed level
 closes the portrait's mouth or eye whatever the source's or the reference's opening, wider
 than the reference opens wider with the gain, and ``f ≥ 0``: the lips and lids never
-cross. For the mouth the knee is at least the source's opening: a closed mouth is closed
-on every face, so a reference less open than the source (a closed-mouth driver on a
-smiling portrait showing teeth) makes the mapping absolute below the source's opening
-(``f(d) ≈ d``): the portrait closes when the driver closes, and shows its own opening when
-the driver opens as wide. For the eyes the knee is the reference's: how open an eye rests
-differs from face to face, so the reference's lids always map to the source's (unless the
-reference is caught mid-blink, less than a sixth as open as the source: then the lids
-would jump open on the slightest motion). The change from the relative target
-is split evenly between the upper and lower inner lip (the mouth's centre stays where the
-head and jaw put it). Where it closes the mouth further than relative motion did (the
-source's own opening), the outer lips follow their side's inner lip (interpolated along the
-mouth), so the lips keep their thickness and the warp, which is driven by the outer lips,
-closes the mouth as far as it can; where it only keeps the inner lips from crossing, the
-outer lips stay where relative motion put them, which is where the driver's lips went. For the eyes the upper lid takes it all, as a blink does. Each eye
-is mapped from the driver's same eye (its other eye under ``mirror``): a wink stays a wink.
+cross.
+
+For the mouth the knee is at least the source's opening: a closed mouth is closed on every
+face, so a reference less open than the source (a closed-mouth driver on a smiling portrait
+showing teeth) makes the mapping absolute below the source's opening (``f(d) ≈ d``): the
+portrait closes when the driver closes, and shows its own opening when the driver opens as
+wide. While the live reference is still provisional (``auto`` before a calibration), its
+mouth counts as no more open than the source's (or the closed level): a stream that starts
+mid-word still closes and opens the portrait's mouth. For the eyes the knee is the
+reference's: how open an eye rests differs from face to face, so the reference's lids
+always map to the source's (unless the reference is caught mid-blink, less than a sixth as
+open as the source: the lids would then jump open on the slightest motion).
+
+The mouth's change from the relative target is split evenly between the upper and lower
+inner lip (the mouth's centre stays where the head and jaw put it). Where it closes the
+mouth further than relative motion did (the source's own opening), the outer lips follow
+their side's inner lip (interpolated along the mouth), so the lips keep their thickness and
+the warp, which is driven by the outer lips, closes the mouth as far as it can; where it
+only keeps the inner lips from crossing, the outer lips stay where relative motion put
+them, which is where the driver's lips went. For the eyes the upper lid takes the whole
+change, as in a blink. Each eye is mapped from the driver's same eye (its other eye under
+``mirror``): a wink stays a wink.
 
 **The reference.** ``auto`` (the default): offline, ``render`` picks the most neutral
 frame of the whole driver (:func:`streamfx.expression.choose_neutral_reference`); live,
@@ -59,12 +66,13 @@ import numpy as np
 from streamfx import landmarks as L
 from streamfx.errors import InputError
 from streamfx.expression import (
-    LEFT_EYE_OPENING,
     MOUTH_OPENING,
-    RIGHT_EYE_OPENING,
-    Opening,
+    OPENING_SLICES,
+    OPENINGS,
+    PAIR_LOWER,
+    PAIR_UPPER,
     RunningNeutral,
-    opening_gaps,
+    pair_gaps,
 )
 from streamfx.filters import OneEuroFilter
 
@@ -177,23 +185,26 @@ EYE_KNEE_SHARE = 6.0
 
 
 def map_opening(d: np.ndarray, r: np.ndarray, s: np.ndarray, closed: np.ndarray | float,
-                gain: float, knee_at_source: bool = True) -> np.ndarray:
+                gain: np.ndarray | float, knee_at_source: np.ndarray | bool = True) -> np.ndarray:
     """Target gaps from driver gaps ``d``, reference gaps ``r``, source gaps ``s`` and the
     driver's closed level, all in source pixels (the module's docstring gives the mapping).
     ``knee_at_source``: the knee is max(r, s) (the mouth), else max(r, s / 6) (the eyes)."""
     s = np.maximum(s, 0.0)
-    k = np.maximum(np.maximum(r, 0.0), s if knee_at_source else s / EYE_KNEE_SHARE)
+    k = np.maximum(np.maximum(r, 0.0), np.where(knee_at_source, s, s / EYE_KNEE_SHARE))
     c = np.minimum(closed, 0.5 * k)
     closing = s * np.clip((d - c) / np.maximum(k - c, 1e-6), 0.0, 1.0)
     return np.where(d >= k, s + gain * (d - k), closing)
 
 
-#: (opening, its gain setting, the share of a gap change the lower side takes)
-_OPENINGS: tuple[tuple[Opening, str, float], ...] = (
-    (MOUTH_OPENING, "mouth_gain", 0.5), (RIGHT_EYE_OPENING, "eye_gain", 0.0), (LEFT_EYE_OPENING, "eye_gain", 0.0))
+#: per pair (mouth, right eye, left eye; expression.pair_gaps): the share of a gap change
+#: the upper side takes (the mouth's lips share it; an eye's upper lid takes it all)
+_UPPER_SHARE = np.concatenate([np.full(len(o.upper), 0.5 if o is MOUTH_OPENING else 1.0) for o in OPENINGS])
+_IS_MOUTH = np.concatenate([np.full(len(o.upper), o is MOUTH_OPENING) for o in OPENINGS])
+_CLOSED = np.concatenate([np.full(len(o.upper), o.closed) for o in OPENINGS])
+_MOUTH = OPENING_SLICES[MOUTH_OPENING.name]
 #: the outer lips, each side with its corners: they follow their side's inner lip
-_OUTER_UPPER = L.LIPS_OUTER[:11]
-_OUTER_LOWER = L.OUTER_LOWER
+_OUTER_UPPER = np.array(L.LIPS_OUTER[:11])
+_OUTER_LOWER = np.array(L.OUTER_LOWER)
 
 
 def fit_openings(target: np.ndarray, driver: np.ndarray, reference: np.ndarray, source: np.ndarray,
@@ -208,25 +219,22 @@ def fit_openings(target: np.ndarray, driver: np.ndarray, reference: np.ndarray, 
     if settings.mirror:  # the target's right eye follows the driver's left, and so on
         pairs = mirror_pairs()
         driver, reference = driver[pairs], reference[pairs]
-    for o, gain_name, lower_share in _OPENINGS:
-        d, r = opening_gaps(driver, o), opening_gaps(reference, o)
-        t, src = opening_gaps(target, o), opening_gaps(source, o).gaps
-        closed = o.closed * d.width * scale
-        ref = r.gaps * scale
-        if provisional and o is MOUTH_OPENING:
-            # a stream that starts mid-word: until a closed mouth comes, a closed mouth is
-            # what closes (eyes at rest differ from face to face; closed lips do not)
-            ref = np.minimum(ref, np.maximum(src, closed))
-        want = map_opening(d.gaps * scale, ref, src, closed, getattr(settings, gain_name),
-                           knee_at_source=o is MOUTH_OPENING)
-        change = want - t.gaps
-        up, low = list(o.upper), list(o.lower)
-        target[up, :2] -= ((1.0 - lower_share) * change)[:, None] * t.down
-        target[low, :2] += (lower_share * change)[:, None] * t.down
-        if o is MOUTH_OPENING:
-            # only a closing change moves the outer lips: a relative target whose inner lips
-            # would cross already has the outer lips where the driver's went
-            _follow_outer_lips(target, t.origin, t.axis, t.width, t.down, np.minimum(change, 0.0))
+    d, r, t, src = (pair_gaps(lm) for lm in (driver, reference, target, source))
+    closed = _CLOSED * d.width * scale
+    ref = r.gaps * scale
+    if provisional:
+        # a stream that starts mid-word: until a closed mouth comes, a closed mouth is what
+        # closes (eyes at rest differ from face to face; closed lips do not)
+        ref = np.where(_IS_MOUTH, np.minimum(ref, np.maximum(src.gaps, closed)), ref)
+    gain = np.where(_IS_MOUTH, settings.mouth_gain, settings.eye_gain)
+    change = map_opening(d.gaps * scale, ref, src.gaps, closed, gain, knee_at_source=_IS_MOUTH) - t.gaps
+    target[PAIR_UPPER, :2] -= (_UPPER_SHARE * change)[:, None] * t.down
+    target[PAIR_LOWER, :2] += ((1.0 - _UPPER_SHARE) * change)[:, None] * t.down
+    # only a closing change moves the outer lips: a relative target whose inner lips would
+    # cross already has the outer lips where the driver's went
+    m = _MOUTH
+    _follow_outer_lips(target, t.origin[m][0], t.axis[m][0], float(t.width[m][0]), t.down[m][0],
+                       np.minimum(change[m], 0.0))
     return target
 
 
@@ -234,7 +242,7 @@ def _follow_outer_lips(target: np.ndarray, origin: np.ndarray, axis: np.ndarray,
                        down: np.ndarray, change: np.ndarray) -> None:
     """Move the outer lips with their inner lip: each side by half the gap change at its place
     along the mouth (none at the corners)."""
-    at = ((target[list(MOUTH_OPENING.upper), :2] - origin) @ axis) / max(width, 1e-6)
+    at = ((target[MOUTH_OPENING.upper, :2] - origin) @ axis) / max(width, 1e-6)
     order = np.argsort(at)
     xs = np.concatenate([[0.0], np.clip(at[order], 0.0, 1.0), [1.0]])
     ys = np.concatenate([[0.0], change[order], [0.0]])

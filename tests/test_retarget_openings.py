@@ -39,9 +39,9 @@ def set_opening(lm: np.ndarray, o: Opening, gap: float) -> None:
     n = len(o.upper)
     bulge = np.sin(np.pi * (np.arange(n) + 1) / (n + 1))  # wider in the middle, like a real mouth
     want = gap * g.width * bulge
-    mid = (lm[list(o.upper), :2] + lm[list(o.lower), :2]) / 2
-    lm[list(o.upper), :2] = mid - (want / 2)[:, None] * g.down
-    lm[list(o.lower), :2] = mid + (want / 2)[:, None] * g.down
+    mid = (lm[o.upper, :2] + lm[o.lower, :2]) / 2
+    lm[o.upper, :2] = mid - (want / 2)[:, None] * g.down
+    lm[o.lower, :2] = mid + (want / 2)[:, None] * g.down
 
 
 def gaps(lm: np.ndarray, o: Opening) -> np.ndarray:
