@@ -26,7 +26,8 @@ pose. :func:`face_measures` reads eight numbers from a face, all in inter-ocular
 
 :func:`neutrality_costs` scores faces against a *clip* (the frames they are chosen from):
 each measure's distance from its resting value, weighted (:data:`NEUTRAL_WEIGHTS`), and
-summed — lower is more neutral. The resting values (:func:`resting_values`) are robust
+summed — lower is more neutral (an eye's distance counts as a share of its typical opening,
+the others in inter-ocular units). The resting values (:func:`resting_values`) are robust
 statistics of the clip: the mouth's is *closed* (the clip's 5th percentile of
 ``mouth_gap``; a gap at or below it costs nothing), each eye's is its typical *open* value
 (the median over the frames where that eye is at least half as open as its 90th
@@ -161,9 +162,13 @@ def pair_gaps(lm: np.ndarray, face_down_axis: np.ndarray | None = None) -> PairG
 # ---- neutrality ----------------------------------------------------------------------------
 MEASURES = ("mouth_gap", "right_eye_gap", "left_eye_gap", "brow_height", "mouth_width", "yaw", "pitch", "roll")
 
-#: cost per unit of each measure's distance from rest (per inter-ocular distance; per radian
-#: for roll). The mouth counts double: a mid-word reference is what breaks mouth motion.
-NEUTRAL_WEIGHTS = np.array([2.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5])
+#: cost per unit of each measure's distance from rest: per inter-ocular distance, per radian
+#: for roll, and per typical opening for the eyes (so a blink costs 0.3 an eye, an eye 15 %
+#: wider than usual 0.045). The mouth counts double: a mid-word reference is what breaks
+#: mouth motion.
+NEUTRAL_WEIGHTS = np.array([2.0, 0.3, 0.3, 1.0, 0.5, 0.5, 0.5, 0.5])
+#: the smallest typical eye opening the eyes' deviations are divided by (inter-ocular units)
+EYE_FLOOR = 0.02
 #: the mouth's rest: this percentile of the clip's mouth gaps (robust to one glitched frame)
 CLOSED_PERCENTILE = 5.0
 #: frames within this mouth gap of the closed rest count as closed (inter-ocular units)
@@ -224,6 +229,9 @@ def rest_costs(measures: np.ndarray, rest: np.ndarray) -> np.ndarray:
     measures = np.atleast_2d(measures)
     dev = np.abs(measures - rest)
     dev[:, 0] = np.maximum(measures[:, 0] - rest[0], 0.0)  # more closed than the rest costs nothing
+    # an eye's deviation counts as a share of its typical opening: a reference 15 % wider than
+    # usual makes the portrait squint 15 % whenever the driver's eyes are as usual
+    dev[:, 1:3] /= np.maximum(rest[1:3], EYE_FLOOR)
     dev[:, 7] = np.abs((measures[:, 7] - rest[7] + np.pi) % (2 * np.pi) - np.pi)  # angles wrap
     return np.asarray(dev @ NEUTRAL_WEIGHTS)
 
