@@ -43,9 +43,10 @@ mouth further than relative motion did (the source's own opening), the outer lip
 their side's inner lip (interpolated along the mouth), so the lips keep their thickness and
 the warp, which is driven by the outer lips, closes the mouth as far as it can; where it
 only keeps the inner lips from crossing, the outer lips stay where relative motion put
-them, which is where the driver's lips went. For the eyes the upper lid takes the whole
-change, as in a blink. Each eye is mapped from the driver's same eye (its other eye under
-``mirror``): a wink stays a wink.
+them, which is where the driver's lips went (unless the reference is provisional: its open
+mouth is not the driver's rest, so the outer lips follow either way). For the eyes the
+upper lid takes the whole change, as in a blink. Each eye is mapped from the driver's same
+eye (its other eye under ``mirror``): a wink stays a wink.
 
 **The reference.** ``auto`` (the default): offline, ``render`` picks the most neutral
 frame of the whole driver (:func:`streamfx.expression.choose_neutral_reference`); live,
@@ -231,10 +232,11 @@ def fit_openings(target: np.ndarray, driver: np.ndarray, reference: np.ndarray, 
     target[PAIR_UPPER, :2] -= (_UPPER_SHARE * change)[:, None] * t.down
     target[PAIR_LOWER, :2] += ((1.0 - _UPPER_SHARE) * change)[:, None] * t.down
     # only a closing change moves the outer lips: a relative target whose inner lips would
-    # cross already has the outer lips where the driver's went
+    # cross already has the outer lips where the driver's went. A provisional reference's
+    # open mouth is not the driver's rest: there the outer lips follow either way
     m = _MOUTH
-    _follow_outer_lips(target, t.origin[m][0], t.axis[m][0], float(t.width[m][0]), t.down[m][0],
-                       np.minimum(change[m], 0.0))
+    follow = change[m] if provisional else np.minimum(change[m], 0.0)
+    _follow_outer_lips(target, t.origin[m][0], t.axis[m][0], float(t.width[m][0]), t.down[m][0], follow)
     return target
 
 
