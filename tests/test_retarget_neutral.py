@@ -87,10 +87,10 @@ def test_render_follows_a_driver_cut_mid_word(tmp_path: Path, mid_word_driver: P
                                              caplog: pytest.LogCaptureFixture) -> None:
     """Cross-reenactment, default options: a real portrait's mouth follows the driver's, as
     mediapipe reads both. Measured 0.75 here (0.75–0.86 over sizes and encodes of the cut);
-    the old default, the first frame as reference, −0.31 to −0.52. It is 0.87–0.91 until the
-    driver closes its mouth in the last frames: lp_s1's lips are parted, the target's inner
-    lips meet (test_retarget_openings), but a warp driven by the outer lips cannot close the
-    portrait's own gap — that is the generator's part (issue 11, item 1), and then 0.8 holds."""
+    the old default, the first frame as reference: −0.46. It is 0.87–0.91 until the driver
+    closes its mouth in the last frames: lp_s1's lips are parted, the target's inner lips
+    meet (test_retarget_openings), but a warp driven by the outer lips cannot close the
+    portrait's own gap. The issue's 0.8 needs the generator to close it (issue 11, item 1)."""
     from streamfx.render import RenderJob, render
 
     portrait = MEDIA / "source" / "lp_s1.jpg"
