@@ -9,7 +9,7 @@ import argparse
 from typing import Literal
 
 from streamfx.generator import GeneratorSettings
-from streamfx.retarget import RetargetSettings
+from streamfx.retarget import REFERENCES, RetargetSettings
 from streamfx.settings import ENGINE_CHOICES, AnimatorSettings
 
 
@@ -41,8 +41,14 @@ def add_motion_options(p: argparse.ArgumentParser, *, offline: bool = True) -> N
                    help="which face of a group photo: N counts from the left (default: the largest); "
                         "all animates every face with the same driver")
     if offline:
-        g.add_argument("--reference", choices=("first", "best"), default="first",
-                       help="neutral driver frame: the first, or the one closest to the source's pose (default: first)")
+        g.add_argument("--reference", choices=REFERENCES, default="auto",
+                       help="neutral driver frame: auto = the most neutral of the whole driver (mouth closed, "
+                            "eyes open, head at rest), first = the first frame, best = the one closest to the "
+                            "source's pose (default: auto)")
+    else:
+        g.add_argument("--reference", choices=("auto", "first"), default="auto",
+                       help="neutral driver frame until you calibrate: auto = the most neutral seen so far, "
+                            "eased in; first = the first face (default: auto)")
     g.add_argument("--smoothing", type=float, default=0.3, help="0 (raw) … 1 (heavy) One Euro smoothing (default 0.3)")
     for region in ("head", "eye", "brow", "mouth"):
         g.add_argument(f"--{region}-gain", type=float, default=1.0, help=f"{region} motion gain, 0–3 (default 1)")
@@ -67,7 +73,7 @@ def add_motion_options(p: argparse.ArgumentParser, *, offline: bool = True) -> N
 
 def animator_settings(args: argparse.Namespace) -> AnimatorSettings:
     """The options of :func:`add_motion_options` as one validated AnimatorSettings."""
-    rs = RetargetSettings(reference=getattr(args, "reference", "first"), smoothing=args.smoothing,
+    rs = RetargetSettings(reference=getattr(args, "reference", "auto"), smoothing=args.smoothing,
                           head_gain=args.head_gain, eye_gain=args.eye_gain, brow_gain=args.brow_gain,
                           mouth_gain=args.mouth_gain, mirror=args.mirror)
     gs = GeneratorSettings(mouth_synthesis=args.mouth_synthesis, eyelids=args.eyelids,

@@ -2,8 +2,10 @@
 
 Two stages run concurrently: decoding + tracking the driver, and retargeting + generating +
 encoding the animation (cv2, PyAV and mediapipe release the GIL, so the two cores both
-work). With ``--reference best`` the whole driver is tracked first, since the reference
-is chosen from all its frames. Whatever happens — a truncated driver, Ctrl-C — the output
+work). With ``--reference auto`` (the default) or ``best`` a video driver is tracked whole
+first, since the reference is chosen from all its frames (the most neutral one, or the one
+closest to the source); only its landmarks are kept meanwhile (≈ 6 kB a frame), not its
+images. A motion script's reference is its rest pose, the portrait's own face. Whatever happens — a truncated driver, Ctrl-C — the output
 file is closed properly and holds every frame rendered so far.
 """
 
@@ -20,8 +22,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from streamfx.drivers import check_driver, open_driver
+from streamfx.drivers import check_driver, driver_kind, open_driver
 from streamfx.errors import StreamFXError, TruncatedInputError, refuse_overwriting_inputs
+from streamfx.expression import choose_neutral_reference
 from streamfx.group import FaceChoice, make_animator
 from streamfx.imageio import load_image
 from streamfx.landmarks import load_landmarks
@@ -123,13 +126,24 @@ def render(job: RenderJob) -> RenderResult:
     producer = threading.Thread(target=produce, name="driver", daemon=True)
     producer.start()
     frames_in: list[DriverFrame] | None = None
-    if job.settings.retarget.reference == "best":
+    mode = job.settings.retarget.reference
+    if mode == "auto" and driver_kind(job.driver) == "script":
+        # a script poses the portrait's own face: its rest pose is that face
+        animator.set_reference(animator.source_landmarks)
+        log.debug("reference: the motion script's rest pose")
+    elif mode in ("auto", "best"):
         frames_in = list(iter(tracked.get, None))
-        best = choose_best_reference([f.landmarks for f in frames_in], animator.source_landmarks)
-        ref = frames_in[best].landmarks if frames_in else None
+        faces = [f.landmarks for f in frames_in]
+        if mode == "best":
+            chosen: int | None = choose_best_reference(faces, animator.source_landmarks)
+            why = "closest to the source's pose"
+        else:
+            chosen = choose_neutral_reference(faces)
+            why = "the most neutral: mouth closed, eyes open, head at rest"
+        ref = faces[chosen] if chosen is not None and frames_in else None
         if ref is not None:
             animator.set_reference(ref)
-            log.info("reference: driver frame %d (closest to the source's pose)", best)
+            log.info("reference: driver frame %d (%s)", chosen, why)
 
     items: Iterable[DriverFrame] = frames_in if frames_in is not None else iter(tracked.get, None)
 

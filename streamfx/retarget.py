@@ -1,11 +1,60 @@
 """Motion retargeting: the driver's motion, re-expressed on the source portrait's face.
 
-Relative motion: the source's landmarks move by the driver's displacement from a
+**Relative motion.** The source's landmarks move by the driver's displacement from a
 reference frame. The displacement is mapped into the source's frame by the similarity
-(scale, in-plane rotation) that takes the driver's reference face onto the source face, so
-a small face drives a big one and a tilted driver leaves the avatar upright at rest.
+(scale ``s``, in-plane rotation) that takes the driver's reference face onto the source face,
+so a small face drives a big one and a tilted driver leaves the avatar upright at rest.
 The displacement is split into head pose (a similarity fitted on rigid points) and the
 expression residual, so each region gets its own gain.
+
+**Openings.** Relative motion alone cannot close a mouth the source shows open (a smile
+with teeth): a closed driver mouth only takes the source back to its own opening. Nor can
+it keep lips from crossing when the reference frame is more open than the driver gets. So
+the inner lips and each eye's lids are then re-spaced pair by pair (upper point, the lower
+point facing it; :mod:`streamfx.expression`), in the target's own mouth or eye frame. With
+``d`` the driver's gap and ``r`` the reference's (driver pixels, times ``s``), ``S`` the
+source's, ``c`` the driver's closed level (``Opening.closed`` × its corner distance × ``s``)
+and ``g`` the region's gain, the target gap is::
+
+    k = max(r, S) for the mouth, k = max(r, S / 6) for the eyes
+    c' = min(c, k / 2)
+    f(d) = S · clip((d − c') / (k − c'), 0, 1)     for d < k   (closing: down to 0)
+    f(d) = S + g · (d − k)                          for d ≥ k   (opening: relative, with gain)
+
+So the reference's opening maps to the source's, a driver closed to its closed level
+closes the portrait's mouth or eye whatever the source's or the reference's opening, wider
+than the reference opens wider with the gain, and ``f ≥ 0``: the lips and lids never
+cross.
+
+For the mouth the knee is at least the source's opening: a closed mouth is closed on every
+face, so a reference less open than the source (a closed-mouth driver on a smiling portrait
+showing teeth) makes the mapping absolute below the source's opening (``f(d) ≈ d``): the
+portrait closes when the driver closes, and shows its own opening when the driver opens as
+wide. While the live reference is still provisional (``auto`` before a calibration), its
+mouth counts as no more open than the source's (or the closed level): a stream that starts
+mid-word still closes and opens the portrait's mouth. For the eyes the knee is the
+reference's: how open an eye rests differs from face to face, so the reference's lids
+always map to the source's (unless the reference is caught mid-blink, less than a sixth as
+open as the source: the lids would then jump open on the slightest motion).
+
+The mouth's change from the relative target is split evenly between the upper and lower
+inner lip (the mouth's centre stays where the head and jaw put it). Where it closes the
+mouth further than relative motion did (the source's own opening), the outer lips follow
+their side's inner lip (interpolated along the mouth), so the lips keep their thickness and
+the warp, which is driven by the outer lips, closes the mouth as far as it can; where it
+only keeps the inner lips from crossing, the outer lips stay where relative motion put
+them, which is where the driver's lips went (unless the reference is provisional: its open
+mouth is not the driver's rest, so the outer lips follow either way). For the eyes the
+upper lid takes the whole change, as in a blink. Each eye is mapped from the driver's same
+eye (its other eye under ``mirror``): a wink stays a wink.
+
+**The reference.** ``auto`` (the default): offline, ``render`` picks the most neutral
+frame of the whole driver (:func:`streamfx.expression.choose_neutral_reference`); live,
+the first face is the reference until a more neutral one comes
+(:class:`streamfx.expression.RunningNeutral`, with hysteresis), eased in over
+:data:`ADAPT_EASE_SECONDS`; :meth:`MotionRetargeter.calibrate` or
+:meth:`MotionRetargeter.set_reference` fix it. ``first``: the first face. ``best``: the
+frame closest to the source's pose and expression (chosen offline).
 """
 
 from __future__ import annotations
@@ -17,15 +66,30 @@ import numpy as np
 
 from streamfx import landmarks as L
 from streamfx.errors import InputError
+from streamfx.expression import (
+    MOUTH_OPENING,
+    OPENING_SLICES,
+    OPENINGS,
+    PAIR_LOWER,
+    PAIR_UPPER,
+    RunningNeutral,
+    pair_gaps,
+)
 from streamfx.filters import OneEuroFilter
 
 IdleMotion = Callable[[float], np.ndarray]
 
+REFERENCES = ("auto", "first", "best")
+#: live ``auto``: a more neutral reference is eased in over this long (no visible jump)
+ADAPT_EASE_SECONDS = 0.6
+
 
 @dataclass
 class RetargetSettings:
-    reference: str = "first"
-    """'first' (the first driver frame is neutral) or 'best' (the frame closest to the source)."""
+    reference: str = "auto"
+    """'auto' (the most neutral driver frame: chosen from the whole driver offline, adapted
+    live until calibrated), 'first' (the first driver frame is neutral) or 'best' (the frame
+    closest to the source's pose and expression, offline)."""
     smoothing: float = 0.3
     """0 = raw tracking … 1 = heavy smoothing (One Euro filter strength)."""
     head_gain: float = 1.0
@@ -43,8 +107,8 @@ class RetargetSettings:
     """Run the idle motion while the face is lost."""
 
     def validate(self) -> RetargetSettings:
-        if self.reference not in ("first", "best"):
-            raise InputError(f"--reference must be 'first' or 'best', not {self.reference!r}")
+        if self.reference not in REFERENCES:
+            raise InputError(f"--reference must be one of {', '.join(REFERENCES)}, not {self.reference!r}")
         if not 0.0 <= self.smoothing <= 1.0:
             raise InputError(f"--smoothing must be between 0 and 1, not {self.smoothing}")
         for name in ("head_gain", "eye_gain", "brow_gain", "mouth_gain"):
@@ -116,6 +180,79 @@ def choose_best_reference(drivers: Sequence[np.ndarray | None], source: np.ndarr
     return best
 
 
+#: the eyes' knee is at least the source's opening over this: a reference caught mid-blink
+#: would otherwise make the lids jump open on the slightest driver motion
+EYE_KNEE_SHARE = 6.0
+
+
+def map_opening(d: np.ndarray, r: np.ndarray, s: np.ndarray, closed: np.ndarray | float,
+                gain: np.ndarray | float, knee_at_source: np.ndarray | bool = True) -> np.ndarray:
+    """Target gaps from driver gaps ``d``, reference gaps ``r``, source gaps ``s`` and the
+    driver's closed level, all in source pixels (the module's docstring gives the mapping).
+    ``knee_at_source``: the knee is max(r, s) (the mouth), else max(r, s / 6) (the eyes)."""
+    s = np.maximum(s, 0.0)
+    k = np.maximum(np.maximum(r, 0.0), np.where(knee_at_source, s, s / EYE_KNEE_SHARE))
+    c = np.minimum(closed, 0.5 * k)
+    closing = s * np.clip((d - c) / np.maximum(k - c, 1e-6), 0.0, 1.0)
+    return np.where(d >= k, s + gain * (d - k), closing)
+
+
+#: per pair (mouth, right eye, left eye; expression.pair_gaps): the share of a gap change
+#: the upper side takes (the mouth's lips share it; an eye's upper lid takes it all)
+_UPPER_SHARE = np.concatenate([np.full(len(o.upper), 0.5 if o is MOUTH_OPENING else 1.0) for o in OPENINGS])
+_IS_MOUTH = np.concatenate([np.full(len(o.upper), o is MOUTH_OPENING) for o in OPENINGS])
+_CLOSED = np.concatenate([np.full(len(o.upper), o.closed) for o in OPENINGS])
+_MOUTH = OPENING_SLICES[MOUTH_OPENING.name]
+#: the outer lips, each side with its corners: they follow their side's inner lip
+_OUTER_UPPER = np.array(L.LIPS_OUTER[:11])
+_OUTER_LOWER = np.array(L.OUTER_LOWER)
+
+
+def fit_openings(target: np.ndarray, driver: np.ndarray, reference: np.ndarray, source: np.ndarray,
+                 scale: float, settings: RetargetSettings, provisional: bool = False) -> np.ndarray:
+    """Re-space the target's inner lips and lids by :func:`map_opening` (in place; returned).
+
+    ``driver``/``reference`` are driver faces (driver pixels; ``scale`` takes them to source
+    pixels), ``source`` the portrait's landmarks, ``target`` the relative-motion target.
+    ``provisional``: the reference is only the most neutral face seen so far (live ``auto``
+    before calibration), so its mouth is not trusted to be more open than the portrait's.
+    """
+    if settings.mirror:  # the target's right eye follows the driver's left, and so on
+        pairs = mirror_pairs()
+        driver, reference = driver[pairs], reference[pairs]
+    d, r, t, src = (pair_gaps(lm) for lm in (driver, reference, target, source))
+    closed = _CLOSED * d.width * scale
+    ref = r.gaps * scale
+    if provisional:
+        # a stream that starts mid-word: until a closed mouth comes, a closed mouth is what
+        # closes (eyes at rest differ from face to face; closed lips do not)
+        ref = np.where(_IS_MOUTH, np.minimum(ref, np.maximum(src.gaps, closed)), ref)
+    gain = np.where(_IS_MOUTH, settings.mouth_gain, settings.eye_gain)
+    change = map_opening(d.gaps * scale, ref, src.gaps, closed, gain, knee_at_source=_IS_MOUTH) - t.gaps
+    target[PAIR_UPPER, :2] -= (_UPPER_SHARE * change)[:, None] * t.down
+    target[PAIR_LOWER, :2] += ((1.0 - _UPPER_SHARE) * change)[:, None] * t.down
+    # only a closing change moves the outer lips: a relative target whose inner lips would
+    # cross already has the outer lips where the driver's went. A provisional reference's
+    # open mouth is not the driver's rest: there the outer lips follow either way
+    m = _MOUTH
+    follow = change[m] if provisional else np.minimum(change[m], 0.0)
+    _follow_outer_lips(target, t.origin[m][0], t.axis[m][0], float(t.width[m][0]), t.down[m][0], follow)
+    return target
+
+
+def _follow_outer_lips(target: np.ndarray, origin: np.ndarray, axis: np.ndarray, width: float,
+                       down: np.ndarray, change: np.ndarray) -> None:
+    """Move the outer lips with their inner lip: each side by half the gap change at its place
+    along the mouth (none at the corners)."""
+    at = ((target[MOUTH_OPENING.upper, :2] - origin) @ axis) / max(width, 1e-6)
+    order = np.argsort(at)
+    xs = np.concatenate([[0.0], np.clip(at[order], 0.0, 1.0), [1.0]])
+    ys = np.concatenate([[0.0], change[order], [0.0]])
+    for idx, sign in ((_OUTER_UPPER, -0.5), (_OUTER_LOWER, 0.5)):
+        u = ((target[idx, :2] - origin) @ axis) / max(width, 1e-6)
+        target[idx, :2] += (sign * np.interp(u, xs, ys))[:, None] * down
+
+
 def _ease(x: float) -> float:
     x = min(max(x, 0.0), 1.0)
     return x * x * (3 - 2 * x)
@@ -125,7 +262,8 @@ class MotionRetargeter:
     """Turns driver landmarks into target landmarks for the source portrait.
 
     Call :meth:`update` once per driver frame with its landmarks (or None when the face is
-    lost) and its timestamp in seconds.
+    lost) and its timestamp in seconds. With ``reference="auto"`` the reference adapts to the
+    most neutral face seen (eased in) until :meth:`calibrate` or :meth:`set_reference` fixes it.
     """
 
     def __init__(self, source_landmarks: np.ndarray, settings: RetargetSettings | None = None,
@@ -135,6 +273,11 @@ class MotionRetargeter:
         self._reference: np.ndarray | None = None
         self._to_source = np.eye(2, dtype=np.float32)
         self._calibrate_next = False
+        self._fixed = False  # the reference no longer adapts (calibrated, or set from outside)
+        self._neutral = RunningNeutral()
+        self._ease_from: np.ndarray | None = None  # live auto: easing the reference from …
+        self._ease_to: np.ndarray | None = None  # … to a more neutral face …
+        self._ease_at = 0.0  # … since this time
         self._filter: OneEuroFilter | None = None
         self._last: np.ndarray = self.source.copy()
         self._last_seen: float | None = None
@@ -157,18 +300,38 @@ class MotionRetargeter:
     def set_source(self, source_landmarks: np.ndarray) -> None:
         self.source = source_landmarks.astype(np.float32)
         if self._reference is not None:
-            self.set_reference(self._reference)
+            self._use_reference(self._reference)  # the same driver face, onto the new source
         self._last = self.source.copy()
         if self._filter:
             self._filter.reset()
 
     def set_reference(self, driver_landmarks: np.ndarray) -> None:
-        """Take this driver face as neutral: it maps onto the source face at rest."""
+        """Take this driver face as neutral: it maps onto the source face at rest. The
+        reference is then fixed (``auto`` stops adapting)."""
+        self._use_reference(driver_landmarks)
+        self._fixed = True
+        self._ease_from = self._ease_to = None
+        if self._filter:
+            self._filter.reset()
+
+    def _use_reference(self, driver_landmarks: np.ndarray) -> None:
         self._reference = driver_landmarks.astype(np.float32).copy()
         a, _ = fit_similarity(self._reference[L.RIGID, :2], self.source[L.RIGID, :2])
         self._to_source = a
-        if self._filter:
-            self._filter.reset()
+
+    def _adapt(self, driver: np.ndarray, t: float) -> None:
+        """Live ``auto``: ease towards the most neutral face so far (no jump, no flicker)."""
+        if self._neutral.offer(driver):
+            if self._reference is None:
+                self._use_reference(driver)
+                return
+            self._ease_from, self._ease_to, self._ease_at = self._reference.copy(), driver.astype(np.float32), t
+        if self._ease_from is not None and self._ease_to is not None:
+            self._ease_at = min(self._ease_at, t)  # a looping source's clock restarts
+            k = _ease((t - self._ease_at) / ADAPT_EASE_SECONDS)
+            self._use_reference(self._ease_from + k * (self._ease_to - self._ease_from))
+            if k >= 1:
+                self._ease_from = self._ease_to = None
 
     def calibrate(self) -> None:
         """Neutral = the next driver frame with a face (the live pipeline's button)."""
@@ -183,7 +346,7 @@ class MotionRetargeter:
         """Target landmarks for one driver face (no smoothing, no loss handling)."""
         ref = self._reference
         if ref is None:
-            self.set_reference(driver)
+            self._use_reference(driver)
             ref = driver
         s = self.settings
         a, b = fit_similarity(ref[L.RIGID, :2], driver[L.RIGID, :2])
@@ -198,14 +361,19 @@ class MotionRetargeter:
         out = self.source.copy()
         out[:, :2] += delta_src
         out[:, 2] += (driver[:, 2] - ref[:, 2]) * scale
-        return out
+        provisional = s.reference == "auto" and not self._fixed
+        return fit_openings(out, driver, ref, self.source, scale, s, provisional)
 
     def update(self, driver: np.ndarray | None, t: float) -> np.ndarray:
         s = self.settings
         if driver is not None:
-            if self._calibrate_next or self._reference is None:
+            if self._calibrate_next:
                 self.set_reference(driver)
                 self._calibrate_next = False
+            elif s.reference == "auto" and not self._fixed:
+                self._adapt(driver, t)
+            elif self._reference is None:
+                self.set_reference(driver)
             target = self.retarget(driver)
             if self._filter:
                 target = self._filter(target, t)
