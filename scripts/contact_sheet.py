@@ -183,7 +183,8 @@ def make_sheet(portrait: Path, driver: Path, output: Path, settings: AnimatorSet
         if tracked is None:
             tracked = track_driver(animator, driver, frames)
         moments = pick_moments([f.landmarks for f in tracked])
-        ref = choose_reference(animator, [f.landmarks for f in tracked], settings.retarget.reference)
+        ref = choose_reference(animator, [f.landmarks for f in tracked], settings.retarget.reference,
+                               [f.appearance for f in tracked])
         shots = render_moments(animator, driver, tracked, moments)
     finally:
         animator.close()

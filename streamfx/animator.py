@@ -144,9 +144,15 @@ class Animator:
         image = frame.image[:, ::-1] if self.retargeter.settings.mirror else frame.image
         h, w = image.shape[:2]
         lm = self.gate.check(self._tracker.track(image), w, h, frame.timestamp)
-        if lm is not None and frame.appearance is None and self._stack.wants_appearance(self.generator_settings):
-            frame.appearance = extract_appearance(self._stack.layers, np.ascontiguousarray(image), lm)
+        if lm is not None and frame.appearance is None:
+            frame.appearance = self.appearance_of(image, lm)
         return lm
+
+    def appearance_of(self, image: np.ndarray, landmarks: np.ndarray) -> DriverAppearance | None:
+        """What the appearance layers take from a driver image (None when none is enabled)."""
+        if not self._stack.wants_appearance(self.generator_settings):
+            return None
+        return extract_appearance(self._stack.layers, np.ascontiguousarray(image), landmarks)
 
     def step(self, frame: DriverFrame) -> np.ndarray:
         """The animated portrait for this driver frame, RGB."""

@@ -78,6 +78,8 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from streamfx import landmarks as L
 from streamfx.animator import Animator
 from streamfx.errors import InputError, NoFaceError
+from streamfx.expression import choose_neutral_reference
+from streamfx.generator.appearance import DriverAppearance
 from streamfx.group import AnyAnimator
 from streamfx.retarget import RetargetSettings, choose_best_reference, fit_similarity
 from streamfx.settings import AnimatorSettings
@@ -392,20 +394,25 @@ def self_reenactment(clip: Path, frames: int = 150, smoothing: float = 0.0, alig
 
 
 # ---- cross-reenactment -------------------------------------------------------------------
-def choose_reference(animator: AnyAnimator, drivers: Sequence[np.ndarray | None], reference: str) -> int | None:
+def choose_reference(animator: AnyAnimator, drivers: Sequence[np.ndarray | None], reference: str,
+                     looks: Sequence[DriverAppearance | None] | None = None) -> int | None:
     """Set the reference the way ``streamfx render`` does when the whole driver is known.
 
-    With ``reference='best'`` the driver frame closest to the source's pose becomes the
-    reference; its index is returned. Otherwise (``first``) the retargeter takes the first
-    face it sees, and None is returned.
+    ``best``: the driver frame closest to the source's pose; ``auto``: the most neutral frame
+    (:func:`streamfx.expression.choose_neutral_reference`); its index is returned, and its
+    appearance (``looks``) goes with it. ``first``: the retargeter takes the first face it
+    sees, and None is returned.
     """
-    if reference != "best" or not any(d is not None for d in drivers):
+    if reference not in ("best", "auto") or not any(d is not None for d in drivers):
         return None
-    best = choose_best_reference(drivers, animator.source_landmarks)
-    ref = drivers[best]
+    chosen = (choose_best_reference(drivers, animator.source_landmarks) if reference == "best"
+              else choose_neutral_reference(drivers))
+    if chosen is None:
+        return None
+    ref = drivers[chosen]
     assert ref is not None
-    animator.set_reference(ref)
-    return best
+    animator.set_reference(ref, None if looks is None else looks[chosen])
+    return chosen
 
 
 def cross_reenactment(portrait: Path, driver: Path, frames: int | None = None,
@@ -442,7 +449,8 @@ def cross_reenactment(portrait: Path, driver: Path, frames: int | None = None,
         for frame in read_frames(driver, frames):
             frame.landmarks, frame.image = animator.track(frame), None
             tracked.append(frame)
-        reference = choose_reference(animator, [f.landmarks for f in tracked], animator.settings.retarget.reference)
+        reference = choose_reference(animator, [f.landmarks for f in tracked], animator.settings.retarget.reference,
+                                     [f.appearance for f in tracked])
         for frame in tracked:
             d = frame.landmarks
             out = animator.step(frame)

@@ -29,6 +29,7 @@ import numpy as np
 from streamfx.alignment import AlignSettings
 from streamfx.animator import Animator
 from streamfx.errors import InputError
+from streamfx.generator.appearance import DriverAppearance
 from streamfx.settings import AnimatorSettings
 from streamfx.sources.base import DriverFrame
 from streamfx.tracking import (
@@ -197,11 +198,12 @@ class GroupAnimator:
             for m in self.members:
                 m.calibrate()
             self._tracker.rekey()
+            self.members[0].gate.reset()
 
-    def set_reference(self, driver_landmarks: np.ndarray) -> None:
+    def set_reference(self, driver_landmarks: np.ndarray, appearance: DriverAppearance | None = None) -> None:
         with self._lock:
             for m in self.members:
-                m.set_reference(driver_landmarks)
+                m.set_reference(driver_landmarks, appearance)
 
     def update_settings(self, **kw: object) -> None:
         with self._lock:
@@ -226,7 +228,12 @@ class GroupAnimator:
         if frame.image is None:
             return None
         image = frame.image[:, ::-1] if self._settings.retarget.mirror else frame.image
-        return self._tracker.track(image)
+        first = self.members[0]  # the members share the settings, the gate and the layers
+        h, w = image.shape[:2]
+        lm = first.gate.check(self._tracker.track(image), w, h, frame.timestamp)
+        if lm is not None and frame.appearance is None:
+            frame.appearance = first.appearance_of(image, lm)
+        return lm
 
     def step(self, frame: DriverFrame) -> np.ndarray:
         """The animated group portrait for this driver frame, RGB."""

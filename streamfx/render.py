@@ -141,8 +141,8 @@ def render(job: RenderJob) -> RenderResult:
             chosen = choose_neutral_reference(faces)
             why = "the most neutral: mouth closed, eyes open, head at rest"
         ref = faces[chosen] if chosen is not None and frames_in else None
-        if ref is not None:
-            animator.set_reference(ref)
+        if ref is not None and chosen is not None:
+            animator.set_reference(ref, frames_in[chosen].appearance)
             log.info("reference: driver frame %d (%s)", chosen, why)
 
     items: Iterable[DriverFrame] = frames_in if frames_in is not None else iter(tracked.get, None)
