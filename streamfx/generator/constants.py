@@ -17,8 +17,12 @@ GRID_CELLS = (32, 96)
 """Fewest and most cells a side of the coarse motion grid."""
 TPS_REGULARISATION = 2e-3
 """Thin-plate-spline smoothing, in inter-ocular units: tames near-duplicate control points."""
-INVERT_ITERATIONS = 4
-"""Fixed-point iterations that invert the forward motion field."""
+INVERT_ITERATIONS = 3
+"""Newton iterations that invert the forward motion field."""
+NEWTON_MIN_DET = 0.1
+"""Where the field folds (det(I + J) below this), the inversion takes a fixed-point step instead."""
+NEWTON_MAX_STEP = 2.0
+"""A Newton step moves at most this many grid cells (near a fold the linearisation overshoots)."""
 NORM_EPSILON = 1e-6
 """Keeps the displacement clamp's division finite at zero motion."""
 
