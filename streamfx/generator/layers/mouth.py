@@ -109,14 +109,17 @@ def lip_map(ops: Ops, px: MouthPixels, source_width: Tensor, width: Tensor, diff
     def ratio(a: Tensor, b: Tensor, a_s: Tensor, b_s: Tensor) -> Tensor:
         return ops.div(ops.sub(b_s, a_s), ops.maximum(ops.sub(b, a), eps))
 
+    # where the opening differs, the lips end a little inside the source's (whose inner edge
+    # may hold a sliver of its teeth or the seam's shadow)
+    inward = ops.mul(ops.f(LIP_EDGE), differs)
+    ius_in = ops.sub(ius, ops.mul(inward, ops.sub(ius, ous)))
+    ils_in = ops.add(ils, ops.mul(inward, ops.sub(ols, ils)))
     upper = ops.add(ous, ops.add(ops.mul(ops.minimum(ops.sub(v, ou), zero), scale),
-                                 ops.mul(ops.maximum(ops.sub(v, ou), zero), ratio(ou, iu, ous, ius))))
-    lower = ops.sub(ols, ops.sub(ops.mul(ops.maximum(ops.sub(ol, v), zero), ratio(il, ol, ils, ols)),
+                                 ops.mul(ops.maximum(ops.sub(v, ou), zero), ratio(ou, iu, ous, ius_in))))
+    lower = ops.sub(ols, ops.sub(ops.mul(ops.maximum(ops.sub(ol, v), zero), ratio(il, ol, ils_in, ols)),
                                  ops.mul(ops.maximum(ops.sub(v, ol), zero), scale)))
     own = ops.add(ius, ops.mul(ops.sub(v, iu), ratio(iu, il, ius, ils)))
-    inward = ops.f(LIP_EDGE)
-    edge = ops.where(ops.lt(ops.add(v, v), ops.add(iu, il)), ops.sub(ius, ops.mul(inward, ops.sub(ius, ous))),
-                     ops.add(ils, ops.mul(inward, ops.sub(ols, ils))))
+    edge = ops.where(ops.lt(ops.add(v, v), ops.add(iu, il)), ius_in, ils_in)
     between = ops.add(own, ops.mul(ops.sub(edge, own), differs))
     return ops.where(ops.lt(v, iu), upper, ops.where(ops.gt(v, il), lower, between))
 
