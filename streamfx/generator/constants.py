@@ -92,7 +92,7 @@ TEETH_WHITEN = 0.5
 TEETH_EXTEND = 0.12
 """The source's teeth continue this far (× the width) past the lip edge that hid them, so a
 wider opening shows more of them rather than a gap."""
-JAW = [87, 14, 317, 178, 402, 84, 17, 314]
+JAW = [152, 175, 199, 200, 18, 421, 201, 428, 208, 171, 396, 32, 262, 148, 176, 377, 400]
 """Landmarks the lower teeth move with beyond the head's motion: the middle of the lower lip,
 which the jaw carries and behind which the lower teeth sit (the chin's skin lags the jaw)."""
 LIP_FALLBACK_RGB = (150.0, 80.0, 80.0)
@@ -107,8 +107,7 @@ DRIVER_OPEN = (0.03, 0.05)
 """The driver's interior shows once its inner-lip gap (× its width) passes the first, fully
 over the second."""
 DRIVER_TONE_GAIN = (0.5, 2.0)
-"""Contrast gain of the tone match (the portrait's lip–skin brightness difference over the
-driver's), clamped to this."""
+"""The tone match scales each channel by the portrait's skin over the driver's, within this."""
 DRIVER_SATURATION = (0.0, 1.2)
 """The patch's saturation × (portrait's / driver's around the mouth), clamped to this."""
 DRIVER_DETAIL = (0.0, 1.5, 1.2)

@@ -8,8 +8,8 @@ upper inner lip (0) to the lower (1), a margin beyond each, and measures the col
 tone match needs (the driver's lips and the skin around them) and its fine detail.
 
 :meth:`~DriverMouthLayer.apply` maps every pixel between the *target's* inner lips to its
-(u, s) and samples the patch there, after matching it to the portrait: a contrast gain from how lips and skin differ in brightness in each face, each
-channel's mean moved to the portrait's (its tint), its saturation scaled to the portrait's, and its fine detail scaled to the portrait's (a cartoon's flat shading
+(u, s) and samples the patch there, after matching it to the portrait: each channel scaled by the portrait's skin colour over the driver's (light and
+tint), its saturation scaled to the portrait's, and its fine detail scaled to the portrait's (a cartoon's flat shading
 smooths it, a painting's brushwork keeps or raises it). The soft edge lies inside the
 target's inner lips, so nothing is drawn outside them at any mouth gain. The source's own
 teeth, where it shows them, go on top, moved rigidly (as in the compiled mouth layer). A
@@ -36,6 +36,7 @@ from streamfx.generator.constants import (
     MOUTH_FEATHER_MIN,
     MOUTH_TABLE,
     SKIN_RING,
+    TEETH_MATTE,
 )
 from streamfx.generator.layers.base import AppearanceLayer, Frame
 from streamfx.generator.layers.mouth import interior_cover
@@ -71,7 +72,7 @@ class MouthLook:
 class DriverMouth:
     """One driver frame's mouth interior (a few kilobytes)."""
 
-    patch: np.ndarray  # rows × cols × 4 uint8: the inner mouth in (s, u), alpha 255
+    patch: np.ndarray  # rows × cols × 4 uint8: the inner mouth in (s, u); alpha: where it shows teeth
     look: MouthLook
     open: float  # 0 closed … 1 open enough to show
 
@@ -124,9 +125,9 @@ class DriverMouthLayer(AppearanceLayer):
             patch = cv2.remap(crop, x - x0, y - y0, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         else:
             patch = cv2.remap(rgb, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        alpha = np.full((rows, cols, 1), 255, np.uint8)
-        return DriverMouth(np.ascontiguousarray(np.concatenate([patch, alpha], axis=2)),
-                           mouth_look(rgb, lm, width), opened)
+        look = mouth_look(rgb, lm, width)
+        teeth = driver_teeth(patch, look)
+        return DriverMouth(np.ascontiguousarray(np.dstack([patch, np.rint(teeth * 255).astype(np.uint8)])), look, opened)
 
     def apply(self, ops: Ops, k: DriverMouthConsts, frame: Frame) -> None:
         if frame.appearance is None:
@@ -144,13 +145,15 @@ class DriverMouthLayer(AppearanceLayer):
         s = ops.div(ops.sub(px.v, top), ops.maximum(ops.sub(bottom, top), ops.f(1e-3)))
         py = ops.mul(ops.add(s, ops.f(margin)), ops.f((rows - 1) / (1.0 + 2.0 * margin)))
         pxx = ops.mul(px.u, ops.f(cols - 1.0))
-        colour, _ = ops.sample(win, matched_patch(data, k.look), pxx, py)
+        colour, teeth_seen = ops.sample(win, matched_patch(data, k.look), pxx, py)
         shape = k.shape
         if shape.upper_teeth is not None or shape.lower_teeth is not None:
+            # the portrait's own teeth, where the driver shows teeth (its lips or tongue hide them
+            # elsewhere)
             upper, lower = teeth_motions(ops, shape, t)
-            for sprite, motion in ((shape.upper_teeth, upper), (shape.lower_teeth, lower)):
+            for sprite, motion in ((shape.lower_teeth, lower), (shape.upper_teeth, upper)):
                 if sprite is not None:
-                    colour = draw_teeth(ops, sprite, motion, win, colour, ops.f(1.0))
+                    colour = draw_teeth(ops, sprite, motion, win, colour, teeth_seen)
         cover = ops.mul(interior_cover(ops, px, feather), ops.f(data.open))
         frame.canvas = ops.composite(frame.canvas, win, colour, cover)
 
@@ -171,8 +174,10 @@ def mouth_look(image: np.ndarray, lm: np.ndarray, width: float) -> MouthLook:
     lips = np.full(area.shape[:2], 255, np.uint8)
     cv2.fillPoly(lips, [(outer - [x0, y0]).round().astype(np.int32)], 0)
     dist = cv2.distanceTransform(lips, cv2.DIST_L2, 3)  # from the lips, 0 on them
-    dist = dist[::2, ::2]  # statistics on every other pixel: plenty, and cheap
-    ring, near_mouth = (dist > near) & (dist <= far), dist <= far
+    opening = np.zeros(area.shape[:2], np.uint8)  # not the mouth's inside: lips and skin only
+    cv2.fillPoly(opening, [(lm[L.LIPS_INNER, :2] - [x0, y0]).round().astype(np.int32)], 1)
+    dist, opening = dist[::2, ::2], opening[::2, ::2]  # statistics on every other pixel: plenty, and cheap
+    ring, near_mouth = (dist > near) & (dist <= far), (dist <= far) & (opening == 0)
     skin_px = area[::2, ::2][ring].astype(np.float32)
     skin = skin_px.mean(axis=0) if len(skin_px) >= 10 else np.full(3, 160.0, np.float32)
     sat = float(cv2.cvtColor(area, cv2.COLOR_RGB2HSV)[::2, ::2, 1][near_mouth].mean() / 255.0)
@@ -183,19 +188,32 @@ def mouth_look(image: np.ndarray, lm: np.ndarray, width: float) -> MouthLook:
     return MouthLook(lip.astype(np.float32), skin.astype(np.float32), sat, detail)
 
 
+def driver_teeth(patch: np.ndarray, look: MouthLook) -> np.ndarray:
+    """Where the driver's patch shows teeth (bright, and paler than its lips, as the portrait's
+    teeth are found), softened by a patch pixel: 0…1."""
+    rows = patch.shape[0]
+    margin = DRIVER_PATCH[2]
+    inside = slice(int(round(rows * margin / (1 + 2 * margin))), int(round(rows * (1 + margin) / (1 + 2 * margin))))
+    hsv = cv2.cvtColor(np.ascontiguousarray(patch[..., :3]), cv2.COLOR_RGB2HSV).astype(np.float32)
+    val, sat = hsv[..., 2], hsv[..., 1] / 255.0
+    value_share, sat_share, sat_bounds, _, _ = TEETH_MATTE
+    brightest = max(float(np.percentile(val[inside], 98)), 1.0)
+    bright = np.clip((val - value_share * brightest) / (0.1 * brightest + 1.0), 0.0, 1.0)
+    lip_sat = float(cv2.cvtColor(look.lip_rgb.reshape(1, 1, 3).astype(np.uint8), cv2.COLOR_RGB2HSV)[0, 0, 1]) / 255.0
+    pale = np.clip((float(np.clip(sat_share * lip_sat, *sat_bounds)) - sat) / 0.08, 0.0, 1.0)
+    teeth = cv2.dilate((bright * pale).astype(np.float32), np.ones((3, 3), np.uint8))
+    return np.asarray(cv2.GaussianBlur(teeth, (0, 0), 1.0), np.float32)
+
+
 def matched_patch(data: DriverMouth, portrait: MouthLook) -> np.ndarray:
     """The driver's patch in the portrait's tones, saturation and detail (NumPy, on the small
     patch; the appearance layer runs on the reference ops)."""
     rgb = data.patch[..., :3].astype(np.float32)
     d, p = data.look, portrait
-    # one contrast gain, from how much lips and skin differ in brightness (a per-channel fit
-    # through two colours tints the interior wherever lips and skin are alike, as on a
-    # statue), then each channel's mean moved to the portrait's: its tint
-    luma = np.array([0.299, 0.587, 0.114], np.float32)
-    spread_d, spread_p = abs(float((d.lip_rgb - d.skin_rgb) @ luma)), abs(float((p.lip_rgb - p.skin_rgb) @ luma))
-    gain = float(np.clip((spread_p + 8.0) / (spread_d + 8.0), *DRIVER_TONE_GAIN))
-    mean_d, mean_p = (d.lip_rgb + d.skin_rgb) / 2, (p.lip_rgb + p.skin_rgb) / 2
-    rgb = (rgb - mean_d) * gain + mean_p
+    # each channel scaled by the portrait's skin over the driver's (around the mouth): the
+    # driver's light and colour cast become the portrait's, and dark stays dark. (A fit through
+    # lips and skin followed the lips' colour, which the opening mouth itself changes.)
+    rgb = rgb * np.clip(p.skin_rgb / np.maximum(d.skin_rgb, 1.0), *DRIVER_TONE_GAIN)
     # saturation, then fine detail, as the portrait has them
     grey = rgb.mean(axis=2, keepdims=True)
     rgb = grey + (rgb - grey) * float(np.clip(p.saturation / max(d.saturation, 1e-3), *DRIVER_SATURATION))
