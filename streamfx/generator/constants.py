@@ -93,8 +93,9 @@ TEETH_EXTEND = 0.12
 """The source's teeth continue this far (× the width) past the lip edge that hid them, so a
 wider opening shows more of them rather than a gap."""
 JAW = [152, 175, 199, 200, 18, 421, 201, 428, 208, 171, 396, 32, 262, 148, 176, 377, 400]
-"""Landmarks the lower teeth move with beyond the head's motion: the middle of the lower lip,
-which the jaw carries and behind which the lower teeth sit (the chin's skin lags the jaw)."""
+"""Landmarks the lower teeth move with beyond the head's motion: the chin, which the jaw carries
+(the lower lip also moves on its own: anchored to it, the lower teeth followed a pout;
+self-reenactment's teeth error is lower with the chin)."""
 LIP_FALLBACK_RGB = (150.0, 80.0, 80.0)
 """Lip colour when the lips cover too few pixels to measure."""
 
