@@ -234,9 +234,48 @@ def _keypoints_of(lm: np.ndarray) -> np.ndarray:
     return np.array([lm[_KEYPOINT_IDS[k], :2].mean(axis=0) for k in KEYPOINT_NAMES], np.float32)
 
 
+def closed_mouth(lm: np.ndarray) -> np.ndarray:
+    """The face with its lips closed: the jaw (lower lips, chin and the face below the mouth)
+    raised by the inner lips' gap, the lower inner lip laid on the upper one.
+
+    The template face's lips are parted (a fifth of the mouth's width): fitted to a portrait
+    from five keypoints, its inner lips then lay on the portrait's lips and below, and an
+    opening mouth was drawn there — a dark wedge on the lower lip and chin. Most portraits
+    close their mouths; a closed template opens at the lips' seam, which is then laid through
+    the mouth's corners (as a closed mouth's is: the template's lay a tenth of the eyes'
+    distance low, on a real portrait's lower lip)."""
+    out = lm.copy()
+    upper, lower = lm[INNER_UPPER, :2], lm[INNER_LOWER, :2]
+    ax = eye_axis(lm)
+    down = np.array([-ax[1], ax[0]], np.float32)
+    corner_l, corner_r = lm[MOUTH_CORNERS[0], :2], lm[MOUTH_CORNERS[1], :2]
+    centre, width = (corner_l + corner_r) / 2, float(np.linalg.norm(corner_r - corner_l)) + 1e-6
+    gap = float(np.max((lower - upper) @ down))
+    if gap <= 0:
+        return out
+    # the jaw's weight: 1 on and below the lower lip near the middle, fading sideways and to 0
+    # at the mouth's line (FaceRig's jaw, closing instead of opening)
+    rel = lm[:, :2] - centre
+    along, below = rel @ ax, rel @ down
+    oval = (lm[FACE_OVAL, :2] - centre) @ ax
+    half = float(oval.max() - oval.min()) / 2
+    weight = np.exp(-(along / (0.55 * half)) ** 2) * np.clip(below / (0.12 * width) + 0.5, 0.0, 1.0)
+    weight[INNER_UPPER] = 0.0
+    out[:, :2] -= (weight * gap)[:, None] * down
+    out[INNER_LOWER, :2] = out[INNER_UPPER, :2]  # pairwise, corner to corner: the seam
+    # a closed mouth's seam runs through its corners: the lips move along, most at the middle
+    lips = sorted(set(LIPS_OUTER + LIPS_INNER))
+    corner_l, corner_r = out[MOUTH_CORNERS[0], :2], out[MOUTH_CORNERS[1], :2]
+    seam = float((out[UPPER_LIP_MID, :2] - (corner_l + corner_r) / 2) @ down)
+    u = np.clip(((out[lips, :2] - corner_l) @ ax) / width, 0.0, 1.0)
+    out[lips, :2] -= (seam * 4 * u * (1 - u))[:, None] * down
+    return out
+
+
 def fit_template(keypoints: np.ndarray) -> np.ndarray:
-    """Place the template face on five (x, y) keypoints with a least-squares affine fit."""
-    tpl = template_landmarks()
+    """Place the template face (mouth closed, :func:`closed_mouth`) on five (x, y) keypoints
+    with a least-squares affine fit."""
+    tpl = closed_mouth(template_landmarks())
     src = _keypoints_of(tpl)
     a = np.concatenate([src, np.ones((5, 1), np.float32)], axis=1)
     m, *_ = np.linalg.lstsq(a, keypoints.astype(np.float32), rcond=None)  # 3×2

@@ -58,7 +58,9 @@ def add_motion_options(p: argparse.ArgumentParser, *, offline: bool = True) -> N
     g.add_argument("--landmarks", help="landmarks file for faces the tracker cannot read (docs/landmarks.md)")
     g = p.add_argument_group("generator")
     g.add_argument("--no-mouth", dest="mouth_synthesis", action="store_false",
-                   help="no mouth-interior synthesis (the eyelids stay)")
+                   help="no mouth layer: the warp alone moves the lips, nothing is drawn between them (the eyelids stay)")
+    g.add_argument("--no-driver-mouth", dest="driver_mouth", action="store_false",
+                   help="don't put the driver's own mouth interior between the lips (video and camera drivers)")
     g.add_argument("--no-eyelids", dest="eyelids", action="store_false",
                    help="no eyelid layer (a blink then only squashes the eye)")
     g.add_argument("--color-match", action="store_true", help="match the face colour statistics to the source")
@@ -76,7 +78,7 @@ def animator_settings(args: argparse.Namespace) -> AnimatorSettings:
     rs = RetargetSettings(reference=getattr(args, "reference", "auto"), smoothing=args.smoothing,
                           head_gain=args.head_gain, eye_gain=args.eye_gain, brow_gain=args.brow_gain,
                           mouth_gain=args.mouth_gain, mirror=args.mirror)
-    gs = GeneratorSettings(mouth_synthesis=args.mouth_synthesis, eyelids=args.eyelids,
+    gs = GeneratorSettings(mouth_synthesis=args.mouth_synthesis, driver_mouth=args.driver_mouth, eyelids=args.eyelids,
                            color_match=args.color_match, sharpen=args.sharpen)
     return AnimatorSettings.of(rs, gs, engine=args.engine, align=args.align, device=args.device,
                                threads=args.threads, fp16=args.fp16)

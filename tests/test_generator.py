@@ -130,15 +130,15 @@ def test_the_warp_inverts_a_linear_motion_field() -> None:
 
     gx, gy = np.meshgrid(np.arange(40) * 3.0 + 1, np.arange(30) * 2.0 + 5)
     grid = np.stack([gx, gy], -1).astype(np.float32)
-    src = SimpleNamespace(grid=grid, grid_shape=grid.shape[:2])
+    src = SimpleNamespace(grid=grid, grid_shape=grid.shape[:2], max_shift=100.0)
     k = WarpLayer().prepare(src)  # type: ignore[arg-type]
     a, p0 = 0.05, np.array([60.0, 35.0])
     forward = (a * (grid - p0)).reshape(1, -1, 2).astype(np.float32)  # p moves to p + a·(p − p0)
     back = invert(NumpyOps(src), k, forward)[0]  # type: ignore[arg-type]
     want = -a * (grid - p0) / (1 + a)  # p is reached from p + want
-    # bilinear sampling is exact on a linear field; away from the clamped border only the
-    # fixed-point iteration's a⁵ remains
-    np.testing.assert_allclose(back[3:-3, 3:-3], want[3:-3, 3:-3], atol=1e-3)
+    # bilinear sampling is exact on a linear field, and so is one Newton step: away from the
+    # clamped border only float32 rounding remains
+    np.testing.assert_allclose(back[3:-3, 3:-3], want[3:-3, 3:-3], atol=1e-4)
 
 
 def test_colour_match_pulls_a_drifted_face_back_to_the_portrait(portrait: np.ndarray,

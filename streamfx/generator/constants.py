@@ -17,8 +17,12 @@ GRID_CELLS = (32, 96)
 """Fewest and most cells a side of the coarse motion grid."""
 TPS_REGULARISATION = 2e-3
 """Thin-plate-spline smoothing, in inter-ocular units: tames near-duplicate control points."""
-INVERT_ITERATIONS = 4
-"""Fixed-point iterations that invert the forward motion field."""
+INVERT_ITERATIONS = 3
+"""Newton iterations that invert the forward motion field."""
+NEWTON_MIN_DET = 0.1
+"""Where the field folds (det(I + J) below this), the inversion takes a fixed-point step instead."""
+NEWTON_MAX_STEP = 2.0
+"""A Newton step moves at most this many grid cells (near a fold the linearisation overshoots)."""
 NORM_EPSILON = 1e-6
 """Keeps the displacement clamp's division finite at zero motion."""
 
@@ -34,29 +38,84 @@ HAIR_CHIN = (0.7, 1.05)
 HAIR_REACH = (1.75, 2.2)
 """…and beyond this radius from the head, × the oval's size (a raised hand is not hair)."""
 
-# ---- mouth interior (layers/mouth.py) -------------------------------------------------------
-MOUTH_FEATHER = 0.035
-"""Cavity edge softness, × the mouth's width …"""
-MOUTH_FEATHER_MIN = 1.0
+# ---- the mouth (layers/mouth.py, layers/mouth_shape.py, layers/driver_mouth.py) -------------
+# The mouth's own frame: u runs 0…1 from one inner lip corner to the other, v down from that
+# axis in pixels; "width" is the inner corners' distance.
+MOUTH_TABLE = (-0.4, 1.4, 37)
+"""The four lip contours (outer upper, inner upper, inner lower, outer lower) are tabulated along
+u from, to, in this many bins, per frame (piecewise linear through their landmarks)."""
+MOUTH_FEATHER = 0.04
+"""Edge softness of the mouth's interior, × the width …"""
+MOUTH_FEATHER_MIN = 1.5
 """… and at least this many pixels."""
-MOUTH_OPEN_FROM = 0.02
-"""The cavity appears once the lips part this much wider than the source's (× mouth width) …"""
-MOUTH_OPEN_RAMP = 0.06
-"""… and is fully drawn this much further."""
-CAVITY_SHADE = (0.22, 0.25)
-"""Cavity colour = lip colour × (dark + light · (2·depth − 1)²): darkest in the middle."""
-TEETH_SHOWN_GAP = 0.06
-"""A source whose inner lips part at least this much (× mouth width) may show teeth."""
-TEETH_BAND = (0.8, 0.08, 0.45)
-"""Upper teeth height: the source's gap × this, at least × mouth width, at most × the opening."""
-TEETH_CENTRE = 0.75
-"""Teeth fade out towards the mouth corners over this share of the half-width."""
-LOWER_TEETH = 0.4
-"""Lower teeth height, × the upper band."""
-TEETH_BRIGHT = (0.55, 110.0, 0.15, 20)
-"""Teeth detection: value > share of the brightest, saturation below, share of pixels, fewest pixels."""
+LIP_MARGIN = 0.12
+"""The lips are redrawn from the source between the four contours (the warp does not part
+them) and this far beyond the outer contour, × the width, fading back into the warp …"""
+LIP_EDGE = 0.15
+"""Under a drawn interior, the lips' inner edge is sampled this share of the lip into it (not the
+dark seam between closed lips, which the interior's soft edge would show as an outline)."""
+LIP_INSET = (0.04, 0.15)
+"""Where the opening differs from the source's, the lips reach this far into it (× the width,
+at most this share of the opening): the tracked inner lip lies a little inside the lip's edge."""
+LIP_CORNER_FADE = 0.2
+"""… and over this share of the outer corners' distance inside them."""
+MOUTH_OWN = (0.02, 0.06)
+"""The source's own interior is kept while the inner-lip gap (× the width) differs from the
+source's by less than the first; the drawn interior replaces it over the second."""
+THROAT_SHADE = (0.16, 0.5)
+"""The throat: lip colour × (dark + light · edge²), edge 0 mid-opening, 1 at the lips."""
+TONGUE = (0.55, 0.35, 0.7, 0.35)
+"""The tongue: height as a share of the opening, at most × the width; lip colour × this, and
+its top lit by this share more."""
+TEETH_ROW_UPPER = (0.14, 0.6)
+"""Drawn upper teeth: height × the width, at most this share of the opening — a narrow opening
+(a smile) is all teeth, a wide one shows rows of their own size (never stretched)."""
+TEETH_ROW_LOWER = (0.1, 0.4, 0.75)
+"""Drawn lower teeth: height × the width, at most this share of the opening; in shadow (× colour)."""
+TOOTH_WIDTH = (0.13, 0.12, 0.1)
+"""Drawn teeth: a tooth is this share of the width wide; the line between two this share of a
+tooth, darker by this share."""
+TEETH_SIDE_SHADE = 0.45
+"""Teeth darken towards the mouth corners by up to this share (they turn away, into shadow) …"""
+TEETH_LIP_SHADE = 0.2
+"""… and by this share next to the lip they hang from (its shadow)."""
+TEETH_FALLBACK_RGB = (236.0, 230.0, 214.0)
+"""Off-white drawn teeth for a portrait that shows none, scaled to its brightness and tint."""
+TEETH_TINT = (0.35, 1.1)
+"""… the portrait's skin tint mixed in by this share; the face's light tones × this (at most 255)."""
+TEETH_MATTE = (0.62, 0.75, (0.15, 0.5), 0.08, 12)
+"""The source's teeth: value above this share of the brightest in its opening; saturation
+below this share of the lips' (within these bounds, 0–1: a JPEG's chroma smears the lips'
+red into small teeth); at least this share of the opening's pixels and this many pixels."""
+TEETH_WHITEN = 0.5
+"""Drawn teeth take the source's teeth colour with this share of its saturation removed."""
+TEETH_EXTEND = 0.12
+"""The source's teeth continue this far (× the width) past the lip edge that hid them, so a
+wider opening shows more of them rather than a gap."""
+JAW = [152, 175, 199, 200, 18, 421, 201, 428, 208, 171, 396, 32, 262, 148, 176, 377, 400]
+"""Landmarks the lower teeth move with beyond the head's motion: the chin, which the jaw carries
+(the lower lip also moves on its own: anchored to it, the lower teeth followed a pout;
+self-reenactment's teeth error is lower with the chin)."""
 LIP_FALLBACK_RGB = (150.0, 80.0, 80.0)
 """Lip colour when the lips cover too few pixels to measure."""
+
+# ---- the driver's mouth interior (layers/driver_mouth.py) ---------------------------------
+DRIVER_PATCH = (32, 64, 0.15)
+"""The canonical patch of the driver's inner mouth: rows (s, 0 at the upper inner lip, 1 at
+the lower), columns (u, 0…1 between the inner corners), and its margin beyond each lip (× the
+opening)."""
+DRIVER_OPEN = (0.03, 0.05)
+"""The driver's interior shows once its inner-lip gap (× its width) passes the first, fully
+over the second."""
+DRIVER_TONE_GAIN = (0.5, 2.0)
+"""The tone match scales each channel by the portrait's skin over the driver's, within this."""
+DRIVER_SATURATION = (0.0, 1.2)
+"""The patch's saturation × (portrait's / driver's around the mouth), clamped to this."""
+DRIVER_DETAIL = (0.0, 1.5, 1.2)
+"""The patch's fine detail × (portrait's detail / driver's), clamped to these; measured over a
+Gaussian blur of this σ × (pixels per patch pixel)."""
+SKIN_RING = (0.15, 0.45)
+"""Skin colour for the tone match: between these distances (× the width) outside the outer lips."""
 
 # ---- eyelids (layers/eyelids.py) ------------------------------------------------------------
 LID_FEATHER = (0.04, 0.7)

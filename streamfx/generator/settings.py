@@ -18,9 +18,14 @@ class GeneratorSettings:
     # motion field (layers/motion.py) — shapes the prepared source, not live
     grid_step: float = 5.0
     """Coarse motion-grid spacing in source pixels (clamped to 32–96 cells a side)."""
-    # mouth interior (layers/mouth.py)
+    # the mouth (layers/mouth.py)
     mouth_synthesis: bool = True
-    """Draw a mouth interior where the lips part wider than the source's (``--no-mouth``: off)."""
+    """Redraw the lips where the target's part and draw a mouth interior between them (teeth,
+    tongue, throat; the source's own teeth moved rigidly) (``--no-mouth``: off)."""
+    # the driver's mouth interior (layers/driver_mouth.py)
+    driver_mouth: bool = True
+    """With a camera or video driver, put the driver's own mouth interior, matched to the
+    portrait, between the lips (``--no-driver-mouth``: off)."""
     # eyelids (layers/eyelids.py)
     eyelids: bool = True
     """Cover the eye with the source's lid where the lid comes down further than the source's."""

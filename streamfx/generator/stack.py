@@ -1,7 +1,7 @@
 """The generator as an ordered stack of layers, run on any ops backend.
 
     motion (field) → warp → mouth (overlay) → eyelids (overlay) → assemble
-    → appearance layers (the driver's pixels) → colour filters
+    → appearance layers (the driver's pixels: driver_mouth) → colour filters
 
 :meth:`LayerStack.run` is the per-frame generator every engine compiles: it calls it with
 its own ops (NumPy/OpenCV per frame, the ONNX builder once per portrait, torch per batch).
@@ -21,6 +21,7 @@ from streamfx.generator.appearance import DriverAppearance
 from streamfx.generator.basics import SourceBasics
 from streamfx.generator.layers import (
     ColourMatch,
+    DriverMouthLayer,
     EyelidLayer,
     Frame,
     FrameFilter,
@@ -51,7 +52,8 @@ class LayerStack:
 
     @classmethod
     def default(cls) -> LayerStack:
-        return cls([MotionLayer(), WarpLayer(), MouthLayer(), EyelidLayer()], [ColourMatch(), Sharpen()])
+        return cls([MotionLayer(), WarpLayer(), MouthLayer(), EyelidLayer(), DriverMouthLayer()],
+                   [ColourMatch(), Sharpen()])
 
     def with_layers(self, *extra: Layer) -> LayerStack:
         """This stack with more overlay (or field) layers, each put after the last of its kind."""

@@ -1,73 +1,64 @@
-"""The mouth interior: where the lips part wider than the source's, a cavity is drawn.
+"""The mouth: lips that part where the target's do, and what shows between them.
 
-The target's inner lips bound the opening: two parabolas through the inner corners and the
-mid upper / mid lower lip points, in the mouth's own frame. Coverage grows with how much
-wider the target opens than the source did, so a source that already shows its mouth
-interior keeps its own pixels. The cavity is a dark shade of the lips; the teeth the source
-shows (if any) stay their size, hanging from the upper lip.
+A warp cannot open a closed mouth: the inner lips are one seam in the source, and the motion
+field (a smooth spline on the outer lips) only stretches the lips and the seam between them,
+so the lips' inner edges land far from the target's (tens of pixels on a wide "O") and a
+source's teeth are smeared into the opening. This layer therefore redraws the mouth:
+
+* the lips, from the source, between the target's four lip contours (outer upper, inner
+  upper, inner lower, outer lower: :mod:`~streamfx.generator.layers.mouth_shape`): each
+  lip is mapped onto its own place, column by column, never stretched into the opening,
+  and faded back into the warp beyond the outer contour;
+* between the target's inner lips, where the opening differs from the source's, a mouth
+  interior: a dark throat shaded towards the lips, a tongue, teeth rows (the portrait's own
+  teeth colour if it shows teeth, else an off-white in its brightness and tint) that keep
+  their size whatever the opening;
+* the source's own teeth, where it shows teeth: the upper ones moved with the skull, the
+  lower ones with the jaw (sampled at the rigidly moved coordinates, so never stretched),
+  only inside the target's opening — the lips cover them as the mouth closes.
+
+With a driver's image, :class:`~streamfx.generator.layers.driver_mouth.DriverMouthLayer`
+then puts the driver's own mouth interior between the lips (after any engine).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import cv2
-import numpy as np
-
 from streamfx import landmarks as L
 from streamfx.generator.basics import SourceBasics
 from streamfx.generator.constants import (
-    CAVITY_SHADE,
-    LIP_FALLBACK_RGB,
-    LOWER_TEETH,
+    LIP_CORNER_FADE,
+    LIP_EDGE,
+    LIP_INSET,
+    LIP_MARGIN,
     MOUTH_FEATHER,
     MOUTH_FEATHER_MIN,
-    MOUTH_OPEN_FROM,
-    MOUTH_OPEN_RAMP,
-    TEETH_BAND,
-    TEETH_BRIGHT,
-    TEETH_CENTRE,
-    TEETH_SHOWN_GAP,
+    MOUTH_OWN,
+    TEETH_LIP_SHADE,
+    TEETH_ROW_LOWER,
+    TEETH_ROW_UPPER,
+    TEETH_SIDE_SHADE,
+    THROAT_SHADE,
+    TONGUE,
+    TOOTH_WIDTH,
 )
 from streamfx.generator.layers.base import Frame, Layer
-from streamfx.generator.layers.shapes import axis, bulge, feature_coords, height
-from streamfx.generator.ops.base import Ops
-
-
-@dataclass(frozen=True)
-class MouthConsts:
-    lips_idx: np.ndarray  # the outer lips: the window the layer is drawn in
-    mouth_gap: float  # source inner-lip gap / mouth width
-    lip_rgb: np.ndarray  # mean lip colour: the cavity is a dark shade of it
-    teeth_rgb: np.ndarray | None  # colour of the teeth the source shows, or None
-
-
-def teeth_colour(image: np.ndarray, lm: np.ndarray, gap: float) -> np.ndarray | None:
-    """Teeth colour if the source shows teeth between its lips, else None."""
-    bright_share, max_saturation, min_share, min_pixels = TEETH_BRIGHT
-    if gap < TEETH_SHOWN_GAP:
-        return None
-    poly = lm[L.LIPS_INNER, :2].astype(np.int32)
-    m = np.zeros(image.shape[:2], np.uint8)
-    cv2.fillPoly(m, [poly], 1)
-    px = image[m > 0][:, :3].astype(np.float32)
-    if len(px) < min_pixels:
-        return None
-    hsv = cv2.cvtColor(px[None].astype(np.uint8), cv2.COLOR_RGB2HSV)[0].astype(np.float32)
-    bright = (hsv[:, 2] > bright_share * hsv[:, 2].max()) & (hsv[:, 1] < max_saturation)
-    if bright.mean() < min_share:
-        return None
-    return np.median(px[bright], axis=0).astype(np.float32)
-
-
-def lip_colour(image: np.ndarray, lm: np.ndarray) -> np.ndarray:
-    m = np.zeros(image.shape[:2], np.uint8)
-    cv2.fillPoly(m, [lm[L.LIPS_OUTER, :2].astype(np.int32)], 1)
-    cv2.fillPoly(m, [lm[L.LIPS_INNER, :2].astype(np.int32)], 0)
-    px = image[m > 0][:, :3]
-    if len(px) < 10:
-        return np.array(LIP_FALLBACK_RGB, np.float32)
-    return px.reshape(-1, 3).astype(np.float32).mean(axis=0)
+from streamfx.generator.layers.mouth_shape import (
+    INNER_LO,
+    INNER_UP,
+    OUTER,
+    OUTER_LO,
+    MouthFrame,
+    MouthPixels,
+    MouthShape,
+    draw_teeth,
+    mouth_frame,
+    mouth_pixels,
+    mouth_shape,
+    mouth_window,
+    source_point,
+    teeth_motions,
+)
+from streamfx.generator.ops.base import Ops, Tensor, Window
 
 
 class MouthLayer(Layer):
@@ -75,52 +66,134 @@ class MouthLayer(Layer):
     switch = "mouth_synthesis"
     settings = ("mouth_synthesis",)
 
-    def prepare(self, src: SourceBasics) -> MouthConsts:
-        lm, rgb = src.landmarks, src.image[..., :3]
-        width = float(np.linalg.norm(lm[L.INNER_CORNERS[0], :2] - lm[L.INNER_CORNERS[1], :2]))
-        gap = float(np.linalg.norm(lm[L.UPPER_LIP_MID, :2] - lm[L.LOWER_LIP_MID, :2])) / max(width, 1e-6)
-        return MouthConsts(lips_idx=np.asarray(L.LIPS_OUTER, np.int64), mouth_gap=gap,
-                           lip_rgb=lip_colour(rgb, lm), teeth_rgb=teeth_colour(rgb, lm, gap))
+    def prepare(self, src: SourceBasics) -> MouthShape:
+        return mouth_shape(src)
 
-    def apply(self, ops: Ops, k: MouthConsts, frame: Frame) -> None:
+    def apply(self, ops: Ops, k: MouthShape, frame: Frame) -> None:
         t = frame.target
-        clx, cly = ops.point(t, L.INNER_CORNERS[0])
-        crx, cry = ops.point(t, L.INNER_CORNERS[1])
-        tx, ty = ops.point(t, L.UPPER_LIP_MID)
-        bx, by = ops.point(t, L.LOWER_LIP_MID)
-        ax_x, ax_y, width = axis(ops, clx, cly, crx, cry)
-        h_up = height(ops, tx, ty, clx, cly, ax_x, ax_y)
-        h_lo = height(ops, bx, by, clx, cly, ax_x, ax_y)
-        # drawn inside the outer lips' box (floor / ceil, end exclusive)
-        lips = ops.gather(t, ops.const(k.lips_idx), axis=1)
-        lo, hi = ops.reduce_min(lips, (1,)), ops.reduce_max(lips, (1,))
-        win = ops.window(frame.canvas, (
-            ops.floor(ops.slice(lo, 0, 1)), ops.floor(ops.slice(lo, 1, 2)),
-            ops.add(ops.ceil(ops.slice(hi, 0, 1)), ops.f(1.0)), ops.add(ops.ceil(ops.slice(hi, 1, 2)), ops.f(1.0))))
-        u, v = feature_coords(ops, win, ax_x, ax_y, clx, cly, width)
-        b = bulge(ops, u)
-        v_up, v_lo = ops.mul(h_up, b), ops.mul(h_lo, b)
-        feather = ops.maximum(ops.f(MOUTH_FEATHER_MIN), ops.mul(ops.f(MOUTH_FEATHER), width))
-        inside = ops.mul(ops.clip01(ops.div(ops.sub(v, v_up), feather)), ops.clip01(ops.div(ops.sub(v_lo, v), feather)))
-        gap = ops.div(ops.sub(h_lo, h_up), width)
-        opening = ops.clip01(ops.div(ops.sub(ops.sub(gap, ops.f(k.mouth_gap)), ops.f(MOUTH_OPEN_FROM)),
-                                     ops.f(MOUTH_OPEN_RAMP)))
-        cover = ops.mul(inside, opening)
-        # shading: darker in the middle of the cavity, a little lighter near the lips
-        depth = ops.clip01(ops.div(ops.sub(v, v_up), ops.maximum(ops.sub(v_lo, v_up), ops.f(1e-3))))
-        d = ops.abs(ops.sub(ops.mul(ops.f(2.0), depth), ops.f(1.0)))
-        shade = ops.add(ops.f(CAVITY_SHADE[0]), ops.mul(ops.f(CAVITY_SHADE[1]), ops.mul(d, d)))
-        colour = ops.mul(ops.rgb(k.lip_rgb), shade)
-        if k.teeth_rgb is not None:
-            # the teeth the source showed stay their size, hanging from the upper lip
-            shown, least, most = TEETH_BAND
-            band = ops.minimum(ops.maximum(ops.mul(ops.f(shown * k.mouth_gap), width), ops.mul(ops.f(least), width)),
-                               ops.mul(ops.f(most), ops.sub(h_lo, h_up)))
-            centre = ops.clip01(ops.sub(ops.f(1.0), ops.div(ops.abs(ops.sub(ops.mul(ops.f(2.0), u), ops.f(1.0))),
-                                                             ops.f(TEETH_CENTRE))))
-            upper = ops.mul(ops.clip01(ops.div(ops.sub(ops.add(v_up, band), v), feather)), centre)
-            lower = ops.mul(ops.clip01(ops.div(ops.sub(v, ops.sub(v_lo, ops.mul(ops.f(LOWER_TEETH), band))), feather)),
-                            centre)
-            teeth = ops.clip01(ops.add(upper, lower))
-            colour = ops.add(ops.mul(colour, ops.sub(ops.f(1.0), teeth)), ops.mul(ops.rgb(k.teeth_rgb), teeth))
-        frame.canvas = ops.composite(frame.canvas, win, colour, cover)
+        m = mouth_frame(ops, t, k.index)
+        margin = ops.mul(ops.f(LIP_MARGIN), m.width)
+        win = mouth_window(ops, frame.canvas, t, margin)
+        px = mouth_pixels(ops, k, m, win)
+        # the interior is drawn where the opening differs from the source's …
+        feather = ops.maximum(ops.f(MOUTH_FEATHER_MIN), ops.mul(ops.f(MOUTH_FEATHER), m.width))
+        differs = ops.clip01(ops.div(ops.sub(ops.abs(ops.sub(m.gap, ops.f(k.gap))), ops.f(MOUTH_OWN[0])),
+                                     ops.f(MOUTH_OWN[1])))
+        # … the lips (and the source's own opening between them), mapped contour to contour
+        sx, sy = source_point(ops, k, px.u, lip_map(ops, px, ops.f(k.width), m.width, differs, ops.mul(ops.f(LIP_INSET[0]), m.width)))
+        colour = ops.source_at(win, sx, sy)
+        lips = lip_cover(ops, px, m, margin, t)
+        inside = interior_cover(ops, px, feather)
+        drawn = ops.mul(inside, differs)
+        interior = drawn_interior(ops, k, px, m, feather, t, win)
+        colour = ops.add(ops.mul(colour, ops.sub(ops.f(1.0), drawn)), ops.mul(interior, drawn))
+        frame.canvas = ops.composite(frame.canvas, win, colour, ops.maximum(lips, drawn))
+
+
+def lip_map(ops: Ops, px: MouthPixels, source_width: Tensor, width: Tensor, differs: Tensor, inset: Tensor) -> Tensor:
+    """The source v for each target pixel: piecewise linear through the four contours (each lip
+    onto the source's lip), a plain shift beyond them.
+
+    Between the inner lips: the source's own opening, as long as the opening is the source's
+    (``differs`` 0); else the lips' own inner edge, upper half and lower half (hidden under the
+    drawn interior but at its soft edge, which then blends lip into interior, not into the
+    dark seam of a closed source mouth)."""
+    ou, iu, il, ol = px.target
+    ous, ius, ils, ols = px.source
+    zero, eps = ops.f(0.0), ops.f(1e-3)
+    scale = ops.div(source_width, width)
+    v = px.v
+    inset = ops.minimum(ops.mul(inset, differs), ops.mul(ops.maximum(ops.sub(il, iu), zero), ops.f(LIP_INSET[1])))
+    iu, il = ops.add(iu, inset), ops.sub(il, inset)
+
+    def ratio(a: Tensor, b: Tensor, a_s: Tensor, b_s: Tensor) -> Tensor:
+        return ops.div(ops.sub(b_s, a_s), ops.maximum(ops.sub(b, a), eps))
+
+    # where the opening differs, the lips end a little inside the source's (whose inner edge
+    # may hold a sliver of its teeth or the seam's shadow)
+    inward = ops.mul(ops.f(LIP_EDGE), differs)
+    ius_in = ops.sub(ius, ops.mul(inward, ops.sub(ius, ous)))
+    ils_in = ops.add(ils, ops.mul(inward, ops.sub(ols, ils)))
+    upper = ops.add(ous, ops.add(ops.mul(ops.minimum(ops.sub(v, ou), zero), scale),
+                                 ops.mul(ops.maximum(ops.sub(v, ou), zero), ratio(ou, iu, ous, ius_in))))
+    lower = ops.sub(ols, ops.sub(ops.mul(ops.maximum(ops.sub(ol, v), zero), ratio(il, ol, ils_in, ols)),
+                                 ops.mul(ops.maximum(ops.sub(v, ol), zero), scale)))
+    own = ops.add(ius, ops.mul(ops.sub(v, iu), ratio(iu, il, ius, ils)))
+    edge = ops.where(ops.lt(ops.add(v, v), ops.add(iu, il)), ius_in, ils_in)
+    between = ops.add(own, ops.mul(ops.sub(edge, own), differs))
+    return ops.where(ops.lt(v, iu), upper, ops.where(ops.gt(v, il), lower, between))
+
+
+def lip_cover(ops: Ops, px: MouthPixels, m: MouthFrame, margin: Tensor, t: Tensor) -> Tensor:
+    """1 between the outer contours, fading to 0 over the margin beyond them and towards the
+    outer corners (where the warp, which moves the outer lips well, takes over)."""
+    above = ops.clip01(ops.div(ops.add(ops.sub(px.v, px.target[OUTER]), margin), margin))
+    below = ops.clip01(ops.div(ops.sub(ops.add(px.target[OUTER_LO], margin), px.v), margin))
+    # towards the outer corners (where an "O"'s lips run upright, which columns of u cannot
+    # follow) the warp takes over
+    (lx, ly), (rx, ry) = ops.point(t, L.MOUTH_CORNERS[0]), ops.point(t, L.MOUTH_CORNERS[1])
+    left, right = (ops.div(ops.add(ops.mul(ops.sub(x, m.ox), m.ax_x), ops.mul(ops.sub(y, m.oy), m.ax_y)), m.width)
+                   for x, y in ((lx, ly), (rx, ry)))
+    fade = ops.maximum(ops.mul(ops.f(LIP_CORNER_FADE), ops.sub(right, left)), ops.f(1e-3))
+    corner = ops.mul(ops.clip01(ops.div(ops.sub(px.u, left), fade)), ops.clip01(ops.div(ops.sub(right, px.u), fade)))
+    return ops.mul(ops.mul(above, below), corner)
+
+
+def interior_cover(ops: Ops, px: MouthPixels, feather: Tensor) -> Tensor:
+    """1 inside the target's inner lips, a soft edge *inside* them, 0 on and outside them."""
+    return ops.mul(ops.clip01(ops.div(ops.sub(px.v, px.target[INNER_UP]), feather)),
+                   ops.clip01(ops.div(ops.sub(px.target[INNER_LO], px.v), feather)))
+
+
+def drawn_interior(ops: Ops, k: MouthShape, px: MouthPixels, m: MouthFrame, feather: Tensor, t: Tensor,
+                   win: Window) -> Tensor:
+    """A mouth interior drawn from the portrait's own colours: throat, tongue, teeth rows, and
+    the source's own teeth on top where it shows them.
+
+    Throat and tongue are shades of the lip colour and the rows shades of the teeth colour, so
+    the layers are mixed as per-pixel weights and the two colours applied once."""
+    one = ops.f(1.0)
+    top, bottom = px.target[INNER_UP], px.target[INNER_LO]
+    opening = ops.maximum(ops.sub(bottom, top), ops.f(1e-3))
+    s = ops.clip01(ops.div(ops.sub(px.v, top), opening))  # 0 at the upper lip, 1 at the lower
+    side = ops.abs(ops.sub(ops.mul(ops.f(2.0), px.u), one))  # 0 mid-mouth, 1 at the corners
+    edge = ops.abs(ops.sub(ops.mul(ops.f(2.0), s), one))
+    # the throat: dark, lighter towards the lips (light from outside)
+    lip_w = ops.add(ops.f(THROAT_SHADE[0]), ops.mul(ops.f(THROAT_SHADE[1]), ops.mul(edge, edge)))
+    # the tongue: an arc over the lower lip, lit on top, rounder at the sides
+    centre = ops.clip01(ops.sub(one, ops.mul(side, side)))
+    share, most, shade, lit = TONGUE
+    height = ops.mul(ops.minimum(ops.mul(ops.f(share), opening), ops.mul(ops.f(most), m.width)), centre)
+    into = ops.sub(px.v, ops.sub(bottom, height))
+    tongue = ops.clip01(ops.div(into, ops.mul(feather, ops.f(2.0))))
+    depth = ops.clip01(ops.div(into, ops.maximum(height, ops.f(1e-3))))
+    tongue_w = ops.mul(ops.mul(ops.f(shade), ops.add(one, ops.mul(ops.f(lit), ops.sub(one, depth)))),
+                       ops.sub(one, ops.mul(ops.f(0.3), side)))
+    lip_w = ops.add(lip_w, ops.mul(ops.sub(tongue_w, lip_w), tongue))
+    # teeth rows, their size set by the mouth's width, not the opening (never stretched)
+    tooth = ops.div(ops.abs(ops.sub(px.u, ops.f(0.5))), ops.f(TOOTH_WIDTH[0]))
+    gap = ops.abs(ops.sub(tooth, ops.round(tooth)))  # 0 on the line between two teeth
+    row = ops.mul(ops.sub(one, ops.mul(ops.f(TOOTH_WIDTH[2]), ops.clip01(ops.sub(one, ops.div(gap, ops.f(TOOTH_WIDTH[1])))))),
+                  ops.sub(one, ops.mul(ops.f(TEETH_SIDE_SHADE), ops.mul(side, side))))
+    reach = ops.clip01(ops.mul(ops.f(1.5), centre))
+    teeth_w, teeth_a = ops.f(0.0), ops.f(0.0)
+    for (size, most_share, *dark), depth_in in ((TEETH_ROW_LOWER, ops.sub(bottom, px.v)),
+                                                (TEETH_ROW_UPPER, ops.sub(px.v, top))):  # lower first: upper over it
+        h = ops.mul(ops.minimum(ops.mul(ops.f(size), m.width), ops.mul(ops.f(most_share), opening)), reach)
+        a = ops.clip01(ops.div(ops.sub(h, depth_in), feather))
+        lit_w = ops.add(ops.f(1.0 - TEETH_LIP_SHADE),
+                        ops.mul(ops.f(TEETH_LIP_SHADE), ops.clip01(ops.div(depth_in, ops.maximum(h, ops.f(1e-3))))))
+        w = ops.mul(ops.mul(row, lit_w), ops.f(dark[0] if dark else 1.0))
+        teeth_w = ops.add(ops.mul(teeth_w, ops.sub(one, a)), ops.mul(w, a))
+        teeth_a = ops.add(ops.mul(teeth_a, ops.sub(one, a)), a)
+    colour = ops.add(ops.mul(ops.rgb(k.lip_rgb), ops.mul(lip_w, ops.sub(one, teeth_a))),
+                     ops.mul(ops.rgb(k.teeth_rgb), teeth_w))
+    # the source's own teeth, moved rigidly with the skull and the jaw
+    if k.upper_teeth is not None or k.lower_teeth is not None:
+        upper, lower = teeth_motions(ops, k, t)
+        for sprite, motion in ((k.lower_teeth, lower), (k.upper_teeth, upper)):
+            if sprite is not None:
+                colour = draw_teeth(ops, sprite, motion, win, colour, one)
+    return colour
+
+

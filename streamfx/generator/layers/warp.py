@@ -1,8 +1,9 @@
 """The warp: forward motion field → backward map → the portrait's region of interest, warped.
 
-1. The forward field is inverted on the coarse grid by fixed-point iteration in *offset*
-   form, y ← −d(p + y) with y = x − p (bilinear sampling by gathers), so float32 keeps the
-   precision and zero motion is exactly the identity.
+1. The forward field is inverted on the coarse grid by Newton's method in *offset* form,
+   solving y + d(p + y) = 0 for y = x − p (bilinear sampling and the cell's Jacobian by
+   gathers, :func:`invert`), so float32 keeps the precision and zero motion is exactly the
+   identity.
 2. The coarse backward offsets are resized to the region (``cv2.resize`` INTER_LINEAR) and
    added to each pixel's coordinates: offsets, not positions, are upsampled, so the
    region's edges, where the mask is zero, stay exactly put.
@@ -16,7 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from streamfx.generator.basics import SourceBasics
-from streamfx.generator.constants import INVERT_ITERATIONS
+from streamfx.generator.constants import (
+    INVERT_ITERATIONS,
+    NEWTON_MAX_STEP,
+    NEWTON_MIN_DET,
+    NORM_EPSILON,
+)
 from streamfx.generator.layers.base import Frame, Layer
 from streamfx.generator.ops.base import Ops, Tensor
 
@@ -29,6 +35,7 @@ class WarpConsts:
     sy: float
     gh: int
     gw: int
+    max_shift: float  # the field's clamp: no inverse offset is longer
 
 
 class WarpLayer(Layer):
@@ -44,7 +51,7 @@ class WarpLayer(Layer):
             grid_u=jj.reshape(1, -1, 1), grid_v=ii.reshape(1, -1, 1),
             sx=float(np.float32((grid[0, -1, 0] - grid[0, 0, 0]) / (gw - 1))),
             sy=float(np.float32((grid[-1, 0, 1] - grid[0, 0, 1]) / (gh - 1))),
-            gh=gh, gw=gw)
+            gh=gh, gw=gw, max_shift=src.max_shift)
 
     def apply(self, ops: Ops, k: WarpConsts, frame: Frame) -> None:
         coarse = invert(ops, k, frame.displacement)
@@ -56,15 +63,25 @@ class WarpLayer(Layer):
 
 def invert(ops: Ops, k: WarpConsts, disp: Tensor) -> Tensor:
     """Backward offsets ``B×gh×gw×2`` of a forward field ``B×G×2``: output grid point p samples
-    the source at p + offset."""
+    the source at p + offset, where offset + d(p + offset) = 0.
+
+    Newton's method from offset = −d(p), with d and its Jacobian J bilinear in the cell that
+    p + offset falls in (four gathered taps): offset ← offset − (I + J)⁻¹ (offset + d). The
+    plain fixed point (offset ← −d(p + offset)) converges only where the field stretches less
+    than twofold; an opening mouth stretches the lips more, and that iteration oscillated
+    between the lips' old and new places — a ghost of the upper lip above the mouth. Where a
+    cell folds (det(I + J) ≤ :data:`NEWTON_MIN_DET`) the fixed-point step is taken; a step
+    moves at most :data:`NEWTON_MAX_STEP` cells (near a fold the linearisation overshoots),
+    and no offset is longer than the field's own clamp."""
     gh, gw = k.gh, k.gw
     boff = ops.batch_offsets(gh * gw)  # B×1×1
     flat = ops.reshape(disp, (-1, 2))  # (B·G)×2
     gx, gy = ops.const(k.grid_u, "grid_u"), ops.const(k.grid_v, "grid_v")
-    offset = ops.neg(disp)
+    one, sx, sy = ops.f(1.0), ops.f(k.sx), ops.f(k.sy)
+    ox, oy = ops.neg(ops.slice(disp, 0, 1)), ops.neg(ops.slice(disp, 1, 2))  # B×G×1 each
     for _ in range(INVERT_ITERATIONS):
-        u = ops.clip(ops.add(gx, ops.div(ops.slice(offset, 0, 1), ops.f(k.sx))), 0.0, gw - 1)
-        v = ops.clip(ops.add(gy, ops.div(ops.slice(offset, 1, 2), ops.f(k.sy))), 0.0, gh - 1)
+        u = ops.clip(ops.add(gx, ops.div(ox, sx)), 0.0, gw - 1)
+        v = ops.clip(ops.add(gy, ops.div(oy, sy)), 0.0, gh - 1)
         u0 = ops.minimum(ops.floor(u), ops.f(gw - 2))
         v0 = ops.minimum(ops.floor(v), ops.f(gh - 2))
         fu, fv = ops.sub(u, u0), ops.sub(v, v0)
@@ -75,8 +92,33 @@ def invert(ops: Ops, k: WarpConsts, disp: Tensor) -> Tensor:
             return ops.gather(flat, ops.add(base, ops.i(delta)), axis=0)
 
         f00, f01, f10, f11 = tap(0), tap(1), tap(gw), tap(gw + 1)
-        one_u, one_v = ops.sub(ops.f(1.0), fu), ops.sub(ops.f(1.0), fv)
+        one_u, one_v = ops.sub(one, fu), ops.sub(one, fv)
         top = ops.add(ops.mul(f00, one_u), ops.mul(f01, fu))
         bottom = ops.add(ops.mul(f10, one_u), ops.mul(f11, fu))
-        offset = ops.neg(ops.add(ops.mul(top, one_v), ops.mul(bottom, fv)))
+        value = ops.add(ops.mul(top, one_v), ops.mul(bottom, fv))  # d(p + offset)
+        d_dx = ops.div(ops.add(ops.mul(ops.sub(f01, f00), one_v), ops.mul(ops.sub(f11, f10), fv)), sx)
+        d_dy = ops.div(ops.sub(bottom, top), sy)
+        # I + J = [[a, b], [c, e]]
+        a, c = ops.add(one, ops.slice(d_dx, 0, 1)), ops.slice(d_dx, 1, 2)
+        b, e = ops.slice(d_dy, 0, 1), ops.add(one, ops.slice(d_dy, 1, 2))
+        det = ops.sub(ops.mul(a, e), ops.mul(b, c))
+        good = ops.gt(det, ops.f(NEWTON_MIN_DET))
+        vx, vy = ops.slice(value, 0, 1), ops.slice(value, 1, 2)
+        rx, ry = ops.add(ox, vx), ops.add(oy, vy)  # the residual
+        inv = ops.div(one, ops.where(good, det, one))
+        step_x = ops.mul(ops.sub(ops.mul(e, rx), ops.mul(b, ry)), inv)
+        step_y = ops.mul(ops.sub(ops.mul(a, ry), ops.mul(c, rx)), inv)
+        step_x, step_y = _shorten(ops, step_x, step_y, NEWTON_MAX_STEP * max(k.sx, k.sy))
+        ox = ops.where(good, ops.sub(ox, step_x), ops.neg(vx))
+        oy = ops.where(good, ops.sub(oy, step_y), ops.neg(vy))
+        ox, oy = _shorten(ops, ox, oy, k.max_shift)
+    unit_x, unit_y = np.eye(2, dtype=np.float32).reshape(2, 1, 1, 2)  # (x, y) back into one B×G×2
+    offset = ops.add(ops.mul(ox, ops.const(unit_x)), ops.mul(oy, ops.const(unit_y)))
     return ops.reshape(offset, (0, gh, gw, 2))
+
+
+def _shorten(ops: Ops, x: Tensor, y: Tensor, most: float) -> tuple[Tensor, Tensor]:
+    """Vectors (x, y) scaled down to at most ``most`` long."""
+    norm = ops.sqrt(ops.add(ops.mul(x, x), ops.mul(y, y)))
+    scale = ops.minimum(ops.f(1.0), ops.div(ops.f(most), ops.maximum(norm, ops.f(NORM_EPSILON))))
+    return ops.mul(x, scale), ops.mul(y, scale)

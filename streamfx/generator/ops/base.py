@@ -190,6 +190,13 @@ class Ops(ABC):
         move parts of the portrait rigidly — teeth with the jaw, irises with the gaze."""
 
     @abstractmethod
+    def sample(self, win: Window, image: np.ndarray, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """An RGBA image (``h×w×4`` uint8: a per-source sprite, e.g. the source's teeth with their
+        matte; on the reference ops, an appearance layer's per-frame patch) sampled at per-pixel
+        coordinates ``x``, ``y`` of that image as :meth:`remap` samples (edges replicated): its
+        colour map (whole values 0…255) and its alpha as a per-pixel map in 0…1."""
+
+    @abstractmethod
     def begin_overlays(self, region: Tensor) -> Tensor:
         """The canvas overlay layers composite onto: the warped region's colour channels."""
 
@@ -296,6 +303,7 @@ class StaticShapeOps(Ops):
         super().__init__(src)
         self.k = GraphConstants.of(src)
         self._coords: tuple[Tensor, Tensor] | None = None
+        self._planes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def rgb(self, colour: np.ndarray) -> Tensor:
         return self.const(np.asarray(colour, np.float32).reshape(3, 1, 1, 1))
@@ -320,12 +328,23 @@ class StaticShapeOps(Ops):
     def source_at(self, win: Window, x: Tensor, y: Tensor) -> Tensor:
         return self.slice(self._sample(x, y), 0, 3, axis=0)
 
-    def _sample(self, x: Tensor, y: Tensor) -> Tensor:
-        """The portrait at per-pixel maps x, y: ``C×B×rh×rw`` whole-valued floats.
+    def sample(self, win: Window, image: np.ndarray, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        hit = self._planes.get(id(image))
+        if hit is None:  # planar once per array (torch keys its constants by memory)
+            h, w, c = image.shape
+            hit = self._planes[id(image)] = (image, np.ascontiguousarray(image.reshape(h * w, c).T))
+        s = self._sample(x, y, hit[1], (image.shape[0], image.shape[1]))
+        alpha = self.mul(self.squeeze(self.slice(s, 3, 4, axis=0), 0), self.f(1.0 / 255.0))
+        return self.slice(s, 0, 3, axis=0), alpha
+
+    def _sample(self, x: Tensor, y: Tensor, planes: np.ndarray | None = None,
+                size: tuple[int, int] | None = None) -> Tensor:
+        """The portrait (or ``planes``, ``C×(h·w)`` of an image of ``size``) at per-pixel maps x, y:
+        ``C×B×rh×rw`` whole-valued floats.
 
         Coordinates rounded half-to-even to 1/32 px, integer weights, four gathered taps,
         floor((Σ w·p + 512) / 1024): what OpenCV's 15-bit fixed point reduces to."""
-        h, w = self.src.image.shape[:2]
+        h, w = size or self.src.image.shape[:2]
         fixed_x = self.round(self.mul(x, self.f(REMAP_SCALE)))
         fixed_y = self.round(self.mul(y, self.f(REMAP_SCALE)))
         whole_x = self.floor(self.mul(fixed_x, self.f(1.0 / REMAP_SCALE)))
@@ -337,7 +356,7 @@ class StaticShapeOps(Ops):
         x_b = self.clip_int(self.add(ix, self.i(1)), 0, w - 1)
         y_a = self.mul(self.clip_int(iy, 0, h - 1), self.i(w))
         y_b = self.mul(self.clip_int(self.add(iy, self.i(1)), 0, h - 1), self.i(w))
-        planes = self.const(self.k.planes, "image")  # C×(H·W)
+        planes = self.const(self.k.planes if planes is None else planes, "image")  # C×(H·W)
 
         def pix(yy: Tensor, xx: Tensor) -> Tensor:  # C×B×rh×rw
             return self.to_float(self.gather(planes, self.add(yy, xx), 1))

@@ -155,6 +155,14 @@ class NumpyOps(OperatorMaths, Ops):
         out = cv2.remap(self.src.image, mapping, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         return out[..., :3].astype(F32)
 
+    def sample(self, win: Window, image: np.ndarray, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        shape = self._shape(win)
+        if 0 in shape:
+            return np.zeros((*shape[:2], 3), F32), np.zeros(shape, F32)
+        mapping = np.dstack([np.broadcast_to(x, shape)[..., 0], np.broadcast_to(y, shape)[..., 0]]).astype(F32)
+        out = cv2.remap(image, mapping, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return out[..., :3].astype(F32), out[..., 3:4].astype(F32) * self.f(1.0 / 255.0)
+
     def begin_overlays(self, region: Tensor) -> Tensor:
         return region  # composited in place, colour channels only
 
