@@ -29,6 +29,8 @@ import numpy as np
 from streamfx.alignment import AlignSettings
 from streamfx.animator import Animator
 from streamfx.errors import InputError
+from streamfx.generator import LayerStack
+from streamfx.generator.appearance import DriverAppearance, extract_appearance
 from streamfx.settings import AnimatorSettings
 from streamfx.sources.base import DriverFrame
 from streamfx.tracking import (
@@ -136,6 +138,7 @@ class GroupAnimator:
         self.timings: dict[str, float] = {"track": 0.0, "retarget": 0.0, "generate": 0.0}
         self.face_found = False
         self.members: list[Animator] = []
+        self._stack = LayerStack.default()  # the members' layers: what to take from the driver's image
         self._build(source_image, faces)
 
     # ---- source --------------------------------------------------------------------------
@@ -198,10 +201,10 @@ class GroupAnimator:
                 m.calibrate()
             self._tracker.rekey()
 
-    def set_reference(self, driver_landmarks: np.ndarray) -> None:
+    def set_reference(self, driver_landmarks: np.ndarray, appearance: DriverAppearance | None = None) -> None:
         with self._lock:
             for m in self.members:
-                m.set_reference(driver_landmarks)
+                m.set_reference(driver_landmarks, appearance)
 
     def update_settings(self, **kw: object) -> None:
         with self._lock:
@@ -226,7 +229,10 @@ class GroupAnimator:
         if frame.image is None:
             return None
         image = frame.image[:, ::-1] if self._settings.retarget.mirror else frame.image
-        return self._tracker.track(image)
+        lm = self._tracker.track(image)
+        if lm is not None and frame.appearance is None and self._stack.wants_appearance(self._settings.generator):
+            frame.appearance = extract_appearance(self._stack.layers, np.ascontiguousarray(image), lm)
+        return lm
 
     def step(self, frame: DriverFrame) -> np.ndarray:
         """The animated group portrait for this driver frame, RGB."""

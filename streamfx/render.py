@@ -128,7 +128,7 @@ def render(job: RenderJob) -> RenderResult:
         best = choose_best_reference([f.landmarks for f in frames_in], animator.source_landmarks)
         ref = frames_in[best].landmarks if frames_in else None
         if ref is not None:
-            animator.set_reference(ref)
+            animator.set_reference(ref, frames_in[best].appearance)  # its look too: creases are measured against it
             log.info("reference: driver frame %d (closest to the source's pose)", best)
 
     items: Iterable[DriverFrame] = frames_in if frames_in is not None else iter(tracked.get, None)

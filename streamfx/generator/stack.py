@@ -21,6 +21,7 @@ from streamfx.generator.appearance import DriverAppearance
 from streamfx.generator.basics import SourceBasics
 from streamfx.generator.layers import (
     ColourMatch,
+    DetailLayer,
     EyelidLayer,
     Frame,
     FrameFilter,
@@ -51,7 +52,7 @@ class LayerStack:
 
     @classmethod
     def default(cls) -> LayerStack:
-        return cls([MotionLayer(), WarpLayer(), MouthLayer(), EyelidLayer()], [ColourMatch(), Sharpen()])
+        return cls([MotionLayer(), WarpLayer(), MouthLayer(), EyelidLayer(), DetailLayer()], [ColourMatch(), Sharpen()])
 
     def with_layers(self, *extra: Layer) -> LayerStack:
         """This stack with more overlay (or field) layers, each put after the last of its kind."""
@@ -107,7 +108,8 @@ class LayerStack:
             layers = [x for x in self.enabled(settings) if x.kind == "appearance"]
             if layers:
                 x0, y0, x1, y1 = src.roi
-                frame = Frame(target=ops.landmarks(target), canvas=out[y0:y1, x0:x1], appearance=appearance)
+                frame = Frame(target=ops.landmarks(target), canvas=out[y0:y1, x0:x1], appearance=appearance,
+                              settings=settings)
                 for layer in layers:
                     layer.apply(ops, src.consts[layer.name], frame)
         self.apply_filters(out, target, src, settings)

@@ -1,11 +1,12 @@
 """The generator's layers, in the order the default stack runs them (see stack.py)."""
 
 from streamfx.generator.layers.base import Frame, FrameFilter, Layer
+from streamfx.generator.layers.detail import DetailLayer
 from streamfx.generator.layers.eyelids import EyelidLayer
 from streamfx.generator.layers.filters import ColourMatch, Sharpen
 from streamfx.generator.layers.motion import MotionLayer
 from streamfx.generator.layers.mouth import MouthLayer
 from streamfx.generator.layers.warp import WarpLayer
 
-__all__ = ["ColourMatch", "EyelidLayer", "Frame", "FrameFilter", "Layer", "MotionLayer", "MouthLayer",
-           "Sharpen", "WarpLayer"]
+__all__ = ["ColourMatch", "DetailLayer", "EyelidLayer", "Frame", "FrameFilter", "Layer", "MotionLayer",
+           "MouthLayer", "Sharpen", "WarpLayer"]

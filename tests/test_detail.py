@@ -1,0 +1,231 @@
+"""Expression detail (layers/detail.py): the driver's creases as a ratio image on the output.
+
+The driver pairs here are real faces (the demo portrait, a clip of ../shared/media) with
+creases drawn on or measured from real frames; the portrait is animated by the real
+generator; landmarks are real mediapipe ones.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from streamfx import landmarks as L
+from streamfx.errors import InputError
+from streamfx.generator import GeneratorSettings, LayerStack, WarpGenerator
+from streamfx.generator.appearance import DriverAppearance, extract_appearance
+from streamfx.generator.constants import DETAIL_GAIN
+from streamfx.generator.layers.detail import (
+    DetailLayer,
+    canonical_face,
+    canonical_luminance,
+    crease_band,
+)
+from streamfx.settings import AnimatorSettings
+from tests.conftest import media
+
+
+def _render(image: np.ndarray, lm: np.ndarray, look: DriverAppearance | None, detail: float = 1.0,
+            stack: LayerStack | None = None) -> np.ndarray:
+    gen = WarpGenerator(GeneratorSettings(detail=detail), stack=stack)
+    gen.prepare(image, lm)
+    return gen.render(lm, look).astype(np.float32)  # no motion: only the detail can change it
+
+
+def _look(current: np.ndarray, reference: np.ndarray, lm: np.ndarray) -> DriverAppearance:
+    layers = [DetailLayer()]
+    return extract_appearance(layers, current, lm).with_reference(extract_appearance(layers, reference, lm))
+
+
+def _forehead_line(image: np.ndarray, lm: np.ndarray) -> tuple[np.ndarray, int, tuple[int, int]]:
+    """The image with a dark crease drawn across the forehead, its row and its x span."""
+    io = L.interocular(lm)
+    brows = lm[L.BROWS, :2]
+    y = int(brows[:, 1].min() - 0.3 * io)
+    x0, x1 = int(brows[:, 0].min() + 0.2 * io), int(brows[:, 0].max() - 0.2 * io)
+    out = image.copy()
+    band = out[y - 1:y + 2, x0:x1].astype(np.float32)
+    out[y - 1:y + 2, x0:x1] = (band * 0.4).astype(np.uint8)
+    return out, y, (x0, x1)
+
+
+def _luma(img: np.ndarray) -> np.ndarray:
+    return img[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def test_a_crease_on_the_drivers_forehead_darkens_the_portraits_forehead_along_it(
+        portrait: np.ndarray, portrait_landmarks: np.ndarray) -> None:
+    lm = portrait_landmarks
+    creased, y, (x0, x1) = _forehead_line(portrait, lm)
+    base = _render(portrait, lm, _look(creased, portrait, lm), detail=0.0)
+    out = _render(portrait, lm, _look(creased, portrait, lm))
+    io = L.interocular(lm)
+    change = _luma(out) - _luma(base)
+    near = change[y - int(0.06 * io):y + int(0.06 * io) + 1, x0:x1]
+    assert near.mean() < -3.0  # the forehead darkens along the line …
+    assert (near.min(axis=0) < -2.0).mean() > 0.7  # … all along it, not in a spot
+    # … and nothing else changes: not the eyes, the mouth or anything off the forehead
+    changed = np.abs(out - base).max(axis=2) > 0
+    rows = np.nonzero(changed.any(axis=1))[0]
+    assert rows.min() > y - 0.35 * io and rows.max() < y + 0.35 * io
+    for region in (L.EYES, L.LIPS_OUTER):
+        ex0, ey0 = lm[region, :2].min(axis=0).astype(int)
+        ex1, ey1 = lm[region, :2].max(axis=0).astype(int)
+        assert not changed[ey0:ey1 + 1, ex0:ex1 + 1].any()
+    # the colour is kept: a ratio of the luminance, the same factor on every channel
+    ys, xs = np.nonzero(changed & (base.min(axis=2) > 40))
+    ratio = out[ys, xs] / base[ys, xs]
+    assert np.abs(ratio - ratio.mean(axis=1, keepdims=True)).max() < 0.03
+
+
+def test_the_crease_follows_the_target_face(portrait: np.ndarray, portrait_landmarks: np.ndarray) -> None:
+    """Creases are mapped through the target landmarks: a face moved down takes them lower."""
+    lm = portrait_landmarks
+    creased, y, _ = _forehead_line(portrait, lm)
+    look = _look(creased, portrait, lm)
+    shift = 12.0
+    moved = lm.copy()
+    moved[:, 1] += shift
+    rows = []
+    for target in (lm, moved):
+        gen = WarpGenerator(GeneratorSettings(detail=1.0))
+        gen.prepare(portrait, lm)
+        base_gen = WarpGenerator(GeneratorSettings(detail=0.0))
+        base_gen.prepare(portrait, lm)
+        change = (_luma(gen.render(target, look).astype(np.float32))
+                  - _luma(base_gen.render(target, look).astype(np.float32)))
+        rows.append(int(np.argmin(change.sum(axis=1))))
+    assert rows[0] == pytest.approx(y, abs=2)
+    assert rows[1] - rows[0] == pytest.approx(shift, abs=2)
+
+
+def test_detail_0_or_no_reference_draws_exactly_nothing(portrait: np.ndarray, portrait_landmarks: np.ndarray) -> None:
+    lm = portrait_landmarks
+    creased, _, _ = _forehead_line(portrait, lm)
+    look = _look(creased, portrait, lm)
+    without = LayerStack([x for x in LayerStack.default().layers if x.name != "detail"], LayerStack.default().filters)
+    plain = _render(portrait, lm, look, stack=without)
+    assert np.array_equal(_render(portrait, lm, look, detail=0.0), plain)
+    assert np.array_equal(_render(portrait, lm, DriverAppearance(look.current, None)), plain)  # no neutral frame
+    assert np.array_equal(_render(portrait, lm, None), plain)  # no driver image (a script, a landmarks file)
+    assert not np.array_equal(_render(portrait, lm, look), plain)  # and the layer does draw
+
+
+def test_the_change_is_clamped(portrait: np.ndarray, portrait_landmarks: np.ndarray) -> None:
+    lm = portrait_landmarks
+    ref = DetailLayer().extract(portrait, lm)
+    assert ref is not None
+    for sign in (-1, 1):  # a change far beyond any crease, both ways
+        look = DriverAppearance({"detail": (ref.astype(np.float32) + sign * 3.0).astype(np.float16)},
+                                {"detail": ref})
+        base = _render(portrait, lm, look, detail=0.0)
+        out = _render(portrait, lm, look)
+        ok = base.min(axis=2) > 60  # away from rounding near black
+        ratio = out[ok] / base[ok]
+        lo, hi = DETAIL_GAIN
+        assert ratio.min() >= lo - 0.01 and ratio.max() <= hi + 0.01  # never beyond the clamp …
+        extreme = lo if sign < 0 else hi
+        assert (np.abs(ratio - extreme) < 0.01).any()  # … and it reaches it
+
+
+def _flat(image: np.ndarray) -> np.ndarray:
+    """A flat-shaded, cartoon-like copy: smoothed, its shading pressed towards its mean."""
+    smooth = cv2.bilateralFilter(cv2.GaussianBlur(image, (0, 0), 2), 9, 40, 9).astype(np.float32)
+    mean = smooth.reshape(-1, 3).mean(axis=0)
+    return np.clip(mean + (smooth - mean) * 0.4, 0, 255).astype(np.uint8)
+
+
+def test_a_flat_portrait_takes_softer_creases(portrait: np.ndarray, portrait_landmarks: np.ndarray) -> None:
+    lm = portrait_landmarks
+    creased, y, (x0, x1) = _forehead_line(portrait, lm)
+    look = _look(creased, portrait, lm)
+    assert look.reference is not None
+    layer = DetailLayer()
+    changes = {}
+    for name, image in (("photo", portrait), ("flat", _flat(portrait))):
+        gen = WarpGenerator(GeneratorSettings(detail=1.0))
+        src = gen.prepare(image, lm)
+        changes[name] = (layer.scale(src.consts["detail"].contrast, look.reference["detail"]),
+                         np.abs(gen.render(lm, look).astype(np.float32) - _render(image, lm, look, 0.0)).sum())
+    assert changes["photo"][0] == pytest.approx(1.0, abs=1e-3)  # the photo's own shading is as rich as the driver's
+    assert changes["flat"][0] < 0.6, changes
+    assert changes["flat"][1] < 0.7 * changes["photo"][1]
+
+
+def test_canonical_patches_compare_the_same_skin(portrait: np.ndarray, portrait_landmarks: np.ndarray) -> None:
+    """The same face, smaller and shifted in the frame, lands on the same canonical patch."""
+    lm = portrait_landmarks
+    small = cv2.resize(portrait, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
+    moved = np.zeros_like(portrait)
+    moved[40:40 + small.shape[0], 25:25 + small.shape[1]] = small
+    lm_moved = lm.copy()
+    lm_moved[:, :2] = (lm[:, :2] + 0.5) * 0.6 - 0.5 + [25, 40]
+    a, b = canonical_luminance(portrait, lm), canonical_luminance(moved, lm_moved)
+    assert a is not None and b is not None and a.shape == b.shape == canonical_face().size[::-1]
+    skin = canonical_face().skin > 0.5
+    assert np.abs(a - b)[skin].mean() < 0.03  # log-luminance: ~3 %
+    assert np.abs(crease_band(a) - crease_band(b))[skin].mean() < 0.01
+    assert DetailLayer().extract(portrait, lm * 1e-3) is None  # a face too small to measure
+
+
+def test_self_reenactment_face_ssim_rises_with_detail() -> None:
+    """A real clip driving its own first frame: the output's face is closer to the real frame
+    with the driver's detail than without (the measure the default was chosen by)."""
+    from streamfx.animator import Animator
+    from streamfx.evaluation import read_frames, ssim
+    from streamfx.retarget import RetargetSettings
+    from streamfx.tracking import FaceTracker
+
+    clip = media("driving", "lp_d12.mp4")
+    frames = list(read_frames(Path(clip), 40))
+    source = frames[0].image
+    assert source is not None
+    anims = [Animator(source, retarget=RetargetSettings(smoothing=0.0), generator=GeneratorSettings(detail=d))
+             for d in (0.0, 1.0)]
+    truth_tracker = FaceTracker()
+    scores: list[list[float]] = [[], []]
+    try:
+        h, w = source.shape[:2]
+        for frame in frames:
+            real = frame.image
+            assert real is not None
+            truth = truth_tracker.track(real)
+            frame.landmarks = anims[1].track(frame)
+            outs = [a.step(frame) for a in anims]
+            if truth is not None:
+                x0, y0, x1, y1 = L.face_box(truth, w, h)
+                for s, out in zip(scores, outs, strict=True):
+                    s.append(ssim(real[y0:y1, x0:x1], out[y0:y1, x0:x1]))
+    finally:
+        for a in anims:
+            a.close()
+        truth_tracker.close()
+    assert len(scores[0]) > 30
+    assert np.mean(scores[1]) > np.mean(scores[0]) + 0.001
+
+
+def test_the_detail_setting_is_validated_and_live(portrait: np.ndarray, portrait_landmarks: np.ndarray) -> None:
+    import argparse
+
+    from streamfx.animator import Animator
+    from streamfx.options import add_motion_options, animator_settings
+
+    p = argparse.ArgumentParser()
+    add_motion_options(p)
+    assert animator_settings(p.parse_args(["--detail", "0.3"])).generator.detail == 0.3
+    assert animator_settings(p.parse_args([])).generator.detail == GeneratorSettings().detail
+    for bad in ("1.5", "-0.1", "nan"):
+        with pytest.raises(InputError, match="--detail must be between 0 and 1"):
+            animator_settings(p.parse_args(["--detail", bad]))
+    assert AnimatorSettings.live_types()["detail"] is float
+    anim = Animator(portrait, source_landmarks=portrait_landmarks, track_drivers=False)
+    try:
+        anim.update_settings(detail=0.0)
+        assert anim.engine.settings.generator.detail == 0.0  # the engine reads it at once
+        with pytest.raises(InputError, match="--detail must be between 0 and 1"):
+            anim.update_settings(detail=2.0)
+    finally:
+        anim.close()
