@@ -97,12 +97,14 @@ DETAIL_SPLINE_CELLS = 24
 (and its inverse on as many over the target face's box), and interpolated between."""
 DETAIL_INVERT_ITERATIONS = 5
 """Fixed-point iterations that invert the canonical→target warp."""
+DETAIL_MIN_FACE = 4.0
+"""A driver face with its eyes closer than this many pixels has no creases to measure."""
 DETAIL_LOG_OFFSET = 8.0
 """log(luminance + this), luminance 0–255: dark noise does not become huge ratios."""
-DETAIL_BAND = (0.02, 0.12)
+DETAIL_BAND = (0.015, 0.2)
 """The crease band: Gaussian σ of the fine and coarse blurs whose difference is kept, io
 (finer is noise and misalignment, coarser is lighting and head turns)."""
-DETAIL_FACE_INSET = (0.06, 0.15)
+DETAIL_FACE_INSET = (0.04, 0.1)
 """The face border: creases fade in from this far inside the oval over this width, io."""
 DETAIL_EYE_MARGIN = (0.12, 0.06)
 """Eyes (lids, irises) are left out to this far around their contour, fading over this, io."""
@@ -111,10 +113,17 @@ DETAIL_MOUTH_MARGIN = (0.06, 0.06)
 DETAIL_BROW_MARGIN = (0.05, 0.06)
 """… the brows (hair that moves over the skin) …"""
 DETAIL_NOSTRIL_MARGIN = (0.04, 0.05)
-"""… and the nose below its tip (nostrils flare)."""
-DETAIL_CORING = 0.01
+"""… and the nose from :data:`DETAIL_NOSE_BELOW` above its tip down (nostrils flare)."""
+DETAIL_NOSE_BELOW = 0.05
+DETAIL_STRONG = (0.2, 0.35)
+"""A change of the crease band (log-luminance) this large is a feature that moved and the
+landmarks did not follow (a brow, hair at the face's side, a lip's edge), not a crease: the
+change fades out between these two …"""
+DETAIL_STRONG_REACH = 0.12
+"""… and this far around them, io."""
+DETAIL_CORING = 0.005
 """Log-luminance changes this small are noise (video compression, sensor), not creases."""
-DETAIL_GAIN = (0.75, 1.25)
+DETAIL_GAIN = (0.85, 1.15)
 """The luminance change is clamped to these factors."""
 DETAIL_MIN_CONTRAST = 0.25
 """Creases are as strong, relative to the portrait's own crease-band contrast, as they are

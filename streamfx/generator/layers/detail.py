@@ -10,10 +10,11 @@ Both driver frames are warped by their landmarks to one canonical face (the temp
 of :mod:`streamfx.landmarks` at :data:`DETAIL_PX_PER_IO`), so the same point of skin is
 compared; there only a band of scales is kept (finer is noise, coarser is lighting and head
 turns), and only on skin: the eyes, the mouth and the face's border move as geometry and
-are left out. Per frame the log-luminance difference, current − reference, scaled by the
-``detail`` setting and by the portrait's own contrast (a flat cartoon takes softer creases
-than a photo), is mapped through the *target* landmarks to the output's face and multiplies
-its luminance (its colour kept), clamped.
+are left out, as is any change too large to be a crease (a feature the landmarks did not
+follow). Per frame the log-luminance difference, current − reference, scaled by the
+``detail`` setting and by the portrait's contrast relative to the driver's (a flat cartoon
+takes softer creases than a photo), is mapped through the *target* landmarks to the output's
+face and multiplies its luminance (its colour kept), clamped.
 """
 
 from __future__ import annotations
@@ -37,11 +38,15 @@ from streamfx.generator.constants import (
     DETAIL_INVERT_ITERATIONS,
     DETAIL_LOG_OFFSET,
     DETAIL_MIN_CONTRAST,
+    DETAIL_MIN_FACE,
     DETAIL_MOUTH_MARGIN,
+    DETAIL_NOSE_BELOW,
     DETAIL_NOSTRIL_MARGIN,
     DETAIL_PX_PER_IO,
     DETAIL_SPLINE_CELLS,
     DETAIL_SPLINE_SMOOTHING,
+    DETAIL_STRONG,
+    DETAIL_STRONG_REACH,
 )
 from streamfx.generator.layers.base import AppearanceLayer, Frame
 from streamfx.generator.ops.base import Ops
@@ -79,6 +84,8 @@ class CanonicalFace:
     skin: np.ndarray
     """h×w float32 in 0…1: where creases are kept, fading towards eyes, mouth and border."""
     px_per_io: float
+    reach: np.ndarray
+    """The structuring element that grows a strong feature by :data:`DETAIL_STRONG_REACH`."""
 
 
 def _outside(poly: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -112,18 +119,21 @@ def canonical_face() -> CanonicalFace:
     skin = _ramp(depth, DETAIL_FACE_INSET[0] * s, DETAIL_FACE_INSET[1] * s)
     # what moves as geometry, not as skin, and how far around it to leave out
     nose = canon[L.NOSE]
-    nostrils = cv2.convexHull(nose[nose[:, 1] > canon[L.NOSE_TIP, 1] - 0.05 * s].astype(np.float32))[:, 0]
-    features = [(canon[e], DETAIL_EYE_MARGIN) for e in EYE_OUTLINES] + [(canon[b], DETAIL_BROW_MARGIN) for b in BROW_OUTLINES]
-    features += [(canon[L.LIPS_OUTER], DETAIL_MOUTH_MARGIN), (nostrils, DETAIL_NOSTRIL_MARGIN)]
+    nostrils = cv2.convexHull(nose[nose[:, 1] > canon[L.NOSE_TIP, 1] - DETAIL_NOSE_BELOW * s].astype(np.float32))
+    features = [(canon[e], DETAIL_EYE_MARGIN) for e in EYE_OUTLINES]
+    features += [(canon[b], DETAIL_BROW_MARGIN) for b in BROW_OUTLINES]
+    features += [(canon[L.LIPS_OUTER], DETAIL_MOUTH_MARGIN), (nostrils[:, 0], DETAIL_NOSTRIL_MARGIN)]
     for poly, (margin, fade) in features:
         away = _outside(poly, (w, h))
         support &= away > margin * s
         skin *= _ramp(away, margin * s, fade * s)
     sup = support.astype(F32)
+    reach = 2 * round(DETAIL_STRONG_REACH * s / 2) + 1  # odd, pixels
     fine, coarse = (DETAIL_BAND[0] * s, DETAIL_BAND[1] * s)
     return CanonicalFace(idx=idx, points=canon[idx].astype(F32), size=(w, h), nodes=(gh, gw), to_image=to_image,
                          support=sup, support_fine=cv2.GaussianBlur(sup, (0, 0), fine) + F32(1e-6),
-                         support_coarse=cv2.GaussianBlur(sup, (0, 0), coarse) + F32(1e-6), skin=skin, px_per_io=s)
+                         support_coarse=cv2.GaussianBlur(sup, (0, 0), coarse) + F32(1e-6), skin=skin, px_per_io=s,
+                         reach=cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
 
 
 def canonical_luminance(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
@@ -131,7 +141,7 @@ def canonical_luminance(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray 
     face, or None when the face is too small or outside the image."""
     face = canonical_face()
     io = L.interocular(landmarks)
-    if not io >= 4.0:
+    if not io >= DETAIL_MIN_FACE:
         return None
     w, h = face.size
     gh, gw = face.nodes
@@ -226,8 +236,13 @@ class DetailLayer(AppearanceLayer):
     @staticmethod
     def gain(current: np.ndarray, reference: np.ndarray, strength: float) -> np.ndarray:
         """h×w float32 luminance factor − 1 on the canonical face: the crease band's change,
-        cored (small changes are noise), scaled, faded out off the skin, clamped."""
+        cored (small changes are noise), scaled, faded out off the skin and around strong
+        features (what the landmarks did not align), clamped."""
+        face = canonical_face()
         d = current.astype(F32) - reference.astype(F32)
-        d = np.sign(d) * np.maximum(np.abs(d) - F32(DETAIL_CORING), F32(0.0))
-        change = np.expm1(d * F32(strength) * canonical_face().skin)
+        size = np.abs(d)
+        lo, hi = DETAIL_STRONG
+        crease = cv2.erode(np.clip((F32(hi) - size) / F32(hi - lo), F32(0.0), F32(1.0)), face.reach)
+        d = np.sign(d) * np.maximum(size - F32(DETAIL_CORING), F32(0.0))
+        change = np.expm1(d * F32(strength) * face.skin * crease)
         return np.clip(change, F32(DETAIL_GAIN[0] - 1.0), F32(DETAIL_GAIN[1] - 1.0)).astype(F32)
