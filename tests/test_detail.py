@@ -22,6 +22,7 @@ from streamfx.generator.constants import DETAIL_GAIN, DETAIL_STRONG
 from streamfx.generator.layers import Frame
 from streamfx.generator.layers.detail import (
     DetailLayer,
+    DriverDetail,
     canonical_face,
     canonical_luminance,
     crease_band,
@@ -140,8 +141,8 @@ def test_the_change_is_clamped(portrait: np.ndarray, portrait_landmarks: np.ndar
     assert ref is not None
     lo, hi = DETAIL_GAIN
     for sign in (-1, 1):  # the deepest crease the layer takes (a larger change is a moved feature)
-        look = DriverAppearance({"detail": (ref.astype(np.float32) + sign * DETAIL_STRONG[0]).astype(np.float16)},
-                                {"detail": ref})
+        deeper = DriverDetail((ref.band.astype(np.float32) + sign * DETAIL_STRONG[0]).astype(np.float16), ref.texture)
+        look = DriverAppearance({"detail": deeper}, {"detail": ref})
         base = _render(portrait, lm, look, detail=0.0)
         out = _render(portrait, lm, look)
         ok = base.min(axis=2) > 100  # away from rounding near black
@@ -169,7 +170,7 @@ def test_a_flat_portrait_takes_softer_creases(portrait: np.ndarray, portrait_lan
     for name, image in (("photo", portrait), ("flat", _flat(portrait))):
         gen = WarpGenerator(GeneratorSettings(detail=1.0))
         src = gen.prepare(image, lm)
-        changes[name] = (layer.scale(src.consts["detail"].contrast, look.reference["detail"]),
+        changes[name] = (layer.scale(src.consts["detail"].texture, look.reference["detail"].texture),
                          np.abs(gen.render(lm, look).astype(np.float32) - _render(image, lm, look, 0.0)).sum())
     assert changes["photo"][0] == pytest.approx(1.0, abs=1e-3)  # the photo's own shading is as rich as the driver's
     assert changes["flat"][0] < 0.6, changes

@@ -125,10 +125,13 @@ DETAIL_CORING = 0.005
 """Log-luminance changes this small are noise (video compression, sensor), not creases."""
 DETAIL_GAIN = (0.85, 1.15)
 """The luminance change is clamped to these factors."""
+DETAIL_TEXTURE_BAND = (0.015, 0.05)
+"""A face's fine texture (pores, grain, brush strokes; what a flat cartoon lacks): the RMS of
+the band between these Gaussian σ over the skin, io."""
 DETAIL_MIN_CONTRAST = 0.25
-"""Creases are as strong, relative to the portrait's own crease-band contrast, as they are
-to the driver's (a flat cartoon takes softer ones than the photo driving it), but at least
-this share of the driver's and at most all of it."""
+"""Creases are as strong, relative to the portrait's texture, as they are to the driver's
+(a flat cartoon takes softer ones than the photo driving it), but at least this share of
+the driver's and at most all of it."""
 
 # ---- colour filters (layers/filters.py) -----------------------------------------------------
 COLOUR_SAMPLE_STEP = 4

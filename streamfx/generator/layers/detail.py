@@ -12,8 +12,8 @@ compared; there only a band of scales is kept (finer is noise, coarser is lighti
 turns), and only on skin: the eyes, the mouth and the face's border move as geometry and
 are left out, as is any change too large to be a crease (a feature the landmarks did not
 follow). Per frame the log-luminance difference, current − reference, scaled by the
-``detail`` setting and by the portrait's contrast relative to the driver's (a flat cartoon
-takes softer creases than a photo), is mapped through the *target* landmarks to the output's
+``detail`` setting and by the portrait's fine texture relative to the driver's (a flat
+cartoon takes softer creases than a photo), is mapped through the *target* landmarks to the output's
 face and multiplies its luminance (its colour kept), clamped.
 """
 
@@ -47,6 +47,7 @@ from streamfx.generator.constants import (
     DETAIL_SPLINE_SMOOTHING,
     DETAIL_STRONG,
     DETAIL_STRONG_REACH,
+    DETAIL_TEXTURE_BAND,
 )
 from streamfx.generator.layers.base import AppearanceLayer, Frame
 from streamfx.generator.ops.base import Ops
@@ -78,9 +79,6 @@ class CanonicalFace:
     """(gh·gw)×K float32: a face's K landmarks (image pixels) → where the nodes lie in its image."""
     support: np.ndarray
     """h×w float32, 1 on skin (0 on eyes, mouth, beyond the oval): what the band-pass averages."""
-    support_fine: np.ndarray
-    support_coarse: np.ndarray
-    """The support blurred by the band's two σ (the normalised blur's denominators)."""
     skin: np.ndarray
     """h×w float32 in 0…1: where creases are kept, fading towards eyes, mouth and border."""
     px_per_io: float
@@ -127,12 +125,9 @@ def canonical_face() -> CanonicalFace:
         away = _outside(poly, (w, h))
         support &= away > margin * s
         skin *= _ramp(away, margin * s, fade * s)
-    sup = support.astype(F32)
     reach = 2 * round(DETAIL_STRONG_REACH * s / 2) + 1  # odd, pixels
-    fine, coarse = (DETAIL_BAND[0] * s, DETAIL_BAND[1] * s)
     return CanonicalFace(idx=idx, points=canon[idx].astype(F32), size=(w, h), nodes=(gh, gw), to_image=to_image,
-                         support=sup, support_fine=cv2.GaussianBlur(sup, (0, 0), fine) + F32(1e-6),
-                         support_coarse=cv2.GaussianBlur(sup, (0, 0), coarse) + F32(1e-6), skin=skin, px_per_io=s,
+                         support=support.astype(F32), skin=skin, px_per_io=s,
                          reach=cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
 
 
@@ -164,27 +159,50 @@ def canonical_luminance(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray 
     return np.log(patch.astype(F32) @ LUMA + F32(DETAIL_LOG_OFFSET))
 
 
-def crease_band(lum: np.ndarray) -> np.ndarray:
-    """The crease band of a canonical log-luminance patch: a difference of two blurs of the
-    skin alone (normalised by the support, so eyes and mouth do not bleed into it), 0 off it."""
+@functools.lru_cache(maxsize=8)
+def _blurred_support(sigma: float) -> np.ndarray:
+    """The canonical face's support blurred by σ (io): a normalised blur's denominator."""
     face = canonical_face()
-    fine, coarse = DETAIL_BAND[0] * face.px_per_io, DETAIL_BAND[1] * face.px_per_io
+    return cv2.GaussianBlur(face.support, (0, 0), sigma * face.px_per_io) + F32(1e-6)
+
+
+def _band(lum: np.ndarray, fine: float, coarse: float) -> np.ndarray:
+    """A difference of two blurs (σ in io) of the skin alone: normalised by the blurred support,
+    so eyes and mouth do not bleed into it; 0 off the support."""
+    face = canonical_face()
     masked = lum * face.support
-    band = (cv2.GaussianBlur(masked, (0, 0), fine) / face.support_fine
-            - cv2.GaussianBlur(masked, (0, 0), coarse) / face.support_coarse)
-    return (band * face.support).astype(F32)
+    blur = [cv2.GaussianBlur(masked, (0, 0), sigma * face.px_per_io) / _blurred_support(sigma)
+            for sigma in (fine, coarse)]
+    return ((blur[0] - blur[1]) * face.support).astype(F32)
 
 
-def contrast(band: np.ndarray) -> float:
-    """RMS of a crease band over the skin: how much fine shading a face has."""
+def crease_band(lum: np.ndarray) -> np.ndarray:
+    """The crease band (:data:`DETAIL_BAND`) of a canonical log-luminance patch, on the skin."""
+    return _band(lum, *DETAIL_BAND)
+
+
+def texture(lum: np.ndarray) -> float:
+    """How much fine texture a canonical face has: the RMS of its :data:`DETAIL_TEXTURE_BAND`
+    over the skin (a photo's pores and grain, a painting's strokes; a flat cartoon has little)."""
     skin = canonical_face().skin
-    return float(np.sqrt((skin * band.astype(F32) ** 2).sum() / max(float(skin.sum()), 1e-6)))
+    band = _band(lum, *DETAIL_TEXTURE_BAND)
+    return float(np.sqrt((skin * band**2).sum() / max(float(skin.sum()), 1e-6)))
+
+
+@dataclass(frozen=True)
+class DriverDetail:
+    """What the layer takes from one driver frame."""
+
+    band: np.ndarray
+    """h×w float16: its crease band on the canonical face."""
+    texture: float
+    """Its fine texture (:func:`texture`): how strong its creases are relative to the portrait's."""
 
 
 @dataclass(frozen=True)
 class DetailConsts:
-    contrast: float
-    """The portrait's own crease-band contrast (:func:`contrast`; NaN: not measurable)."""
+    texture: float
+    """The portrait's fine texture (:func:`texture`; NaN: not measurable)."""
 
 
 class DetailLayer(AppearanceLayer):
@@ -196,12 +214,12 @@ class DetailLayer(AppearanceLayer):
 
     def prepare(self, src: SourceBasics) -> DetailConsts:
         lum = canonical_luminance(src.image[..., :3], src.landmarks)
-        return DetailConsts(contrast=float("nan") if lum is None else contrast(crease_band(lum)))
+        return DetailConsts(texture=float("nan") if lum is None else texture(lum))
 
-    def extract(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
-        """The driver frame's crease band on the canonical face (h×w float16), or None."""
+    def extract(self, image: np.ndarray, landmarks: np.ndarray) -> DriverDetail | None:
+        """The driver frame's crease band on the canonical face and its texture, or None."""
         lum = canonical_luminance(image, landmarks)
-        return None if lum is None else crease_band(lum).astype(np.float16)
+        return None if lum is None else DriverDetail(crease_band(lum).astype(np.float16), texture(lum))
 
     def apply(self, ops: Ops, k: DetailConsts, frame: Frame) -> None:
         look, settings = frame.appearance, frame.settings
@@ -210,7 +228,7 @@ class DetailLayer(AppearanceLayer):
         current, reference = look.current.get(self.name), look.reference.get(self.name)
         if current is None or reference is None:
             return
-        gain = self.gain(current, reference, settings.detail * self.scale(k.contrast, reference))
+        gain = self.gain(current.band, reference.band, settings.detail * self.scale(k.texture, reference.texture))
         face = canonical_face()
         # drawn over the target's face oval, mapped to the canonical face through its landmarks
         oval = ops.gather(frame.target, ops.const(np.asarray(L.FACE_OVAL, np.int64)), axis=1)
@@ -225,10 +243,9 @@ class DetailLayer(AppearanceLayer):
         frame.canvas = ops.shade(frame.canvas, win, ops.add(ops.f(1.0), change))
 
     @staticmethod
-    def scale(portrait: float, reference: np.ndarray) -> float:
-        """How strongly the portrait takes the driver's creases: its contrast over the driver's
-        neutral frame's, at most 1 (a photo driving a flat cartoon gives it softer creases)."""
-        driver = contrast(reference)
+    def scale(portrait: float, driver: float) -> float:
+        """How strongly the portrait takes the driver's creases: its texture over the driver's
+        (neutral frame's), at most 1 (a photo driving a flat cartoon gives it softer creases)."""
         if not (portrait >= 0.0 and driver > 0.0):
             return 1.0
         return float(np.clip(portrait / driver, DETAIL_MIN_CONTRAST, 1.0))
