@@ -169,6 +169,10 @@ class Animator:
             if self.retargeter.reference is not self._reference_seen:  # set from this frame
                 self._reference_seen = self.retargeter.reference
                 self._reference_look = look
+            elif self._reference_look is None and look is not None:
+                # an appearance layer switched on live after the reference was taken: the face
+                # now is its neutral until the performer calibrates
+                self._reference_look = look
             t2 = time.perf_counter()
             out = self.engine.render(target, None if look is None else look.with_reference(self._reference_look))
         t3 = time.perf_counter()

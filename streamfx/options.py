@@ -63,6 +63,9 @@ def add_motion_options(p: argparse.ArgumentParser, *, offline: bool = True) -> N
                    help="don't put the driver's own mouth interior between the lips (video and camera drivers)")
     g.add_argument("--no-eyelids", dest="eyelids", action="store_false",
                    help="no eyelid layer (a blink then only squashes the eye)")
+    g.add_argument("--detail", type=float, default=GeneratorSettings.detail, metavar="0..1",
+                   help="the driver's expression detail (creases, from its image) carried over, "
+                        f"0 (off) … 1 (default {GeneratorSettings.detail:g})")
     g.add_argument("--color-match", action="store_true", help="match the face colour statistics to the source")
     g.add_argument("--sharpen", type=float, default=0.0, help="unsharp-mask amount, 0–2 (default 0)")
     g.add_argument("--engine", choices=ENGINE_CHOICES, default="opencv",
@@ -79,6 +82,6 @@ def animator_settings(args: argparse.Namespace) -> AnimatorSettings:
                           head_gain=args.head_gain, eye_gain=args.eye_gain, brow_gain=args.brow_gain,
                           mouth_gain=args.mouth_gain, mirror=args.mirror)
     gs = GeneratorSettings(mouth_synthesis=args.mouth_synthesis, driver_mouth=args.driver_mouth, eyelids=args.eyelids,
-                           color_match=args.color_match, sharpen=args.sharpen)
+                           detail=args.detail, color_match=args.color_match, sharpen=args.sharpen)
     return AnimatorSettings.of(rs, gs, engine=args.engine, align=args.align, device=args.device,
                                threads=args.threads, fp16=args.fp16)

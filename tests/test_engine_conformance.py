@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 
@@ -65,7 +66,8 @@ ENGINES = ["opencv", "onnxruntime", "cuda-maths-on-cpu",
            pytest.param("cuda", marks=pytest.mark.hardware), pytest.param("tensorrt", marks=pytest.mark.hardware)]
 
 
-FILTER_ON: dict[str, dict[str, object]] = {"color_match": {"color_match": True}, "sharpen": {"sharpen": 0.6}}
+FILTER_ON: dict[str, dict[str, object]] = {"color_match": {"color_match": True}, "sharpen": {"sharpen": 0.6},
+                                           "detail": {"detail": 1.0}}
 
 
 def _only(layer: str) -> GeneratorSettings:
@@ -110,9 +112,11 @@ def _reference(src: SourceTensors, settings: GeneratorSettings, targets: np.ndar
 
 def _looks(src: SourceTensors, image: np.ndarray, lm: np.ndarray, targets: np.ndarray) -> Looks:
     """What the appearance layers take from a driver: here the portrait itself, as if it were
-    the driver's frame (its reference too) — enough to make every appearance layer draw."""
+    the driver's frame, and as its neutral frame the portrait blurred (no fine shading: so
+    the frame has "creases" against it) — enough to make every appearance layer draw."""
     look = extract_appearance(src.stack.layers, image, lm)
-    return [look.with_reference(look)] * len(targets)
+    neutral = extract_appearance(src.stack.layers, cv2.GaussianBlur(image, (0, 0), 2.0), lm)
+    return [look.with_reference(neutral)] * len(targets)
 
 
 @pytest.mark.parametrize("layer", LAYERS)

@@ -9,7 +9,9 @@ The generator is an ordered stack of layers (:mod:`streamfx.generator.stack`):
      change, and the portrait remapped;
   3. ``mouth`` — a mouth interior where the lips part wider than the source's;
   4. ``eyelids`` — the source's lid skin and lashes where the lids come down further;
-  5. colour match and sharpening — optional filters on the finished frame.
+  5. ``detail`` — the driver's creases (from its image) as relative shading, on the finished
+     frame;
+  6. colour match and sharpening — optional filters on the finished frame.
 
 Each layer prepares its per-source constants once (NumPy) and writes its per-frame step
 once against a small ops interface (:mod:`streamfx.generator.ops`) that NumPy/OpenCV (the

@@ -141,6 +141,57 @@ LASH_AT = (0.0, 0.04)
 LID_FALLBACK_RGB = (180.0, 140.0, 120.0)
 LASH_FALLBACK_RGB = (40.0, 30.0, 30.0)
 
+# ---- expression detail (layers/detail.py) --------------------------------------------------
+# Lengths in inter-ocular units (io) of the canonical face (the template face of
+# streamfx.landmarks), where the driver's creases are measured and kept.
+DETAIL_PX_PER_IO = 40.0
+"""The canonical face's scale: pixels per inter-ocular distance (≈ 100 px across the face)."""
+DETAIL_BOUNDS = (-1.2, -0.95, 1.2, 1.85)
+"""The canonical patch: x0, y0, x1, y1 around the template face (eyes on y = 0), io."""
+DETAIL_SPLINE_SMOOTHING = 0.01
+"""Thin-plate-spline smoothing of the landmark warps to and from the canonical face (tames
+landmark jitter), in units of the points' RMS spread."""
+DETAIL_SPLINE_CELLS = 24
+"""The canonical→face spline is evaluated on this many nodes a side of the canonical patch
+(and its inverse on as many over the target face's box), and interpolated between."""
+DETAIL_INVERT_ITERATIONS = 5
+"""Fixed-point iterations that invert the canonical→target warp."""
+DETAIL_MIN_FACE = 4.0
+"""A driver face with its eyes closer than this many pixels has no creases to measure."""
+DETAIL_LOG_OFFSET = 8.0
+"""log(luminance + this), luminance 0–255: dark noise does not become huge ratios."""
+DETAIL_BAND = (0.015, 0.2)
+"""The crease band: Gaussian σ of the fine and coarse blurs whose difference is kept, io
+(finer is noise and misalignment, coarser is lighting and head turns)."""
+DETAIL_FACE_INSET = (0.04, 0.1)
+"""The face border: creases fade in from this far inside the oval over this width, io."""
+DETAIL_EYE_MARGIN = (0.12, 0.06)
+"""Eyes (lids, irises) are left out to this far around their contour, fading over this, io."""
+DETAIL_MOUTH_MARGIN = (0.06, 0.06)
+"""The mouth (lips and what opens between them) is left out likewise, io …"""
+DETAIL_BROW_MARGIN = (0.05, 0.06)
+"""… the brows (hair that moves over the skin) …"""
+DETAIL_NOSTRIL_MARGIN = (0.04, 0.05)
+"""… and the nose from :data:`DETAIL_NOSE_BELOW` above its tip down (nostrils flare)."""
+DETAIL_NOSE_BELOW = 0.05
+DETAIL_STRONG = (0.2, 0.35)
+"""A change of the crease band (log-luminance) this large is a feature that moved and the
+landmarks did not follow (a brow, hair at the face's side, a lip's edge), not a crease: the
+change fades out between these two …"""
+DETAIL_STRONG_REACH = 0.12
+"""… and this far around them, io."""
+DETAIL_CORING = 0.005
+"""Log-luminance changes this small are noise (video compression, sensor), not creases."""
+DETAIL_GAIN = (0.85, 1.15)
+"""The luminance change is clamped to these factors."""
+DETAIL_TEXTURE_BAND = (0.015, 0.05)
+"""A face's fine texture (pores, grain, brush strokes; what a flat cartoon lacks): the RMS of
+the band between these Gaussian σ over the skin, io."""
+DETAIL_MIN_CONTRAST = 0.25
+"""Creases are as strong, relative to the portrait's texture, as they are to the driver's
+(a flat cartoon takes softer ones than the photo driving it), but at least this share of
+the driver's and at most all of it."""
+
 # ---- colour filters (layers/filters.py) -----------------------------------------------------
 COLOUR_SAMPLE_STEP = 4
 """Colour match measures every this-many-th pixel of the face box."""

@@ -29,6 +29,10 @@ class GeneratorSettings:
     # eyelids (layers/eyelids.py)
     eyelids: bool = True
     """Cover the eye with the source's lid where the lid comes down further than the source's."""
+    # expression detail (layers/detail.py)
+    detail: float = 0.5
+    """How much of the driver's expression detail (creases, as a ratio image) to carry over,
+    0 (off) … 1 (``--detail``); needs a driver image (a camera or video)."""
     # colour match (layers/filters.py)
     color_match: bool = False
     """Match the face region's colour statistics to the source (for strong lighting drift)."""
@@ -39,6 +43,8 @@ class GeneratorSettings:
     def validate(self) -> GeneratorSettings:
         if not 0.0 <= self.sharpen <= 2.0:
             raise InputError(f"--sharpen must be between 0 and 2, not {self.sharpen}")
+        if not 0.0 <= self.detail <= 1.0:
+            raise InputError(f"--detail must be between 0 and 1, not {self.detail}")
         if self.grid_step <= 0:
             raise InputError("grid_step must be positive")
         return self

@@ -21,6 +21,7 @@ from streamfx.generator.appearance import DriverAppearance
 from streamfx.generator.basics import SourceBasics
 from streamfx.generator.layers import (
     ColourMatch,
+    DetailLayer,
     DriverMouthLayer,
     EyelidLayer,
     Frame,
@@ -52,7 +53,7 @@ class LayerStack:
 
     @classmethod
     def default(cls) -> LayerStack:
-        return cls([MotionLayer(), WarpLayer(), MouthLayer(), EyelidLayer(), DriverMouthLayer()],
+        return cls([MotionLayer(), WarpLayer(), MouthLayer(), EyelidLayer(), DriverMouthLayer(), DetailLayer()],
                    [ColourMatch(), Sharpen()])
 
     def with_layers(self, *extra: Layer) -> LayerStack:
@@ -109,7 +110,8 @@ class LayerStack:
             layers = [x for x in self.enabled(settings) if x.kind == "appearance"]
             if layers:
                 x0, y0, x1, y1 = src.roi
-                frame = Frame(target=ops.landmarks(target), canvas=out[y0:y1, x0:x1], appearance=appearance)
+                frame = Frame(target=ops.landmarks(target), canvas=out[y0:y1, x0:x1], appearance=appearance,
+                              settings=settings)
                 for layer in layers:
                     layer.apply(ops, src.consts[layer.name], frame)
         self.apply_filters(out, target, src, settings)

@@ -48,6 +48,9 @@ class Frame:
     """The region's colour, which overlay layers composite onto."""
     appearance: DriverAppearance | None = None
     """What appearance layers extracted from the driver's image (None: no image this frame)."""
+    settings: GeneratorSettings | None = None
+    """The generator's settings, for appearance layers' live values (e.g. ``detail``); compiled
+    layers never read it (a graph depends only on the enabled set)."""
 
 
 class Layer(ABC):

@@ -197,6 +197,30 @@ class Ops(ABC):
         colour map (whole values 0…255) and its alpha as a per-pixel map in 0…1."""
 
     @abstractmethod
+    def shade(self, canvas: Tensor, win: Window, factor: Tensor) -> Tensor:
+        """The canvas's colour times a per-pixel ``factor`` inside the window, rounded to whole
+        values and clipped to 0…255: shading (a ratio image) that keeps the colour. Where the
+        factor is 1 the canvas stays exactly as it is."""
+
+    # Appearance layers only (they run on the reference ops, see layers/base.py): sampling
+    # what the driver's image gave this frame, which no compiled graph takes as an input.
+    def inverse_at(self, win: Window, forward: Tensor, size: tuple[int, int], cells: int,
+                   iterations: int) -> tuple[Tensor, Tensor]:
+        """Where each pixel of the window comes from in a w×h texture (``size``), given where
+        the texture goes: ``forward`` (``B×(gh·gw)×2``, gh = gw = ``cells``) holds the frame
+        position of each node of the texture's coarse grid (the points ``cv2.resize``
+        samples). The inverse by fixed-point iteration from the map's affine fit, on ``cells``²
+        nodes over the window and interpolated between: two per-pixel maps of texture pixels.
+        Runs on the reference ops only (appearance layers)."""
+        raise NotImplementedError("inverse_at runs on the reference ops (appearance layers)")
+
+    def texture_at(self, win: Window, texture: np.ndarray, x: Tensor, y: Tensor) -> Tensor:
+        """A per-frame texture (h×w float32, e.g. a canonical patch of the driver's image)
+        sampled bilinearly at per-pixel texture coordinates over the window, 0 outside it: a
+        per-pixel map. Runs on the reference ops only (appearance layers)."""
+        raise NotImplementedError("texture_at runs on the reference ops (appearance layers)")
+
+    @abstractmethod
     def begin_overlays(self, region: Tensor) -> Tensor:
         """The canvas overlay layers composite onto: the warped region's colour channels."""
 
@@ -369,6 +393,11 @@ class StaticShapeOps(Ops):
 
     def begin_overlays(self, region: Tensor) -> Tensor:
         return self.slice(region, 0, 3, axis=0) if self.src.image.shape[2] == 4 else region
+
+    def shade(self, canvas: Tensor, win: Window, factor: Tensor) -> Tensor:
+        if win.mask is not None:  # 1 outside the box
+            factor = self.add(self.mul(self.sub(factor, self.f(1.0)), win.mask), self.f(1.0))
+        return self.floor(self.clip(self.add(self.mul(canvas, factor), self.f(0.5)), 0.0, 255.0))
 
     def window(self, canvas: Tensor, box: tuple[Tensor, Tensor, Tensor, Tensor] | None) -> Window:
         if self._coords is None:

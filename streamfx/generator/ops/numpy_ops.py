@@ -15,6 +15,7 @@ import numpy as np
 
 from streamfx.generator.basics import SourceBasics
 from streamfx.generator.ops.base import OperatorMaths, Ops, Tensor, Window
+from streamfx.generator.spline import affine_fit, resize_grid
 
 F32 = np.float32
 
@@ -162,6 +163,49 @@ class NumpyOps(OperatorMaths, Ops):
         mapping = np.dstack([np.broadcast_to(x, shape)[..., 0], np.broadcast_to(y, shape)[..., 0]]).astype(F32)
         out = cv2.remap(image, mapping, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         return out[..., :3].astype(F32), out[..., 3:4].astype(F32) * self.f(1.0 / 255.0)
+
+    def shade(self, canvas: Tensor, win: Window, factor: Tensor) -> Tensor:
+        assert win.crop is not None
+        cx0, cy0, cx1, cy1 = win.crop
+        if cx1 <= cx0 or cy1 <= cy0:
+            return canvas
+        patch = canvas[cy0:cy1, cx0:cx1, :3]
+        f = np.ascontiguousarray(np.broadcast_to(factor, (cy1 - cy0, cx1 - cx0, 1))[..., 0], F32)
+        # one saturating multiply (rounds to nearest, as floor(x + 0.5) does but at exact halves)
+        patch[...] = cv2.multiply(patch, cv2.merge([f, f, f]), dtype=cv2.CV_8U)
+        return canvas
+
+    def inverse_at(self, win: Window, forward: Tensor, size: tuple[int, int], cells: int,
+                   iterations: int) -> tuple[Tensor, Tensor]:
+        h, w, _ = self._shape(win)
+        if h == 0 or w == 0:
+            return np.zeros((h, w, 1), F32), np.zeros((h, w, 1), F32)
+        tw, th = size
+        coarse = np.asarray(forward, F32).reshape(cells, cells, 2)
+        dense = cv2.resize(coarse, (tw, th), interpolation=cv2.INTER_LINEAR)  # texture pixel → frame
+        # the map's affine part, [u v 1] @ m ≈ frame: the fixed point's first guess and step
+        m = affine_fit(tw, th, cells, cells) @ coarse.reshape(-1, 2).astype(np.float64)
+        step = np.linalg.inv(m[:2]).astype(F32)
+        # nodes over the window grown by a cell each side, so none of it is extrapolated
+        gw, gh = min(cells, w), min(cells, h)
+        px, py = -(-w // gw), -(-h // gh)
+        frame = resize_grid(float(win.xs[0, 0, 0]) - px, float(win.ys[0, 0, 0]) - py, w + 2 * px, h + 2 * py,
+                            gw + 2, gh + 2).astype(F32)
+        tex = (frame - m[2].astype(F32)) @ step
+        for _ in range(iterations):
+            at = cv2.remap(dense, tex[..., 0], tex[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            tex += (frame - at) @ step
+        full = cv2.resize(tex, (w + 2 * px, h + 2 * py), interpolation=cv2.INTER_LINEAR)[py:py + h, px:px + w]
+        return full[..., :1], full[..., 1:]
+
+    def texture_at(self, win: Window, texture: np.ndarray, x: Tensor, y: Tensor) -> Tensor:
+        h, w, _ = self._shape(win)
+        if h == 0 or w == 0:
+            return np.zeros((h, w, 1), F32)
+        mapping = np.dstack([np.broadcast_to(x, (h, w, 1))[..., 0], np.broadcast_to(y, (h, w, 1))[..., 0]])
+        out = cv2.remap(np.asarray(texture, F32), mapping.astype(F32), None, cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return out.reshape(h, w, 1)
 
     def begin_overlays(self, region: Tensor) -> Tensor:
         return region  # composited in place, colour channels only
