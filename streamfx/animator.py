@@ -110,7 +110,7 @@ class Animator:
         """Take this driver face (and what its image looked like, if known) as neutral."""
         with self._lock:
             self.retargeter.set_reference(driver_landmarks)
-            self._reference_seen = self.retargeter.reference
+            self._reference_seen = self.retargeter.reference_face
             self._reference_look = appearance
 
     def update_settings(self, **kw: object) -> None:
@@ -166,8 +166,8 @@ class Animator:
         with self._lock:
             target = self.retargeter.update(driver, frame.timestamp)
             look = frame.appearance if driver is not None else None
-            if self.retargeter.reference is not self._reference_seen:  # set from this frame
-                self._reference_seen = self.retargeter.reference
+            if self.retargeter.reference_face is not self._reference_seen:  # set from this frame
+                self._reference_seen = self.retargeter.reference_face
                 self._reference_look = look
             elif self._reference_look is None and look is not None:
                 # an appearance layer switched on live after the reference was taken: the face

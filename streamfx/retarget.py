@@ -271,6 +271,9 @@ class MotionRetargeter:
         self.source = source_landmarks.astype(np.float32)
         self.idle = idle
         self._reference: np.ndarray | None = None
+        self.reference_face: np.ndarray | None = None
+        """The driver face the reference is, or is easing towards (a new object whenever it
+        changes): the frame whose appearance is the driver's neutral look."""
         self._to_source = np.eye(2, dtype=np.float32)
         self._calibrate_next = False
         self._fixed = False  # the reference no longer adapts (calibrated, or set from outside)
@@ -309,6 +312,7 @@ class MotionRetargeter:
         """Take this driver face as neutral: it maps onto the source face at rest. The
         reference is then fixed (``auto`` stops adapting)."""
         self._use_reference(driver_landmarks)
+        self.reference_face = self._reference
         self._fixed = True
         self._ease_from = self._ease_to = None
         if self._filter:
@@ -324,8 +328,10 @@ class MotionRetargeter:
         if self._neutral.offer(driver):
             if self._reference is None:
                 self._use_reference(driver)
+                self.reference_face = self._reference
                 return
             self._ease_from, self._ease_to, self._ease_at = self._reference.copy(), driver.astype(np.float32), t
+            self.reference_face = self._ease_to
         if self._ease_from is not None and self._ease_to is not None:
             self._ease_at = min(self._ease_at, t)  # a looping source's clock restarts
             k = _ease((t - self._ease_at) / ADAPT_EASE_SECONDS)
@@ -347,6 +353,7 @@ class MotionRetargeter:
         ref = self._reference
         if ref is None:
             self._use_reference(driver)
+            self.reference_face = self._reference
             ref = driver
         s = self.settings
         a, b = fit_similarity(ref[L.RIGID, :2], driver[L.RIGID, :2])

@@ -34,8 +34,9 @@ from streamfx.retarget import fit_similarity
 class GateSettings:
     max_oval_outside: float = 0.15
     """Share of face-oval points that may lie outside the frame."""
-    max_speed: float = 12.0
-    """Inter-ocular distances per second the head may move (a fast real slide is ~4)."""
+    max_speed: float = 30.0
+    """Inter-ocular distances per second the head may move: one per frame at 30 fps (a fast
+    real slide is ~4 per second, a jerky 25 fps clip reaches half a distance in one frame)."""
     max_turn_speed: float = 540.0
     """Degrees per second of in-plane rotation."""
     max_zoom_speed: float = 3.0

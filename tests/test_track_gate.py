@@ -36,17 +36,19 @@ def test_a_one_frame_jump_is_lost_and_a_lasting_one_is_real() -> None:
     dt = 1 / 30
     # a fast real slide (4 inter-ocular distances per second) is always accepted
     for i in range(10):
-        assert gate.check(_face(shift_x=-4 * 120 * dt * i / 2), 512, 512, i * dt) is not None
+        assert gate.check(_face(shift_x=-4 * 120 * dt * i / 2), 1024, 1024, i * dt) is not None
     t = 10 * dt
     base = -4 * 120 * dt * 9 / 2
-    assert gate.check(_face(shift_x=base + 150), 512, 512, t) is None  # 1.25 io in one frame: a glitch
-    assert gate.check(_face(shift_x=base), 512, 512, t + dt) is not None  # back where it was
+    assert gate.check(_face(shift_x=base + 60), 1024, 1024, t) is not None  # half a distance in a frame: real
+    t += dt
+    assert gate.check(_face(shift_x=base + 300), 1024, 1024, t) is None  # 2 io in one frame: a glitch
+    assert gate.check(_face(shift_x=base + 60), 1024, 1024, t + dt) is not None  # back where it was
     # a cut: the face is somewhere else from now on — accepted once three frames agree
-    seen = [gate.check(_face(shift_x=base + 150, shift_y=20), 512, 512, t + (2 + k) * dt) is not None for k in range(4)]
+    seen = [gate.check(_face(shift_x=base + 360, shift_y=20), 1024, 1024, t + (2 + k) * dt) is not None for k in range(4)]
     assert seen == [False, False, True, True]
     assert gate.rejected == 3
     # after a long loss anything is reachable again
-    assert gate.check(_face(shift_x=-60), 512, 512, t + 3.0) is not None
+    assert gate.check(_face(shift_x=-60), 1024, 1024, t + 3.0) is not None
 
 
 def test_the_face_leaving_the_frame_counts_as_lost_while_it_is_cut() -> None:
