@@ -54,7 +54,9 @@ def add_motion_options(p: argparse.ArgumentParser, *, offline: bool = True) -> N
     g.add_argument("--no-mouth", dest="mouth_synthesis", action="store_false",
                    help="no mouth-interior synthesis (the eyelids stay)")
     g.add_argument("--no-eyelids", dest="eyelids", action="store_false",
-                   help="no eyelid layer (a blink then only squashes the eye)")
+                   help="no eyelid layer (the eyes then keep the portrait's opening: no blinks)")
+    g.add_argument("--no-gaze", dest="gaze", action="store_false",
+                   help="no iris layer (the irises then keep the portrait's gaze)")
     g.add_argument("--color-match", action="store_true", help="match the face colour statistics to the source")
     g.add_argument("--sharpen", type=float, default=0.0, help="unsharp-mask amount, 0–2 (default 0)")
     g.add_argument("--engine", choices=ENGINE_CHOICES, default="opencv",
@@ -70,7 +72,7 @@ def animator_settings(args: argparse.Namespace) -> AnimatorSettings:
     rs = RetargetSettings(reference=getattr(args, "reference", "first"), smoothing=args.smoothing,
                           head_gain=args.head_gain, eye_gain=args.eye_gain, brow_gain=args.brow_gain,
                           mouth_gain=args.mouth_gain, mirror=args.mirror)
-    gs = GeneratorSettings(mouth_synthesis=args.mouth_synthesis, eyelids=args.eyelids,
+    gs = GeneratorSettings(mouth_synthesis=args.mouth_synthesis, eyelids=args.eyelids, gaze=args.gaze,
                            color_match=args.color_match, sharpen=args.sharpen)
     return AnimatorSettings.of(rs, gs, engine=args.engine, align=args.align, device=args.device,
                                threads=args.threads, fp16=args.fp16)

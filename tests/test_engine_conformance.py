@@ -196,7 +196,7 @@ def test_a_toy_layer_written_once_runs_on_every_engine(
     image, lm, person = case
     settings = GeneratorSettings()
     src = prepare_source(image, lm, None, settings, person, stack=LayerStack.default().with_layers(Vignette()))
-    assert [x.name for x in src.stack.layers] == ["motion", "warp", "mouth", "eyelids", "vignette"]
+    assert [x.name for x in src.stack.layers] == ["motion", "warp", "mouth", "eyelids", "irises", "vignette"]
     ref = _reference(src, settings, targets)
     # it does what it says: far from the nose, inside the region, the frame got darker;
     # near the nose and outside the region nothing changed
@@ -219,7 +219,8 @@ def test_toggling_a_layer_rebuilds_a_compiled_engine_and_stays_in_parity(
     src = prepare_source(image, lm, None, settings, person)
     engine = _make("onnxruntime", EngineSettings(generator=settings), tmp_path)
     engine.prepare(src)
-    for change in ({"eyelids": False}, {"mouth_synthesis": False}, {"eyelids": True, "mouth_synthesis": True}):
+    for change in ({"eyelids": False}, {"mouth_synthesis": False}, {"gaze": False},
+                   {"eyelids": True, "mouth_synthesis": True, "gaze": True}):
         for k, v in change.items():
             setattr(settings, k, v)
         TOLERANCE.check(f"onnxruntime after {change}", _reference(src, settings, targets), engine.render_batch(targets))

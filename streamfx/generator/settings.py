@@ -23,7 +23,11 @@ class GeneratorSettings:
     """Draw a mouth interior where the lips part wider than the source's (``--no-mouth``: off)."""
     # eyelids (layers/eyelids.py)
     eyelids: bool = True
-    """Cover the eye with the source's lid where the lid comes down further than the source's."""
+    """Slide the source's lids to the target's lid edges: blinks, winks, wide-open eyes (``--no-eyelids``: off,
+    the eyes keep the source's opening)."""
+    # irises (layers/irises.py)
+    gaze: bool = True
+    """Move the source's irises to where the driver looks (``--no-gaze``: off, the irises keep their place)."""
     # colour match (layers/filters.py)
     color_match: bool = False
     """Match the face region's colour statistics to the source (for strong lighting drift)."""

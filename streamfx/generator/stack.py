@@ -1,6 +1,6 @@
 """The generator as an ordered stack of layers, run on any ops backend.
 
-    motion (field) → warp → mouth (overlay) → eyelids (overlay) → assemble
+    motion (field) → warp → mouth (overlay) → eyelids → irises (overlays) → assemble
     → appearance layers (the driver's pixels) → colour filters
 
 :meth:`LayerStack.run` is the per-frame generator every engine compiles: it calls it with
@@ -24,6 +24,7 @@ from streamfx.generator.layers import (
     EyelidLayer,
     Frame,
     FrameFilter,
+    IrisLayer,
     Layer,
     MotionLayer,
     MouthLayer,
@@ -51,7 +52,7 @@ class LayerStack:
 
     @classmethod
     def default(cls) -> LayerStack:
-        return cls([MotionLayer(), WarpLayer(), MouthLayer(), EyelidLayer()], [ColourMatch(), Sharpen()])
+        return cls([MotionLayer(), WarpLayer(), MouthLayer(), EyelidLayer(), IrisLayer()], [ColourMatch(), Sharpen()])
 
     def with_layers(self, *extra: Layer) -> LayerStack:
         """This stack with more overlay (or field) layers, each put after the last of its kind."""

@@ -3,9 +3,10 @@
 from streamfx.generator.layers.base import Frame, FrameFilter, Layer
 from streamfx.generator.layers.eyelids import EyelidLayer
 from streamfx.generator.layers.filters import ColourMatch, Sharpen
+from streamfx.generator.layers.irises import IrisLayer
 from streamfx.generator.layers.motion import MotionLayer
 from streamfx.generator.layers.mouth import MouthLayer
 from streamfx.generator.layers.warp import WarpLayer
 
-__all__ = ["ColourMatch", "EyelidLayer", "Frame", "FrameFilter", "Layer", "MotionLayer", "MouthLayer",
-           "Sharpen", "WarpLayer"]
+__all__ = ["ColourMatch", "EyelidLayer", "Frame", "FrameFilter", "IrisLayer", "Layer", "MotionLayer",
+           "MouthLayer", "Sharpen", "WarpLayer"]
