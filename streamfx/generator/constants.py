@@ -66,7 +66,7 @@ EYE_FEATHER = (0.04, 0.7)
 EYE_SIDE_FADE = (0.15, 0.1)
 """Beyond the corners the lid layers fade out: from this far past a corner (× the eye's width)
 over this much more."""
-UPPER_LID_BAND = (0.3, 0.08)
+UPPER_LID_BAND = (0.36, 0.16)
 """The upper lid's skin that slides over the eye: from this far above the lid edge, × the eye's
 width (it stretches, as a lid unfolds from its crease), and the band at the edge that moves
 unstretched (the lashes)."""
