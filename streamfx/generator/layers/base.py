@@ -21,7 +21,7 @@ nothing from a graph).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
@@ -48,6 +48,9 @@ class Frame:
     """The region's colour, which overlay layers composite onto."""
     appearance: DriverAppearance | None = None
     """What appearance layers extracted from the driver's image (None: no image this frame)."""
+    shared: dict[str, Any] = field(default_factory=dict)
+    """Per-frame values one layer works out for the layers after it, by key (the eye layers share
+    each eye's frame and lid edges), so that no step is computed twice."""
 
 
 class Layer(ABC):

@@ -16,39 +16,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from streamfx.generator.basics import SourceBasics
-from streamfx.generator.constants import IRIS_EDGE, LID_FADE, LOWER_LID_BAND, UPPER_LID_BAND
+from streamfx.generator.constants import LID_FADE, LOWER_LID_BAND, UPPER_LID_BAND
 from streamfx.generator.layers.base import Frame, Layer
 from streamfx.generator.layers.eyes import (
     EyeShape,
     between,
-    eye_coords,
-    eye_frame,
-    eye_window,
+    eye_view,
+    iris_disc,
     lid_shadow,
-    side_fade,
     source_eyes,
-    source_lids,
     source_xy,
-    target_lids,
 )
-from streamfx.generator.layers.shapes import bulge
 from streamfx.generator.ops.base import Ops, Tensor
 
 
 @dataclass(frozen=True)
 class EyelidConsts:
     eyes: tuple[EyeShape, ...]  # the subject's right eye, then left
-
-
-def iris_disc(ops: Ops, eye: EyeShape, u: Tensor, v: Tensor, cx: Tensor, cy: Tensor, grow: Tensor | None = None) -> Tensor:
-    """0…1: inside the source's iris disc (its radius × ``grow``) centred at (cx, cy) of the eye
-    frame, with a soft edge."""
-    dx = ops.sub(ops.mul(u, ops.f(eye.width)), cx)
-    dy = ops.sub(v, cy)
-    dist = ops.sqrt(ops.add(ops.mul(dx, dx), ops.mul(dy, dy)))
-    edge = max(IRIS_EDGE[1], IRIS_EDGE[0] * eye.width)
-    r = ops.f(eye.iris_r) if grow is None else ops.mul(ops.f(eye.iris_r), grow)
-    return ops.clip01(ops.add(ops.div(ops.sub(r, dist), ops.f(edge)), ops.f(0.5)))
 
 
 class EyelidLayer(Layer):
@@ -60,35 +44,34 @@ class EyelidLayer(Layer):
         return EyelidConsts(source_eyes(src.image, src.landmarks))
 
     def apply(self, ops: Ops, k: EyelidConsts, frame: Frame) -> None:
-        for eye in k.eyes:
-            self._eye(ops, eye, frame)
+        for n, eye in enumerate(k.eyes):
+            self._eye(ops, eye, n, frame)
 
     @staticmethod
-    def _eye(ops: Ops, eye: EyeShape, frame: Frame) -> None:
-        e = eye_frame(ops, frame.target, eye)
-        win = eye_window(ops, frame.canvas, e)
-        u, v = eye_coords(ops, win, e)
-        b = bulge(ops, u)
-        top_s, bottom_s = source_lids(ops, eye, u, b)
-        top, bottom = target_lids(ops, eye, e, u, b, (top_s, bottom_s))
-        sides = side_fade(ops, u)
+    def _eye(ops: Ops, eye: EyeShape, n: int, frame: Frame) -> None:
+        view = eye_view(ops, frame, eye, n)
+        win, u, v, top, bottom = view.win, view.u, view.v, view.top, view.bottom
         # the eye the lids uncover where they open wider than the source's: sclera, and the
         # iris (at rest: the iris layer moves it) where the source's lid hid its top
-        shown = ops.mul(between(ops, v, top, bottom, eye.feather), uncovered(ops, eye, v, (top_s, bottom_s), (top, bottom)))
+        shown = ops.mul(between(ops, v, top, bottom, eye.feather),
+                        uncovered(ops, eye, v, (view.top_s, view.bottom_s), (top, bottom)))
         iris = iris_disc(ops, eye, u, v, ops.f(float(eye.iris[0])), ops.f(float(eye.iris[1])))
-        colour = ops.add(ops.mul(ops.rgb(eye.sclera_rgb), ops.sub(ops.f(1.0), iris)), ops.mul(ops.rgb(eye.iris_rgb), iris))
+        sclera = ops.rgb(eye.sclera_rgb)
+        colour = ops.add(sclera, ops.mul(ops.sub(ops.rgb(eye.iris_rgb), sclera), iris))
         colour = ops.mul(colour, lid_shadow(ops, eye, v, top))
-        frame.canvas = ops.composite(frame.canvas, win, colour, ops.mul(shown, sides))
+        frame.canvas = ops.composite(frame.canvas, win, colour, ops.mul(shown, view.sides))
         # the lids, the lower one first: where they meet, the upper one's soft edge overlaps it
-        half, f = ops.f(0.5), ops.f(eye.feather)
-        edge = ops.add(half, ops.mul(half, closed(ops, eye, top, bottom)))
-        fade = ops.f(LID_FADE * eye.width)
-        for edge_s, edge_t, out, band in ((bottom_s, bottom, 1.0, LOWER_LID_BAND), (top_s, top, -1.0, UPPER_LID_BAND)):
+        half = ops.f(0.5)
+        edge = ops.add(half, ops.mul(half, view.closed))
+        k, fade = ops.f(1.0 / eye.feather), ops.f(1.0 / (LID_FADE * eye.width))
+        for edge_s, edge_t, out, band in ((view.bottom_s, bottom, 1.0, LOWER_LID_BAND),
+                                          (view.top_s, top, -1.0, UPPER_LID_BAND)):
             o = ops.f(out)
             # outward from the eye: past the target's edge, and not yet at the band's far end
             past = ops.mul(ops.sub(v, edge_t), o)
             within = ops.sub(ops.f(band[0] * eye.width), ops.mul(ops.sub(v, edge_s), o))
-            cover = ops.mul(ops.mul(ops.clip01(ops.add(ops.div(past, f), edge)), ops.clip01(ops.div(within, fade))), sides)
+            cover = ops.mul(ops.mul(ops.clip01(ops.add(ops.mul(past, k), edge)), ops.clip01(ops.mul(within, fade))),
+                            view.sides)
             x, y = source_xy(ops, eye, u, slide(ops, v, edge_s, edge_t, out, band, eye.width))
             frame.canvas = ops.composite(frame.canvas, win, ops.source_at(win, x, y), cover)
 
@@ -96,18 +79,13 @@ class EyelidLayer(Layer):
 def uncovered(ops: Ops, eye: EyeShape, v: Tensor, source: tuple[Tensor, Tensor], target: tuple[Tensor, Tensor]) -> Tensor:
     """0…1: where a lid opened wider than the source's, between the new edge and just past the
     old one (its soft edge would otherwise show as a second lid line); 0 where nothing opened."""
-    f, half = ops.f(eye.feather), ops.f(0.5)
+    k, half = ops.f(1.0 / eye.feather), ops.f(0.5)
     out = []
     for edge_s, edge_t, sign in ((source[0], target[0], 1.0), (source[1], target[1], -1.0)):
         o = ops.f(sign)
-        wider = ops.clip01(ops.div(ops.mul(ops.sub(edge_s, edge_t), o), f))
-        out.append(ops.mul(wider, ops.clip01(ops.add(ops.add(ops.div(ops.mul(ops.sub(edge_s, v), o), f), half), wider))))
+        wider = ops.clip01(ops.mul(ops.mul(ops.sub(edge_s, edge_t), o), k))
+        out.append(ops.mul(wider, ops.clip01(ops.add(ops.add(ops.mul(ops.mul(ops.sub(edge_s, v), o), k), half), wider))))
     return ops.maximum(out[0], out[1])
-
-
-def closed(ops: Ops, eye: EyeShape, top: Tensor, bottom: Tensor) -> Tensor:
-    """0…1: how closed the eye is at each pixel's column (1: the lids less than a feather apart)."""
-    return ops.clip01(ops.sub(ops.f(1.0), ops.div(ops.sub(bottom, top), ops.f(eye.feather))))
 
 
 def slide(ops: Ops, v: Tensor, edge_s: Tensor, edge_t: Tensor, out: float, band: tuple[float, float],

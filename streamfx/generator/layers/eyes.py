@@ -24,6 +24,7 @@ from streamfx.generator.constants import (
     EYE_FEATHER,
     EYE_SAMPLE_INSET,
     EYE_SIDE_FADE,
+    IRIS_EDGE,
     IRIS_FALLBACK_RGB,
     IRIS_SAMPLE_RING,
     LID_SHADOW,
@@ -35,6 +36,7 @@ from streamfx.generator.constants import (
 )
 from streamfx.generator.eye_fit import eye_crop, fit_iris
 from streamfx.generator.geometry import feature_frame
+from streamfx.generator.layers.base import Frame
 from streamfx.generator.layers.shapes import axis, bulge, feature_coords
 from streamfx.generator.ops.base import Ops, Tensor, Window
 
@@ -212,41 +214,26 @@ def source_xy(ops: Ops, eye: EyeShape, u: Tensor, v: Tensor) -> tuple[Tensor, Te
 
 def between(ops: Ops, v: Tensor, top: Tensor, bottom: Tensor, feather: float) -> Tensor:
     """0…1: how far v lies between two lid edges (soft over ``feather`` pixels)."""
-    half = ops.f(0.5)
-    f = ops.f(feather)
-    return ops.mul(ops.clip01(ops.add(ops.div(ops.sub(v, top), f), half)),
-                   ops.clip01(ops.add(ops.div(ops.sub(bottom, v), f), half)))
+    half, k = ops.f(0.5), ops.f(1.0 / feather)
+    return ops.mul(ops.clip01(ops.add(ops.mul(ops.sub(v, top), k), half)),
+                   ops.clip01(ops.add(ops.mul(ops.sub(bottom, v), k), half)))
 
 
-def lid_curve(ops: Ops, coeffs: tuple[Tensor, Tensor, Tensor], u: Tensor, b: Tensor) -> Tensor:
-    """A lid edge's height over the window, from its coefficients and the bulge b = 4u(1−u)."""
-    s = ops.sub(u, ops.f(0.5))
+def lid_curve(ops: Ops, coeffs: tuple[Tensor, Tensor, Tensor], s: Tensor, b: Tensor) -> Tensor:
+    """A lid edge's height over the window, from its coefficients, s = u − ½ and the bulge b."""
     return ops.mul(b, ops.add(coeffs[0], ops.mul(s, ops.add(coeffs[1], ops.mul(s, coeffs[2])))))
 
 
-def source_lids(ops: Ops, eye: EyeShape, u: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-    """The source's upper and lower lid edges over the window."""
-    return (lid_curve(ops, tuple(ops.f(c) for c in eye.upper), u, b),  # type: ignore[arg-type]
-            lid_curve(ops, tuple(ops.f(c) for c in eye.lower), u, b))  # type: ignore[arg-type]
-
-
-def target_lids(ops: Ops, eye: EyeShape, e: EyeFrame, u: Tensor, b: Tensor,
-                source: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
-    """The target's lid edges over the window, the upper never below the lower, each opened at
-    most LID_WIDEN of its band wider than the source's (beyond that the band would fold)."""
-    top_s, bottom_s = source
-    up_band, low_band = UPPER_LID_BAND, LOWER_LID_BAND
-    highest = ops.sub(top_s, ops.mul(b, ops.f(LID_WIDEN * (up_band[0] - up_band[1]) * eye.width)))
-    lowest = ops.add(bottom_s, ops.mul(b, ops.f(LID_WIDEN * (low_band[0] - low_band[1]) * eye.width)))
-    bottom = ops.minimum(lid_curve(ops, e.lower, u, b), lowest)
-    top = ops.minimum(ops.maximum(lid_curve(ops, e.upper, u, b), highest), bottom)
-    return top, bottom
+def source_lids(ops: Ops, eye: EyeShape, s: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """The source's upper and lower lid edges at s = u − ½ (bulge b)."""
+    return (lid_curve(ops, tuple(ops.f(c) for c in eye.upper), s, b),  # type: ignore[arg-type]
+            lid_curve(ops, tuple(ops.f(c) for c in eye.lower), s, b))  # type: ignore[arg-type]
 
 
 def source_opening(ops: Ops, eye: EyeShape, u: Tensor, v: Tensor, inset: Tensor | None = None) -> Tensor:
     """0…1: whether the source showed its eye (not lid) at (u, v) of its eye frame; ``inset``
     (pixels) moves both lid edges inwards."""
-    top, bottom = source_lids(ops, eye, u, bulge(ops, u))
+    top, bottom = source_lids(ops, eye, ops.sub(u, ops.f(0.5)), bulge(ops, u))
     if inset is not None:
         top, bottom = ops.add(top, inset), ops.sub(bottom, inset)
     return between(ops, v, top, bottom, eye.feather)
@@ -255,12 +242,62 @@ def source_opening(ops: Ops, eye: EyeShape, u: Tensor, v: Tensor, inset: Tensor 
 def lid_shadow(ops: Ops, eye: EyeShape, v: Tensor, top: Tensor) -> Tensor:
     """A colour factor for what is drawn inside the eye: darker just below the upper lid."""
     most, reach = LID_SHADOW
-    near = ops.clip01(ops.sub(ops.f(1.0), ops.div(ops.sub(v, top), ops.f(reach * eye.width))))
+    near = ops.clip01(ops.sub(ops.f(1.0), ops.mul(ops.sub(v, top), ops.f(1.0 / (reach * eye.width)))))
     return ops.sub(ops.f(1.0), ops.mul(ops.f(most), near))
+
+
+def iris_disc(ops: Ops, eye: EyeShape, u: Tensor, v: Tensor, cx: Tensor, cy: Tensor,
+              grow: Tensor | None = None) -> Tensor:
+    """0…1: inside the source's iris disc (its radius × ``grow``) centred at (cx, cy) of the eye
+    frame, with a soft edge."""
+    dx = ops.sub(ops.mul(u, ops.f(eye.width)), cx)
+    dy = ops.sub(v, cy)
+    dist = ops.sqrt(ops.add(ops.mul(dx, dx), ops.mul(dy, dy)))
+    r = ops.f(eye.iris_r) if grow is None else ops.mul(ops.f(eye.iris_r), grow)
+    edge = max(IRIS_EDGE[1], IRIS_EDGE[0] * eye.width)
+    return ops.clip01(ops.add(ops.mul(ops.sub(r, dist), ops.f(1.0 / edge)), ops.f(0.5)))
+
+
+@dataclass
+class EyeView:
+    """One eye of one frame as both eye layers draw it: its window, each pixel's place in the
+    eye's frame, and the source's and the target's lid edges there."""
+
+    e: EyeFrame
+    win: Window
+    u: Tensor  # along the eye, 0…1
+    v: Tensor  # down, source pixels
+    top_s: Tensor  # the source's lid edges
+    bottom_s: Tensor
+    top: Tensor  # the target's: the upper never below the lower, neither opened past LID_WIDEN
+    bottom: Tensor
+    closed: Tensor  # 0…1: the lids less than a feather apart
+    sides: Tensor  # 1 over the eye, fading out beyond its corners
+
+
+def eye_view(ops: Ops, frame: Frame, eye: EyeShape, n: int) -> EyeView:
+    """Eye ``n`` of this frame, worked out by the first eye layer that asks, shared with the rest."""
+    views = frame.shared.setdefault("eyes", {})
+    if n not in views:
+        e = eye_frame(ops, frame.target, eye)
+        win = eye_window(ops, frame.canvas, e)
+        u, v = eye_coords(ops, win, e)
+        s, b = ops.sub(u, ops.f(0.5)), bulge(ops, u)
+        top_s, bottom_s = source_lids(ops, eye, s, b)
+        up_band, low_band = UPPER_LID_BAND, LOWER_LID_BAND
+        highest = ops.sub(top_s, ops.mul(b, ops.f(LID_WIDEN * (up_band[0] - up_band[1]) * eye.width)))
+        lowest = ops.add(bottom_s, ops.mul(b, ops.f(LID_WIDEN * (low_band[0] - low_band[1]) * eye.width)))
+        bottom = ops.minimum(lid_curve(ops, e.lower, s, b), lowest)
+        top = ops.minimum(ops.maximum(lid_curve(ops, e.upper, s, b), highest), bottom)
+        closed = ops.clip01(ops.sub(ops.f(1.0), ops.mul(ops.sub(bottom, top), ops.f(1.0 / eye.feather))))
+        views[n] = EyeView(e, win, u, v, top_s, bottom_s, top, bottom, closed, side_fade(ops, u))
+    view: EyeView = views[n]
+    return view
 
 
 def side_fade(ops: Ops, u: Tensor) -> Tensor:
     """1 over the eye, fading to 0 a little beyond its corners."""
     past, ramp = EYE_SIDE_FADE
-    return ops.mul(ops.clip01(ops.div(ops.add(u, ops.f(past)), ops.f(ramp))),
-                   ops.clip01(ops.div(ops.sub(ops.f(1.0 + past), u), ops.f(ramp))))
+    k = ops.f(1.0 / ramp)
+    return ops.mul(ops.clip01(ops.mul(ops.add(u, ops.f(past)), k)),
+                   ops.clip01(ops.mul(ops.sub(ops.f(1.0 + past), u), k)))

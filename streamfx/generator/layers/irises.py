@@ -14,25 +14,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from streamfx.generator.basics import SourceBasics
-from streamfx.generator.constants import IRIS_GONE, IRIS_REACH, SCLERA_BESIDE
+from streamfx.generator.constants import IRIS_GONE, IRIS_REACH
 from streamfx.generator.layers.base import Frame, Layer
-from streamfx.generator.layers.eyelids import closed, iris_disc
 from streamfx.generator.layers.eyes import (
     EyeFrame,
     EyeShape,
     between,
-    eye_coords,
-    eye_frame,
-    eye_window,
+    eye_view,
+    iris_disc,
     lid_shadow,
     source_eyes,
-    source_lids,
     source_opening,
     source_xy,
-    target_lids,
 )
-from streamfx.generator.layers.shapes import bulge, height
-from streamfx.generator.ops.base import Ops, Tensor, Window
+from streamfx.generator.layers.shapes import height
+from streamfx.generator.ops.base import Ops, Tensor
 
 
 @dataclass(frozen=True)
@@ -49,66 +45,48 @@ class IrisLayer(Layer):
         return IrisConsts(source_eyes(src.image, src.landmarks))
 
     def apply(self, ops: Ops, k: IrisConsts, frame: Frame) -> None:
-        for eye in k.eyes:
-            self._eye(ops, eye, frame)
+        for n, eye in enumerate(k.eyes):
+            self._eye(ops, eye, n, frame)
 
     @staticmethod
-    def _eye(ops: Ops, eye: EyeShape, frame: Frame) -> None:
-        e = eye_frame(ops, frame.target, eye)
-        win = eye_window(ops, frame.canvas, e)
-        u, v = eye_coords(ops, win, e)
-        du, dv = gaze_shift(ops, eye, e, frame.target)
-        b = bulge(ops, u)
-        top_s, bottom_s = source_lids(ops, eye, u, b)
-        top, bottom = target_lids(ops, eye, e, u, b, (top_s, bottom_s))
+    def _eye(ops: Ops, eye: EyeShape, n: int, frame: Frame) -> None:
+        view = eye_view(ops, frame, eye, n)
+        win, u, v, top, bottom = view.win, view.u, view.v, view.top, view.bottom
+        du, dv = gaze_shift(ops, eye, view.e, frame.target)
         # inside the target's lids, kept off their soft edges and shut where they meet
         f = eye.feather
         half = ops.f(0.5 * f)
         shown = ops.mul(between(ops, v, ops.add(top, half), ops.sub(bottom, half), f),
-                        ops.sub(ops.f(1.0), closed(ops, eye, top, bottom)))
+                        ops.sub(ops.f(1.0), view.closed))
         cx, cy = ops.f(float(eye.iris[0])), ops.f(float(eye.iris[1]))
-        # painted over a little beyond its rim (the dark limbus) once it has moved by a feather
-        moved = ops.clip01(ops.div(ops.sqrt(ops.add(ops.mul(du, du), ops.mul(dv, dv))), ops.f(f)))
+        # where the iris was: painted over a little beyond its rim (the dark limbus) once it
+        # has moved by a feather
+        moved = ops.clip01(ops.mul(ops.add(ops.abs(du), ops.abs(dv)), ops.f(1.0 / f)))
         was = iris_disc(ops, eye, u, v, cx, cy, ops.add(ops.f(1.0), ops.mul(ops.f(IRIS_GONE - 1.0), moved)))
         now = iris_disc(ops, eye, u, v, ops.add(cx, du), ops.add(cy, dv))
         # the white of the eye where the iris was and no longer is
         gone = ops.div(ops.clip01(ops.sub(was, now)), ops.maximum(ops.sub(ops.f(1.0), now), ops.f(1e-3)))
-        frame.canvas = ops.composite(frame.canvas, win, sclera(ops, eye, win, u, v, top), ops.mul(shown, gone))
-        # the iris where it is now: the source's, moved; its colour where the source's lids hid it
-        iu = ops.sub(u, ops.div(du, ops.f(eye.width)))
+        shade = lid_shadow(ops, eye, v, top)
+        frame.canvas = ops.composite(frame.canvas, win, ops.mul(ops.rgb(eye.sclera_rgb), shade), ops.mul(shown, gone))
+        # the iris where it is now: the source's, moved; where the source's lids hid it, the
+        # iris mirrored top to bottom about its centre (an iris is nearly round-symmetric), or
+        # its colour where the lids hid that too. Once anything moved, the source's lid edges
+        # count as hidden: they would show as a line across the iris.
+        iu = ops.sub(u, ops.mul(du, ops.f(1.0 / eye.width)))
         iv = ops.sub(v, dv)
-        x, y = source_xy(ops, eye, iu, iv)
-        # (once anything moved, the source's lid edges count as hidden: they'd show as a line)
-        change = ops.maximum(ops.add(ops.abs(du), ops.abs(dv)),
-                             ops.maximum(ops.sub(top_s, top), ops.sub(bottom, bottom_s)))
-        inset = ops.mul(ops.clip01(ops.div(change, ops.f(f))), ops.f(f))
+        change = ops.maximum(moved, ops.clip01(ops.mul(ops.maximum(ops.sub(view.top_s, top), ops.sub(bottom, view.bottom_s)),
+                                                       ops.f(1.0 / f))))
+        inset = ops.mul(change, ops.f(f))
         hidden = ops.div(ops.clip01(ops.sub(shown, source_opening(ops, eye, iu, iv, inset))),
                          ops.maximum(shown, ops.f(1e-3)))
+        x, y = source_xy(ops, eye, iu, iv)
         iris = ops.source_at(win, x, y)
-        # what the lids hid: the iris mirrored top to bottom about its centre (an iris is
-        # nearly round-symmetric), or its colour where the lids hid that too
         mirror_v = ops.sub(ops.f(2.0 * float(eye.iris[1])), iv)
         mx, my = source_xy(ops, eye, iu, mirror_v)
-        flat = ops.mul(ops.rgb(eye.iris_rgb), lid_shadow(ops, eye, v, top))
+        flat = ops.mul(ops.rgb(eye.iris_rgb), shade)
         fill = ops.add(flat, ops.mul(ops.sub(ops.source_at(win, mx, my), flat), source_opening(ops, eye, iu, mirror_v)))
         colour = ops.add(iris, ops.mul(ops.sub(fill, iris), hidden))
         frame.canvas = ops.composite(frame.canvas, win, colour, ops.mul(shown, now))
-
-
-def sclera(ops: Ops, eye: EyeShape, win: Window, u: Tensor, v: Tensor, top: Tensor) -> Tensor:
-    """The white of the eye over the window: at each height, the source's own sclera from
-    beside its iris (left and right, blended across), or its measured colour where the
-    source's lids hid that, shaded by the upper lid."""
-    flat = ops.mul(ops.rgb(eye.sclera_rgb), lid_shadow(ops, eye, v, top))
-    cx, r = float(eye.iris[0]), eye.iris_r
-    sides = []
-    for at in (cx - SCLERA_BESIDE * r, cx + SCLERA_BESIDE * r):
-        su = ops.f(at / eye.width)
-        x, y = source_xy(ops, eye, su, v)
-        seen = source_opening(ops, eye, su, v)
-        sides.append(ops.add(flat, ops.mul(ops.sub(ops.source_at(win, x, y), flat), seen)))
-    across = ops.clip01(ops.div(ops.sub(ops.mul(u, ops.f(eye.width)), ops.f(cx - r)), ops.f(2.0 * r)))
-    return ops.add(sides[0], ops.mul(ops.sub(sides[1], sides[0]), across))
 
 
 def gaze_shift(ops: Ops, eye: EyeShape, e: EyeFrame, t: Tensor) -> tuple[Tensor, Tensor]:
