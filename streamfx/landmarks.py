@@ -58,15 +58,20 @@ SILHOUETTE = [251, 389, 356, 454, 323, 361, 132, 93, 234, 127, 162, 21]
 # Points that move with the skull, not with expressions: used to fit head pose.
 RIGID = [33, 133, 263, 362, 1, 4, 6, 168, 197, 195, 5, 10, 151, 9, 8, 98, 327, 129, 358]
 
+# The eye's corners: they move with the skull; its lids and iris move over the eyeball.
+EYE_CORNERS = list(RIGHT_EYE_CORNERS + LEFT_EYE_CORNERS)
+
 # Control points the generator's motion field is solved on: enough to carry every region,
-# few enough that the per-frame solve stays cheap and well conditioned.
-CONTROL = sorted(set([i for i in FACE_OVAL if i not in SILHOUETTE] + RIGHT_EYE_UPPER + RIGHT_EYE_LOWER + LEFT_EYE_UPPER
-                     + LEFT_EYE_LOWER + BROWS + NOSE + LIPS_OUTER + CHEEKS + CHIN
-                     + IRISES))
+# few enough that the per-frame solve stays cheap and well conditioned. Of the eyes only
+# the corners: the field carries the eye region as a whole (and glasses over it) rigidly,
+# and the eyelid and iris layers draw the lids and the gaze over it — warping them would
+# stretch lid skin over the eye and drag the sclera with the iris.
+CONTROL = sorted(set([i for i in FACE_OVAL if i not in SILHOUETTE] + EYE_CORNERS
+                     + BROWS + NOSE + LIPS_OUTER + CHEEKS + CHIN))
 
 # Points the driver's alignment matches by optical flow (streamfx.alignment): every point the
 # generator reads, but not the irises, whose motion the eye's texture would hide.
-ALIGNED = sorted((set(CONTROL) | set(RIGID) | set(MOUTH)) - set(IRISES))
+ALIGNED = sorted((set(CONTROL) | set(EYES) | set(RIGID) | set(MOUTH)) - set(IRISES))
 
 
 def eye_openness(lm: np.ndarray) -> float:

@@ -62,7 +62,9 @@ def add_motion_options(p: argparse.ArgumentParser, *, offline: bool = True) -> N
     g.add_argument("--no-driver-mouth", dest="driver_mouth", action="store_false",
                    help="don't put the driver's own mouth interior between the lips (video and camera drivers)")
     g.add_argument("--no-eyelids", dest="eyelids", action="store_false",
-                   help="no eyelid layer (a blink then only squashes the eye)")
+                   help="no eyelid layer (the eyes then keep the portrait's opening: no blinks)")
+    g.add_argument("--no-gaze", dest="gaze", action="store_false",
+                   help="no iris layer (the irises then keep the portrait's gaze)")
     g.add_argument("--detail", type=float, default=GeneratorSettings.detail, metavar="0..1",
                    help="the driver's expression detail (creases, from its image) carried over, "
                         f"0 (off) … 1 (default {GeneratorSettings.detail:g})")
@@ -82,6 +84,6 @@ def animator_settings(args: argparse.Namespace) -> AnimatorSettings:
                           head_gain=args.head_gain, eye_gain=args.eye_gain, brow_gain=args.brow_gain,
                           mouth_gain=args.mouth_gain, mirror=args.mirror)
     gs = GeneratorSettings(mouth_synthesis=args.mouth_synthesis, driver_mouth=args.driver_mouth, eyelids=args.eyelids,
-                           detail=args.detail, color_match=args.color_match, sharpen=args.sharpen)
+                           gaze=args.gaze, detail=args.detail, color_match=args.color_match, sharpen=args.sharpen)
     return AnimatorSettings.of(rs, gs, engine=args.engine, align=args.align, device=args.device,
                                threads=args.threads, fp16=args.fp16)

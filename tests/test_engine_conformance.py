@@ -225,7 +225,8 @@ def test_toggling_a_layer_rebuilds_a_compiled_engine_and_stays_in_parity(
     src = prepare_source(image, lm, None, settings, person)
     engine = _make("onnxruntime", EngineSettings(generator=settings), tmp_path)
     engine.prepare(src)
-    for change in ({"eyelids": False}, {"mouth_synthesis": False}, {"eyelids": True, "mouth_synthesis": True}):
+    for change in ({"eyelids": False}, {"mouth_synthesis": False}, {"gaze": False},
+                   {"eyelids": True, "mouth_synthesis": True, "gaze": True}):
         for k, v in change.items():
             setattr(settings, k, v)
         TOLERANCE.check(f"onnxruntime after {change}", _reference(src, settings, targets), engine.render_batch(targets))

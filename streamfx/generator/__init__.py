@@ -8,10 +8,12 @@ The generator is an ordered stack of layers (:mod:`streamfx.generator.stack`):
   2. ``warp`` — the field inverted by fixed-point iteration, resized to the region that can
      change, and the portrait remapped;
   3. ``mouth`` — a mouth interior where the lips part wider than the source's;
-  4. ``eyelids`` — the source's lid skin and lashes where the lids come down further;
-  5. ``detail`` — the driver's creases (from its image) as relative shading, on the finished
-     frame;
-  6. colour match and sharpening — optional filters on the finished frame.
+  4. ``eyelids`` — the source's own lids slid to the target's lid edges (the motion field
+     keeps the eye region rigid), and the eye they uncover;
+  5. ``irises`` — the source's irises moved to where the target looks;
+  6. ``driver_mouth``, ``detail`` — from the driver's image: its mouth interior, and its creases
+     as relative shading, on the finished frame;
+  7. colour match and sharpening — optional filters on the finished frame.
 
 Each layer prepares its per-source constants once (NumPy) and writes its per-frame step
 once against a small ops interface (:mod:`streamfx.generator.ops`) that NumPy/OpenCV (the

@@ -117,29 +117,54 @@ Gaussian blur of this σ × (pixels per patch pixel)."""
 SKIN_RING = (0.15, 0.45)
 """Skin colour for the tone match: between these distances (× the width) outside the outer lips."""
 
-# ---- eyelids (layers/eyelids.py) ------------------------------------------------------------
-LID_FEATHER = (0.04, 0.7)
+# ---- eyes: their frame, lids and irises (layers/eyes.py, eyelids.py, irises.py) ------------
+EYE_BOX = (0.6, 2.0)
+"""The window an eye's layers are drawn in: the corners' centre ± (this × the eye's width + pixels)."""
+EYE_FEATHER = (0.04, 0.7)
 """Lid edge softness, × the eye's width, at least pixels."""
-LID_OPEN_FEATHER = 2.5
-"""The source lid's edge is softer still: × the feather."""
-LASH_WIDTH = (0.05, 0.8)
-"""Lash-line half-width, × the eye's width, at least pixels."""
-LASH_MIN_BULGE = 0.05
-"""No lash near the corners, where the lid curve's bulge is below this."""
-LASH_CLOSING = 0.3
-"""The lash line is fully drawn once the lid has come down this share of the source's opening."""
-LID_SHADOW = 0.12
-"""The lid darkens by this share towards its edge (a crease shadow)."""
-LID_BOX = (0.6, 2.0)
-"""The window an eye's layer is drawn in: centre ± (this × the eye's width + pixels)."""
-LID_SAMPLES = (0.25, 0.75, 7)
-"""Where along the eye the lid and lash colours are sampled: from, to, count."""
-LID_SKIN_AT = (-0.22, -0.30)
-"""Lid-skin samples, above the lid edge, × the eye's width."""
-LASH_AT = (0.0, 0.04)
-"""Lash samples, at and just below the lid edge, × the eye's width."""
-LID_FALLBACK_RGB = (180.0, 140.0, 120.0)
-LASH_FALLBACK_RGB = (40.0, 30.0, 30.0)
+EYE_SIDE_FADE = (0.15, 0.1)
+"""Beyond the corners the lid layers fade out: from this far past a corner (× the eye's width)
+over this much more."""
+UPPER_LID_BAND = (0.36, 0.16)
+"""The upper lid's skin that slides over the eye: from this far above the lid edge, × the eye's
+width (it stretches, as a lid unfolds from its crease), and the band at the edge that moves
+unstretched (the lashes)."""
+LOWER_LID_BAND = (0.2, 0.05)
+"""The same for the lower lid, below its edge."""
+LID_WIDEN = 0.6
+"""A lid opens wider than the source's by at most this share of its stretching band."""
+LID_FADE = 0.06
+"""A lid band fades into the warped image over this, × the eye's width, at its far end."""
+
+SCLERA_FALLBACK_RGB = (228.0, 222.0, 215.0)
+"""The white of the eye when the source shows too little of it to measure."""
+IRIS_FALLBACK_RGB = (80.0, 60.0, 50.0)
+"""The iris colour when the source shows too little of it to measure."""
+EYE_SAMPLE_INSET = (0.02, 1.0)
+"""Colours are sampled this far inside the eye's outline, × the eye's width, at least pixels."""
+IRIS_SAMPLE_RING = (0.4, 0.9)
+"""The iris colour is measured between these shares of its radius (not the pupil, not its rim)."""
+SCLERA_SAMPLE = (1.1, (0.6, 0.95), 6)
+"""The sclera is measured outside the iris × this, from the pixels between these quantiles of
+brightness (not the lashes' shadow, not a highlight), and needs at least this many pixels;
+with fewer (a statue, a squint) it is the eye's own brightest colour."""
+IRIS_GONE = 1.2
+"""Where the iris was is painted over out to this × its radius (its dark rim, the limbus, too)."""
+SCLERA_BESIDE = 1.3
+"""Where the iris moved away, the sclera is taken from beside it, × its radius from its centre."""
+LID_SHADOW = (0.3, 0.18)
+"""What an eye layer fills in darkens towards the upper lid, by up to this share, over this
+distance below it (× the eye's width): the lid's shadow."""
+IRIS_SEARCH = (5, 0.04, (0.14, 0.4), (0.85, 1.45), 4.0, 0.15)
+"""The iris fit (eye_fit.fit_iris): rows scanned, their spread about the mesh's centre (× the
+eye's width); the radius' range (× the eye's width, and × the mesh's radius: a cartoon's iris
+is a third bigger than the mesh's, a pupil's edge is well inside);
+the weakest edge that counts (grey levels per 1/64 of the eye's width); how far from the mesh's
+centre the fitted one may lie (× the eye's width)."""
+IRIS_EDGE = (0.03, 0.7)
+"""The iris disc's edge softness, × the eye's width, at least pixels."""
+IRIS_REACH = (0.32, 0.15)
+"""How far the iris moves from its place in the source, × the eye's width: along and across the eye."""
 
 # ---- expression detail (layers/detail.py) --------------------------------------------------
 # Lengths in inter-ocular units (io) of the canonical face (the template face of

@@ -28,7 +28,11 @@ class GeneratorSettings:
     portrait, between the lips (``--no-driver-mouth``: off)."""
     # eyelids (layers/eyelids.py)
     eyelids: bool = True
-    """Cover the eye with the source's lid where the lid comes down further than the source's."""
+    """Slide the source's lids to the target's lid edges: blinks, winks, wide-open eyes (``--no-eyelids``: off,
+    the eyes keep the source's opening)."""
+    # irises (layers/irises.py)
+    gaze: bool = True
+    """Move the source's irises to where the driver looks (``--no-gaze``: off, the irises keep their place)."""
     # expression detail (layers/detail.py)
     detail: float = 0.5
     """How much of the driver's expression detail (creases, as a ratio image) to carry over,

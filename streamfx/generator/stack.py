@@ -1,7 +1,7 @@
 """The generator as an ordered stack of layers, run on any ops backend.
 
-    motion (field) → warp → mouth (overlay) → eyelids (overlay) → assemble
-    → appearance layers (the driver's pixels: driver_mouth) → colour filters
+    motion (field) → warp → mouth (overlay) → eyelids → irises (overlays) → assemble
+    → appearance layers (the driver's pixels: driver_mouth, detail) → colour filters
 
 :meth:`LayerStack.run` is the per-frame generator every engine compiles: it calls it with
 its own ops (NumPy/OpenCV per frame, the ONNX builder once per portrait, torch per batch).
@@ -26,6 +26,7 @@ from streamfx.generator.layers import (
     EyelidLayer,
     Frame,
     FrameFilter,
+    IrisLayer,
     Layer,
     MotionLayer,
     MouthLayer,
@@ -53,7 +54,7 @@ class LayerStack:
 
     @classmethod
     def default(cls) -> LayerStack:
-        return cls([MotionLayer(), WarpLayer(), MouthLayer(), EyelidLayer(), DriverMouthLayer(), DetailLayer()],
+        return cls([MotionLayer(), WarpLayer(), MouthLayer(), EyelidLayer(), IrisLayer(), DriverMouthLayer(), DetailLayer()],
                    [ColourMatch(), Sharpen()])
 
     def with_layers(self, *extra: Layer) -> LayerStack:

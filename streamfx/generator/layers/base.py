@@ -21,7 +21,7 @@ nothing from a graph).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
@@ -51,6 +51,9 @@ class Frame:
     settings: GeneratorSettings | None = None
     """The generator's settings, for appearance layers' live values (e.g. ``detail``); compiled
     layers never read it (a graph depends only on the enabled set)."""
+    shared: dict[str, Any] = field(default_factory=dict)
+    """Per-frame values one layer works out for the layers after it, by key (the eye layers share
+    each eye's frame and lid edges), so that no step is computed twice."""
 
 
 class Layer(ABC):

@@ -1,0 +1,303 @@
+"""An eye's own frame, shared by the eyelid and iris layers: the source's eye and the target's.
+
+The motion field carries the eye region rigidly with the eye's corners (their lids and irises
+are no control points of it, streamfx.landmarks.CONTROL), so glasses and the skin around an
+eye don't bend; the layers draw what moves over the eyeball instead. Each eye has a frame:
+its origin at the left corner, a unit axis to the right one, its width; ``u`` runs 0…1
+along the axis, ``v`` down from it. A target pixel maps to the source by the similarity that
+takes the target's corners onto the source's (:func:`source_xy`), so ``v`` is measured in
+source pixels. A lid edge is ``4u(1−u) · (a + b·s + c·s²)``, s = u − ½: zero at the corners,
+its peak free to lean and flatten as real lids do; (a, b, c) are least-squares fits to the
+lid's contour points, on the source once and on each target frame alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from streamfx import landmarks as L
+from streamfx.generator.constants import (
+    EYE_BOX,
+    EYE_FEATHER,
+    EYE_SAMPLE_INSET,
+    EYE_SIDE_FADE,
+    IRIS_EDGE,
+    IRIS_FALLBACK_RGB,
+    IRIS_SAMPLE_RING,
+    LID_SHADOW,
+    LID_WIDEN,
+    LOWER_LID_BAND,
+    SCLERA_FALLBACK_RGB,
+    SCLERA_SAMPLE,
+    UPPER_LID_BAND,
+)
+from streamfx.generator.eye_fit import eye_crop, fit_iris
+from streamfx.generator.geometry import feature_frame
+from streamfx.generator.layers.base import Frame
+from streamfx.generator.layers.shapes import axis, bulge, feature_coords
+from streamfx.generator.ops.base import Ops, Tensor, Window
+
+# (corners, upper lid contour, lower lid contour, iris), the subject's right eye then left
+EYE_POINTS = ((L.RIGHT_EYE_CORNERS, L.RIGHT_EYE_UPPER[1:-1], L.RIGHT_EYE_LOWER[1:-1], L.RIGHT_IRIS),
+              (L.LEFT_EYE_CORNERS, L.LEFT_EYE_UPPER[1:-1], L.LEFT_EYE_LOWER[1:-1], L.LEFT_IRIS))
+
+
+@dataclass(frozen=True)
+class EyeShape:
+    """One eye of the source portrait, in its own frame (source pixels)."""
+
+    corners: tuple[int, int]
+    upper_idx: np.ndarray  # the upper lid's contour points (no corners)
+    upper_w: np.ndarray  # 3×n: their heights → the lid curve's least-squares coefficients
+    lower_idx: np.ndarray
+    lower_w: np.ndarray
+    iris_idx: int  # the iris centre's landmark
+    origin: np.ndarray  # 2: the left corner
+    axis: np.ndarray  # 2: unit, to the right corner
+    width: float
+    upper: tuple[float, float, float]  # the upper lid curve's coefficients, pixels (up is negative)
+    lower: tuple[float, float, float]
+    iris: np.ndarray  # 2: the iris centre, along (px from the origin) and down
+    iris_r: float  # its radius, pixels
+    iris_mark: np.ndarray  # 2: the mesh's iris centre (the target's iris landmark moves from it)
+    feather: float  # lid edge softness, pixels
+    sclera_rgb: np.ndarray  # 3: the white of the eye
+    iris_rgb: np.ndarray  # 3: the iris (for what the source's lids hid of it)
+
+    @property
+    def down(self) -> np.ndarray:
+        return np.array([-self.axis[1], self.axis[0]], np.float32)
+
+
+def lid_weights(lm: np.ndarray, idx: list[int], origin: np.ndarray, ax: np.ndarray, width: float) -> np.ndarray:
+    """3×n weights that fit a lid curve to contour points by least squares: (a, b, c) = W · heights.
+
+    The points' places along the eye are the source's; a target's lid points stay close to
+    them, so the same weights fit the target's curve with one small matrix product."""
+    u = ((lm[idx, :2] - origin) @ ax) / width
+    s = u - 0.5
+    bulge = np.clip(4 * u * (1 - u), 0.0, 1.0)
+    design = np.stack([bulge, bulge * s, bulge * s * s], axis=1)
+    return np.linalg.pinv(design, rcond=1e-4).astype(np.float32)
+
+
+def eye_colours(image: np.ndarray, outline: np.ndarray, centre: np.ndarray, r: float,
+                width: float) -> tuple[np.ndarray, np.ndarray]:
+    """(sclera, iris) colours of one source eye from the pixels inside its outline (N×2 pixels)."""
+    h, w = image.shape[:2]
+    mask = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(mask, [np.round(outline).astype(np.int32)], 1)
+    inset = max(EYE_SAMPLE_INSET[1], EYE_SAMPLE_INSET[0] * width)
+    k = 2 * int(round(inset)) + 1
+    mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    ys, xs = np.nonzero(mask)
+    px = image[ys, xs, :3].astype(np.float32)
+    d = np.sqrt((xs - centre[0]) ** 2 + (ys - centre[1]) ** 2) / max(r, 1e-6)
+    ring = px[(d > IRIS_SAMPLE_RING[0]) & (d < IRIS_SAMPLE_RING[1])]
+    beside, (lo, hi), least = SCLERA_SAMPLE
+    iris = ring.mean(axis=0) if len(ring) >= least else np.array(IRIS_FALLBACK_RGB, np.float32)
+    white = px[d > beside]
+    if len(white) < least:
+        white = px  # no white to see (a statue, a squint): the eye's own brightest colour
+    if len(white) < least:
+        return np.array(SCLERA_FALLBACK_RGB, np.float32), iris.astype(np.float32)
+    luma = white @ np.array([0.299, 0.587, 0.114], np.float32)
+    q0, q1 = np.quantile(luma, [lo, hi])
+    sclera = np.median(white[(luma >= q0) & (luma <= q1)], axis=0)
+    return sclera.astype(np.float32), iris.astype(np.float32)
+
+
+def curve_points(origin: np.ndarray, ax: np.ndarray, width: float, coeffs: tuple[float, float, float],
+                 n: int = 24) -> np.ndarray:
+    """n source points along a lid curve, corner to corner."""
+    u = np.linspace(0.0, 1.0, n)
+    s = u - 0.5
+    h = 4 * u * (1 - u) * (coeffs[0] + s * (coeffs[1] + s * coeffs[2]))
+    return origin + np.outer(u * width, ax) + np.outer(h, [-ax[1], ax[0]])
+
+
+def source_eyes(image: np.ndarray, lm: np.ndarray) -> tuple[EyeShape, ...]:
+    """Both eyes of a source portrait (image H×W×C uint8, landmarks 478×3 pixels): the mesh's
+    lid curves, and its iris refined on the image (streamfx.generator.eye_fit)."""
+    eyes = []
+    for corners, upper, lower, iris in EYE_POINTS:
+        o, ax, down, width = feature_frame(lm, corners)
+        up_w, lo_w = lid_weights(lm, upper, o, ax, width), lid_weights(lm, lower, o, ax, width)
+        up3 = up_w @ ((lm[upper, :2] - o) @ down)
+        lo3 = lo_w @ ((lm[lower, :2] - o) @ down)
+        rel = lm[iris[0], :2] - o
+        mark = np.array([rel @ ax, rel @ down], np.float32)
+        r_mark = float(np.linalg.norm(lm[iris[1:], :2] - lm[iris[0], :2], axis=1).mean())
+        crop = eye_crop(image, o, ax, width)
+        centre, r = fit_iris(crop, mark, r_mark, width, (tuple(up3), tuple(lo3)))
+        h_up = (float(up3[0]), float(up3[1]), float(up3[2]))
+        h_lo = (float(lo3[0]), float(lo3[1]), float(lo3[2]))
+        outline = np.concatenate([curve_points(o, ax, width, h_up), curve_points(o, ax, width, h_lo)[::-1]])
+        sclera, iris_rgb = eye_colours(image, outline, o + centre[0] * ax + centre[1] * down, r, width)
+        eyes.append(EyeShape(
+            corners=corners, upper_idx=np.asarray(upper, np.int64), upper_w=up_w,
+            lower_idx=np.asarray(lower, np.int64), lower_w=lo_w, iris_idx=iris[0],
+            origin=o.astype(np.float32), axis=ax.astype(np.float32), width=width, upper=h_up, lower=h_lo,
+            iris=centre, iris_r=r, iris_mark=mark,
+            feather=max(EYE_FEATHER[1], EYE_FEATHER[0] * width), sclera_rgb=sclera, iris_rgb=iris_rgb))
+    return tuple(eyes)
+
+
+@dataclass
+class EyeFrame:
+    """One eye of the target frame (per-frame scalars; lengths in source pixels)."""
+
+    ox: Tensor  # the target's left corner, target pixels
+    oy: Tensor
+    ax_x: Tensor  # unit axis to the right corner
+    ax_y: Tensor
+    width: Tensor  # target pixels
+    scale: Tensor  # source pixels per target pixel
+    upper: tuple[Tensor, Tensor, Tensor]  # the target's lid curves in the eye frame, source pixels
+    lower: tuple[Tensor, Tensor, Tensor]
+    cx: Tensor  # the corners' centre, target pixels
+    cy: Tensor
+
+
+def lid_curve_of(ops: Ops, t: Tensor, idx: np.ndarray, weights: np.ndarray, ox: Tensor, oy: Tensor,
+                 ax_x: Tensor, ax_y: Tensor, scale: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The lid curve's coefficients fitted to the target's contour points, source pixels."""
+    pts = ops.gather(t, ops.const(idx), axis=1)  # B×n×2
+    px, py = ops.slice(pts, 0, 1), ops.slice(pts, 1, 2)  # B×n×1
+    h = ops.mul(ops.add(ops.mul(ops.sub(px, ox), ops.neg(ax_y)), ops.mul(ops.sub(py, oy), ax_x)), scale)
+    return tuple(ops.reduce_sum(ops.mul(h, ops.const(w.reshape(1, -1, 1), "lid_w")), (1,))  # type: ignore[return-value]
+                 for w in weights)  # B×1×1 each
+
+
+def eye_frame(ops: Ops, t: Tensor, eye: EyeShape) -> EyeFrame:
+    """The target's frame of ``eye`` and its lid curves."""
+    ax_, ay_ = ops.point(t, eye.corners[0])
+    bx_, by_ = ops.point(t, eye.corners[1])
+    swap = ops.gt(ax_, bx_)  # the eye's frame runs left to right, as the source's does
+    ox, oy = ops.where(swap, bx_, ax_), ops.where(swap, by_, ay_)
+    ex, ey = ops.where(swap, ax_, bx_), ops.where(swap, ay_, by_)
+    ax_x, ax_y, width = axis(ops, ox, oy, ex, ey)
+    scale = ops.div(ops.f(eye.width), width)
+    upper = lid_curve_of(ops, t, eye.upper_idx, eye.upper_w, ox, oy, ax_x, ax_y, scale)
+    lower = lid_curve_of(ops, t, eye.lower_idx, eye.lower_w, ox, oy, ax_x, ax_y, scale)
+    return EyeFrame(ox, oy, ax_x, ax_y, width, scale, upper, lower,
+                    ops.mul(ops.add(ax_, bx_), ops.f(0.5)), ops.mul(ops.add(ay_, by_), ops.f(0.5)))
+
+
+def eye_window(ops: Ops, canvas: Tensor, e: EyeFrame) -> Window:
+    """A square around the corners' centre: ± (EYE_BOX[0] · width + EYE_BOX[1]), whole pixels."""
+    r = ops.add(ops.mul(ops.f(EYE_BOX[0]), e.width), ops.f(EYE_BOX[1]))
+    return ops.window(canvas, (
+        ops.trunc(ops.sub(e.cx, r)), ops.trunc(ops.sub(e.cy, r)),
+        ops.add(ops.trunc(ops.add(e.cx, r)), ops.f(1.0)), ops.add(ops.trunc(ops.add(e.cy, r)), ops.f(1.0))))
+
+
+def eye_coords(ops: Ops, win: Window, e: EyeFrame) -> tuple[Tensor, Tensor]:
+    """(u, v) of every pixel of the window: u along the eye (0…1), v down, in source pixels."""
+    u, v = feature_coords(ops, win, e.ax_x, e.ax_y, e.ox, e.oy, e.width)
+    return u, ops.mul(v, e.scale)
+
+
+def source_xy(ops: Ops, eye: EyeShape, u: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+    """The source pixel at (u, v) of the source's eye frame."""
+    along = ops.mul(u, ops.f(eye.width))
+    down = eye.down
+    x = ops.add(ops.add(ops.f(float(eye.origin[0])), ops.mul(along, ops.f(float(eye.axis[0])))),
+                ops.mul(v, ops.f(float(down[0]))))
+    y = ops.add(ops.add(ops.f(float(eye.origin[1])), ops.mul(along, ops.f(float(eye.axis[1])))),
+                ops.mul(v, ops.f(float(down[1]))))
+    return x, y
+
+
+def between(ops: Ops, v: Tensor, top: Tensor, bottom: Tensor, feather: float) -> Tensor:
+    """0…1: how far v lies between two lid edges (soft over ``feather`` pixels)."""
+    half, k = ops.f(0.5), ops.f(1.0 / feather)
+    return ops.mul(ops.clip01(ops.add(ops.mul(ops.sub(v, top), k), half)),
+                   ops.clip01(ops.add(ops.mul(ops.sub(bottom, v), k), half)))
+
+
+def lid_curve(ops: Ops, coeffs: tuple[Tensor, Tensor, Tensor], s: Tensor, b: Tensor) -> Tensor:
+    """A lid edge's height over the window, from its coefficients, s = u − ½ and the bulge b."""
+    return ops.mul(b, ops.add(coeffs[0], ops.mul(s, ops.add(coeffs[1], ops.mul(s, coeffs[2])))))
+
+
+def source_lids(ops: Ops, eye: EyeShape, s: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """The source's upper and lower lid edges at s = u − ½ (bulge b)."""
+    return (lid_curve(ops, tuple(ops.f(c) for c in eye.upper), s, b),  # type: ignore[arg-type]
+            lid_curve(ops, tuple(ops.f(c) for c in eye.lower), s, b))  # type: ignore[arg-type]
+
+
+def source_opening(ops: Ops, eye: EyeShape, u: Tensor, v: Tensor, inset: Tensor | None = None) -> Tensor:
+    """0…1: whether the source showed its eye (not lid) at (u, v) of its eye frame; ``inset``
+    (pixels) moves both lid edges inwards."""
+    top, bottom = source_lids(ops, eye, ops.sub(u, ops.f(0.5)), bulge(ops, u))
+    if inset is not None:
+        top, bottom = ops.add(top, inset), ops.sub(bottom, inset)
+    return between(ops, v, top, bottom, eye.feather)
+
+
+def lid_shadow(ops: Ops, eye: EyeShape, v: Tensor, top: Tensor) -> Tensor:
+    """A colour factor for what is drawn inside the eye: darker just below the upper lid."""
+    most, reach = LID_SHADOW
+    near = ops.clip01(ops.sub(ops.f(1.0), ops.mul(ops.sub(v, top), ops.f(1.0 / (reach * eye.width)))))
+    return ops.sub(ops.f(1.0), ops.mul(ops.f(most), near))
+
+
+def iris_disc(ops: Ops, eye: EyeShape, u: Tensor, v: Tensor, cx: Tensor, cy: Tensor,
+              grow: Tensor | None = None) -> Tensor:
+    """0…1: inside the source's iris disc (its radius × ``grow``) centred at (cx, cy) of the eye
+    frame, with a soft edge."""
+    dx = ops.sub(ops.mul(u, ops.f(eye.width)), cx)
+    dy = ops.sub(v, cy)
+    dist = ops.sqrt(ops.add(ops.mul(dx, dx), ops.mul(dy, dy)))
+    r = ops.f(eye.iris_r) if grow is None else ops.mul(ops.f(eye.iris_r), grow)
+    edge = max(IRIS_EDGE[1], IRIS_EDGE[0] * eye.width)
+    return ops.clip01(ops.add(ops.mul(ops.sub(r, dist), ops.f(1.0 / edge)), ops.f(0.5)))
+
+
+@dataclass
+class EyeView:
+    """One eye of one frame as both eye layers draw it: its window, each pixel's place in the
+    eye's frame, and the source's and the target's lid edges there."""
+
+    e: EyeFrame
+    win: Window
+    u: Tensor  # along the eye, 0…1
+    v: Tensor  # down, source pixels
+    top_s: Tensor  # the source's lid edges
+    bottom_s: Tensor
+    top: Tensor  # the target's: the upper never below the lower, neither opened past LID_WIDEN
+    bottom: Tensor
+    closed: Tensor  # 0…1: the lids less than a feather apart
+    sides: Tensor  # 1 over the eye, fading out beyond its corners
+
+
+def eye_view(ops: Ops, frame: Frame, eye: EyeShape, n: int) -> EyeView:
+    """Eye ``n`` of this frame, worked out by the first eye layer that asks, shared with the rest."""
+    views = frame.shared.setdefault("eyes", {})
+    if n not in views:
+        e = eye_frame(ops, frame.target, eye)
+        win = eye_window(ops, frame.canvas, e)
+        u, v = eye_coords(ops, win, e)
+        s, b = ops.sub(u, ops.f(0.5)), bulge(ops, u)
+        top_s, bottom_s = source_lids(ops, eye, s, b)
+        up_band, low_band = UPPER_LID_BAND, LOWER_LID_BAND
+        highest = ops.sub(top_s, ops.mul(b, ops.f(LID_WIDEN * (up_band[0] - up_band[1]) * eye.width)))
+        lowest = ops.add(bottom_s, ops.mul(b, ops.f(LID_WIDEN * (low_band[0] - low_band[1]) * eye.width)))
+        bottom = ops.minimum(lid_curve(ops, e.lower, s, b), lowest)
+        top = ops.minimum(ops.maximum(lid_curve(ops, e.upper, s, b), highest), bottom)
+        closed = ops.clip01(ops.sub(ops.f(1.0), ops.mul(ops.sub(bottom, top), ops.f(1.0 / eye.feather))))
+        views[n] = EyeView(e, win, u, v, top_s, bottom_s, top, bottom, closed, side_fade(ops, u))
+    view: EyeView = views[n]
+    return view
+
+
+def side_fade(ops: Ops, u: Tensor) -> Tensor:
+    """1 over the eye, fading to 0 a little beyond its corners."""
+    past, ramp = EYE_SIDE_FADE
+    k = ops.f(1.0 / ramp)
+    return ops.mul(ops.clip01(ops.mul(ops.add(u, ops.f(past)), k)),
+                   ops.clip01(ops.mul(ops.sub(ops.f(1.0 + past), u), k)))

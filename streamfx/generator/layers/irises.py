@@ -1,0 +1,101 @@
+"""The irises: the source's iris moved rigidly to where the target looks.
+
+The motion field no longer drags the iris (and the sclera around it) with the gaze
+(streamfx.generator.layers.eyes). Instead the source's iris — a disc from its five iris
+landmarks — is sampled with ``ops.source_at`` and drawn at the target's iris centre; where
+it was, the white of the eye (measured from the source's visible sclera) fills in; the part
+of the iris the source's lids hid takes the iris's colour. Everything is clipped to the
+target's lids, so an iris is never drawn on skin; the eyelid layer before this one draws
+the lids themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from streamfx.generator.basics import SourceBasics
+from streamfx.generator.constants import IRIS_GONE, IRIS_REACH
+from streamfx.generator.layers.base import Frame, Layer
+from streamfx.generator.layers.eyes import (
+    EyeFrame,
+    EyeShape,
+    between,
+    eye_view,
+    iris_disc,
+    lid_shadow,
+    source_eyes,
+    source_opening,
+    source_xy,
+)
+from streamfx.generator.layers.shapes import height
+from streamfx.generator.ops.base import Ops, Tensor
+
+
+@dataclass(frozen=True)
+class IrisConsts:
+    eyes: tuple[EyeShape, ...]  # the subject's right eye, then left
+
+
+class IrisLayer(Layer):
+    name = "irises"
+    switch = "gaze"
+    settings = ("gaze",)
+
+    def prepare(self, src: SourceBasics) -> IrisConsts:
+        return IrisConsts(source_eyes(src.image, src.landmarks))
+
+    def apply(self, ops: Ops, k: IrisConsts, frame: Frame) -> None:
+        for n, eye in enumerate(k.eyes):
+            self._eye(ops, eye, n, frame)
+
+    @staticmethod
+    def _eye(ops: Ops, eye: EyeShape, n: int, frame: Frame) -> None:
+        view = eye_view(ops, frame, eye, n)
+        win, u, v, top, bottom = view.win, view.u, view.v, view.top, view.bottom
+        du, dv = gaze_shift(ops, eye, view.e, frame.target)
+        # inside the target's lids, kept off their soft edges and shut where they meet
+        f = eye.feather
+        half = ops.f(0.5 * f)
+        shown = ops.mul(between(ops, v, ops.add(top, half), ops.sub(bottom, half), f),
+                        ops.sub(ops.f(1.0), view.closed))
+        cx, cy = ops.f(float(eye.iris[0])), ops.f(float(eye.iris[1]))
+        # where the iris was: painted over a little beyond its rim (the dark limbus) once it
+        # has moved by a feather
+        moved = ops.clip01(ops.mul(ops.add(ops.abs(du), ops.abs(dv)), ops.f(1.0 / f)))
+        was = iris_disc(ops, eye, u, v, cx, cy, ops.add(ops.f(1.0), ops.mul(ops.f(IRIS_GONE - 1.0), moved)))
+        now = iris_disc(ops, eye, u, v, ops.add(cx, du), ops.add(cy, dv))
+        # the white of the eye where the iris was and no longer is
+        gone = ops.div(ops.clip01(ops.sub(was, now)), ops.maximum(ops.sub(ops.f(1.0), now), ops.f(1e-3)))
+        shade = lid_shadow(ops, eye, v, top)
+        frame.canvas = ops.composite(frame.canvas, win, ops.mul(ops.rgb(eye.sclera_rgb), shade), ops.mul(shown, gone))
+        # the iris where it is now: the source's, moved; where the source's lids hid it, the
+        # iris mirrored top to bottom about its centre (an iris is nearly round-symmetric), or
+        # its colour where the lids hid that too. Once anything moved, the source's lid edges
+        # count as hidden: they would show as a line across the iris.
+        iu = ops.sub(u, ops.mul(du, ops.f(1.0 / eye.width)))
+        iv = ops.sub(v, dv)
+        change = ops.maximum(moved, ops.clip01(ops.mul(ops.maximum(ops.sub(view.top_s, top), ops.sub(bottom, view.bottom_s)),
+                                                       ops.f(1.0 / f))))
+        inset = ops.mul(change, ops.f(f))
+        hidden = ops.div(ops.clip01(ops.sub(shown, source_opening(ops, eye, iu, iv, inset))),
+                         ops.maximum(shown, ops.f(1e-3)))
+        x, y = source_xy(ops, eye, iu, iv)
+        iris = ops.source_at(win, x, y)
+        mirror_v = ops.sub(ops.f(2.0 * float(eye.iris[1])), iv)
+        mx, my = source_xy(ops, eye, iu, mirror_v)
+        flat = ops.mul(ops.rgb(eye.iris_rgb), shade)
+        fill = ops.add(flat, ops.mul(ops.sub(ops.source_at(win, mx, my), flat), source_opening(ops, eye, iu, mirror_v)))
+        colour = ops.add(iris, ops.mul(ops.sub(fill, iris), hidden))
+        frame.canvas = ops.composite(frame.canvas, win, colour, ops.mul(shown, now))
+
+
+def gaze_shift(ops: Ops, eye: EyeShape, e: EyeFrame, t: Tensor) -> tuple[Tensor, Tensor]:
+    """How far the target's iris sits from the source's, along and down its eye (source pixels,
+    at most IRIS_REACH of the eye's width)."""
+    ix, iy = ops.point(t, eye.iris_idx)
+    along = ops.mul(ops.add(ops.mul(ops.sub(ix, e.ox), e.ax_x), ops.mul(ops.sub(iy, e.oy), e.ax_y)), e.scale)
+    down = ops.mul(height(ops, ix, iy, e.ox, e.oy, e.ax_x, e.ax_y), e.scale)
+    reach_u, reach_v = IRIS_REACH[0] * eye.width, IRIS_REACH[1] * eye.width
+    du = ops.clip(ops.sub(along, ops.f(float(eye.iris_mark[0]))), -reach_u, reach_u)
+    dv = ops.clip(ops.sub(down, ops.f(float(eye.iris_mark[1]))), -reach_v, reach_v)
+    return du, dv
