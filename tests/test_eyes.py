@@ -207,11 +207,12 @@ def test_a_real_wink_reads_as_one_closed_eye(photo: tuple[np.ndarray, np.ndarray
     import av
 
     from streamfx.animator import Animator
+    from streamfx.retarget import RetargetSettings
     from streamfx.sources.base import DriverFrame
     from streamfx.tracking import FaceTracker
 
     image, lm, _ = photo
-    anim = Animator(image, source_landmarks=lm, source_name="lp_s1")
+    anim = Animator(image, source_landmarks=lm, source_name="lp_s1", retarget=RetargetSettings(smoothing=0.0))  # a one-frame wink: unsmoothed
     judge = FaceTracker(static=True)
     opens = []
     try:
