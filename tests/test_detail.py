@@ -226,7 +226,7 @@ def test_self_reenactment_face_ssim_rises_with_detail() -> None:
             a.close()
         truth_tracker.close()
     assert len(scores[0]) > 30
-    assert np.mean(scores[1]) > np.mean(scores[0]) + 0.001
+    assert np.mean(scores[1]) > np.mean(scores[0]) + 0.003, (np.mean(scores[1]), np.mean(scores[0]))
 
 
 def test_the_detail_setting_is_validated_and_live(portrait: np.ndarray, portrait_landmarks: np.ndarray) -> None:

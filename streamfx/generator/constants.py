@@ -125,12 +125,24 @@ EYE_FEATHER = (0.04, 0.7)
 EYE_SIDE_FADE = (0.15, 0.1)
 """Beyond the corners the lid layers fade out: from this far past a corner (× the eye's width)
 over this much more."""
-UPPER_LID_BAND = (0.36, 0.16)
+UPPER_LID_BAND = (0.36, 0.12)
 """The upper lid's skin that slides over the eye: from this far above the lid edge, × the eye's
 width (it stretches, as a lid unfolds from its crease), and the band at the edge that moves
 unstretched (the lashes)."""
-LOWER_LID_BAND = (0.2, 0.05)
+LOWER_LID_BAND = (0.3, 0.08)
 """The same for the lower lid, below its edge."""
+LASH_THIN = (0.5, 0.25)
+"""A lid's lash band thins by up to this share as the lid comes down, fully once it came this
+far (× the eye's width): lashes turn down as an eye closes."""
+LID_SKIN_BELOW = (0.12, 0.3)
+"""The lit skin a closing lid's unfolding part tends to is measured this far below the lower lid,
+× the eye's width."""
+LID_UNFOLD = 0.6
+"""How far a closing lid's newly unfolded skin takes that lit colour (0: the stretched skin as is)."""
+LID_EDGE_MARGIN = 0.03
+"""A moving lid's band starts this far outside the mesh's lid line, × the eye's width."""
+LASH_OVERHANG = 0.03
+"""A closed eye's upper lashes hang this far over the lower lid, × the eye's width."""
 LID_WIDEN = 0.6
 """A lid opens wider than the source's by at most this share of its stretching band."""
 LID_FADE = 0.06

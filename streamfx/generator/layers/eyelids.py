@@ -16,7 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from streamfx.generator.basics import SourceBasics
-from streamfx.generator.constants import LID_FADE, LOWER_LID_BAND, UPPER_LID_BAND
+from streamfx.generator.constants import (
+    LASH_OVERHANG,
+    LASH_THIN,
+    LID_EDGE_MARGIN,
+    LID_FADE,
+    LID_UNFOLD,
+    LOWER_LID_BAND,
+    UPPER_LID_BAND,
+)
 from streamfx.generator.layers.base import Frame, Layer
 from streamfx.generator.layers.eyes import (
     EyeShape,
@@ -64,16 +72,22 @@ class EyelidLayer(Layer):
         half = ops.f(0.5)
         edge = ops.add(half, ops.mul(half, view.closed))
         k, fade = ops.f(1.0 / eye.feather), ops.f(1.0 / (LID_FADE * eye.width))
+        # a closed eye's upper lashes hang over the lower lid
+        overhang = ops.add(top, ops.mul(view.closed, ops.f(LASH_OVERHANG * eye.width)))
         for edge_s, edge_t, out, band in ((view.bottom_s, bottom, 1.0, LOWER_LID_BAND),
-                                          (view.top_s, top, -1.0, UPPER_LID_BAND)):
+                                          (view.top_s, overhang, -1.0, UPPER_LID_BAND)):
             o = ops.f(out)
             # outward from the eye: past the target's edge, and not yet at the band's far end
             past = ops.mul(ops.sub(v, edge_t), o)
             within = ops.sub(ops.f(band[0] * eye.width), ops.mul(ops.sub(v, edge_s), o))
             cover = ops.mul(ops.mul(ops.clip01(ops.add(ops.mul(past, k), edge)), ops.clip01(ops.mul(within, fade))),
                             view.sides)
-            x, y = source_xy(ops, eye, u, slide(ops, v, edge_s, edge_t, out, band, eye.width))
-            frame.canvas = ops.composite(frame.canvas, win, ops.source_at(win, x, y), cover)
+            src_v, unfolded = slide(ops, v, edge_s, edge_t, out, band, eye.width)
+            x, y = source_xy(ops, eye, u, src_v)
+            colour = ops.source_at(win, x, y)
+            if out < 0:  # a closing upper lid unfolds from its crease into the light
+                colour = ops.add(colour, ops.mul(ops.sub(ops.rgb(eye.lid_rgb), colour), ops.mul(unfolded, ops.f(LID_UNFOLD))))
+            frame.canvas = ops.composite(frame.canvas, win, colour, cover)
 
 
 def uncovered(ops: Ops, eye: EyeShape, v: Tensor, source: tuple[Tensor, Tensor], target: tuple[Tensor, Tensor]) -> Tensor:
@@ -89,11 +103,13 @@ def uncovered(ops: Ops, eye: EyeShape, v: Tensor, source: tuple[Tensor, Tensor],
 
 
 def slide(ops: Ops, v: Tensor, edge_s: Tensor, edge_t: Tensor, out: float, band: tuple[float, float],
-          width: float) -> Tensor:
+          width: float) -> tuple[Tensor, Tensor]:
     """Where in the source a lid pixel at ``v`` comes from: the lid whose edge is at ``edge_s``
     in the source, slid to ``edge_t``. ``out`` is the direction away from the eye (−1 up, +1
-    down). The lash band at the edge moves rigidly; the skin beyond it, up to an anchor
-    ``band[0]`` eye widths past the source's edge, stretches to fill the rest."""
+    down). The lash band at the edge slides with it — thinning as the lid comes down, as lashes
+    seen from the front do when they turn down — and the skin beyond it, up to an anchor
+    ``band[0]`` eye widths past the source's edge, stretches to fill the rest. Also returns
+    0…1: how much of each pixel is newly unfolded lid skin."""
     reach, lash = band[0] * width, band[1] * width
     o = ops.f(out)
     # distances outward from the eye: the anchor's, the source's and the target's edges
@@ -101,9 +117,18 @@ def slide(ops: Ops, v: Tensor, edge_s: Tensor, edge_t: Tensor, out: float, band:
     ws, wt = ops.mul(edge_s, o), ops.mul(edge_t, o)
     anchor = ops.add(ws, ops.f(reach))
     shift = ops.sub(ws, wt)  # > 0: the lid came further over the eye
-    rigid = ops.add(w, shift)
-    # [wt + lash, anchor] → [ws + lash, anchor], linearly
-    gap = ops.f(reach - lash)
-    stretched = ops.sub(anchor, ops.div(ops.mul(ops.sub(anchor, w), gap), ops.add(gap, shift)))
-    src_w = ops.where(ops.lt(w, ops.add(wt, ops.f(lash))), rigid, stretched)
-    return ops.mul(src_w, o)
+    # once the lid moves over the eye, its band is taken from a little outside the mesh's lid
+    # line, which often lies on the eye itself: else a sliver of iris would come along
+    ws = ops.add(ws, ops.minimum(ops.maximum(shift, ops.f(0.0)), ops.f(LID_EDGE_MARGIN * width)))
+    thin = ops.clip01(ops.mul(shift, ops.f(1.0 / (LASH_THIN[1] * width))))
+    lash_t = ops.mul(ops.f(lash), ops.sub(ops.f(1.0), ops.mul(ops.f(LASH_THIN[0]), thin)))
+    # [wt, wt + lash_t] → [ws, ws + lash]
+    rigid = ops.add(ws, ops.mul(ops.sub(w, wt), ops.div(ops.f(lash), lash_t)))
+    # [wt + lash_t, anchor] → [ws + lash, anchor], linearly
+    stretched = ops.sub(anchor, ops.div(ops.mul(ops.sub(anchor, w), ops.sub(ops.sub(anchor, ws), ops.f(lash))),
+                                        ops.sub(ops.sub(anchor, wt), lash_t)))
+    in_lash = ops.lt(w, ops.add(wt, lash_t))
+    src_w = ops.where(in_lash, rigid, stretched)
+    # how much of each pixel is newly unfolded skin: none at the anchor, most near the lashes
+    unfolded = ops.mul(ops.where(in_lash, ops.f(0.0), ops.clip01(ops.div(ops.sub(anchor, w), ops.f(reach)))), thin)
+    return ops.mul(src_w, o), unfolded

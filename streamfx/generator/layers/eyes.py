@@ -28,6 +28,7 @@ from streamfx.generator.constants import (
     IRIS_FALLBACK_RGB,
     IRIS_SAMPLE_RING,
     LID_SHADOW,
+    LID_SKIN_BELOW,
     LID_WIDEN,
     LOWER_LID_BAND,
     SCLERA_FALLBACK_RGB,
@@ -66,6 +67,7 @@ class EyeShape:
     feather: float  # lid edge softness, pixels
     sclera_rgb: np.ndarray  # 3: the white of the eye
     iris_rgb: np.ndarray  # 3: the iris (for what the source's lids hid of it)
+    lid_rgb: np.ndarray  # 3: the lit skin below the eye (what a closing lid's unfolding skin tends to)
 
     @property
     def down(self) -> np.ndarray:
@@ -110,6 +112,22 @@ def eye_colours(image: np.ndarray, outline: np.ndarray, centre: np.ndarray, r: f
     return sclera.astype(np.float32), iris.astype(np.float32)
 
 
+def skin_below(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: float,
+               lower: tuple[float, float, float]) -> np.ndarray:
+    """The median colour of the skin just below the eye (LID_SKIN_BELOW): lit as a closed upper
+    lid is, whereas the skin above an open eye lies folded in the brow's shadow."""
+    down = np.array([-ax[1], ax[0]])
+    u = np.linspace(0.25, 0.75, 9)
+    s = u - 0.5
+    edge = 4 * u * (1 - u) * (lower[0] + s * (lower[1] + s * lower[2]))
+    near, far = LID_SKIN_BELOW
+    v = edge[:, None] + np.linspace(near, far, 5)[None, :] * width
+    pts = np.round(origin + (u * width)[:, None, None] * ax + v[..., None] * down).astype(int)
+    ok = (pts[..., 0] >= 0) & (pts[..., 0] < image.shape[1]) & (pts[..., 1] >= 0) & (pts[..., 1] < image.shape[0])
+    px = image[pts[ok][:, 1], pts[ok][:, 0], :3].astype(np.float32)
+    return np.median(px, axis=0).astype(np.float32) if len(px) else np.array(SCLERA_FALLBACK_RGB, np.float32)
+
+
 def curve_points(origin: np.ndarray, ax: np.ndarray, width: float, coeffs: tuple[float, float, float],
                  n: int = 24) -> np.ndarray:
     """n source points along a lid curve, corner to corner."""
@@ -137,12 +155,14 @@ def source_eyes(image: np.ndarray, lm: np.ndarray) -> tuple[EyeShape, ...]:
         h_lo = (float(lo3[0]), float(lo3[1]), float(lo3[2]))
         outline = np.concatenate([curve_points(o, ax, width, h_up), curve_points(o, ax, width, h_lo)[::-1]])
         sclera, iris_rgb = eye_colours(image, outline, o + centre[0] * ax + centre[1] * down, r, width)
+        lid_rgb = skin_below(image, o, ax, width, h_lo)
         eyes.append(EyeShape(
             corners=corners, upper_idx=np.asarray(upper, np.int64), upper_w=up_w,
             lower_idx=np.asarray(lower, np.int64), lower_w=lo_w, iris_idx=iris[0],
             origin=o.astype(np.float32), axis=ax.astype(np.float32), width=width, upper=h_up, lower=h_lo,
             iris=centre, iris_r=r, iris_mark=mark,
-            feather=max(EYE_FEATHER[1], EYE_FEATHER[0] * width), sclera_rgb=sclera, iris_rgb=iris_rgb))
+            feather=max(EYE_FEATHER[1], EYE_FEATHER[0] * width), sclera_rgb=sclera, iris_rgb=iris_rgb,
+            lid_rgb=lid_rgb))
     return tuple(eyes)
 
 

@@ -104,7 +104,7 @@ class MouthShape:
     origin: np.ndarray  # the source mouth frame: inner corner 78, unit axis, width
     axis: np.ndarray
     width: float
-    gap: float  # the source's inner-lip gap at u = ½, × width
+    gap: float  # the source's inner lips' widest gap, × width
     rigid_idx: np.ndarray  # head similarity (as the motion field's), on normalised coordinates
     rigid_source: np.ndarray  # R×2 normalised
     rigid_inverse: np.ndarray  # 4×2R
@@ -129,7 +129,7 @@ class MouthFrame:
     ax_y: Tensor
     width: Tensor
     table: Tensor  # (B·NB)×4
-    gap: Tensor  # inner-lip gap at u = ½, × width
+    gap: Tensor  # the inner lips' widest gap, × width
 
 
 def mouth_frame(ops: Ops, t: Tensor, k: ContourIndex = INDEX) -> MouthFrame:
@@ -142,7 +142,8 @@ def mouth_frame(ops: Ops, t: Tensor, k: ContourIndex = INDEX) -> MouthFrame:
 
 def contour_table(ops: Ops, k: ContourIndex, t: Tensor, ox: Tensor, oy: Tensor, ax_x: Tensor, ax_y: Tensor,
                   width: Tensor) -> tuple[Tensor, Tensor]:
-    """The four contours' heights over the table's u, ``(B·NB)×4``, and the gap at u = ½ (× width).
+    """The four contours' heights over the table's u, ``(B·NB)×4``, and the inner lips' widest gap
+    (× width).
 
     Piecewise-linear interpolation as a weighted sum: node n's weight at u is its tent,
     min((u − uₙ₋₁)/(uₙ − uₙ₋₁), (uₙ₊₁ − u)/(uₙ₊₁ − uₙ)) clipped to 0…1 (1 beyond the ends),
@@ -166,9 +167,9 @@ def contour_table(ops: Ops, k: ContourIndex, t: Tensor, ox: Tensor, oy: Tensor, 
     ws = ops.reduce_sum(ops.reshape(w, shape), (2,))
     table = ops.reshape(ops.div(wv, ops.maximum(ws, eps)), (0, len(CONTOURS), nb))
     table = ops.transpose(table, (0, 2, 1))  # B×NB×4
-    mid = nb // 2  # u = ½ is the middle bin (MOUTH_TABLE is symmetric about it)
-    gap = ops.div(ops.sub(ops.slice(ops.slice(table, mid, mid + 1, axis=1), INNER_LO, INNER_LO + 1, axis=2),
-                          ops.slice(ops.slice(table, mid, mid + 1, axis=1), INNER_UP, INNER_UP + 1, axis=2)), width)
+    # the widest the inner lips part, anywhere along the mouth (a lopsided smile opens at a side)
+    opening = ops.sub(ops.slice(table, INNER_LO, INNER_LO + 1, axis=2), ops.slice(table, INNER_UP, INNER_UP + 1, axis=2))
+    gap = ops.div(ops.reduce_max(opening, (1,)), width)  # B×1×1
     return ops.reshape(table, (-1, len(CONTOURS))), gap
 
 
