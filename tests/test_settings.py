@@ -83,7 +83,7 @@ def test_live_changes_take_one_path(portrait: np.ndarray, portrait_landmarks: np
     from streamfx.animator import Animator
     from streamfx.web.server import validate_settings
 
-    assert {"eyelids", "mouth_synthesis", "sharpen", "color_match", "head_gain"} <= set(AnimatorSettings.live_types())
+    assert {"eyelids", "gaze", "mouth_synthesis", "sharpen", "color_match", "head_gain"} <= set(AnimatorSettings.live_types())
     with pytest.raises(ValueError, match="sharpen must be between 0 and 2"):
         validate_settings({"sharpen": 5})  # the panel's check …
     anim = Animator(portrait, source_landmarks=portrait_landmarks, track_drivers=False)

@@ -118,11 +118,12 @@ SKIN_RING = (0.15, 0.45)
 """Skin colour for the tone match: between these distances (× the width) outside the outer lips."""
 
 # ---- eyes: their frame, lids and irises (layers/eyes.py, eyelids.py, irises.py) ------------
-EYE_BOX = (0.6, 2.0)
-"""The window an eye's layers are drawn in: the corners' centre ± (this × the eye's width + pixels)."""
+EYE_BOX = (0.65, 0.8, 0.6, 2.0)
+"""The window an eye's layers are drawn in, from the corners' centre, × the eye's width: to either
+side, up (the upper lid's band reaches far above a wide-open eye) and down; plus pixels."""
 EYE_FEATHER = (0.04, 0.7)
 """Lid edge softness, × the eye's width, at least pixels."""
-EYE_SIDE_FADE = (0.15, 0.1)
+EYE_SIDE_FADE = (0.08, 0.1)
 """Beyond the corners the lid layers fade out: from this far past a corner (× the eye's width)
 over this much more."""
 UPPER_LID_BAND = (0.36, 0.12)

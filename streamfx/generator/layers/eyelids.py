@@ -72,8 +72,10 @@ class EyelidLayer(Layer):
         half = ops.f(0.5)
         edge = ops.add(half, ops.mul(half, view.closed))
         k, fade = ops.f(1.0 / eye.feather), ops.f(1.0 / (LID_FADE * eye.width))
-        # a closed eye's upper lashes hang over the lower lid
-        overhang = ops.add(top, ops.mul(view.closed, ops.f(LASH_OVERHANG * eye.width)))
+        # a closed eye's upper lashes hang over the lower lid, once the lid came down (at the
+        # corners the lids always meet)
+        came_down = ops.clip01(ops.mul(ops.sub(view.e.upper[0], ops.f(eye.upper[0])), k))
+        overhang = ops.add(top, ops.mul(ops.mul(view.closed, came_down), ops.f(LASH_OVERHANG * eye.width)))
         for edge_s, edge_t, out, band in ((view.bottom_s, bottom, 1.0, LOWER_LID_BAND),
                                           (view.top_s, overhang, -1.0, UPPER_LID_BAND)):
             o = ops.f(out)

@@ -208,11 +208,14 @@ def eye_frame(ops: Ops, t: Tensor, eye: EyeShape) -> EyeFrame:
 
 
 def eye_window(ops: Ops, canvas: Tensor, e: EyeFrame) -> Window:
-    """A square around the corners' centre: ± (EYE_BOX[0] · width + EYE_BOX[1]), whole pixels."""
-    r = ops.add(ops.mul(ops.f(EYE_BOX[0]), e.width), ops.f(EYE_BOX[1]))
+    """A box around the corners' centre (EYE_BOX × the eye's width, plus pixels), whole pixels."""
+    side, up, down, pad = EYE_BOX
+    def reach(k: float) -> Tensor:
+        return ops.add(ops.mul(ops.f(k), e.width), ops.f(pad))
     return ops.window(canvas, (
-        ops.trunc(ops.sub(e.cx, r)), ops.trunc(ops.sub(e.cy, r)),
-        ops.add(ops.trunc(ops.add(e.cx, r)), ops.f(1.0)), ops.add(ops.trunc(ops.add(e.cy, r)), ops.f(1.0))))
+        ops.trunc(ops.sub(e.cx, reach(side))), ops.trunc(ops.sub(e.cy, reach(up))),
+        ops.add(ops.trunc(ops.add(e.cx, reach(side))), ops.f(1.0)),
+        ops.add(ops.trunc(ops.add(e.cy, reach(down))), ops.f(1.0))))
 
 
 def eye_coords(ops: Ops, win: Window, e: EyeFrame) -> tuple[Tensor, Tensor]:

@@ -70,13 +70,12 @@ class IrisLayer(Layer):
         frame.canvas = ops.composite(frame.canvas, win, ops.mul(ops.rgb(eye.sclera_rgb), shade), ops.mul(shown, gone))
         # the iris where it is now: the source's, moved; where the source's lids hid it, the
         # iris mirrored top to bottom about its centre (an iris is nearly round-symmetric), or
-        # its colour where the lids hid that too. Once anything moved, the source's lid edges
-        # count as hidden: they would show as a line across the iris.
+        # its colour where the lids hid that too. Where a lid opened wider, the source's lid
+        # edge counts as hidden: it would show as a line across the iris.
         iu = ops.sub(u, ops.mul(du, ops.f(1.0 / eye.width)))
         iv = ops.sub(v, dv)
-        change = ops.maximum(moved, ops.clip01(ops.mul(ops.maximum(ops.sub(view.top_s, top), ops.sub(bottom, view.bottom_s)),
-                                                       ops.f(1.0 / f))))
-        inset = ops.mul(change, ops.f(f))
+        wider = ops.clip01(ops.mul(ops.maximum(ops.sub(view.top_s, top), ops.sub(bottom, view.bottom_s)), ops.f(1.0 / f)))
+        inset = ops.mul(wider, ops.f(f))
         hidden = ops.div(ops.clip01(ops.sub(shown, source_opening(ops, eye, iu, iv, inset))),
                          ops.maximum(shown, ops.f(1e-3)))
         x, y = source_xy(ops, eye, iu, iv)
