@@ -341,7 +341,8 @@ def self_reenactment(clip: Path, frames: int = 150, smoothing: float = 0.0, alig
     first = next(it)
     assert first.image is not None
     source = first.image
-    animator = Animator(source, source_name=str(clip), retarget=RetargetSettings(smoothing=smoothing), align=align)
+    # the protocol: the source IS frame 0, so frame 0 is the reference (not the default auto)
+    animator = Animator(source, source_name=str(clip), retarget=RetargetSettings(smoothing=smoothing, reference="first"), align=align)
     # the measuring instrument is the plain mesh, for the truth and for every method alike
     truth_tracker = FaceTracker()
     judges = {m: FaceTracker() for m in METHODS}
