@@ -58,8 +58,7 @@ class EyelidLayer(Layer):
         win, u, v, top, bottom = view.win, view.u, view.v, view.top, view.bottom
         # the eye the lids uncover where they open wider than the source's: its white, shaded
         # by the lid (the iris layer draws the iris over it)
-        shown = ops.mul(ops.mul(view.opening, uncovered(ops, eye, v, (view.top_s, view.bottom_s), (top, bottom))),
-                        view.sides)
+        shown = ops.mul(view.opening, uncovered(ops, eye, v, (view.top_s, view.bottom_s), (top, bottom)))
         frame.canvas = ops.composite(frame.canvas, win, ops.mul(ops.rgb(eye.sclera_rgb), view.shade), shown)
         # the lids, the lower one first: where they meet, the upper one's soft edge overlaps it
         half = ops.f(0.5)

@@ -272,10 +272,11 @@ def iris_disc(ops: Ops, eye: EyeShape, u: Tensor, v: Tensor, cx: Tensor, cy: Ten
     frame, with a soft edge."""
     dx = ops.sub(ops.mul(u, ops.f(eye.width)), cx)
     dy = ops.sub(v, cy)
-    dist = ops.sqrt(ops.add(ops.mul(dx, dx), ops.mul(dy, dy)))
+    # (r² − d²) / 2r ≈ r − d near the rim: the soft edge without a square root
     r = ops.f(eye.iris_r) if grow is None else ops.mul(ops.f(eye.iris_r), grow)
     edge = max(IRIS_EDGE[1], IRIS_EDGE[0] * eye.width)
-    return ops.clip01(ops.add(ops.mul(ops.sub(r, dist), ops.f(1.0 / edge)), ops.f(0.5)))
+    inside = ops.sub(ops.mul(r, r), ops.add(ops.mul(dx, dx), ops.mul(dy, dy)))
+    return ops.clip01(ops.add(ops.mul(inside, ops.div(ops.f(0.5 / edge), r)), ops.f(0.5)))
 
 
 @dataclass
@@ -321,6 +322,4 @@ def eye_view(ops: Ops, frame: Frame, eye: EyeShape, n: int) -> EyeView:
 def side_fade(ops: Ops, u: Tensor) -> Tensor:
     """1 over the eye, fading to 0 a little beyond its corners."""
     past, ramp = EYE_SIDE_FADE
-    k = ops.f(1.0 / ramp)
-    return ops.mul(ops.clip01(ops.mul(ops.add(u, ops.f(past)), k)),
-                   ops.clip01(ops.mul(ops.sub(ops.f(1.0 + past), u), k)))
+    return ops.clip01(ops.mul(ops.sub(ops.f(0.5 + past), ops.abs(ops.sub(u, ops.f(0.5)))), ops.f(1.0 / ramp)))

@@ -62,13 +62,11 @@ class IrisLayer(Layer):
         now = iris_disc(ops, eye, u, v, ops.add(cx, du), ops.add(cy, dv))
         # the white of the eye where the iris was and no longer is
         gone = ops.div(ops.clip01(ops.sub(was, now)), ops.maximum(ops.sub(ops.f(1.0), now), ops.f(1e-3)))
-        frame.canvas = ops.composite(frame.canvas, win, ops.mul(ops.rgb(eye.sclera_rgb), view.shade),
-                                     ops.mul(shown, gone))
-        # the iris where it is now: the source's, moved; where the source's lids hid it, the
-        # iris mirrored top to bottom about its centre (an iris is nearly round-symmetric)
-        # Where a lid opened wider, the source's lid edge counts as hidden: it would show as a
-        # line across the iris. (The source's lids are taken at this pixel's place along the
-        # eye, not the moved one's: an iris sits where they are nearly flat.)
+        # the iris where it is now: the source's, moved; where the source's lids hid it, a disc
+        # of the iris's colour (shaded by the lid). Where a lid opened wider, the source's lid
+        # edge counts as hidden: it would show as a line across the iris. (The source's lids are
+        # taken at this pixel's place along the eye, not the moved one's: an iris sits where
+        # they are nearly flat.)
         iu = ops.sub(u, ops.mul(du, ops.f(1.0 / eye.width)))
         iv = ops.sub(v, dv)
         wider = ops.clip01(ops.mul(ops.maximum(ops.sub(view.top_s, top), ops.sub(bottom, view.bottom_s)), ops.f(1.0 / f)))
@@ -77,14 +75,13 @@ class IrisLayer(Layer):
         hidden = ops.div(ops.clip01(ops.sub(shown, seen)), ops.maximum(shown, ops.f(1e-3)))
         x, y = source_xy(ops, eye, iu, iv)
         iris = ops.source_at(win, x, y)
-        mirror_v = ops.sub(ops.f(2.0 * float(eye.iris[1])), iv)
-        mx, my = source_xy(ops, eye, iu, mirror_v)
-        # …or the iris's colour where the lids hid that too
-        flat = ops.mul(ops.rgb(eye.iris_rgb), view.shade)
-        mirrored = ops.source_at(win, mx, my)
-        fill = ops.add(flat, ops.mul(ops.sub(mirrored, flat), between(ops, mirror_v, view.top_s, view.bottom_s, f)))
-        colour = ops.add(iris, ops.mul(ops.sub(fill, iris), hidden))
-        frame.canvas = ops.composite(frame.canvas, win, colour, ops.mul(shown, now))
+        iris = ops.add(iris, ops.mul(ops.sub(ops.mul(ops.rgb(eye.iris_rgb), view.shade), iris), hidden))
+        # one composite for both: the iris over the white where it was
+        white = ops.mul(gone, ops.sub(ops.f(1.0), now))
+        cover = ops.add(now, white)
+        sclera = ops.mul(ops.rgb(eye.sclera_rgb), view.shade)
+        colour = ops.add(iris, ops.mul(ops.sub(sclera, iris), ops.div(white, ops.maximum(cover, ops.f(1e-3)))))
+        frame.canvas = ops.composite(frame.canvas, win, colour, ops.mul(shown, cover))
 
 
 def gaze_shift(ops: Ops, eye: EyeShape, e: EyeFrame, t: Tensor) -> tuple[Tensor, Tensor]:
