@@ -126,7 +126,11 @@ def test_eyes_open_wider_than_the_source_show_sclera(photo: tuple[np.ndarray, np
     before = np.linalg.norm(image[band].astype(np.float32).mean(0) - eye.sclera_rgb)
     assert after < 0.5 * before, (after, before)
     # above the iris, what the lid hid of it: iris-dark, not sclera
-    top = o + eye.iris[0] * ax + (eye.iris[1] - eye.iris_r + 1.0) * down
+    u0 = eye.iris[0] / width
+    s0 = u0 - 0.5
+    lid = 4 * u0 * (1 - u0) * (eye.upper[0] + s0 * (eye.upper[1] + s0 * eye.upper[2]))
+    assert eye.iris[1] - eye.iris_r < lid - 0.5 * raise_by  # the source's lid hid the iris's top there
+    top = o + eye.iris[0] * ax + (lid - 0.5 * raise_by * 4 * u0 * (1 - u0)) * down
     px = out[int(round(top[1])), int(round(top[0]))].astype(np.float32)
     assert np.linalg.norm(px - eye.iris_rgb) < np.linalg.norm(px - eye.sclera_rgb)
 

@@ -28,10 +28,7 @@ from streamfx.generator.constants import (
 from streamfx.generator.layers.base import Frame, Layer
 from streamfx.generator.layers.eyes import (
     EyeShape,
-    between,
     eye_view,
-    iris_disc,
-    lid_shadow,
     source_eyes,
     source_xy,
 )
@@ -59,15 +56,10 @@ class EyelidLayer(Layer):
     def _eye(ops: Ops, eye: EyeShape, n: int, frame: Frame) -> None:
         view = eye_view(ops, frame, eye, n)
         win, u, v, top, bottom = view.win, view.u, view.v, view.top, view.bottom
-        # the eye the lids uncover where they open wider than the source's: sclera, and the
-        # iris (at rest: the iris layer moves it) where the source's lid hid its top
-        shown = ops.mul(between(ops, v, top, bottom, eye.feather),
-                        uncovered(ops, eye, v, (view.top_s, view.bottom_s), (top, bottom)))
-        iris = iris_disc(ops, eye, u, v, ops.f(float(eye.iris[0])), ops.f(float(eye.iris[1])))
-        sclera = ops.rgb(eye.sclera_rgb)
-        colour = ops.add(sclera, ops.mul(ops.sub(ops.rgb(eye.iris_rgb), sclera), iris))
-        colour = ops.mul(colour, lid_shadow(ops, eye, v, top))
-        frame.canvas = ops.composite(frame.canvas, win, colour, ops.mul(shown, view.sides))
+        # the eye the lids uncover where they open wider than the source's: its white, shaded
+        # by the lid (the iris layer draws the iris over it)
+        shown = ops.mul(view.opening, uncovered(ops, eye, v, (view.top_s, view.bottom_s), (top, bottom)))
+        frame.canvas = ops.composite(frame.canvas, win, ops.mul(ops.rgb(eye.sclera_rgb), view.shade), shown)
         # the lids, the lower one first: where they meet, the upper one's soft edge overlaps it
         half = ops.f(0.5)
         edge = ops.add(half, ops.mul(half, view.closed))
@@ -80,15 +72,15 @@ class EyelidLayer(Layer):
                                           (view.top_s, overhang, -1.0, UPPER_LID_BAND)):
             o = ops.f(out)
             # outward from the eye: past the target's edge, and not yet at the band's far end
-            past = ops.mul(ops.sub(v, edge_t), o)
-            within = ops.sub(ops.f(band[0] * eye.width), ops.mul(ops.sub(v, edge_s), o))
-            cover = ops.mul(ops.mul(ops.clip01(ops.add(ops.mul(past, k), edge)), ops.clip01(ops.mul(within, fade))),
+            w, ws, wt = ops.mul(v, o), ops.mul(edge_s, o), ops.mul(edge_t, o)
+            within = ops.sub(ops.add(ws, ops.f(band[0] * eye.width)), w)
+            cover = ops.mul(ops.mul(ops.clip01(ops.add(ops.mul(ops.sub(w, wt), k), edge)), ops.clip01(ops.mul(within, fade))),
                             view.sides)
-            src_v, unfolded = slide(ops, v, edge_s, edge_t, out, band, eye.width)
-            x, y = source_xy(ops, eye, u, src_v)
+            src_w, unfolded = slide(ops, w, ws, wt, band, eye.width, unfolds=out < 0)
+            x, y = source_xy(ops, eye, u, ops.mul(src_w, o))
             colour = ops.source_at(win, x, y)
-            if out < 0:  # a closing upper lid unfolds from its crease into the light
-                colour = ops.add(colour, ops.mul(ops.sub(ops.rgb(eye.lid_rgb), colour), ops.mul(unfolded, ops.f(LID_UNFOLD))))
+            if unfolded is not None:  # a closing upper lid unfolds from its crease into the light
+                colour = ops.add(colour, ops.mul(ops.sub(ops.rgb(eye.lid_rgb), colour), unfolded))
             frame.canvas = ops.composite(frame.canvas, win, colour, cover)
 
 
@@ -96,41 +88,38 @@ def uncovered(ops: Ops, eye: EyeShape, v: Tensor, source: tuple[Tensor, Tensor],
     """0…1: where a lid opened wider than the source's, between the new edge and just past the
     old one (its soft edge would otherwise show as a second lid line); 0 where nothing opened."""
     k, half = ops.f(1.0 / eye.feather), ops.f(0.5)
-    out = []
-    for edge_s, edge_t, sign in ((source[0], target[0], 1.0), (source[1], target[1], -1.0)):
-        o = ops.f(sign)
-        wider = ops.clip01(ops.mul(ops.mul(ops.sub(edge_s, edge_t), o), k))
-        out.append(ops.mul(wider, ops.clip01(ops.add(ops.add(ops.mul(ops.mul(ops.sub(edge_s, v), o), k), half), wider))))
-    return ops.maximum(out[0], out[1])
+    up = ops.clip01(ops.mul(ops.sub(source[0], target[0]), k))
+    low = ops.clip01(ops.mul(ops.sub(target[1], source[1]), k))
+    past_up = ops.clip01(ops.add(ops.add(ops.mul(ops.sub(source[0], v), k), half), up))
+    past_low = ops.clip01(ops.add(ops.add(ops.mul(ops.sub(v, source[1]), k), half), low))
+    return ops.maximum(ops.mul(up, past_up), ops.mul(low, past_low))
 
 
-def slide(ops: Ops, v: Tensor, edge_s: Tensor, edge_t: Tensor, out: float, band: tuple[float, float],
-          width: float) -> tuple[Tensor, Tensor]:
-    """Where in the source a lid pixel at ``v`` comes from: the lid whose edge is at ``edge_s``
-    in the source, slid to ``edge_t``. ``out`` is the direction away from the eye (−1 up, +1
-    down). The lash band at the edge slides with it — thinning as the lid comes down, as lashes
-    seen from the front do when they turn down — and the skin beyond it, up to an anchor
-    ``band[0]`` eye widths past the source's edge, stretches to fill the rest. Also returns
-    0…1: how much of each pixel is newly unfolded lid skin."""
+def slide(ops: Ops, w: Tensor, ws: Tensor, wt: Tensor, band: tuple[float, float], width: float,
+          unfolds: bool) -> tuple[Tensor, Tensor | None]:
+    """Where in the source a lid pixel comes from, as distances outward from the eye: ``w`` the
+    pixel's, ``ws`` the source's lid edge, ``wt`` the target's. The lash band at the edge slides
+    with it — thinning as the lid comes down, as lashes seen from the front do when they turn
+    down — and the skin beyond it, up to an anchor ``band[0]`` eye widths past the source's
+    edge, stretches to fill the rest. With ``unfolds``, also how far each pixel takes the lit
+    skin's colour (LID_UNFOLD × how much of it is newly unfolded lid)."""
     reach, lash = band[0] * width, band[1] * width
-    o = ops.f(out)
-    # distances outward from the eye: the anchor's, the source's and the target's edges
-    w = ops.mul(v, o)
-    ws, wt = ops.mul(edge_s, o), ops.mul(edge_t, o)
     anchor = ops.add(ws, ops.f(reach))
     shift = ops.sub(ws, wt)  # > 0: the lid came further over the eye
     # once the lid moves over the eye, its band is taken from a little outside the mesh's lid
     # line, which often lies on the eye itself: else a sliver of iris would come along
     ws = ops.add(ws, ops.minimum(ops.maximum(shift, ops.f(0.0)), ops.f(LID_EDGE_MARGIN * width)))
     thin = ops.clip01(ops.mul(shift, ops.f(1.0 / (LASH_THIN[1] * width))))
-    lash_t = ops.mul(ops.f(lash), ops.sub(ops.f(1.0), ops.mul(ops.f(LASH_THIN[0]), thin)))
-    # [wt, wt + lash_t] → [ws, ws + lash]
-    rigid = ops.add(ws, ops.mul(ops.sub(w, wt), ops.div(ops.f(lash), lash_t)))
-    # [wt + lash_t, anchor] → [ws + lash, anchor], linearly
-    stretched = ops.sub(anchor, ops.div(ops.mul(ops.sub(anchor, w), ops.sub(ops.sub(anchor, ws), ops.f(lash))),
+    lash_t = ops.sub(ops.f(lash), ops.mul(thin, ops.f(LASH_THIN[0] * lash)))
+    below = ops.sub(w, wt)
+    # [wt, wt + lash_t] → [ws, ws + lash]; [wt + lash_t, anchor] → [ws + lash, anchor]
+    rigid = ops.add(ws, ops.mul(below, ops.div(ops.f(lash), lash_t)))
+    to_anchor = ops.sub(anchor, w)
+    stretched = ops.sub(anchor, ops.div(ops.mul(to_anchor, ops.sub(ops.sub(anchor, ws), ops.f(lash))),
                                         ops.sub(ops.sub(anchor, wt), lash_t)))
-    in_lash = ops.lt(w, ops.add(wt, lash_t))
+    in_lash = ops.lt(below, lash_t)
     src_w = ops.where(in_lash, rigid, stretched)
-    # how much of each pixel is newly unfolded skin: none at the anchor, most near the lashes
-    unfolded = ops.mul(ops.where(in_lash, ops.f(0.0), ops.clip01(ops.div(ops.sub(anchor, w), ops.f(reach)))), thin)
-    return ops.mul(src_w, o), unfolded
+    if not unfolds:
+        return src_w, None
+    unfolded = ops.where(in_lash, ops.f(0.0), ops.clip01(ops.mul(to_anchor, ops.f(LID_UNFOLD / reach))))
+    return src_w, ops.mul(unfolded, thin)

@@ -226,12 +226,9 @@ def eye_coords(ops: Ops, win: Window, e: EyeFrame) -> tuple[Tensor, Tensor]:
 
 def source_xy(ops: Ops, eye: EyeShape, u: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
     """The source pixel at (u, v) of the source's eye frame."""
-    along = ops.mul(u, ops.f(eye.width))
-    down = eye.down
-    x = ops.add(ops.add(ops.f(float(eye.origin[0])), ops.mul(along, ops.f(float(eye.axis[0])))),
-                ops.mul(v, ops.f(float(down[0]))))
-    y = ops.add(ops.add(ops.f(float(eye.origin[1])), ops.mul(along, ops.f(float(eye.axis[1])))),
-                ops.mul(v, ops.f(float(down[1]))))
+    (ax, ay), (dx, dy), w = eye.axis, eye.down, eye.width
+    x = ops.add(ops.add(ops.f(float(eye.origin[0])), ops.mul(u, ops.f(float(ax) * w))), ops.mul(v, ops.f(float(dx))))
+    y = ops.add(ops.add(ops.f(float(eye.origin[1])), ops.mul(u, ops.f(float(ay) * w))), ops.mul(v, ops.f(float(dy))))
     return x, y
 
 
@@ -275,10 +272,11 @@ def iris_disc(ops: Ops, eye: EyeShape, u: Tensor, v: Tensor, cx: Tensor, cy: Ten
     frame, with a soft edge."""
     dx = ops.sub(ops.mul(u, ops.f(eye.width)), cx)
     dy = ops.sub(v, cy)
-    dist = ops.sqrt(ops.add(ops.mul(dx, dx), ops.mul(dy, dy)))
+    # (r² − d²) / 2r ≈ r − d near the rim: the soft edge without a square root
     r = ops.f(eye.iris_r) if grow is None else ops.mul(ops.f(eye.iris_r), grow)
     edge = max(IRIS_EDGE[1], IRIS_EDGE[0] * eye.width)
-    return ops.clip01(ops.add(ops.mul(ops.sub(r, dist), ops.f(1.0 / edge)), ops.f(0.5)))
+    inside = ops.sub(ops.mul(r, r), ops.add(ops.mul(dx, dx), ops.mul(dy, dy)))
+    return ops.clip01(ops.add(ops.mul(inside, ops.div(ops.f(0.5 / edge), r)), ops.f(0.5)))
 
 
 @dataclass
@@ -296,6 +294,8 @@ class EyeView:
     bottom: Tensor
     closed: Tensor  # 0…1: the lids less than a feather apart
     sides: Tensor  # 1 over the eye, fading out beyond its corners
+    opening: Tensor  # 0…1: between the target's lids
+    shade: Tensor  # what is drawn inside the eye darkens just below the upper lid (lid_shadow)
 
 
 def eye_view(ops: Ops, frame: Frame, eye: EyeShape, n: int) -> EyeView:
@@ -313,7 +313,8 @@ def eye_view(ops: Ops, frame: Frame, eye: EyeShape, n: int) -> EyeView:
         bottom = ops.minimum(lid_curve(ops, e.lower, s, b), lowest)
         top = ops.minimum(ops.maximum(lid_curve(ops, e.upper, s, b), highest), bottom)
         closed = ops.clip01(ops.sub(ops.f(1.0), ops.mul(ops.sub(bottom, top), ops.f(1.0 / eye.feather))))
-        views[n] = EyeView(e, win, u, v, top_s, bottom_s, top, bottom, closed, side_fade(ops, u))
+        views[n] = EyeView(e, win, u, v, top_s, bottom_s, top, bottom, closed, side_fade(ops, u),
+                           between(ops, v, top, bottom, eye.feather), lid_shadow(ops, eye, v, top))
     view: EyeView = views[n]
     return view
 
@@ -321,6 +322,4 @@ def eye_view(ops: Ops, frame: Frame, eye: EyeShape, n: int) -> EyeView:
 def side_fade(ops: Ops, u: Tensor) -> Tensor:
     """1 over the eye, fading to 0 a little beyond its corners."""
     past, ramp = EYE_SIDE_FADE
-    k = ops.f(1.0 / ramp)
-    return ops.mul(ops.clip01(ops.mul(ops.add(u, ops.f(past)), k)),
-                   ops.clip01(ops.mul(ops.sub(ops.f(1.0 + past), u), k)))
+    return ops.clip01(ops.mul(ops.sub(ops.f(0.5 + past), ops.abs(ops.sub(u, ops.f(0.5)))), ops.f(1.0 / ramp)))

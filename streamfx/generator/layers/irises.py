@@ -22,9 +22,7 @@ from streamfx.generator.layers.eyes import (
     between,
     eye_view,
     iris_disc,
-    lid_shadow,
     source_eyes,
-    source_opening,
     source_xy,
 )
 from streamfx.generator.layers.shapes import height
@@ -53,11 +51,9 @@ class IrisLayer(Layer):
         view = eye_view(ops, frame, eye, n)
         win, u, v, top, bottom = view.win, view.u, view.v, view.top, view.bottom
         du, dv = gaze_shift(ops, eye, view.e, frame.target)
-        # inside the target's lids, kept off their soft edges and shut where they meet
         f = eye.feather
-        half = ops.f(0.5 * f)
-        shown = ops.mul(between(ops, v, ops.add(top, half), ops.sub(bottom, half), f),
-                        ops.sub(ops.f(1.0), view.closed))
+        # inside the target's lids, kept off their soft edges (squared) and shut where they meet
+        shown = ops.mul(ops.mul(view.opening, view.opening), ops.sub(ops.f(1.0), view.closed))
         cx, cy = ops.f(float(eye.iris[0])), ops.f(float(eye.iris[1]))
         # where the iris was: painted over a little beyond its rim (the dark limbus) once it
         # has moved by a feather
@@ -66,26 +62,26 @@ class IrisLayer(Layer):
         now = iris_disc(ops, eye, u, v, ops.add(cx, du), ops.add(cy, dv))
         # the white of the eye where the iris was and no longer is
         gone = ops.div(ops.clip01(ops.sub(was, now)), ops.maximum(ops.sub(ops.f(1.0), now), ops.f(1e-3)))
-        shade = lid_shadow(ops, eye, v, top)
-        frame.canvas = ops.composite(frame.canvas, win, ops.mul(ops.rgb(eye.sclera_rgb), shade), ops.mul(shown, gone))
-        # the iris where it is now: the source's, moved; where the source's lids hid it, the
-        # iris mirrored top to bottom about its centre (an iris is nearly round-symmetric), or
-        # its colour where the lids hid that too. Where a lid opened wider, the source's lid
-        # edge counts as hidden: it would show as a line across the iris.
+        # the iris where it is now: the source's, moved; where the source's lids hid it, a disc
+        # of the iris's colour (shaded by the lid). Where a lid opened wider, the source's lid
+        # edge counts as hidden: it would show as a line across the iris. (The source's lids are
+        # taken at this pixel's place along the eye, not the moved one's: an iris sits where
+        # they are nearly flat.)
         iu = ops.sub(u, ops.mul(du, ops.f(1.0 / eye.width)))
         iv = ops.sub(v, dv)
         wider = ops.clip01(ops.mul(ops.maximum(ops.sub(view.top_s, top), ops.sub(bottom, view.bottom_s)), ops.f(1.0 / f)))
         inset = ops.mul(wider, ops.f(f))
-        hidden = ops.div(ops.clip01(ops.sub(shown, source_opening(ops, eye, iu, iv, inset))),
-                         ops.maximum(shown, ops.f(1e-3)))
+        seen = between(ops, iv, ops.add(view.top_s, inset), ops.sub(view.bottom_s, inset), f)
+        hidden = ops.div(ops.clip01(ops.sub(shown, seen)), ops.maximum(shown, ops.f(1e-3)))
         x, y = source_xy(ops, eye, iu, iv)
         iris = ops.source_at(win, x, y)
-        mirror_v = ops.sub(ops.f(2.0 * float(eye.iris[1])), iv)
-        mx, my = source_xy(ops, eye, iu, mirror_v)
-        flat = ops.mul(ops.rgb(eye.iris_rgb), shade)
-        fill = ops.add(flat, ops.mul(ops.sub(ops.source_at(win, mx, my), flat), source_opening(ops, eye, iu, mirror_v)))
-        colour = ops.add(iris, ops.mul(ops.sub(fill, iris), hidden))
-        frame.canvas = ops.composite(frame.canvas, win, colour, ops.mul(shown, now))
+        iris = ops.add(iris, ops.mul(ops.sub(ops.mul(ops.rgb(eye.iris_rgb), view.shade), iris), hidden))
+        # one composite for both: the iris over the white where it was
+        white = ops.mul(gone, ops.sub(ops.f(1.0), now))
+        cover = ops.add(now, white)
+        sclera = ops.mul(ops.rgb(eye.sclera_rgb), view.shade)
+        colour = ops.add(iris, ops.mul(ops.sub(sclera, iris), ops.div(white, ops.maximum(cover, ops.f(1e-3)))))
+        frame.canvas = ops.composite(frame.canvas, win, colour, ops.mul(shown, cover))
 
 
 def gaze_shift(ops: Ops, eye: EyeShape, e: EyeFrame, t: Tensor) -> tuple[Tensor, Tensor]:
