@@ -141,7 +141,8 @@ def test_the_change_is_clamped(portrait: np.ndarray, portrait_landmarks: np.ndar
     assert ref is not None
     lo, hi = DETAIL_GAIN
     for sign in (-1, 1):  # the deepest crease the layer takes (a larger change is a moved feature)
-        deeper = DriverDetail((ref.band.astype(np.float32) + sign * DETAIL_STRONG[0]).astype(np.float16), ref.texture)
+        deeper = DriverDetail((ref.band.astype(np.float32) + sign * DETAIL_STRONG[0]).astype(np.float16),
+                              fixed_texture=ref.texture)
         look = DriverAppearance({"detail": deeper}, {"detail": ref})
         base = _render(portrait, lm, look, detail=0.0)
         out = _render(portrait, lm, look)

@@ -116,6 +116,9 @@ DRIVER_DETAIL = (0.0, 1.5, 1.2)
 Gaussian blur of this σ × (pixels per patch pixel)."""
 SKIN_RING = (0.15, 0.45)
 """Skin colour for the tone match: between these distances (× the width) outside the outer lips."""
+LOOK_WIDTH = 64.0
+"""A mouth's colours and detail are measured with it under twice this wide (pixels): a wider
+one is shrunk first by a whole factor (one pixel per column of the driver's patch or more)."""
 
 # ---- eyes: their frame, lids and irises (layers/eyes.py, eyelids.py, irises.py) ------------
 EYE_BOX = (0.65, 0.8, 0.6, 2.0)

@@ -52,6 +52,7 @@ from streamfx.generator.constants import (
 from streamfx.generator.layers.base import AppearanceLayer, Frame
 from streamfx.generator.ops.base import Ops
 from streamfx.generator.spline import resize_grid, tps_matrix
+from streamfx.imageio import shrink_by
 
 F32 = np.float32
 LUMA = np.array([0.299, 0.587, 0.114], F32)  # Rec. 601 luma weights of R, G, B
@@ -147,13 +148,14 @@ def canonical_luminance(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray 
     if x1 - x0 < 2 or y1 - y0 < 2:
         return None
     crop = image[y0:y1, x0:x1, :3]
-    sx = sy = 1.0
-    shrink = face.px_per_io / io
-    if shrink < 1.0:  # shrink to about the canonical scale first: no aliasing in the remap
-        cw, ch = max(2, round((x1 - x0) * shrink)), max(2, round((y1 - y0) * shrink))
-        sx, sy = cw / (x1 - x0), ch / (y1 - y0)
-        crop = cv2.resize(crop, (cw, ch), interpolation=cv2.INTER_AREA)
-    local = (nodes - [x0, y0] + 0.5) * np.array([sx, sy], F32) - 0.5
+    # shrink towards the canonical scale first by a whole factor (the remap does the rest,
+    # under 2:1, with little aliasing)
+    factor = int(io // face.px_per_io)
+    if factor >= 2 and min(crop.shape[:2]) >= 2 * factor:
+        crop = shrink_by(crop, factor)
+    else:
+        factor = 1
+    local = (nodes - [x0, y0] + 0.5) / F32(factor) - 0.5
     mapping = cv2.resize(local.astype(F32).reshape(gh, gw, 2), (w, h), interpolation=cv2.INTER_LINEAR)
     patch = cv2.remap(crop, mapping, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return np.log(patch.astype(F32) @ LUMA + F32(DETAIL_LOG_OFFSET))
@@ -195,8 +197,18 @@ class DriverDetail:
 
     band: np.ndarray
     """h×w float16: its crease band on the canonical face."""
-    texture: float
-    """Its fine texture (:func:`texture`): how strong its creases are relative to the portrait's."""
+    luminance: np.ndarray | None = None
+    """h×w float32: its canonical log-luminance, kept to measure :attr:`texture` if it is asked."""
+    fixed_texture: float | None = None
+
+    @functools.cached_property
+    def texture(self) -> float:
+        """Its fine texture (:func:`texture`): how strong its creases are relative to the
+        portrait's. Only a reference frame's is read, so it is measured on first use, not for
+        every frame where the driver is tracked."""
+        if self.fixed_texture is not None:
+            return self.fixed_texture
+        return float("nan") if self.luminance is None else texture(self.luminance)
 
 
 @dataclass(frozen=True)
@@ -219,7 +231,7 @@ class DetailLayer(AppearanceLayer):
     def extract(self, image: np.ndarray, landmarks: np.ndarray) -> DriverDetail | None:
         """The driver frame's crease band on the canonical face and its texture, or None."""
         lum = canonical_luminance(image, landmarks)
-        return None if lum is None else DriverDetail(crease_band(lum).astype(np.float16), texture(lum))
+        return None if lum is None else DriverDetail(crease_band(lum).astype(np.float16), lum)
 
     def apply(self, ops: Ops, k: DetailConsts, frame: Frame) -> None:
         look, settings = frame.appearance, frame.settings

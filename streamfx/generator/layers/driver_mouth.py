@@ -32,6 +32,7 @@ from streamfx.generator.constants import (
     DRIVER_PATCH,
     DRIVER_SATURATION,
     DRIVER_TONE_GAIN,
+    LOOK_WIDTH,
     MOUTH_FEATHER,
     MOUTH_FEATHER_MIN,
     MOUTH_TABLE,
@@ -55,6 +56,7 @@ from streamfx.generator.layers.mouth_shape import (
 )
 from streamfx.generator.ops.base import Ops
 from streamfx.generator.ops.numpy_ops import NumpyOps
+from streamfx.imageio import shrink_by
 
 
 @dataclass(frozen=True)
@@ -161,21 +163,29 @@ class DriverMouthLayer(AppearanceLayer):
 def mouth_look(image: np.ndarray, lm: np.ndarray, width: float) -> MouthLook:
     """The colours of a face's lips and the skin around them, its saturation and fine detail
     (mean |image − blur| over lips and skin, per unit brightness; the blur's σ scales with the
-    mouth, so a face's detail reads the same at any size). Works in a crop around the mouth."""
+    mouth, so a face's detail reads the same at any size). Works in a crop around the mouth,
+    shrunk first by a whole factor where the mouth is at least twice :data:`LOOK_WIDTH` pixels wide
+    (the statistics are the same, at a fraction of the cost)."""
     h, w = image.shape[:2]
     near, far = (r * width for r in SKIN_RING)
     outer = lm[L.LIPS_OUTER, :2]
     x0, y0 = np.maximum(np.floor(outer.min(axis=0) - far - 1), 0).astype(int)
     x1, y1 = np.minimum(np.ceil(outer.max(axis=0) + far + 2), [w, h]).astype(int)
     area = np.ascontiguousarray(image[y0:y1, x0:x1, :3])
-    lip = lip_colour(area, lm - np.array([x0, y0, 0], np.float32))
+    local: np.ndarray = (lm[:, :2] - np.array([x0, y0], np.float32)).astype(np.float32)
     if area.shape[0] < 4 or area.shape[1] < 4:
-        return MouthLook(lip, np.full(3, 160.0, np.float32), 0.3, 0.02)
+        return MouthLook(lip_colour(area, local), np.full(3, 160.0, np.float32), 0.3, 0.02)
+    factor = int(width // LOOK_WIDTH)
+    if factor >= 2 and min(area.shape[:2]) >= 4 * factor:
+        area = shrink_by(area, factor)
+        local = (local + 0.5) / factor - 0.5
+        width, near, far = width / factor, near / factor, far / factor
+    lip = lip_colour(area, local)
     lips = np.full(area.shape[:2], 255, np.uint8)
-    cv2.fillPoly(lips, [(outer - [x0, y0]).round().astype(np.int32)], 0)
+    cv2.fillPoly(lips, [local[L.LIPS_OUTER].round().astype(np.int32)], 0)
     dist = cv2.distanceTransform(lips, cv2.DIST_L2, 3)  # from the lips, 0 on them
     opening = np.zeros(area.shape[:2], np.uint8)  # not the mouth's inside: lips and skin only
-    cv2.fillPoly(opening, [(lm[L.LIPS_INNER, :2] - [x0, y0]).round().astype(np.int32)], 1)
+    cv2.fillPoly(opening, [local[L.LIPS_INNER].round().astype(np.int32)], 1)
     dist, opening = dist[::2, ::2], opening[::2, ::2]  # statistics on every other pixel: plenty, and cheap
     ring, near_mouth = (dist > near) & (dist <= far), (dist <= far) & (opening == 0)
     skin_px = area[::2, ::2][ring].astype(np.float32)

@@ -7,7 +7,8 @@ that keep background and body still — folded into two matrices, ``face_field``
 ``head_field``, in float64 (the TPS weights alone reach the thousands and cancel, which
 float32, and any engine's summation order, would amplify).
 
-Per frame: two matmuls of the landmarks' displacements, and a clamp to ``max_shift``.
+Per frame: two matmuls of the landmarks' displacements (over the grid points that move at
+all), and a clamp to ``max_shift``.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ class MotionConsts:
     rigid_idx: np.ndarray  # R
     control: np.ndarray  # K×2 the source's control points
     rigid_source: np.ndarray  # R×2
-    face_field: np.ndarray  # G×K: control displacements → masked TPS displacement on the grid
-    head_field: np.ndarray  # 2G×2R: rigid displacements → masked head-similarity field
+    face_field: np.ndarray  # M×K: control displacements → masked TPS displacement, moving grid points
+    head_field: np.ndarray  # 2M×2R: rigid displacements → masked head-similarity field
+    moving: np.ndarray  # G: each grid point's row among the M moving ones (0 for a still one)
+    still: np.ndarray  # 1×G×1 float32: 0 where a grid point never moves (both masks zero), else 1
     max_shift: float
 
 
@@ -73,24 +76,37 @@ class MotionLayer(Layer):
     def prepare(self, src: SourceBasics) -> MotionConsts:
         face_field, head_field = motion_fields(src)
         lm = src.landmarks
+        # most of the grid (background, body) never moves: the products run over the rows that
+        # do, and a gather spreads them back (a third of the work on a head-and-shoulders photo)
+        moves = (face_field != 0).any(axis=1) | (head_field != 0).reshape(len(face_field), -1).any(axis=1)
+        rows = np.flatnonzero(moves)
+        if len(rows) == 0:
+            rows = np.zeros(1, np.int64)
+        where = np.zeros(len(face_field), np.int64)
+        where[rows] = np.arange(len(rows))
+        head_rows = np.stack([2 * rows, 2 * rows + 1], axis=1).ravel()
         return MotionConsts(
             control_idx=np.asarray(L.CONTROL, np.int64), rigid_idx=np.asarray(L.RIGID, np.int64),
             control=lm[L.CONTROL, :2].astype(np.float32), rigid_source=lm[L.RIGID, :2].astype(np.float32),
-            face_field=face_field, head_field=head_field, max_shift=src.max_shift)
+            face_field=np.ascontiguousarray(face_field[rows]), head_field=np.ascontiguousarray(head_field[head_rows]),
+            moving=where, still=moves.astype(np.float32).reshape(1, -1, 1), max_shift=src.max_shift)
 
     def apply(self, ops: Ops, k: MotionConsts, frame: Frame) -> None:
         t = frame.target
-        n_grid, n_rigid = len(k.face_field), len(k.rigid_idx)
+        n_moving, n_rigid = len(k.face_field), len(k.rigid_idx)
         ctrl = ops.gather(t, ops.const(k.control_idx), axis=1)
         d_ctrl = ops.sub(ctrl, ops.const(k.control, "control"))
-        nonrigid = ops.matmul(ops.const(k.face_field, "face_field"), d_ctrl)  # B×G×2
+        nonrigid = ops.matmul(ops.const(k.face_field, "face_field"), d_ctrl)  # B×M×2
         rig = ops.gather(t, ops.const(k.rigid_idx), axis=1)
         d_rig = ops.sub(rig, ops.const(k.rigid_source, "rigid_source"))
         d_rig = ops.reshape(d_rig, (0, 2 * n_rigid, 1))
-        rigid = ops.matmul(ops.const(k.head_field, "head_field"), d_rig)  # B×2G×1
-        rigid = ops.reshape(rigid, (0, n_grid, 2))
+        rigid = ops.matmul(ops.const(k.head_field, "head_field"), d_rig)  # B×2M×1
+        rigid = ops.reshape(rigid, (0, n_moving, 2))
         disp = ops.add(nonrigid, rigid)
         # clamp to the margin the region of interest was grown by
         norm = ops.sqrt(ops.reduce_sum(ops.mul(disp, disp), (2,)))
         scale = ops.minimum(ops.f(1.0), ops.div(ops.f(k.max_shift), ops.maximum(norm, ops.f(NORM_EPSILON))))
-        frame.displacement = ops.mul(disp, scale)
+        disp = ops.mul(disp, scale)
+        # back onto the whole grid (B×G×2), zero where nothing moves
+        full = ops.gather(disp, ops.const(k.moving, "moving"), axis=1)
+        frame.displacement = ops.mul(full, ops.const(k.still, "still"))

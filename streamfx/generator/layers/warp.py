@@ -75,7 +75,10 @@ def invert(ops: Ops, k: WarpConsts, disp: Tensor) -> Tensor:
     and no offset is longer than the field's own clamp."""
     gh, gw = k.gh, k.gw
     boff = ops.batch_offsets(gh * gw)  # B×1×1
-    flat = ops.reshape(disp, (-1, 2))  # (B·G)×2
+    # x and y apart, each flat (B·G): every product below is then between equal shapes (NumPy
+    # broadcasting a ×1 column against a ×2 pair runs an inner loop of two, several times slower)
+    flat_x = ops.reshape(ops.slice(disp, 0, 1), (-1,))
+    flat_y = ops.reshape(ops.slice(disp, 1, 2), (-1,))
     gx, gy = ops.const(k.grid_u, "grid_u"), ops.const(k.grid_v, "grid_v")
     one, sx, sy = ops.f(1.0), ops.f(k.sx), ops.f(k.sy)
     ox, oy = ops.neg(ops.slice(disp, 0, 1)), ops.neg(ops.slice(disp, 1, 2))  # B×G×1 each
@@ -87,23 +90,25 @@ def invert(ops: Ops, k: WarpConsts, disp: Tensor) -> Tensor:
         fu, fv = ops.sub(u, u0), ops.sub(v, v0)
         base = ops.add(ops.to_int(ops.add(ops.mul(v0, ops.f(gw)), u0)), boff)
         base = ops.squeeze(base, 2)  # B×G
-
-        def tap(delta: int, base: Tensor = base) -> Tensor:
-            return ops.gather(flat, ops.add(base, ops.i(delta)), axis=0)
-
-        f00, f01, f10, f11 = tap(0), tap(1), tap(gw), tap(gw + 1)
         one_u, one_v = ops.sub(one, fu), ops.sub(one, fv)
-        top = ops.add(ops.mul(f00, one_u), ops.mul(f01, fu))
-        bottom = ops.add(ops.mul(f10, one_u), ops.mul(f11, fu))
-        value = ops.add(ops.mul(top, one_v), ops.mul(bottom, fv))  # d(p + offset)
-        d_dx = ops.div(ops.add(ops.mul(ops.sub(f01, f00), one_v), ops.mul(ops.sub(f11, f10), fv)), sx)
-        d_dy = ops.div(ops.sub(bottom, top), sy)
+
+        def bilinear(flat: Tensor, base: Tensor = base, fu: Tensor = fu, fv: Tensor = fv, one_u: Tensor = one_u,
+                     one_v: Tensor = one_v) -> tuple[Tensor, Tensor, Tensor]:
+            """One component of d: its value at p + offset and its x and y derivatives there."""
+            f00, f01, f10, f11 = (ops.reshape(ops.gather(flat, ops.add(base, ops.i(delta)), axis=0), (0, -1, 1))
+                                  for delta in (0, 1, gw, gw + 1))
+            top = ops.add(ops.mul(f00, one_u), ops.mul(f01, fu))
+            bottom = ops.add(ops.mul(f10, one_u), ops.mul(f11, fu))
+            value = ops.add(ops.mul(top, one_v), ops.mul(bottom, fv))
+            d_dx = ops.div(ops.add(ops.mul(ops.sub(f01, f00), one_v), ops.mul(ops.sub(f11, f10), fv)), sx)
+            return value, d_dx, ops.div(ops.sub(bottom, top), sy)
+
+        vx, dx_dx, dx_dy = bilinear(flat_x)  # d(p + offset)'s x, and its derivatives
+        vy, dy_dx, dy_dy = bilinear(flat_y)
         # I + J = [[a, b], [c, e]]
-        a, c = ops.add(one, ops.slice(d_dx, 0, 1)), ops.slice(d_dx, 1, 2)
-        b, e = ops.slice(d_dy, 0, 1), ops.add(one, ops.slice(d_dy, 1, 2))
+        a, b, c, e = ops.add(one, dx_dx), dx_dy, dy_dx, ops.add(one, dy_dy)
         det = ops.sub(ops.mul(a, e), ops.mul(b, c))
         good = ops.gt(det, ops.f(NEWTON_MIN_DET))
-        vx, vy = ops.slice(value, 0, 1), ops.slice(value, 1, 2)
         rx, ry = ops.add(ox, vx), ops.add(oy, vy)  # the residual
         inv = ops.div(one, ops.where(good, det, one))
         step_x = ops.mul(ops.sub(ops.mul(e, rx), ops.mul(b, ry)), inv)
