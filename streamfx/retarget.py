@@ -209,26 +209,36 @@ _OUTER_LOWER = np.array(L.OUTER_LOWER)
 
 
 def fit_openings(target: np.ndarray, driver: np.ndarray, reference: np.ndarray, source: np.ndarray,
-                 scale: float, settings: RetargetSettings, provisional: bool = False) -> np.ndarray:
+                 scale: float, settings: RetargetSettings, provisional: bool = False,
+                 head_scale: float = 1.0) -> np.ndarray:
     """Re-space the target's inner lips and lids by :func:`map_opening` (in place; returned).
 
     ``driver``/``reference`` are driver faces (driver pixels; ``scale`` takes them to source
     pixels), ``source`` the portrait's landmarks, ``target`` the relative-motion target.
     ``provisional``: the reference is only the most neutral face seen so far (live ``auto``
     before calibration), so its mouth is not trusted to be more open than the portrait's.
+    ``head_scale``: the driver's head's size over the reference's (its rigid points'
+    similarity). Openings are compared at the reference's size and drawn at the target head's:
+    a performer leaning back 6 % is not a 6 % squint and a closing mouth, leaning in is not
+    wide eyes.
     """
     if settings.mirror:  # the target's right eye follows the driver's left, and so on
         pairs = mirror_pairs()
         driver, reference = driver[pairs], reference[pairs]
     d, r, t, src = (pair_gaps(lm) for lm in (driver, reference, target, source))
-    closed = _CLOSED * d.width * scale
+    head_scale = max(head_scale, 1e-3)
+    # the target head is scaled by the head gain's share of the driver's change
+    target_scale = max(1.0 + settings.head_gain * (head_scale - 1.0), 1e-3)
+    at_rest = scale / head_scale  # driver pixels → source pixels at the reference's head size
+    closed = _CLOSED * d.width * at_rest
     ref = r.gaps * scale
     if provisional:
         # a stream that starts mid-word: until a closed mouth comes, a closed mouth is what
         # closes (eyes at rest differ from face to face; closed lips do not)
         ref = np.where(_IS_MOUTH, np.minimum(ref, np.maximum(src.gaps, closed)), ref)
     gain = np.where(_IS_MOUTH, settings.mouth_gain, settings.eye_gain)
-    change = map_opening(d.gaps * scale, ref, src.gaps, closed, gain, knee_at_source=_IS_MOUTH) - t.gaps
+    gaps = map_opening(d.gaps * at_rest, ref, src.gaps, closed, gain, knee_at_source=_IS_MOUTH)
+    change = target_scale * gaps - t.gaps
     target[PAIR_UPPER, :2] -= (_UPPER_SHARE * change)[:, None] * t.down
     target[PAIR_LOWER, :2] += ((1.0 - _UPPER_SHARE) * change)[:, None] * t.down
     # only a closing change moves the outer lips: a relative target whose inner lips would
@@ -369,7 +379,8 @@ class MotionRetargeter:
         out[:, :2] += delta_src
         out[:, 2] += (driver[:, 2] - ref[:, 2]) * scale
         provisional = s.reference == "auto" and not self._fixed
-        return fit_openings(out, driver, ref, self.source, scale, s, provisional)
+        head_scale = float(np.sqrt(abs(np.linalg.det(a))))
+        return fit_openings(out, driver, ref, self.source, scale, s, provisional, head_scale)
 
     def update(self, driver: np.ndarray | None, t: float) -> np.ndarray:
         s = self.settings

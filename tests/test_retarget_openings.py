@@ -110,6 +110,21 @@ def test_the_inner_lips_never_cross_at_mouth_gain_3(smoothing: float) -> None:
     assert worst > -0.05
 
 
+@pytest.mark.parametrize("lean", [0.8, 1.25])
+def test_leaning_back_or_in_keeps_the_openings_in_proportion(lean: float) -> None:
+    """The driver's neutral face, only further from or nearer the camera: the portrait's head
+    scales with it and its eyes and mouth stay as open *for their size* as the source's. (The
+    gaps were compared in driver pixels: leaning back 20 % was a 20 % squint and a closing
+    mouth, leaning in wide eyes.)"""
+    source = face(mouth=0.1, right_eye=0.35, left_eye=0.35, scale=1.5)
+    ref = face(mouth=0.1)
+    rt = retargeter(source, ref)
+    out = rt.update(face(mouth=0.1, scale=lean), 0.0)
+    for o in (MOUTH_OPENING, RIGHT_EYE_OPENING, LEFT_EYE_OPENING):
+        ratio = gaps(out, o) / opening_gaps(out, o).width
+        np.testing.assert_allclose(ratio, gaps(source, o) / opening_gaps(source, o).width, atol=0.01)
+
+
 def test_a_blink_closes_the_portraits_eyes_fully() -> None:
     """A portrait whose eyes are open wider than the driver's (scaled): a driver blink closes
     them (relative motion left them open by the difference)."""
