@@ -5,9 +5,12 @@ hidden half) and, now and then, snaps to a different pose for one frame. Either 
 retargeted, tears the portrait — and the retargeter would then *hold* the torn pose. So a
 tracked face is accepted only when
 
-* it lies inside the frame: no more than :attr:`GateSettings.max_oval_outside` of the
-  face-oval points, and none of the rigid points (eyes, nose, forehead), outside the image
-  (a chin cut by the bottom edge of a close webcam is fine, a face sliding out is not);
+* it lies inside the frame: none of the rigid points of eyes, nose and brow line outside
+  the image (:data:`IN_VIEW`), no more than :attr:`GateSettings.max_oval_outside` of the face-oval points beyond
+  its left or right edge (a face sliding out sideways: the mesh makes up the hidden cheek), and
+  no more than :attr:`GateSettings.max_oval_cut` beyond its top or bottom (a performer
+  leaning into a close webcam crops forehead and chin, while everything that moves, eyes,
+  brows and lips, stays in view and is tracked for real);
 * its head pose is reachable from the last accepted one: the similarity between their rigid
   points moves less than :attr:`GateSettings.max_speed` inter-ocular distances per second,
   turns less than :attr:`~GateSettings.max_turn_speed` degrees per second and scales less
@@ -33,7 +36,9 @@ from streamfx.retarget import fit_similarity
 @dataclass(frozen=True)
 class GateSettings:
     max_oval_outside: float = 0.15
-    """Share of face-oval points that may lie outside the frame."""
+    """Share of face-oval points that may lie beyond the frame's left or right edge."""
+    max_oval_cut: float = 0.6
+    """Share of face-oval points that may lie beyond its top or bottom edge."""
     max_speed: float = 30.0
     """Inter-ocular distances per second the head may move: one per frame at 30 fps (a fast
     real slide is ~4 per second, a jerky 25 fps clip reaches half a distance in one frame)."""
@@ -47,15 +52,20 @@ class GateSettings:
     """Consecutive mutually consistent frames that make a jump real."""
 
 
+#: the rigid points that must be in view: all but the forehead's (10 and 151), which a
+#: performer leaning into a close webcam crops first
+IN_VIEW = [i for i in L.RIGID if i not in (10, 151)]
+
+
 def inside_frame(lm: np.ndarray, width: int, height: int, settings: GateSettings = GateSettings()) -> bool:
     """Whether a tracked face (478×3 pixels) lies inside a width × height frame (see module doc)."""
-
-    def outside(pts: np.ndarray) -> np.ndarray:
-        return (pts[:, 0] < 0) | (pts[:, 0] >= width) | (pts[:, 1] < 0) | (pts[:, 1] >= height)
-
-    if outside(lm[L.RIGID, :2]).any():
+    rigid = lm[IN_VIEW, :2]
+    if ((rigid[:, 0] < 0) | (rigid[:, 0] >= width) | (rigid[:, 1] < 0) | (rigid[:, 1] >= height)).any():
         return False
-    return float(outside(lm[L.FACE_OVAL, :2]).mean()) <= settings.max_oval_outside
+    oval = lm[L.FACE_OVAL, :2]
+    beside = (oval[:, 0] < 0) | (oval[:, 0] >= width)
+    cut = ~beside & ((oval[:, 1] < 0) | (oval[:, 1] >= height))
+    return float(beside.mean()) <= settings.max_oval_outside and float(cut.mean()) <= settings.max_oval_cut
 
 
 def _motion(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:

@@ -29,6 +29,16 @@ def test_a_face_sliding_out_of_the_frame_is_not_inside_it() -> None:
     chin_cut = _face(shift_y=512 - bottom + 8)
     assert 0 < (chin_cut[L.FACE_OVAL, 1] >= 512).mean() <= 0.15
     assert inside_frame(chin_cut, 512, 512)
+    # a performer leaning into a 2:1 webcam: forehead and chin cropped by both edges, the
+    # features in view (the face oval 40 % outside)
+    io = L.interocular(_face())
+    lean = _face()
+    lean[:, :2] = (lean[:, :2] - 256.0) * (240.0 / io) + 256.0
+    lean[:, 0] += 256.0
+    assert ((lean[L.FACE_OVAL, 1] < 0) | (lean[L.FACE_OVAL, 1] >= 512)).mean() > 0.35
+    assert inside_frame(lean, 1024, 512)
+    # the same face sliding out sideways by as much is not
+    assert not inside_frame(_face(shift_x=-left - 100), 512, 512)
 
 
 def test_a_one_frame_jump_is_lost_and_a_lasting_one_is_real() -> None:
