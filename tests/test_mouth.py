@@ -273,6 +273,26 @@ def test_the_drivers_mouth_takes_the_portraits_colours(lp_d10: tuple[list[np.nda
     assert chroma < 12 and (driver_px.max(axis=1) - driver_px.min(axis=1)).mean() > 40
 
 
+def test_the_drivers_white_teeth_do_not_take_a_ruddy_portraits_skin_tint() -> None:
+    """A pale driver's white teeth in a ruddy portrait: the skin's ratio per channel (0.96,
+    0.7, 0.6) made them pink. The teeth take the portrait's teeth colour; the rest of the
+    interior (tongue, shadow) still takes the skin's tone."""
+    from streamfx.generator.layers.driver_mouth import DriverMouth, MouthLook, matched_patch
+
+    patch = np.zeros((32, 64, 4), np.uint8)
+    patch[..., :3] = (90, 40, 40)  # a dark red interior
+    patch[8:16, 8:56, :3] = (240, 240, 236)  # a row of white teeth
+    patch[8:16, 8:56, 3] = 255
+    pale = MouthLook(np.array([200, 120, 120], np.float32), np.array([235, 215, 210], np.float32), 0.2, 0.02)
+    ruddy = MouthLook(np.array([190, 70, 60], np.float32), np.array([225, 150, 125], np.float32), 0.35, 0.02)
+    teeth_rgb = np.array([225, 218, 205], np.float32)
+    out = matched_patch(DriverMouth(patch, pale, 1.0), ruddy, teeth_rgb).astype(float)
+    teeth = out[10:14, 12:52, :3].reshape(-1, 3).mean(axis=0)
+    assert np.abs(teeth - teeth_rgb).max() < 12, teeth
+    interior = out[24:30, 12:52, :3].reshape(-1, 3).mean(axis=0)
+    assert interior[2] < interior[0] * 0.5  # the interior stays a warm dark red
+
+
 # ---- 3. a drawn interior without a driver image ----------------------------------------------------
 def _centre_column(out: np.ndarray, target: np.ndarray) -> np.ndarray:
     """The output's pixels down the middle of the target's opening, upper lip to lower."""

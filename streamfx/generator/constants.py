@@ -109,6 +109,10 @@ DRIVER_OPEN = (0.03, 0.05)
 over the second."""
 DRIVER_TONE_GAIN = (0.5, 2.0)
 """The tone match scales each channel by the portrait's skin over the driver's, within this."""
+TEETH_MIN_PIXELS = 8
+"""Driver patch pixels that must show teeth before its teeth's colour is matched to the portrait's."""
+LUMA_RGB = (0.299, 0.587, 0.114)
+"""Rec. 601 luma weights of R, G, B."""
 DRIVER_SATURATION = (0.0, 1.2)
 """The patch's saturation × (portrait's / driver's around the mouth), clamped to this."""
 DRIVER_DETAIL = (0.0, 1.5, 1.2)

@@ -48,6 +48,7 @@ from streamfx.generator.constants import (
     DETAIL_STRONG,
     DETAIL_STRONG_REACH,
     DETAIL_TEXTURE_BAND,
+    LUMA_RGB,
 )
 from streamfx.generator.layers.base import AppearanceLayer, Frame
 from streamfx.generator.ops.base import Ops
@@ -55,7 +56,7 @@ from streamfx.generator.spline import resize_grid, tps_matrix
 from streamfx.imageio import shrink_by
 
 F32 = np.float32
-LUMA = np.array([0.299, 0.587, 0.114], F32)  # Rec. 601 luma weights of R, G, B
+LUMA = np.array(LUMA_RGB, F32)
 #: the landmarks the canonical warps run through: the motion field's, but not the irises
 #: (they move with the gaze, not with the skin)
 WARP_POINTS = sorted(set(L.CONTROL) - set(L.IRISES))

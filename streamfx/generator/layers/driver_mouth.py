@@ -33,11 +33,13 @@ from streamfx.generator.constants import (
     DRIVER_SATURATION,
     DRIVER_TONE_GAIN,
     LOOK_WIDTH,
+    LUMA_RGB,
     MOUTH_FEATHER,
     MOUTH_FEATHER_MIN,
     MOUTH_TABLE,
     SKIN_RING,
     TEETH_MATTE,
+    TEETH_MIN_PIXELS,
 )
 from streamfx.generator.layers.base import AppearanceLayer, Frame
 from streamfx.generator.layers.mouth import interior_cover
@@ -147,7 +149,7 @@ class DriverMouthLayer(AppearanceLayer):
         s = ops.div(ops.sub(px.v, top), ops.maximum(ops.sub(bottom, top), ops.f(1e-3)))
         py = ops.mul(ops.add(s, ops.f(margin)), ops.f((rows - 1) / (1.0 + 2.0 * margin)))
         pxx = ops.mul(px.u, ops.f(cols - 1.0))
-        colour, teeth_seen = ops.sample(win, matched_patch(data, k.look), pxx, py)
+        colour, teeth_seen = ops.sample(win, matched_patch(data, k.look, k.shape.teeth_rgb), pxx, py)
         shape = k.shape
         if shape.upper_teeth is not None or shape.lower_teeth is not None:
             # the portrait's own teeth, where the driver shows teeth (its lips or tongue hide them
@@ -215,18 +217,31 @@ def driver_teeth(patch: np.ndarray, look: MouthLook) -> np.ndarray:
     return np.asarray(cv2.GaussianBlur(teeth, (0, 0), 1.0), np.float32)
 
 
-def matched_patch(data: DriverMouth, portrait: MouthLook) -> np.ndarray:
+def matched_patch(data: DriverMouth, portrait: MouthLook, teeth_rgb: np.ndarray | None = None) -> np.ndarray:
     """The driver's patch in the portrait's tones, saturation and detail (NumPy, on the small
-    patch; the appearance layer runs on the reference ops)."""
+    patch; the appearance layer runs on the reference ops). ``teeth_rgb``: the portrait's teeth
+    colour (its own, or an off-white in its tint), which the driver's teeth take."""
     rgb = data.patch[..., :3].astype(np.float32)
+    teeth = (data.patch[..., 3:4].astype(np.float32) / 255.0)
     d, p = data.look, portrait
     # each channel scaled by the portrait's skin over the driver's (around the mouth): the
     # driver's light and colour cast become the portrait's, and dark stays dark. (A fit through
     # lips and skin followed the lips' colour, which the opening mouth itself changes.)
-    rgb = rgb * np.clip(p.skin_rgb / np.maximum(d.skin_rgb, 1.0), *DRIVER_TONE_GAIN)
-    # saturation, then fine detail, as the portrait has them
+    gain = np.clip(p.skin_rgb / np.maximum(d.skin_rgb, 1.0), *DRIVER_TONE_GAIN)
+    # but skin colour is mostly pigment, not light: white teeth scaled by a pale driver's skin
+    # over a ruddy portrait's turned pink. The teeth take the portrait's teeth colour instead
+    # (their own over the driver's teeth colour), or only the skin's change of brightness
+    seen = teeth[..., 0] > 0.5
+    if teeth_rgb is not None and int(seen.sum()) >= TEETH_MIN_PIXELS:
+        teeth_gain = np.clip(teeth_rgb / np.maximum(rgb[seen].mean(axis=0), 1.0), *DRIVER_TONE_GAIN)
+    else:
+        teeth_gain = np.full(3, float(gain @ np.asarray(LUMA_RGB, np.float32)), np.float32)
+    rgb = rgb * (gain * (1.0 - teeth) + teeth_gain * teeth)
+    # saturation (not on the teeth: it would only bring back a tint), then fine detail, as the
+    # portrait has them
     grey = rgb.mean(axis=2, keepdims=True)
-    rgb = grey + (rgb - grey) * float(np.clip(p.saturation / max(d.saturation, 1e-3), *DRIVER_SATURATION))
+    sat = float(np.clip(p.saturation / max(d.saturation, 1e-3), *DRIVER_SATURATION))
+    rgb = grey + (rgb - grey) * (sat * (1.0 - teeth) + teeth)
     blur = cv2.GaussianBlur(rgb, (0, 0), DRIVER_DETAIL[2])
     keep = float(np.clip(p.detail / max(d.detail, 1e-4), DRIVER_DETAIL[0], DRIVER_DETAIL[1]))
     rgb = blur + (rgb - blur) * keep
