@@ -13,9 +13,6 @@ source's lid hid.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from streamfx.generator.basics import SourceBasics
 from streamfx.generator.constants import (
     LASH_OVERHANG,
     LASH_THIN,
@@ -25,35 +22,22 @@ from streamfx.generator.constants import (
     LOWER_LID_BAND,
     UPPER_LID_BAND,
 )
-from streamfx.generator.layers.base import Frame, Layer
+from streamfx.generator.layers.base import Frame
 from streamfx.generator.layers.eyes import (
+    EyeLayer,
     EyeShape,
     eye_view,
-    source_eyes,
     source_xy,
 )
 from streamfx.generator.ops.base import Ops, Tensor
 
 
-@dataclass(frozen=True)
-class EyelidConsts:
-    eyes: tuple[EyeShape, ...]  # the subject's right eye, then left
-
-
-class EyelidLayer(Layer):
+class EyelidLayer(EyeLayer):
     name = "eyelids"
     switch = "eyelids"
     settings = ("eyelids",)
 
-    def prepare(self, src: SourceBasics) -> EyelidConsts:
-        return EyelidConsts(source_eyes(src.image, src.landmarks))
-
-    def apply(self, ops: Ops, k: EyelidConsts, frame: Frame) -> None:
-        for n, eye in enumerate(k.eyes):
-            self._eye(ops, eye, n, frame)
-
-    @staticmethod
-    def _eye(ops: Ops, eye: EyeShape, n: int, frame: Frame) -> None:
+    def draw_eye(self, ops: Ops, eye: EyeShape, n: int, frame: Frame) -> None:
         view = eye_view(ops, frame, eye, n)
         win, u, v, top, bottom = view.win, view.u, view.v, view.top, view.bottom
         # the eye the lids uncover where they open wider than the source's: its white, shaded

@@ -13,12 +13,14 @@ lid's contour points, on the source once and on each target frame alike.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from streamfx import landmarks as L
+from streamfx.generator.basics import SourceBasics
 from streamfx.generator.constants import (
     EYE_BOX,
     EYE_FEATHER,
@@ -37,7 +39,7 @@ from streamfx.generator.constants import (
 )
 from streamfx.generator.eye_fit import eye_crop, fit_iris
 from streamfx.generator.geometry import feature_frame
-from streamfx.generator.layers.base import Frame
+from streamfx.generator.layers.base import Frame, Layer
 from streamfx.generator.layers.shapes import axis, bulge, feature_coords
 from streamfx.generator.ops.base import Ops, Tensor, Window
 
@@ -164,6 +166,27 @@ def source_eyes(image: np.ndarray, lm: np.ndarray) -> tuple[EyeShape, ...]:
             feather=max(EYE_FEATHER[1], EYE_FEATHER[0] * width), sclera_rgb=sclera, iris_rgb=iris_rgb,
             lid_rgb=lid_rgb))
     return tuple(eyes)
+
+
+@dataclass(frozen=True)
+class EyeConsts:
+    eyes: tuple[EyeShape, ...]  # the subject's right eye, then left
+
+
+class EyeLayer(Layer):
+    """An overlay drawn eye by eye (the lids, the irises): the source's eyes measured once,
+    then :meth:`draw_eye` per eye and frame."""
+
+    def prepare(self, src: SourceBasics) -> EyeConsts:
+        return EyeConsts(source_eyes(src.image, src.landmarks))
+
+    def apply(self, ops: Ops, k: EyeConsts, frame: Frame) -> None:
+        for n, eye in enumerate(k.eyes):
+            self.draw_eye(ops, eye, n, frame)
+
+    @abstractmethod
+    def draw_eye(self, ops: Ops, eye: EyeShape, n: int, frame: Frame) -> None:
+        """Eye ``n`` (0: the subject's right) of one frame, through ``ops``, onto ``frame.canvas``."""
 
 
 @dataclass

@@ -11,43 +11,27 @@ the lids themselves.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from streamfx.generator.basics import SourceBasics
 from streamfx.generator.constants import IRIS_GONE, IRIS_REACH
-from streamfx.generator.layers.base import Frame, Layer
+from streamfx.generator.layers.base import Frame
 from streamfx.generator.layers.eyes import (
     EyeFrame,
+    EyeLayer,
     EyeShape,
     between,
     eye_view,
     iris_disc,
-    source_eyes,
     source_xy,
 )
 from streamfx.generator.layers.shapes import height
 from streamfx.generator.ops.base import Ops, Tensor
 
 
-@dataclass(frozen=True)
-class IrisConsts:
-    eyes: tuple[EyeShape, ...]  # the subject's right eye, then left
-
-
-class IrisLayer(Layer):
+class IrisLayer(EyeLayer):
     name = "irises"
     switch = "gaze"
     settings = ("gaze",)
 
-    def prepare(self, src: SourceBasics) -> IrisConsts:
-        return IrisConsts(source_eyes(src.image, src.landmarks))
-
-    def apply(self, ops: Ops, k: IrisConsts, frame: Frame) -> None:
-        for n, eye in enumerate(k.eyes):
-            self._eye(ops, eye, n, frame)
-
-    @staticmethod
-    def _eye(ops: Ops, eye: EyeShape, n: int, frame: Frame) -> None:
+    def draw_eye(self, ops: Ops, eye: EyeShape, n: int, frame: Frame) -> None:
         view = eye_view(ops, frame, eye, n)
         win, u, v, top, bottom = view.win, view.u, view.v, view.top, view.bottom
         du, dv = gaze_shift(ops, eye, view.e, frame.target)
