@@ -67,11 +67,13 @@ import numpy as np
 from streamfx import landmarks as L
 from streamfx.errors import InputError
 from streamfx.expression import (
+    LEFT_EYE_OPENING,
     MOUTH_OPENING,
     OPENING_SLICES,
     OPENINGS,
     PAIR_LOWER,
     PAIR_UPPER,
+    RIGHT_EYE_OPENING,
     RunningNeutral,
     pair_gaps,
 )
@@ -263,6 +265,47 @@ def _follow_outer_lips(target: np.ndarray, origin: np.ndarray, axis: np.ndarray,
         target[idx, :2] += (sign * np.interp(u, xs, ys))[:, None] * down
 
 
+#: the share of the two irises' *difference* in motion (vergence) the portrait keeps; their
+#: common motion (where the performer looks) it keeps whole
+VERGENCE_KEEP = 0.25
+#: per eye (the subject's right, then left): corners from the subject's right to left, and iris
+_GAZE_EYES = ((L.RIGHT_EYE_CORNERS[0], L.RIGHT_EYE_CORNERS[1], L.RIGHT_IRIS),
+              (L.LEFT_EYE_CORNERS[1], L.LEFT_EYE_CORNERS[0], L.LEFT_IRIS))
+
+
+def conjugate_gaze(target: np.ndarray, source: np.ndarray, keep: float = VERGENCE_KEEP) -> np.ndarray:
+    """Move the target's irises together (in place; returned).
+
+    Eyes turn together: where a performer looks moves both irises alike, while at a screen's
+    distance their difference (vergence) hardly changes — what the tracker reports of it is
+    mostly each eye's own iris noise, and raised brows or a squint shift the mesh's irises
+    towards the nose. Drawn on a portrait it looked cross-eyed. Each iris's motion from the
+    source's (in its eye's frame, per eye width) is split into the two eyes' mean, weighted
+    by how open each eye is (a closed eye's iris is a guess), and the rest, of which ``keep``
+    stays."""
+    changes, frames, weights = [], [], []
+    for c0, c1, iris in _GAZE_EYES:
+        per_face = []
+        for lm in (target, source):
+            a, b = lm[c0, :2].astype(np.float64), lm[c1, :2].astype(np.float64)
+            w = max(float(np.hypot(*(b - a))), 1e-6)
+            ax = (b - a) / w
+            basis = np.stack([ax, [-ax[1], ax[0]]])  # along the eye (right to left), and across
+            per_face.append(((lm[iris[0], :2] - a) @ basis.T / w, basis, w))
+        (t_off, basis, w), (s_off, _, _) = per_face
+        changes.append(t_off - s_off)
+        frames.append((basis, w))
+    gaps = pair_gaps(target)
+    for o in (RIGHT_EYE_OPENING, LEFT_EYE_OPENING):
+        sl = OPENING_SLICES[o.name]
+        weights.append(float(np.clip(gaps.gaps[sl].max() / max(float(gaps.width[sl][0]), 1e-6), 0.0, None)) + 1e-3)
+    common = (weights[0] * changes[0] + weights[1] * changes[1]) / (weights[0] + weights[1])
+    for (_, _, iris), change, (basis, w) in zip(_GAZE_EYES, changes, frames, strict=True):
+        wanted = common + keep * (change - common)
+        target[iris, :2] += ((wanted - change) * w) @ basis
+    return target
+
+
 def _ease(x: float) -> float:
     x = min(max(x, 0.0), 1.0)
     return x * x * (3 - 2 * x)
@@ -380,7 +423,8 @@ class MotionRetargeter:
         out[:, 2] += (driver[:, 2] - ref[:, 2]) * scale
         provisional = s.reference == "auto" and not self._fixed
         head_scale = float(np.sqrt(abs(np.linalg.det(a))))
-        return fit_openings(out, driver, ref, self.source, scale, s, provisional, head_scale)
+        fit_openings(out, driver, ref, self.source, scale, s, provisional, head_scale)
+        return conjugate_gaze(out, self.source)
 
     def update(self, driver: np.ndarray | None, t: float) -> np.ndarray:
         s = self.settings

@@ -148,6 +148,39 @@ def test_a_wink_closes_one_eye(mirror: bool) -> None:
     np.testing.assert_allclose(gaps(out, still), gaps(source, still), atol=0.05)
 
 
+def _shift_irises(lm: np.ndarray, right: float, left: float) -> np.ndarray:
+    """The face with each iris moved along its eye (× the eye's width; + towards the subject's left)."""
+    lm = lm.copy()
+    for iris, (c0, c1), amount in ((L.RIGHT_IRIS, L.RIGHT_EYE_CORNERS, right), (L.LEFT_IRIS, L.LEFT_EYE_CORNERS, left)):
+        a, b = lm[c0, :2], lm[c1, :2]
+        step = (b - a) if c0 == L.RIGHT_EYE_CORNERS[0] else (a - b)  # subject's right → left
+        lm[iris, :2] += amount * step
+    return lm
+
+
+def _iris_moves(out: np.ndarray, source: np.ndarray) -> tuple[float, float]:
+    moves = []
+    for iris, (c0, c1) in ((L.RIGHT_IRIS, L.RIGHT_EYE_CORNERS), (L.LEFT_IRIS, L.LEFT_EYE_CORNERS)):
+        a, b = source[c0, :2], source[c1, :2]
+        step = (b - a) if c0 == L.RIGHT_EYE_CORNERS[0] else (a - b)
+        moves.append(float((out[iris[0], :2] - source[iris[0], :2]) @ step / (step @ step)))
+    return moves[0], moves[1]
+
+
+def test_the_irises_turn_together_and_do_not_cross() -> None:
+    """Where the performer looks moves both irises; the tracker's irises drifting towards the
+    nose (raised brows, a squint) no longer makes the portrait cross-eyed."""
+    source = face(scale=1.5)
+    rt = retargeter(source, face())
+    right, left = _iris_moves(rt.update(_shift_irises(face(), 0.1, 0.1), 0.0), source)
+    assert right == pytest.approx(0.1, abs=0.01) and left == pytest.approx(0.1, abs=0.01)
+    right, left = _iris_moves(rt.update(_shift_irises(face(), 0.1, -0.1), 0.04), source)  # both towards the nose
+    assert abs(right) <= 0.03 and abs(left) <= 0.03
+    # a closed eye's iris is a guess: the open eye says where the performer looks
+    right, left = _iris_moves(rt.update(_shift_irises(face(left_eye=0.0), 0.1, -0.1), 0.08), source)
+    assert right > 0.09 and left > 0.04  # both look left, not at each other
+
+
 def test_map_opening_is_continuous_monotonic_and_never_negative() -> None:
     d = np.linspace(-5, 60, 501)  # driver gaps, source pixels; closed level 1 px
     for r, s in ((0.0, 0.0), (2.0, 0.0), (30.0, 5.0), (3.0, 25.0), (0.0, 25.0)):
