@@ -32,6 +32,7 @@ from aiortc import (
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 
+from streamfx.compositing import flatten
 from streamfx.live.hub import LatestFrameHub, LiveFrame
 from streamfx.live.metrics import LiveMetrics, RateMeter
 from streamfx.web.h264 import LeveledH264Encoder, h264_level, sdp_parameters
@@ -270,9 +271,11 @@ class HubVideoTrack(MediaStreamTrack):
 
 
 def _to_i420(rgb: np.ndarray) -> np.ndarray:
-    """RGB(A) H×W×3 → planar I420 (H·3/2 × W), BT.601 limited range like swscale's default."""
-    code = cv2.COLOR_RGBA2YUV_I420 if rgb.shape[2] == 4 else cv2.COLOR_RGB2YUV_I420
-    return cv2.cvtColor(np.ascontiguousarray(rgb), code)
+    """RGB(A) H×W×3 → planar I420 (H·3/2 × W), BT.601 limited range like swscale's default.
+
+    WebRTC video has no alpha: a transparent canvas goes out over black (the ``/overlay``
+    page gets the alpha through :func:`pack_alpha` instead)."""
+    return cv2.cvtColor(np.ascontiguousarray(flatten(rgb)), cv2.COLOR_RGB2YUV_I420)
 
 
 class ViewerTrack(MediaStreamTrack):
