@@ -429,6 +429,7 @@ async def _serve(pipeline: Any, args: argparse.Namespace, listener: socket.socke
 def _print_urls(server: Any, args: argparse.Namespace) -> None:
     print(f"viewer:  {server.url('/')}", flush=True)
     print(f"panel:   {server.url('/panel')}", flush=True)
+    print(f"overlay: {server.url('/overlay')}", flush=True)
     print(f"WHEP:    {server.url('/whep')}", flush=True)
     print(f"metrics: {server.url('/metrics')}", flush=True)
     if server.settings.token_generated:
@@ -477,7 +478,8 @@ async def start_server(pipeline: Any, args: argparse.Namespace, listener: socket
     ssettings, rtc_settings = web_settings(args)
     s = pipeline.settings
     rtc = WebRTCHub(pipeline.hub, s.fps, rtc_settings, pipeline.metrics, size=(s.width, s.height))
-    server = LiveServer(pipeline, ssettings, rtc)
+    overlay = WebRTCHub(pipeline.hub, s.fps, rtc_settings, pipeline.metrics, size=(s.width, s.height), packed=True)
+    server = LiveServer(pipeline, ssettings, rtc, overlay)
     try:
         await server.start(listener)
     except OSError as e:

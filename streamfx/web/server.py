@@ -2,6 +2,9 @@
 
 Routes
     GET  /                   viewer page (video + live stats)
+    GET  /overlay            the transparent overlay: colour + alpha unpacked with WebGL
+                             onto a transparent canvas (OBS Browser source, vMix, any page)
+    POST /overlay/offer      like /offer, for the overlay's packed colour+alpha stream
     GET  /panel              control panel (portrait upload, calibrate, gains, pause, stats)
     POST /offer              {"sdp", "type": "offer"} → {"sdp", "type": "answer"}
     POST /whep               application/sdp offer → 201, Location: /whep/<id>, SDP answer
@@ -200,8 +203,12 @@ class RequestError(Exception):
         self.status = status
 
 
+#: Pages other sites may embed: the viewer and the overlay (they show, and control nothing).
+EMBEDDABLE = ("/", "/overlay")
+
+
 async def _no_framing_but_the_viewer(request: web.Request, response: web.StreamResponse) -> None:
-    if request.path != "/":
+    if request.path not in EMBEDDABLE:
         for key, value in NO_FRAMING.items():
             response.headers.setdefault(key, value)
 
@@ -268,10 +275,11 @@ class LiveServer:
     """aiohttp application around one LivePipeline (and optionally WebRTC)."""
 
     def __init__(self, pipeline: LivePipeline, settings: ServerSettings | None = None,
-                 webrtc: WebRTCHub | None = None) -> None:
+                 webrtc: WebRTCHub | None = None, overlay: WebRTCHub | None = None) -> None:
         self.pipeline = pipeline
         self.settings = settings or ServerSettings()
         self.webrtc = webrtc
+        self.overlay = overlay
         self.app = self._make_app()
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
@@ -293,6 +301,8 @@ class LiveServer:
         app.on_response_prepare.append(_no_framing_but_the_viewer)
         r.add_get("/", self._page("viewer.html"))
         r.add_get("/panel", self._page("panel.html"))
+        r.add_get("/overlay", self._page("overlay.html"))
+        r.add_post("/overlay/offer", self.overlay_offer)
         r.add_static("/static/", STATIC)
         r.add_post("/offer", self.offer)
         r.add_post("/whep", self.whep_post)
@@ -365,8 +375,9 @@ class LiveServer:
                 request.method, request.path, key[0], key[1], reason)
 
     async def _on_shutdown(self, app: web.Application) -> None:
-        if self.webrtc is not None:
-            await self.webrtc.close()
+        for hub in (self.webrtc, self.overlay):
+            if hub is not None:
+                await hub.close()
 
     # -- WebRTC --------------------------------------------------------------------------
     def _need_webrtc(self) -> WebRTCHub:
@@ -374,8 +385,13 @@ class LiveServer:
             raise web.HTTPNotFound(text="WebRTC is off (started with --no-webrtc)")
         return self.webrtc
 
-    async def offer(self, request: web.Request) -> web.StreamResponse:
-        rtc = self._need_webrtc()
+    async def overlay_offer(self, request: web.Request) -> web.StreamResponse:
+        if self.overlay is None:
+            raise web.HTTPNotFound(text="the overlay is off (started with --no-webrtc)")
+        return await self.offer(request, self.overlay)
+
+    async def offer(self, request: web.Request, rtc: WebRTCHub | None = None) -> web.StreamResponse:
+        rtc = rtc or self._need_webrtc()
         hint = 'send JSON {"sdp": "...", "type": "offer"}'
         body = await read_json(request, hint)
         if not isinstance(body, dict) or not isinstance(body.get("sdp"), str):
