@@ -164,6 +164,8 @@ _EXTENSIONS: list[tuple[str, str, str, str, str]] = [
      "add_doctor_arguments", "run_doctor"),
     ("engines.cli", "engines", "list the generator engines and whether each works here",
      "add_engines_arguments", "run_engines"),
+    ("obs_bridge.cli", "obs", "put the animated portrait into OBS Studio (setup, status, remove)",
+     "add_obs_arguments", "run_obs"),
 ]
 
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("streamfx.live")
 
 DEFAULT_WEBRTC = "127.0.0.1:8080"
+DEFAULT_OBS_STREAM = "127.0.0.1:8091"
 #: Built-in motion script used when no webcam opens.
 IDLE_SCRIPT = "idle"
 
@@ -67,6 +68,11 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
                    help="--layout corner: box height as a part of the output height (default 0.35)")
     g.add_argument("--border", default="0", metavar="PX[:#rrggbb]",
                    help="border around the picture-in-picture box, e.g. 4:#ffffff (default 0: none)")
+    parser.add_argument("--obs-stream", metavar="HOST:PORT", default=DEFAULT_OBS_STREAM,
+                        help="serve a low-latency stream with alpha (NUT, raw BGRA over TCP) for OBS's Media "
+                        f"source here (default {DEFAULT_OBS_STREAM}; `streamfx obs setup` adds it to OBS)")
+    parser.add_argument("--no-obs-stream", dest="obs_stream", action="store_const", const=None,
+                        help="no stream for OBS's Media source")
     parser.add_argument("--webrtc-loopback", action="store_true",
                         help="also offer 127.0.0.1 ICE candidates (browser on this machine, no other network)")
     parser.add_argument("--codec", choices=("vp8", "h264"), default="vp8", help="WebRTC video codec (default vp8)")
@@ -230,16 +236,20 @@ def _run_live(args: argparse.Namespace, signals: StopSignals) -> int:
 
         check_driver(args.driver)
     listener = listen(args.webrtc) if args.webrtc else None
-    vcam = None
+    vcam = obs_stream = None
     pipeline = None
     try:
         vcam = open_vcam(args, settings)
+        obs_stream = open_obs_stream(args)
         log.info("loading the portrait and the face tracker...")
         with signals.interruptible():
             pipeline = build_pipeline(args, settings)
         if vcam is not None:
             pipeline.add_sink(vcam, opened=True)
             vcam = None  # the pipeline closes it now
+        if obs_stream is not None:
+            pipeline.add_sink(obs_stream)
+            obs_stream = None
         if signals.requested:
             return signals.exit_code
         pipeline.start()
@@ -248,8 +258,9 @@ def _run_live(args: argparse.Namespace, signals: StopSignals) -> int:
     except StartupInterrupted:
         return signals.exit_code
     finally:
-        if vcam is not None:
-            vcam.close()
+        for sink in (vcam, obs_stream):
+            if sink is not None:
+                sink.close()
         if listener is not None:
             listener.close()  # a no-op once the server closed it
         if pipeline is not None:
@@ -373,6 +384,27 @@ def open_live_driver(spec: str | None, animator: AnyAnimator) -> Any:
     except StreamFXError as e:
         log.warning("no webcam (%s); driving with the built-in %r motion script", e, IDLE_SCRIPT)
         return open_driver(IDLE_SCRIPT, neutral_landmarks=neutral, realtime=True, loop=True)
+
+
+def open_obs_stream(args: argparse.Namespace) -> Any:
+    """The listening OBS stream sink, or None (``--no-obs-stream``, or the port is taken: one warning line)."""
+    spec = getattr(args, "obs_stream", None)
+    if not spec:
+        return None
+    from streamfx.sinks.stream import AlphaStreamSink
+    from streamfx.web.server import parse_hostport
+
+    try:
+        host, port = parse_hostport(spec, default_port=8091)
+    except ValueError as e:
+        raise StreamFXError(f"--obs-stream: {e}") from None
+    try:
+        sink = AlphaStreamSink(host, port)
+    except DeviceUnavailableError as e:
+        log.warning("%s", e)
+        return None
+    print(f"OBS stream: {sink.url} (NUT with alpha, for OBS's Media source: streamfx obs setup)", flush=True)
+    return sink
 
 
 def open_vcam(args: argparse.Namespace, settings: Any) -> Any:
