@@ -198,3 +198,30 @@ def test_obs_websocket_4_is_one_line() -> None:
     finally:
         stop.set()
         t.join(5)
+
+
+def test_the_obs_stream_carries_alpha_to_any_ffmpeg_reader() -> None:
+    # what OBS's Media source reads, read here by PyAV (FFmpeg, as OBS uses it): no OBS needed
+    import av
+
+    from streamfx.sinks.stream import AlphaStreamSink
+
+    sink = AlphaStreamSink("127.0.0.1", 0)
+    sink.open(64, 48, 30)
+    frame = np.zeros((48, 64, 4), np.uint8)
+    frame[10:30, 20:40] = (200, 30, 60, 255)
+    stop = threading.Event()
+
+    def feed() -> None:
+        while not stop.is_set():
+            sink.write(frame)
+            time.sleep(1 / 30)
+
+    threading.Thread(target=feed, daemon=True).start()
+    try:
+        with av.open(sink.url, format="nut", options={"fflags": "nobuffer"}, timeout=10) as c:
+            got = next(c.decode(video=0)).to_ndarray(format="rgba")
+    finally:
+        stop.set()
+        sink.close()
+    assert np.array_equal(got, frame)  # raw BGRA: exact, alpha and all
