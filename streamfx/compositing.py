@@ -268,6 +268,14 @@ class Compositor:
             _, _, bw, bh = self.pip.box(self.width, self.height)
             self._crop = frame_rect(landmarks, (image.shape[1], image.shape[0]), self.frame, bw / bh)
 
+    def set_frame(self, frame: str) -> None:
+        """Change the framing (``full``/``bust``/``head``) of the current portrait; ValueError for others."""
+        if frame not in FRAMES:
+            raise ValueError(f"frame must be one of {', '.join(FRAMES)}, not {frame!r}")
+        self.frame = frame
+        if self._source is not None:
+            self.set_source(self._source, self._landmarks)
+
     @property
     def crop(self) -> tuple[int, int, int, int] | None:
         """The framing crop (x, y, w, h) in source pixels, or None for the whole portrait."""

@@ -167,3 +167,28 @@ def test_a_transparent_canvas_reaches_opaque_sinks_over_black(portrait: np.ndarr
     flat = flatten(canvas)
     assert (flat[canvas[..., 3] == 0] == 0).all()
     assert (canvas[..., 3] == 255).sum() > 0
+
+
+async def test_the_panel_reframes_the_running_output(portrait: np.ndarray, portrait_landmarks: np.ndarray) -> None:
+    import asyncio
+
+    import aiohttp
+
+    from tests.test_live_pipeline import next_frames
+    from tests.test_live_web import SIZE, real_server
+
+    async with real_server(portrait, portrait_landmarks) as live, aiohttp.ClientSession() as http:
+        before = (await asyncio.to_thread(next_frames, live.pipe.hub, 3))[-1].image
+        async with http.post(live.url("/api/frame"), json={"frame": "head"}) as r:
+            assert r.status == 200 and (await r.json()) == {"frame": "head"}
+        async with http.get(live.url("/api/settings")) as r:
+            assert (await r.json())["output"]["frame"] == "head"
+        for bad in ({"frame": "feet"}, {"frame": 1}, [], {"frame": "head", "x": 1}):
+            async with http.post(live.url("/api/frame"), json=bad) as r:
+                assert r.status == 400, bad
+        after = (await asyncio.to_thread(next_frames, live.pipe.hub, 3))[-1].image
+        async with http.get(live.url("/panel")) as r:
+            assert 'id="frame"' in await r.text()
+    assert live.pipe.compositor.crop == frame_rect(portrait_landmarks, (512, 512), "head", SIZE[0] / SIZE[1])
+    # the face now fills the height: the picture is a different one, not the letterboxed portrait
+    assert float(np.abs(after.astype(int) - before).mean()) > 20

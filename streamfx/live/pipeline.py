@@ -293,6 +293,16 @@ class LivePipeline:
 
         return self.submit(swap)
 
+    def set_frame(self, frame: str) -> concurrent.futures.Future[None]:
+        """Reframe the output (full | bust | head) between two frames; the Future raises
+        ValueError for anything else."""
+
+        def reframe() -> None:
+            self.compositor.set_frame(frame)
+            self.settings.frame = frame
+
+        return self.submit(reframe)
+
     def calibrate(self) -> concurrent.futures.Future[None]:
         return self.submit(self.animator.calibrate)
 

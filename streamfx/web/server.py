@@ -13,6 +13,7 @@ Routes
     POST /api/calibrate      "neutral = now"
     POST /api/source         new portrait (multipart field "image" or a raw image body)
     POST /api/pause          {"paused": bool} (toggles without a body)
+    POST /api/frame          {"frame": "full" | "bust" | "head"}: the crop around the face
     GET  /api/stats          metrics snapshot + pipeline status + viewers
     GET  /metrics            Prometheus text exposition
 
@@ -315,6 +316,7 @@ class LiveServer:
         r.add_post("/api/calibrate", self.calibrate)
         r.add_post("/api/source", self.post_source)
         r.add_post("/api/pause", self.pause)
+        r.add_post("/api/frame", self.post_frame)
         r.add_get("/api/stats", self.stats)
         r.add_get("/metrics", self.metrics)
         app.on_shutdown.append(self._on_shutdown)
@@ -452,7 +454,7 @@ class LiveServer:
         return {
             "animator": _jsonable(animator),
             "paused": self.pipeline.paused,
-            "output": {"width": s.width, "height": s.height, "fps": s.fps, "fit": s.fit},
+            "output": {"width": s.width, "height": s.height, "fps": s.fps, "fit": s.fit, "frame": s.frame},
             "webrtc": None if rtc is None else {"codec": rtc.codec, "bitrate": rtc.bitrate},
         }
 
@@ -482,6 +484,16 @@ class LiveServer:
             paused = body["paused"]
         self.pipeline.set_paused(paused)
         return web.json_response({"paused": self.pipeline.paused})
+
+    async def post_frame(self, request: web.Request) -> web.StreamResponse:
+        from streamfx.compositing import FRAMES
+
+        hint = 'send {"frame": "' + '" | "'.join(FRAMES) + '"}'
+        body = await read_json(request, hint)
+        if not isinstance(body, dict) or set(body) != {"frame"} or body["frame"] not in FRAMES:
+            return _json_error(400, hint)
+        await self._await(self.pipeline.set_frame(body["frame"]))
+        return web.json_response({"frame": self.pipeline.settings.frame})
 
     async def post_source(self, request: web.Request) -> web.StreamResponse:
         from streamfx.imageio import load_image_bytes
