@@ -430,6 +430,7 @@ class _SinkRunner:
         hub, metrics, name = self.pipeline.hub, self.pipeline.metrics, self.sink.name
         interval = 1.0 / self.pipeline.settings.fps
         pace = getattr(self.sink, "pace", None)
+        alpha = getattr(self.sink, "accepts_alpha", False)
         seq = 0
         last: LiveFrame | None = None
         while not self._stop.is_set():
@@ -445,7 +446,8 @@ class _SinkRunner:
                 continue
             assert last is not None
             try:
-                self.sink.write(last.image, last.produced_at)
+                # sinks without alpha share one flattened copy of a transparent canvas
+                self.sink.write(last.image if alpha else last.rgb, last.produced_at)
             except Exception as e:  # noqa: BLE001 - one failing sink must not stop the others
                 self.errors += 1
                 metrics.sink_error(name)

@@ -53,6 +53,7 @@ class AlphaStreamSink(FrameSink):
     """
 
     name = "obs-stream"
+    accepts_alpha = True
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8091) -> None:
         self.host = host

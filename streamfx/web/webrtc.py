@@ -253,7 +253,7 @@ class HubVideoTrack(MediaStreamTrack):
             self._seq, lf = got
             self._lf = lf
             # one colour conversion for all viewers (~1 ms at 720p; swscale takes ~10 ms)
-            self._yuv = _to_i420(pack_alpha(lf.image) if self.packed else lf.image)
+            self._yuv = _to_i420(pack_alpha(lf.image, lf.rgb) if self.packed else lf.rgb)
         elif self._yuv is None:
             self._yuv = _to_i420(np.zeros((self.size[1], self.size[0], 3), np.uint8))
         now = time.perf_counter()
@@ -282,18 +282,18 @@ def _to_i420(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(flatten(rgb)), cv2.COLOR_RGB2YUV_I420)
 
 
-def pack_alpha(frame: np.ndarray) -> np.ndarray:
+def pack_alpha(frame: np.ndarray, flat: np.ndarray | None = None) -> np.ndarray:
     """RGB(A) H×W → RGB H×2W: the colour premultiplied by alpha on the left, the alpha as grey
     on the right (an opaque frame: white). WebRTC video has no alpha channel; the overlay page
     unpacks the two halves with WebGL onto a transparent canvas (static/overlay.js).
 
     Premultiplied, because video codecs blur and subsample colour: a straight colour under
     alpha 0 would bleed into the subject's edge, black (what premultiplying leaves there)
-    only darkens what the alpha fades out anyway.
+    only darkens what the alpha fades out anyway. ``flat``: ``flatten(frame)``, when made already.
     """
     h, w = frame.shape[:2]
     out = np.empty((h, 2 * w, 3), np.uint8)
-    out[:, :w] = flatten(frame)
+    out[:, :w] = flatten(frame) if flat is None else flat
     if frame.shape[2] == 4:
         a = frame[..., 3]
         out[:, w:] = cv2.merge([a, a, a])
