@@ -21,6 +21,8 @@ from pathlib import Path
 
 OBS = "obs"
 XVFB = "Xvfb"
+#: The last line of OBS's log after a clean shutdown (29: the leak report; older: the context freed)
+LEAK_REPORT = "Number of memory leaks"
 CLEAN_EXIT = "Freeing OBS context data"
 
 
@@ -64,6 +66,8 @@ class HeadlessOBS:
         self.display = 0
         self.xvfb: subprocess.Popen[bytes] | None = None
         self.obs: subprocess.Popen[bytes] | None = None
+        self.last_log = ""
+        """The end of OBS's log, kept by :meth:`stop` (the log itself goes with the temporary HOME)."""
 
     @property
     def url(self) -> str:
@@ -144,8 +148,9 @@ class HeadlessOBS:
                 self.obs.kill()
                 self.obs.wait(5)
         if self.obs is not None:
-            last = self.log_tail(1)
-            clean = CLEAN_EXIT in last or "Number of memory leaks" in last
+            self.last_log = self.log_tail()
+            last = self.last_log.splitlines()[-1] if self.last_log else ""
+            clean = CLEAN_EXIT in last or LEAK_REPORT in last
         if self.xvfb is not None and self.xvfb.poll() is None:
             self.xvfb.terminate()
             try:

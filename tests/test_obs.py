@@ -41,8 +41,9 @@ def _need_obs() -> None:
 @pytest.fixture(scope="module")
 def obs() -> Iterator[HeadlessOBS]:
     _need_obs()
-    with HeadlessOBS() as o:  # fails (never skips) when an installed OBS does not start
-        yield o
+    o = HeadlessOBS().start()  # fails (never skips) when an installed OBS does not start
+    yield o
+    assert o.stop(), f"OBS did not shut down cleanly; its log ends:\n{o.last_log}"
 
 
 def streamfx(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

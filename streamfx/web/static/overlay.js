@@ -11,16 +11,20 @@ void main() {
   gl_Position = vec4(pos, 0.0, 1.0);
 }`;
 
-// Codec noise leaves a few grey levels where alpha is 0 (and the limited-range Y plane
-// maps 0 to 16): a small dead band makes "around the subject" exactly transparent.
+// Codec noise (ringing next to a strong edge) leaves a few grey levels where alpha is 0: a
+// small dead band makes "around the subject" exactly transparent, and "on it" exactly opaque.
+// Each half is sampled no closer than half a texel to the seam, so the linear filter never
+// mixes colour into alpha or alpha into colour.
 const FRAGMENT = `
 precision mediump float;
 varying vec2 uv;
 uniform sampler2D frame;
+uniform float halfTexel;
 void main() {
-  vec3 colour = texture2D(frame, vec2(uv.x * 0.5, uv.y)).rgb;
-  float a = texture2D(frame, vec2(0.5 + uv.x * 0.5, uv.y)).g;
-  a = clamp((a - 0.03) / 0.94, 0.0, 1.0);
+  float u = uv.x * 0.5;
+  vec3 colour = texture2D(frame, vec2(clamp(u, halfTexel, 0.5 - halfTexel), uv.y)).rgb;
+  float a = texture2D(frame, vec2(clamp(0.5 + u, 0.5 + halfTexel, 1.0 - halfTexel), uv.y)).g;
+  a = clamp((a - 0.05) / 0.9, 0.0, 1.0);
   gl_FragColor = vec4(min(colour, vec3(a)), a);  // premultiplied: colour never exceeds alpha
 }`;
 
@@ -49,6 +53,7 @@ function startOverlay(video, canvas) {
   const loc = gl.getAttribLocation(prog, "pos");
   gl.enableVertexAttribArray(loc);
   gl.vertexAttribPointer(loc, 2, gl.FLOAT, false, 0, 0);
+  const halfTexel = gl.getUniformLocation(prog, "halfTexel");
   const tex = gl.createTexture();
   gl.bindTexture(gl.TEXTURE_2D, tex);
   for (const [k, v] of [[gl.TEXTURE_MIN_FILTER, gl.LINEAR], [gl.TEXTURE_MAG_FILTER, gl.LINEAR],
@@ -61,6 +66,7 @@ function startOverlay(video, canvas) {
       const w = video.videoWidth / 2, h = video.videoHeight;
       if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
       gl.viewport(0, 0, w, h);
+      gl.uniform1f(halfTexel, 0.5 / video.videoWidth);
       gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGB, gl.RGB, gl.UNSIGNED_BYTE, video);
       gl.clearColor(0, 0, 0, 0);
       gl.clear(gl.COLOR_BUFFER_BIT);
