@@ -1,6 +1,8 @@
 """OBS Studio integration over obs-websocket v5 (the live-event overlay).
 
-The package is part of the distribution from the start so that the layout is fixed; until
-the bridge lands, OBS takes StreamFX as the AnimCam virtual camera or as a Browser source
-on the WebRTC viewer (``/?embed=1``) — see docs/live.md.
+``streamfx obs setup`` puts the animated portrait into an OBS scene as an input named
+"AnimCam": a Browser source on the transparent overlay page (``/overlay``) where OBS has
+one (the Windows and macOS builds), otherwise a Media source pulling the NUT stream with
+alpha that ``streamfx live`` serves (``--obs-stream``, streamfx/sinks/stream.py).
+``status`` and ``remove`` report on it and take it out again. See :mod:`obs_bridge.bridge`.
 """

@@ -17,6 +17,10 @@ Phases
   max-720p    driver unpaced (as fast as it decodes): where the pipeline itself tops out
   paced-720p  the talk script driving at 60 fps, camera at 30: the virtual camera must be
               paced at its own 30 fps (frame interval p50/p95), the extra frames skipped
+  alpha-720p  as rt-720p with ``--background transparent``: the subject cut out (RGBA from
+              the animator, alpha composited on the 720p canvas, flattened for the camera
+              and WebRTC, raw BGRA to an OBS-stream client this script reads)
+  alphamax-720p the same, driver unpaced: where the alpha pipeline tops out
   fanout-N    N viewers at 640×480, default ``--webrtc-encode auto`` (first 2 viewers
               have their own encoder, the rest share one), N = 1 8 16: per-viewer fps
   perview-N   the same with ``--webrtc-encode per-viewer`` (one encode per viewer), N = 4 8
@@ -92,7 +96,7 @@ def serve(a: argparse.Namespace) -> int:
     argv = ["--driver", a.driver, "--webrtc", "127.0.0.1:0", "--webrtc-loopback", "--codec", a.codec,
             "--webrtc-encode", a.encode]
     args = live_parser.parse_args(argv + (["--source", a.source] if a.source else []))
-    settings = LiveSettings(width=w, height=h, fps=a.fps)
+    settings = LiveSettings(width=w, height=h, fps=a.fps, background=a.background)
     pipe: LivePipeline = live_cli.build_pipeline(args, settings)
     from streamfx.drivers import open_driver
 
@@ -104,6 +108,9 @@ def serve(a: argparse.Namespace) -> int:
         script = a.driver if driver_kind(a.driver) == "script" else "talk"
         pipe.set_driver(open_driver(script, neutral_landmarks=neutral, realtime=True, loop=True, fps=a.driver_fps))
     pipe.add_sink(VirtualCameraSink(backend="recording"))
+    obs_reader = None
+    if a.background == "transparent":
+        obs_reader = _obs_stream_reader(pipe)
     pipe.start()
 
     async def main() -> dict:
@@ -124,6 +131,8 @@ def serve(a: argparse.Namespace) -> int:
             "pixel_format": decode_fourcc(rec.fourcc), "size": [rec.width, rec.height], "bad_shape": rec.bad_shape,
         }
         snap["viewers"] = server.webrtc.info() if server.webrtc else []
+        if obs_reader is not None:
+            snap["obs_stream"] = obs_reader()
         await server.stop()
         return snap
 
@@ -133,11 +142,47 @@ def serve(a: argparse.Namespace) -> int:
     return 0
 
 
+def _obs_stream_reader(pipe) -> object:  # noqa: ANN001
+    """Serve the OBS stream and read it back as OBS would (PyAV, NUT over TCP): returns a
+    function giving the frames read, their rate and whether they carried alpha."""
+    import threading
+
+    import av
+
+    from streamfx.sinks.stream import AlphaStreamSink
+
+    sink = AlphaStreamSink("127.0.0.1", 0)
+    pipe.add_sink(sink)
+    got: dict = {"frames": 0, "times": [], "alpha": False}
+
+    def read() -> None:
+        try:
+            with av.open(sink.url, format="nut", options={"fflags": "nobuffer"}) as c:
+                for f in c.decode(video=0):
+                    got["frames"] += 1
+                    got["times"].append(time.perf_counter())
+                    if got["frames"] % 30 == 1:
+                        got["alpha"] = got["alpha"] or bool((f.to_ndarray()[..., 3] < 255).any())
+        except Exception as e:  # noqa: BLE001 - the server going away ends the read
+            got["error"] = str(e)
+
+    threading.Thread(target=read, daemon=True).start()
+
+    def result() -> dict:
+        t = got["times"][-300:]
+        return {"frames": got["frames"], "alpha": got["alpha"],
+                "fps": (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 else 0.0}
+
+    return result
+
+
 # -- parent: phases and viewers ----------------------------------------------------------
 def start_server(a: argparse.Namespace, size: str, realtime: bool, seconds: float,
-                 encode: str = "auto", driver_fps: float | None = None) -> tuple[subprocess.Popen, int]:
+                 encode: str = "auto", driver_fps: float | None = None,
+                 background: str = "blur") -> tuple[subprocess.Popen, int]:
     cmd = [sys.executable, __file__, "--serve", "--size", size, "--fps", str(a.fps), "--driver", a.driver,
-           "--codec", a.codec, "--seconds", str(seconds), "--warmup", str(a.warmup), "--encode", encode]
+           "--codec", a.codec, "--seconds", str(seconds), "--warmup", str(a.warmup), "--encode", encode,
+           "--background", background]
     if driver_fps:
         cmd += ["--driver-fps", str(driver_fps)]
     if a.source:
@@ -180,8 +225,8 @@ async def viewers(port: int, n: int, seconds: float, warmup: float) -> list[dict
 
 
 def run_phase(a: argparse.Namespace, name: str, size: str, n_viewers: int, realtime: bool = True,
-              encode: str = "auto", driver_fps: float | None = None) -> dict:
-    proc, port = start_server(a, size, realtime, a.seconds, encode, driver_fps)
+              encode: str = "auto", driver_fps: float | None = None, background: str = "blur") -> dict:
+    proc, port = start_server(a, size, realtime, a.seconds, encode, driver_fps, background)
     try:
         # viewers join during the server's warm-up and stay through its measurement window
         v = asyncio.run(viewers(port, n_viewers, a.seconds, a.warmup - 1.0)) if n_viewers else []
@@ -215,6 +260,9 @@ def main() -> int:
                    help="viewer counts at 640x480 with --webrtc-encode shared")
     p.add_argument("--encode", default="auto", help=argparse.SUPPRESS)
     p.add_argument("--driver-fps", type=float, help=argparse.SUPPRESS)
+    p.add_argument("--background", default="blur", help=argparse.SUPPRESS)
+    p.add_argument("--only-alpha", action="store_true",
+                   help="only the alpha phases (alpha-720p, alphamax-720p) after an opaque max-720p baseline")
     p.add_argument("--quick", action="store_true",
                    help="6 s windows (unless --seconds is given), fan-out 8 and shared 4 only")
     p.add_argument("--json", help="also write all results here")
@@ -231,8 +279,17 @@ def main() -> int:
         a.fanout, a.per_viewer_fanout, a.shared_fanout = [8], [], [4]
     a.seconds = a.seconds or 12.0
 
+    if a.only_alpha:
+        # the opaque pipeline under the same load first: what alpha costs on top of it
+        base = run_phase(a, "max-720p", a.size, 1, realtime=False)
+        print(f"opaque baseline (max-720p, same machine, now): {base['output_fps']:.1f} fps, animate "
+              f"{fmt(base['stage_ms'].get('animate'))} ms + composite {fmt(base['stage_ms'].get('composite'))} ms")
+        return alpha_report(a, [run_phase(a, "alpha-720p", a.size, 1, background="transparent"),
+                                run_phase(a, "alphamax-720p", a.size, 1, realtime=False, background="transparent")])
     results = [run_phase(a, "rt-720p", a.size, 1), run_phase(a, "max-720p", a.size, 1, realtime=False),
                run_phase(a, "paced-720p", a.size, 0, driver_fps=2 * a.fps)]
+    alpha = [run_phase(a, "alpha-720p", a.size, 1, background="transparent"),
+             run_phase(a, "alphamax-720p", a.size, 1, realtime=False, background="transparent")]
     for n in a.fanout:
         results.append(run_phase(a, f"fanout-{n}", "640x480", n))
     for n in a.per_viewer_fanout:
@@ -294,9 +351,25 @@ def main() -> int:
     print(f"pipeline tops out at {results[1]['output_fps']:.0f} fps at {a.size} with the driver unpaced "
           f"(animate {fmt(results[1]['stage_ms'].get('animate'))} ms + composite "
           f"{fmt(results[1]['stage_ms'].get('composite'))} ms per frame).")
+    alpha_ok = alpha_report(a, alpha)
     if a.json:
-        Path(a.json).write_text(json.dumps(results, indent=1))
-    return 0 if ok else 1
+        Path(a.json).write_text(json.dumps(results + alpha, indent=1))
+    return 0 if ok and alpha_ok == 0 else 1
+
+
+def alpha_report(a: argparse.Namespace, phases: list[dict]) -> int:
+    """The alpha phases: output rate, stage times and what an OBS-stream reader got."""
+    print(f"\nalpha on (--background transparent), {a.size}, 512² portrait unless --source:")
+    for r in phases:
+        st, obs = r["stage_ms"], r.get("obs_stream", {})
+        lat = r["sinks"].get("obs-stream", {})
+        print(f"  {r['phase']:<14} output {r['output_fps']:5.1f} fps · vcam {r['vcam_backend']['fps']:5.1f} fps · "
+              f"OBS stream read {obs.get('fps', 0):5.1f} fps (alpha {'kept' if obs.get('alpha') else 'LOST'}) · "
+              f"motion-to-OBS-stream p50/p95 {fmt(lat.get('latency_p50_ms'))}/{fmt(lat.get('latency_p95_ms'))} ms · "
+              f"animate {fmt(st.get('animate'))} ms + composite {fmt(st.get('composite'))} ms")
+    good = phases[0]["output_fps"] >= 29.5 and phases[-1]["output_fps"] >= 30
+    print(f"  [{'ok' if good else '!!'}] alpha at {a.size} ≥ 30 fps (paced output and unpaced throughput)")
+    return 0 if good else 1
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import numpy as np
 from streamfx.alignment import AlignSettings
 from streamfx.generator import GeneratorSettings, LayerStack, prepare_source
 from streamfx.generator.appearance import DriverAppearance, extract_appearance
-from streamfx.matte import source_matte
+from streamfx.matte import cutout_alpha, has_alpha, source_matte
 from streamfx.motion import FaceRig, MotionScript
 from streamfx.retarget import MotionRetargeter, RetargetSettings
 from streamfx.settings import GENERATOR_LIVE_KEYS, AnimatorSettings
@@ -38,7 +38,9 @@ class Animator:
         and ``align``, where given, replace its parts (validated together either way)."""
         self._lock = threading.RLock()
         self.source_name = source_name
-        self.with_alpha = with_alpha
+        # a portrait with its own alpha is always cut out: what lies under its alpha = 0 is
+        # not part of the picture (outputs without alpha composite it over a background)
+        self.with_alpha = with_alpha or has_alpha(source_image)
         self.settings = _merged(settings, retarget, generator, engine, align)
         # the engine renders with the generator's (live-updatable) settings; any engine but
         # opencv falls back to opencv with a notice if it fails (engines.FallbackEngine)
@@ -66,12 +68,14 @@ class Animator:
 
     # ---- source --------------------------------------------------------------------------
     def _prepare(self, image: np.ndarray, landmarks: np.ndarray | None) -> None:
-        lm = landmarks if landmarks is not None else track_portrait(image, self.source_name)
+        rgb = np.ascontiguousarray(image[..., :3])
+        lm = landmarks if landmarks is not None else track_portrait(rgb, self.source_name)
         # the person matte lets the hair move with the head; with_alpha also cuts the
-        # background out of the output with it (a portrait's own alpha channel wins)
+        # background out of the output, with the matte refined at the edges (a portrait's
+        # own alpha channel wins for both)
         person = source_matte(image)
-        alpha = person if self.with_alpha else None
-        src = prepare_source(image, lm, alpha, self.generator_settings, person)
+        alpha = cutout_alpha(image, person) if self.with_alpha else None
+        src = prepare_source(rgb, lm, alpha, self.generator_settings, person)
         self.engine.prepare(src)
         self._stack: LayerStack = src.stack
         self.source_image = image
@@ -87,6 +91,7 @@ class Animator:
         with self._lock:
             old = self.source_name
             self.source_name = name
+            self.with_alpha = self.with_alpha or has_alpha(image)
             try:
                 self._prepare(image, landmarks)
             except Exception:
@@ -181,6 +186,8 @@ class Animator:
         return out
 
     def step_rgba(self, frame: DriverFrame) -> np.ndarray:
+        """The animated portrait for this driver frame, RGBA: the subject cut out (the
+        portrait's own alpha, or its person matte), moved with the same motion as the picture."""
         if not self.with_alpha:
             with self._lock:
                 self.with_alpha = True

@@ -27,7 +27,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
     if args.max_size < 64:
         raise StreamFXError(f"--max-size must be at least 64, not {args.max_size}")
     job = RenderJob(source=args.source, driver=args.driver, output=args.output, landmarks=args.landmarks,
-                    max_size=args.max_size, settings=settings, progress=not args.quiet, face=args.face)
+                    max_size=args.max_size, settings=settings, progress=not args.quiet, face=args.face,
+                    background=args.background)
     res = render(job)
     print(f"wrote {res.output} ({res.frames} frames, {res.size[0]}×{res.size[1]} @ {res.fps:g} fps) in {res.seconds:.1f} s")
     return 0
@@ -104,7 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("render", help="animate a portrait from a video or motion script into MP4/WebM/GIF")
     p.add_argument("source", help="portrait image (jpg, png, webp, bmp)")
     p.add_argument("driver", help="driver video (mp4, avi, mov, webm) or motion script (built-in name or .json/.toml)")
-    p.add_argument("-o", "--output", required=True, help="output file: .mp4, .webm or .gif")
+    p.add_argument("-o", "--output", required=True,
+                   help="output: .mp4, .webm, .mov (ProRes 4444), .gif, or a PNG sequence (a folder/ or frames/%%05d.png)")
+    p.add_argument("--background", default="auto", metavar="SPEC",
+                   help="behind the portrait: transparent (webm/mov/gif/png keep the alpha) | #rrggbb | IMAGE | "
+                        "blur | camera (the driver video); default auto: the portrait as it is (one with its own "
+                        "alpha: transparent where the output carries it, else over its blurred self)")
     p.add_argument("--max-size", type=int, default=2048, help="downscale the portrait's longer side to this (default 2048)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_motion_options(p)
@@ -158,6 +164,8 @@ _EXTENSIONS: list[tuple[str, str, str, str, str]] = [
      "add_doctor_arguments", "run_doctor"),
     ("engines.cli", "engines", "list the generator engines and whether each works here",
      "add_engines_arguments", "run_engines"),
+    ("obs_bridge.cli", "obs", "put the animated portrait into OBS Studio (setup, status, remove)",
+     "add_obs_arguments", "run_obs"),
 ]
 
 

@@ -42,6 +42,22 @@ class DeviceUnavailableError(StreamFXError):
     """A device (virtual camera, GPU) is not there; the message says how to set it up."""
 
 
+class OBSError(StreamFXError):
+    """OBS Studio (obs-websocket) refused or could not be reached; the message says what to do."""
+
+
+class OBSNotRunningError(OBSError):
+    """Nothing answers at the obs-websocket address."""
+
+
+class OBSAuthError(OBSError):
+    """obs-websocket wants a password, or another one."""
+
+
+class OBSVersionError(OBSError):
+    """An obs-websocket that does not speak protocol v5 (OBS 27's plugin 4.x)."""
+
+
 def require_file(path: str | Path, what: str, hint: str) -> Path:
     """``path`` as a Path if it is an existing file; otherwise a one-line InputError.
 

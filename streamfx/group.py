@@ -170,7 +170,7 @@ class GroupAnimator:
 
         Raises NoFaceError (keeping the old portrait) if it has no face.
         """
-        faces = [landmarks] if landmarks is not None else find_portrait_faces(image)
+        faces = [landmarks] if landmarks is not None else find_portrait_faces(image[..., :3])
         if not faces:
             raise no_face_error(name)
         with self._lock:
@@ -277,7 +277,7 @@ def make_animator(image: np.ndarray, *, source_landmarks: np.ndarray | None = No
         raise InputError("--face picks one of the faces the tracker finds, --landmarks gives the face "
                          "itself — use one or the other")
     if face == "all":
-        faces = find_portrait_faces(image)
+        faces = find_portrait_faces(image[..., :3])
         if not faces:
             raise no_face_error(source_name)
         if len(faces) > 1:
@@ -285,5 +285,5 @@ def make_animator(image: np.ndarray, *, source_landmarks: np.ndarray | None = No
             return GroupAnimator(image, faces, source_name=source_name, settings=settings)
         source_landmarks = faces[0]
     elif source_landmarks is None:
-        source_landmarks = track_portrait(image, source_name, face, how_to_choose=FACE_HINT)
+        source_landmarks = track_portrait(image[..., :3], source_name, face, how_to_choose=FACE_HINT)
     return Animator(image, source_landmarks=source_landmarks, source_name=source_name, settings=settings)

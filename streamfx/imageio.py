@@ -1,6 +1,9 @@
 """Still images in and out: the source portrait, web uploads and snapshots.
 
-Everything returned here is RGB uint8 H×W×3; OpenCV's BGR stays inside this module.
+Everything returned here is RGB uint8 H×W×3 — or RGBA H×W×4 where the caller keeps the
+alpha of a portrait that has one; OpenCV's BGR stays inside this module. Whatever an editor
+stored under alpha = 0 never comes out of here: those pixels take the colour of the nearest
+visible one (:func:`streamfx.matte.neutralise_hidden_colour`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from streamfx.errors import (
     UnsupportedImageError,
     require_file,
 )
+from streamfx.matte import neutralise_hidden_colour
 
 log = logging.getLogger("streamfx")
 
@@ -33,12 +37,16 @@ UPLOAD_FORMATS = ("JPEG", "PNG", "WEBP", "BMP")
 UPLOAD_MAX_PIXELS = 50_000_000
 
 _IMAGE_HINT = "use a .jpg/.png/.webp/.bmp file"
+#: Formats (Pillow's names) whose files may carry an alpha channel.
+_ALPHA_FORMATS = ("PNG", "WEBP")
 
 
-def load_image(path: str | Path, *, max_side: int = 4096) -> np.ndarray:
+def load_image(path: str | Path, *, max_side: int = 4096, keep_alpha: bool = False) -> np.ndarray:
     """Read a portrait from disk as RGB uint8 H×W×3, downscaled so its longest side ≤ max_side.
 
-    Alpha is dropped and grayscale is expanded to three channels. Every failure is an
+    With ``keep_alpha`` an image with an alpha channel comes back RGBA (H×W×4); otherwise
+    alpha is dropped. Either way the colour under alpha = 0 is replaced by the nearest
+    visible colour. Grayscale is expanded to three channels. Every failure is an
     :class:`InputError` whose message names the file and what to do about it.
     """
     p = require_file(path, "source image", _IMAGE_HINT)
@@ -55,7 +63,7 @@ def load_image(path: str | Path, *, max_side: int = 4096) -> np.ndarray:
         raise InputError(
             f"cannot read source image '{shown}' ({exc.strerror or exc}) — check the path"
         ) from None
-    return _decode(data, shown, max_side=max_side)
+    return _decode(data, shown, max_side=max_side, keep_alpha=keep_alpha)
 
 
 def load_image_bytes(
@@ -188,7 +196,7 @@ def _header_size(data: bytes, formats: tuple[str, ...] | None = None) -> tuple[i
 
 
 def _decode(data: bytes, name: str, *, max_side: int,
-            header: tuple[int, int, str | None] | None = None) -> np.ndarray:
+            header: tuple[int, int, str | None] | None = None, keep_alpha: bool = False) -> np.ndarray:
     if not data:
         raise InputError(f"source image '{name}' is empty (0 bytes) — re-export or re-download it")
     if header is None:
@@ -216,8 +224,14 @@ def _decode(data: bytes, name: str, *, max_side: int,
                     flags = reduced
                     break
     buf = np.frombuffer(data, dtype=np.uint8)
+    alpha: np.ndarray | None = None
     try:
         bgr = cv2.imdecode(buf, flags)
+        if header is not None and header[2] in _ALPHA_FORMATS:
+            # IMREAD_COLOR drops alpha; PNG and WebP carry no EXIF rotation to lose here
+            full = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+            if full is not None and full.ndim == 3 and full.shape[2] == 4:
+                alpha = full[..., 3] if full.dtype == np.uint8 else (full[..., 3] >> 8).astype(np.uint8)
     except cv2.error:
         bgr = None
     if bgr is None or bgr.size == 0:
@@ -235,7 +249,13 @@ def _decode(data: bytes, name: str, *, max_side: int,
         # shrink before the colour conversion: one full-size copy fewer for a big photo
         scale = max_side / max(h, w)
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+        if alpha is not None:
+            # the hidden colour must not be averaged into the edge: fill it first
+            bgra = neutralise_hidden_colour(np.dstack([bgr, alpha]))
+            bgra = cv2.resize(bgra, size, interpolation=cv2.INTER_AREA)
+            bgr, alpha = bgra[..., :3], bgra[..., 3]
+        else:
+            bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
         # %r: a name can come from the network and must not forge log lines
         log.warning("source image %r is %d×%d; downscaled to %d×%d (longest side %d px)",
                     name, orig[0], orig[1], size[0], size[1], max_side)
@@ -243,6 +263,9 @@ def _decode(data: bytes, name: str, *, max_side: int,
         rgb = cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
     else:
         rgb = cv2.cvtColor(bgr[..., :3] if bgr.shape[2] > 3 else bgr, cv2.COLOR_BGR2RGB)
+    if alpha is not None:
+        rgba = neutralise_hidden_colour(np.dstack([rgb, alpha]))
+        return rgba if keep_alpha else np.ascontiguousarray(rgba[..., :3])
     return np.ascontiguousarray(rgb)
 
 

@@ -22,15 +22,23 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from streamfx.animator import Animator
+from streamfx.compositing import Background, Compositor, parse_background
 from streamfx.drivers import check_driver, driver_kind, open_driver
-from streamfx.errors import StreamFXError, TruncatedInputError, refuse_overwriting_inputs
+from streamfx.errors import (
+    InputError,
+    StreamFXError,
+    TruncatedInputError,
+    refuse_overwriting_inputs,
+)
 from streamfx.expression import choose_neutral_reference
 from streamfx.group import FaceChoice, make_animator
 from streamfx.imageio import load_image
 from streamfx.landmarks import load_landmarks
+from streamfx.matte import has_alpha
 from streamfx.retarget import choose_best_reference
 from streamfx.settings import AnimatorSettings
-from streamfx.sinks.file import VideoFileSink
+from streamfx.sinks.file import ALPHA_EXTENSIONS, is_image_sequence, open_file_sink
 from streamfx.sources.base import DriverFrame
 
 log = logging.getLogger("streamfx")
@@ -48,6 +56,11 @@ class RenderJob:
     progress: bool = True
     face: FaceChoice = None
     """Which face of a group photo: a number from the left, "all", or None for the largest."""
+    background: str = "auto"
+    """What shows behind the portrait (compositing.parse_background): auto keeps the
+    portrait's own picture (a portrait with alpha: transparent where the output can carry
+    it, else over its blurred self); transparent, #rrggbb, an image, blur or camera (the
+    driver video's picture) cut the subject out."""
 
 
 @dataclass
@@ -63,8 +76,9 @@ class RenderResult:
 
 def load_source(path: str, max_size: int, landmarks_path: str | None = None
                 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """The portrait (downscaled to max_size with a notice) and, if given, its landmarks."""
-    image = load_image(path, max_side=max_size)
+    """The portrait (downscaled to max_size with a notice; RGBA when the file has alpha,
+    the colour under alpha 0 neutralised) and, if given, its landmarks."""
+    image = load_image(path, max_side=max_size, keep_alpha=True)
     if landmarks_path is None:
         return image, None
     lm = load_landmarks(landmarks_path)
@@ -77,6 +91,17 @@ def load_source(path: str, max_size: int, landmarks_path: str | None = None
     return image, lm
 
 
+def output_background(spec: str, image: np.ndarray, output: str) -> Background:
+    """The background a render composites over: ``spec`` (parse_background), with ``auto``
+    resolved for a portrait that has alpha (transparent where ``output`` carries it, else
+    the portrait's blurred self — never the colour an editor left under alpha 0)."""
+    bg = parse_background(spec)
+    if bg.kind == "auto" and has_alpha(image):
+        alpha_out = is_image_sequence(output) or Path(output).suffix.lower() in ALPHA_EXTENSIONS
+        return Background("transparent" if alpha_out else "blur")
+    return bg
+
+
 def render(job: RenderJob) -> RenderResult:
     t_start = time.perf_counter()
     # before anything is opened: the output file is created (and truncated) right away
@@ -84,13 +109,24 @@ def render(job: RenderJob) -> RenderResult:
     job.settings.validate()
     check_driver(job.driver)  # its header only: a bad driver fails before the models load
     image, lm = load_source(job.source, job.max_size, job.landmarks)
+    background = output_background(job.background, image, job.output)
+    if background.kind == "camera" and driver_kind(job.driver) == "script":
+        raise InputError(f"--background camera shows the driver video's picture, and '{job.driver}' is a "
+                         "motion script — use a video driver or another --background")
+    if background.replaces and job.face == "all":
+        raise InputError("--face all animates the whole picture; a --background needs one face cut out — "
+                         "pick one with --face N")
     animator = make_animator(image, source_landmarks=lm, source_name=job.source, face=job.face,
                              settings=job.settings)
+    cut_out = background.replaces and isinstance(animator, Animator)
     driver = None
     h, w = image.shape[:2]
+    # the file keeps the portrait's size (odd sizes too: the sink pads them)
+    compositor = Compositor(w, h, background=background, any_size=True)
+    compositor.set_source(image, animator.source_landmarks)
     try:
         driver = open_driver(job.driver, neutral_landmarks=animator.source_landmarks)
-        sink = VideoFileSink(job.output, fps=driver.fps)
+        sink = open_file_sink(job.output, fps=driver.fps, alpha=background.transparent)
         sink.open(w, h, driver.fps)
     except BaseException:
         # close what started: mediapipe's threads would otherwise log after our one error line
@@ -115,7 +151,8 @@ def render(job: RenderJob) -> RenderResult:
                 lm_d = animator.track(frame)
                 stage["decode"] += t1 - t0
                 stage["track"] += time.perf_counter() - t1
-                frame.image = None  # the generator needs landmarks only
+                if background.kind != "camera":
+                    frame.image = None  # the generator needs landmarks only
                 frame.landmarks = lm_d
                 tracked.put(frame)
         except BaseException as e:  # noqa: BLE001 - handed to the consumer thread
@@ -154,7 +191,11 @@ def render(job: RenderJob) -> RenderResult:
         for item in items:
             t0 = time.perf_counter()
             lost += item.landmarks is None
-            out = animator.step(item)
+            if cut_out:
+                assert isinstance(animator, Animator)
+                out = compositor.compose(animator.step_rgba(item), item.image)
+            else:
+                out = animator.step(item)
             t1 = time.perf_counter()
             sink.write(out)
             stage["generate"] += t1 - t0

@@ -575,7 +575,8 @@ def test_fragmented_mp4_survives_a_crash(tmp_path: Path) -> None:
 def test_sink_unsupported_extension(tmp_path: Path) -> None:
     with pytest.raises(
         OutputError,
-        match=r"unsupported output extension '\.xyz' for '.*out\.xyz' — use \.mp4, \.webm or \.gif",
+        match=r"unsupported output extension '\.xyz' for '.*out\.xyz' — use \.mp4, \.webm, \.mov, \.gif "
+              r"or a PNG sequence",
     ):
         VideoFileSink(tmp_path / "out.xyz", fps=25)
     with pytest.raises(OutputError, match="unsupported output extension"):

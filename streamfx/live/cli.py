@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from streamfx.compositing import FIT_MODES
+from streamfx.compositing import FIT_MODES, FRAMES, LAYOUTS, POSITIONS
 from streamfx.errors import DeviceUnavailableError, StreamFXError
 from streamfx.live.pipeline import LIVE_MAX_SIDE
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("streamfx.live")
 
 DEFAULT_WEBRTC = "127.0.0.1:8080"
+DEFAULT_OBS_STREAM = "127.0.0.1:8091"
 #: Built-in motion script used when no webcam opens.
 IDLE_SCRIPT = "idle"
 
@@ -52,6 +53,26 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=30.0, help="output frames per second (default 30)")
     parser.add_argument("--fit", choices=FIT_MODES, default="fit",
                         help="how the portrait fills the output frame (default fit)")
+    g = parser.add_argument_group("picture")
+    g.add_argument("--background", default="auto", metavar="SPEC",
+                   help="behind the portrait: transparent (AnimCam/WebRTC show black; /overlay and the OBS "
+                        "stream keep the alpha) | #rrggbb | IMAGE | blur | camera (the performer's own camera); "
+                        "default auto: the portrait as it is, on a blurred fill")
+    g.add_argument("--frame", choices=FRAMES, default="full",
+                   help="crop around the portrait's face: full, bust (head and shoulders) or head (default full)")
+    g.add_argument("--layout", choices=LAYOUTS, default="full",
+                   help="full: the portrait fills the output; corner: in a box over the performer's camera; "
+                        "side: camera left, portrait right (default full)")
+    g.add_argument("--pip-position", choices=POSITIONS, default="bottom-right", help="--layout corner: which corner")
+    g.add_argument("--pip-size", type=float, default=0.35, metavar="0.1..1",
+                   help="--layout corner: box height as a part of the output height (default 0.35)")
+    g.add_argument("--border", default="0", metavar="PX[:#rrggbb]",
+                   help="border around the picture-in-picture box, e.g. 4:#ffffff (default 0: none)")
+    parser.add_argument("--obs-stream", metavar="HOST:PORT", default=DEFAULT_OBS_STREAM,
+                        help="serve a low-latency stream with alpha (NUT, raw BGRA over TCP) for OBS's Media "
+                        f"source here (default {DEFAULT_OBS_STREAM}; `streamfx obs setup` adds it to OBS)")
+    parser.add_argument("--no-obs-stream", dest="obs_stream", action="store_const", const=None,
+                        help="no stream for OBS's Media source")
     parser.add_argument("--webrtc-loopback", action="store_true",
                         help="also offer 127.0.0.1 ICE candidates (browser on this machine, no other network)")
     parser.add_argument("--codec", choices=("vp8", "h264"), default="vp8", help="WebRTC video codec (default vp8)")
@@ -198,14 +219,8 @@ def run_live(args: argparse.Namespace) -> int:
 
 
 def _run_live(args: argparse.Namespace, signals: StopSignals) -> int:
-    from streamfx.compositing import parse_size
-    from streamfx.live.pipeline import LiveSettings
 
-    try:
-        width, height = parse_size(args.size)
-        settings = LiveSettings(width=width, height=height, fps=args.fps, fit=getattr(args, "fit", "fit"))
-    except ValueError as e:
-        raise StreamFXError(str(e)) from None
+    settings = live_settings(args)
     if not args.vcam and not args.webrtc:
         raise StreamFXError("nothing to output: enable --vcam or --webrtc HOST:PORT")
 
@@ -221,16 +236,20 @@ def _run_live(args: argparse.Namespace, signals: StopSignals) -> int:
 
         check_driver(args.driver)
     listener = listen(args.webrtc) if args.webrtc else None
-    vcam = None
+    vcam = obs_stream = None
     pipeline = None
     try:
         vcam = open_vcam(args, settings)
+        obs_stream = open_obs_stream(args)
         log.info("loading the portrait and the face tracker...")
         with signals.interruptible():
             pipeline = build_pipeline(args, settings)
         if vcam is not None:
             pipeline.add_sink(vcam, opened=True)
             vcam = None  # the pipeline closes it now
+        if obs_stream is not None:
+            pipeline.add_sink(obs_stream)
+            obs_stream = None
         if signals.requested:
             return signals.exit_code
         pipeline.start()
@@ -239,8 +258,9 @@ def _run_live(args: argparse.Namespace, signals: StopSignals) -> int:
     except StartupInterrupted:
         return signals.exit_code
     finally:
-        if vcam is not None:
-            vcam.close()
+        for sink in (vcam, obs_stream):
+            if sink is not None:
+                sink.close()
         if listener is not None:
             listener.close()  # a no-op once the server closed it
         if pipeline is not None:
@@ -249,6 +269,43 @@ def _run_live(args: argparse.Namespace, signals: StopSignals) -> int:
             _print_summary(pipeline)
         elif signals.requested:
             print("stopped: interrupted while starting; nothing was streamed", flush=True)
+
+
+def live_settings(args: argparse.Namespace) -> Any:
+    """The output format (size, rate, framing, background, picture-in-picture), validated."""
+    from streamfx.compositing import PictureInPicture, parse_background, parse_size
+    from streamfx.live.pipeline import LiveSettings
+
+    try:
+        width, height = parse_size(args.size)
+        background = getattr(args, "background", "auto")
+        parse_background(background)  # one line for a bad one, before anything loads
+        pip = PictureInPicture(layout=getattr(args, "layout", "full"),
+                               position=getattr(args, "pip_position", "bottom-right"),
+                               size=getattr(args, "pip_size", 0.35), **_border(getattr(args, "border", "0")))
+        return LiveSettings(width=width, height=height, fps=args.fps, fit=getattr(args, "fit", "fit"),
+                            background="blur" if background == "auto" else background,
+                            frame=getattr(args, "frame", "full"), pip=pip)
+    except ValueError as e:
+        raise StreamFXError(str(e)) from None
+
+
+def _border(text: str) -> dict[str, Any]:
+    """``--border PX[:#rrggbb]`` → PictureInPicture's border and border_colour."""
+    from streamfx.compositing import parse_background
+
+    width, _, colour = text.partition(":")
+    try:
+        px = int(width)
+    except ValueError:
+        raise ValueError(f"--border takes PX or PX:#rrggbb (e.g. 4:#ffffff), not {text!r}") from None
+    out: dict[str, Any] = {"border": px}
+    if colour:
+        bg = parse_background(colour if colour.startswith("#") else "#" + colour)
+        if bg.kind != "colour":
+            raise ValueError(f"--border colour must be #rrggbb, not {colour!r}")
+        out["border_colour"] = bg.colour
+    return out
 
 
 def listen(spec: str) -> socket.socket:
@@ -329,6 +386,27 @@ def open_live_driver(spec: str | None, animator: AnyAnimator) -> Any:
         return open_driver(IDLE_SCRIPT, neutral_landmarks=neutral, realtime=True, loop=True)
 
 
+def open_obs_stream(args: argparse.Namespace) -> Any:
+    """The listening OBS stream sink, or None (``--no-obs-stream``, or the port is taken: one warning line)."""
+    spec = getattr(args, "obs_stream", None)
+    if not spec:
+        return None
+    from streamfx.sinks.stream import AlphaStreamSink
+    from streamfx.web.server import parse_hostport
+
+    try:
+        host, port = parse_hostport(spec, default_port=8091)
+    except ValueError as e:
+        raise StreamFXError(f"--obs-stream: {e}") from None
+    try:
+        sink = AlphaStreamSink(host, port)
+    except DeviceUnavailableError as e:
+        log.warning("%s", e)
+        return None
+    print(f"OBS stream: {sink.url} (NUT with alpha, for OBS's Media source: streamfx obs setup)", flush=True)
+    return sink
+
+
 def open_vcam(args: argparse.Namespace, settings: Any) -> Any:
     """The opened virtual camera sink, or None (``--no-vcam``, or absent: one warning line).
 
@@ -383,6 +461,7 @@ async def _serve(pipeline: Any, args: argparse.Namespace, listener: socket.socke
 def _print_urls(server: Any, args: argparse.Namespace) -> None:
     print(f"viewer:  {server.url('/')}", flush=True)
     print(f"panel:   {server.url('/panel')}", flush=True)
+    print(f"overlay: {server.url('/overlay')}", flush=True)
     print(f"WHEP:    {server.url('/whep')}", flush=True)
     print(f"metrics: {server.url('/metrics')}", flush=True)
     if server.settings.token_generated:
@@ -431,7 +510,8 @@ async def start_server(pipeline: Any, args: argparse.Namespace, listener: socket
     ssettings, rtc_settings = web_settings(args)
     s = pipeline.settings
     rtc = WebRTCHub(pipeline.hub, s.fps, rtc_settings, pipeline.metrics, size=(s.width, s.height))
-    server = LiveServer(pipeline, ssettings, rtc)
+    overlay = WebRTCHub(pipeline.hub, s.fps, rtc_settings, pipeline.metrics, size=(s.width, s.height), packed=True)
+    server = LiveServer(pipeline, ssettings, rtc, overlay)
     try:
         await server.start(listener)
     except OSError as e:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 import numpy as np
@@ -27,13 +27,28 @@ class LiveFrame:
     seq: int
     """Monotonic per hub; consumers remember the last seq they saw."""
     image: np.ndarray
-    """RGB uint8, H×W×3 (or RGBA H×W×4 for overlay sinks)."""
+    """RGB uint8, H×W×3, or RGBA H×W×4 when the background is transparent."""
     captured_at: float
     """``time.perf_counter()`` when the driver frame behind it was read."""
     produced_at: float
     """``time.perf_counter()`` when the worker finished it."""
     index: int = 0
     """Driver frame index (diagnostics only)."""
+    _opaque: list[np.ndarray] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def rgb(self) -> np.ndarray:
+        """The picture for outputs without alpha (RGBA over black), made once for all of them.
+
+        Two sinks may race to make it: both get the same pixels, one copy is kept.
+        """
+        if self.image.shape[2] == 3:
+            return self.image
+        if not self._opaque:
+            from streamfx.compositing import flatten
+
+            self._opaque.append(flatten(self.image))
+        return self._opaque[0]
 
 
 class LatestFrameHub(Generic[T]):

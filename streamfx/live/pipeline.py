@@ -27,7 +27,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from streamfx.compositing import BACKGROUNDS, FIT_MODES, Compositor, check_size
+from streamfx.compositing import FIT_MODES, FRAMES, Compositor, PictureInPicture, check_size
 from streamfx.live.hub import LatestFrameHub, LiveFrame
 from streamfx.live.metrics import LiveMetrics
 from streamfx.sinks.base import FrameSink
@@ -67,6 +67,12 @@ class LiveSettings:
     fps: float = 30.0
     fit: str = "fit"
     background: str = "blur"
+    """blur/black/edge: the still fill around the (opaque) portrait; or a cut-out's background:
+    transparent, #rrggbb, an image file, camera (compositing.parse_background)."""
+    frame: str = "full"
+    """full | bust | head: the crop of the portrait around its face (compositing.frame_rect)."""
+    pip: PictureInPicture | None = None
+    """Picture-in-picture over the performer's camera (None: the portrait fills the canvas)."""
 
     def __post_init__(self) -> None:
         check_size(self.width, self.height)
@@ -74,8 +80,8 @@ class LiveSettings:
             raise ValueError(f"fps must be between 1 and 120, not {self.fps}")
         if self.fit not in FIT_MODES:
             raise ValueError(f"fit must be one of {', '.join(FIT_MODES)}")
-        if self.background not in BACKGROUNDS:
-            raise ValueError(f"background must be one of {', '.join(BACKGROUNDS)}")
+        if self.frame not in FRAMES:
+            raise ValueError(f"frame must be one of {', '.join(FRAMES)}, not {self.frame!r}")
 
 
 class LivePipeline:
@@ -101,10 +107,10 @@ class LivePipeline:
         self.hub: LatestFrameHub[LiveFrame] = LatestFrameHub()
         self.compositor = Compositor(
             self.settings.width, self.settings.height, mode=self.settings.fit,
-            background=self.settings.background,
+            background=self.settings.background, frame=self.settings.frame, pip=self.settings.pip,
         )
         if source_image is not None:
-            self.compositor.set_source(source_image)
+            self.compositor.set_source(source_image, getattr(animator, "source_landmarks", None))
         self._driver = driver
         self._driver_name = type(driver).__name__
         self._fallback_driver = fallback_driver
@@ -282,10 +288,20 @@ class LivePipeline:
                 self.animator.set_source(image, landmarks, name=name)
             else:
                 self.animator.set_source(image, landmarks)
-            self.compositor.set_source(image)
+            self.compositor.set_source(image, getattr(self.animator, "source_landmarks", None))
             self.source_version += 1
 
         return self.submit(swap)
+
+    def set_frame(self, frame: str) -> concurrent.futures.Future[None]:
+        """Reframe the output (full | bust | head) between two frames; the Future raises
+        ValueError for anything else."""
+
+        def reframe() -> None:
+            self.compositor.set_frame(frame)
+            self.settings.frame = frame
+
+        return self.submit(reframe)
 
     def calibrate(self) -> concurrent.futures.Future[None]:
         return self.submit(self.animator.calibrate)
@@ -360,15 +376,21 @@ class LivePipeline:
 
     def _render(self, frame: DriverFrame) -> None:
         t0 = time.perf_counter()
+        comp = self.compositor
+        # a cut-out background needs the subject's alpha, moved with the face (and a portrait
+        # with its own alpha always comes cut out: what lies under its alpha 0 is no picture)
+        cut = comp.wants_alpha or getattr(self.animator, "with_alpha", False)
+        step_rgba = getattr(self.animator, "step_rgba", None) if cut else None
+        camera = frame.image if comp.wants_camera else None
         try:
-            image = self.animator.step(frame)
+            image = step_rgba(frame) if step_rgba is not None else self.animator.step(frame)
         except Exception as e:  # one bad frame must not end the show
             self._errors_logged += 1
             if self._errors_logged <= 5 or self._errors_logged % 100 == 0:
                 log.exception("animator failed on frame %d (%d so far): %s", frame.index, self._errors_logged, e)
             return
         t1 = time.perf_counter()
-        canvas = self.compositor.compose(image)
+        canvas = comp.compose(image, camera)
         t2 = time.perf_counter()
         stages = {k: float(v) for k, v in getattr(self.animator, "timings", {}).items()}
         stages["animate"] = (t1 - t0) * 1000
@@ -408,6 +430,7 @@ class _SinkRunner:
         hub, metrics, name = self.pipeline.hub, self.pipeline.metrics, self.sink.name
         interval = 1.0 / self.pipeline.settings.fps
         pace = getattr(self.sink, "pace", None)
+        alpha = getattr(self.sink, "accepts_alpha", False)
         seq = 0
         last: LiveFrame | None = None
         while not self._stop.is_set():
@@ -423,7 +446,8 @@ class _SinkRunner:
                 continue
             assert last is not None
             try:
-                self.sink.write(last.image, last.produced_at)
+                # sinks without alpha share one flattened copy of a transparent canvas
+                self.sink.write(last.image if alpha else last.rgb, last.produced_at)
             except Exception as e:  # noqa: BLE001 - one failing sink must not stop the others
                 self.errors += 1
                 metrics.sink_error(name)

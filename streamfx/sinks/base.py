@@ -12,6 +12,9 @@ class FrameSink(abc.ABC):
     """Receives RGB (H×W×3) or RGBA (H×W×4) uint8 frames at a fixed size."""
 
     name: str = "sink"
+    accepts_alpha: bool = False
+    """True for sinks that keep RGBA frames' alpha; the live pipeline hands the others RGB
+    (a transparent canvas over black, flattened once for all of them)."""
 
     @abc.abstractmethod
     def open(self, width: int, height: int, fps: float) -> None: ...

@@ -1,4 +1,7 @@
-"""Render to a video file: .mp4 (H.264), .webm (VP9) or .gif (global palette), all through PyAV.
+"""Render to a video file: .mp4 (H.264), .webm (VP9), .mov (ProRes 4444) or .gif (global
+palette), all through PyAV, or to a PNG sequence. With ``alpha`` the transparent formats keep
+the frames' alpha: WebM as VP9 with alpha (yuva420p), MOV as ProRes 4444 (yuva444p10le),
+GIF with a transparent palette entry, PNGs as RGBA.
 
 Output is constant frame rate: frame *n* is shown at n / fps whatever ``timestamp`` the
 caller passes, so the file plays at exactly the requested rate and has exactly as many
@@ -23,7 +26,13 @@ from streamfx.sinks.base import FrameSink, register_sink
 
 log = logging.getLogger("streamfx")
 
-SUPPORTED_EXTENSIONS = (".mp4", ".webm", ".gif")
+SUPPORTED_EXTENSIONS = (".mp4", ".webm", ".mov", ".gif")
+#: Outputs that can carry alpha (and a PNG sequence: a folder or a ``%05d.png`` pattern).
+ALPHA_EXTENSIONS = (".webm", ".mov", ".gif")
+_ALPHA_HINT = "write .webm, .mov, .gif or a PNG sequence (frames/%05d.png), or choose an opaque --background"
+
+# ProRes profiles of prores_ks: 3 = 422 HQ, 4 = 4444 (the one with alpha)
+_PRORES_4444 = "4"
 
 # Fragmented MP4: the moov box goes first (empty) and every keyframe starts a self-contained
 # fragment, so a render killed by a crash or Ctrl-C still leaves a file that plays up to the
@@ -65,7 +74,10 @@ class VideoFileSink(FrameSink):
 
     4:2:0 video needs even dimensions: an odd width or height is padded by one replicated
     pixel column/row (never cropped, so no content is lost), and the file is 1 px larger.
-    RGBA frames are accepted; alpha is dropped.
+    * ``.mov``: ProRes 4444 (prores_ks), 10-bit 4:4:4 — with alpha when ``alpha``.
+
+    RGBA frames are accepted; without ``alpha`` the alpha is dropped (the caller composites
+    first), with it the formats above keep it and ``.mp4`` is refused.
     """
 
     name = "file"
@@ -77,8 +89,10 @@ class VideoFileSink(FrameSink):
         fps: float,
         crf: int = 20,
         bitrate: int | None = None,
+        alpha: bool = False,
     ) -> None:
         self.path = Path(path)
+        self.alpha = bool(alpha)
         self.fps = float(fps)
         self.crf = int(crf)
         self.bitrate = bitrate
@@ -89,8 +103,11 @@ class VideoFileSink(FrameSink):
         if self.kind not in SUPPORTED_EXTENSIONS:
             shown = self.path.suffix or "(none)"
             raise OutputError(
-                f"unsupported output extension '{shown}' for '{self.path}' — use .mp4, .webm or .gif"
+                f"unsupported output extension '{shown}' for '{self.path}' — use .mp4, .webm, .mov, .gif "
+                "or a PNG sequence (frames/%05d.png)"
             )
+        if self.alpha and self.kind not in ALPHA_EXTENSIONS:
+            raise OutputError(f"'{self.path}' cannot carry transparency (H.264 has no alpha) — {_ALPHA_HINT}")
         fps_fraction(self.fps)  # validate early
         self._check_writable()
         self._container: Any = None
@@ -150,6 +167,8 @@ class VideoFileSink(FrameSink):
                 self._open_mp4(rate)
             elif self.kind == ".webm":
                 self._open_webm(rate)
+            elif self.kind == ".mov":
+                self._open_mov(rate)
             else:
                 self._open_gif(rate)
         except (OSError, av.FFmpegError) as exc:
@@ -165,6 +184,7 @@ class VideoFileSink(FrameSink):
         rate: Fraction,
         container_opts: dict[str, str],
         codec_opts: dict[str, str],
+        pix_fmt: str = "yuv420p",
     ) -> None:
         assert self.width is not None and self.height is not None
         self._pad = (self.height % 2, self.width % 2)
@@ -172,7 +192,7 @@ class VideoFileSink(FrameSink):
         stream = self._container.add_stream(codec, rate=rate, options=codec_opts)
         stream.width = self.width + self._pad[1]
         stream.height = self.height + self._pad[0]
-        stream.pix_fmt = "yuv420p"
+        stream.pix_fmt = pix_fmt
         stream.codec_context.time_base = 1 / rate
         # One keyframe a second: seekable output and, for fragmented mp4, at most ~1 s lost on a crash.
         stream.codec_context.gop_size = max(1, round(float(rate)))
@@ -216,7 +236,18 @@ class VideoFileSink(FrameSink):
             # crf is given on x264's scale; VP9's 0–63 scale looks alike about 12 higher
             # (x264 20 ≈ VP9 32), and VP9 at 20 is ~2× bigger and slower for no visible gain.
             opts.update({"crf": str(max(0, min(63, self.crf + _VP9_CRF_OFFSET))), "b": "0"})
-        self._open_video("webm", "libvpx-vp9", rate, {}, opts)
+        if self.alpha:
+            # libvpx codes the alpha plane as a second VP9 stream, stored by the WebM muxer
+            # as each block's BlockAdditional (what browsers, OBS and ffmpeg's libvpx decoder read)
+            opts["auto-alt-ref"] = "0"
+        self._open_video("webm", "libvpx-vp9", rate, {}, opts, "yuva420p" if self.alpha else "yuv420p")
+        self._start()
+
+    def _open_mov(self, rate: Fraction) -> None:
+        opts = {"profile": _PRORES_4444, "vendor": "apl0"}
+        if self.alpha:
+            opts["alpha_bits"] = "16"
+        self._open_video("mov", "prores_ks", rate, {}, opts, "yuva444p10le" if self.alpha else "yuv444p10le")
         self._start()
 
     def _open_gif(self, rate: Fraction) -> None:
@@ -234,10 +265,12 @@ class VideoFileSink(FrameSink):
         src = g.add_buffer(
             width=(self.width + 1) // 2,
             height=(self.height + 1) // 2,
-            format=av.VideoFormat("rgb24"),
+            format=av.VideoFormat(self._gif_format),
             time_base=1 / rate,
         )
-        gen = g.add("palettegen", stats_mode="diff")
+        # with alpha one palette entry is kept for "transparent" (paletteuse maps every
+        # pixel under alpha_threshold to it)
+        gen = g.add("palettegen", stats_mode="diff", reserve_transparent="1" if self.alpha else "0")
         sink = g.add("buffersink")
         g.link_nodes(src, gen, sink)
         g.configure()
@@ -269,7 +302,14 @@ class VideoFileSink(FrameSink):
             ) from None
         self.frames_written += 1
 
+    @property
+    def _gif_format(self) -> str:
+        return "rgba" if self.alpha else "rgb24"
+
     def _write_video(self, frame: np.ndarray) -> None:
+        if self.alpha or self.kind == ".mov":
+            self._write_rgba(frame)
+            return
         rgb = frame[..., :3] if frame.shape[2] == 4 else frame
         if self._pad != (0, 0):
             rgb = cv2.copyMakeBorder(rgb, 0, self._pad[0], 0, self._pad[1], cv2.BORDER_REPLICATE)
@@ -280,14 +320,23 @@ class VideoFileSink(FrameSink):
         vf.pts = self.frames_written
         self._container.mux(self._stream.encode(vf))
 
+    def _write_rgba(self, frame: np.ndarray) -> None:
+        """ProRes and VP9-with-alpha: swscale converts RGBA to the codec's 4:4:4/4:2:0 with alpha."""
+        rgba = as_rgba(frame) if self.alpha else frame[..., :3]
+        if self._pad != (0, 0):
+            rgba = cv2.copyMakeBorder(rgba, 0, self._pad[0], 0, self._pad[1], cv2.BORDER_REPLICATE)
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgba), format="rgba" if self.alpha else "rgb24")
+        vf.pts = self.frames_written
+        self._container.mux(self._stream.encode(vf))
+
     def _write_gif(self, frame: np.ndarray) -> None:
         assert self._spool is not None
-        rgb = np.ascontiguousarray(frame[..., :3])
+        rgb = np.ascontiguousarray(as_rgba(frame) if self.alpha else frame[..., :3])
         self._spool.write(rgb.data)
         # Colour statistics from every other pixel in each direction: the palette comes out
         # the same for practical purposes and palettegen, the slowest step, does 4× less work.
         small = np.ascontiguousarray(rgb[::2, ::2])
-        sv = av.VideoFrame.from_ndarray(small, format="rgb24")
+        sv = av.VideoFrame.from_ndarray(small, format=self._gif_format)
         sv.pts = self.frames_written
         self._stats_src.push(sv)
         try:  # buffersrc only queues; pulling makes palettegen consume the frame now
@@ -338,7 +387,7 @@ class VideoFileSink(FrameSink):
         # Pass 2: map every spooled frame onto the one palette.
         g = av.filter.Graph()
         src = g.add_buffer(
-            width=self.width, height=self.height, format=av.VideoFormat("rgb24"), time_base=1 / rate
+            width=self.width, height=self.height, format=av.VideoFormat(self._gif_format), time_base=1 / rate
         )
         pal_src = g.add_buffer(
             width=palette.width, height=palette.height, format=palette.format, time_base=1 / rate
@@ -353,14 +402,15 @@ class VideoFileSink(FrameSink):
         pal_src.push(palette)
         pal_src.push(None)
 
-        nbytes = self.width * self.height * 3
+        channels = 4 if self.alpha else 3
+        nbytes = self.width * self.height * channels
         self._spool.seek(0)
         for i in range(self.frames_written):
             buf = self._spool.read(nbytes)
             if len(buf) != nbytes:
                 raise OSError(f"GIF spool file ended after {i} of {self.frames_written} frames")
-            rgb = np.frombuffer(buf, dtype=np.uint8).reshape(self.height, self.width, 3)
-            vf = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            rgb = np.frombuffer(buf, dtype=np.uint8).reshape(self.height, self.width, channels)
+            vf = av.VideoFrame.from_ndarray(rgb, format=self._gif_format)
             vf.pts = i
             src.push(vf)
             self._drain_gif(sink)
@@ -378,4 +428,73 @@ class VideoFileSink(FrameSink):
             self._container.mux(self._stream.encode(out))
 
 
-__all__ = ["SUPPORTED_EXTENSIONS", "VideoFileSink", "fps_fraction"]
+def as_rgba(frame: np.ndarray) -> np.ndarray:
+    """An H×W×4 frame (an RGB one becomes opaque)."""
+    if frame.shape[2] == 4:
+        return frame
+    return np.dstack([frame, np.full(frame.shape[:2], 255, np.uint8)])
+
+
+def is_image_sequence(path: str | Path) -> bool:
+    """True for a PNG-sequence output: an existing folder, a path ending in '/', or a ``%d`` pattern."""
+    text = str(path)
+    return "%" in Path(text).name or text.endswith(("/", os.sep)) or Path(text).is_dir()
+
+
+@register_sink("png-sequence")
+class ImageSequenceSink(FrameSink):
+    """One PNG per frame (RGBA with ``alpha``): ``folder/`` (→ folder/000001.png…) or a
+    pattern such as ``frames/%05d.png``. Numbered from 1, as ffmpeg's image2 muxer does."""
+
+    name = "png-sequence"
+
+    def __init__(self, path: str | Path, *, fps: float, alpha: bool = False, **_: object) -> None:
+        text = str(path)
+        if "%" in Path(text).name:
+            self.pattern = text
+        else:
+            self.pattern = str(Path(text) / "%06d.png")
+        if not self.pattern.lower().endswith(".png"):
+            raise OutputError(f"an image sequence is written as PNGs: '{text}' must end in .png (e.g. frames/%05d.png)")
+        try:
+            self.pattern % 1
+        except (TypeError, ValueError):
+            raise OutputError(f"'{text}' is not a frame-number pattern — use one %d, e.g. frames/%05d.png") from None
+        self.path = Path(self.pattern).parent
+        self.fps = float(fps)
+        self.alpha = bool(alpha)
+        self.frames_written = 0
+        self.width: int | None = None
+        self.height: int | None = None
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create folder '{self.path}' ({exc.strerror or exc}) — choose a writable output path") from None
+
+    def open(self, width: int, height: int, fps: float | None = None) -> None:
+        self.width, self.height = int(width), int(height)
+        if fps:
+            self.fps = float(fps)
+
+    def write(self, frame: np.ndarray, timestamp: float | None = None) -> None:
+        from streamfx.imageio import save_image
+
+        if self.width is None:
+            self.open(frame.shape[1], frame.shape[0])
+        save_image(self.pattern % (self.frames_written + 1), as_rgba(frame) if self.alpha else frame[..., :3])
+        self.frames_written += 1
+
+    def close(self) -> None:
+        pass
+
+
+def open_file_sink(path: str | Path, *, fps: float, alpha: bool = False,
+                   **kw: Any) -> VideoFileSink | ImageSequenceSink:
+    """The sink for an output path: a PNG sequence or a video file (see the classes)."""
+    if is_image_sequence(path):
+        return ImageSequenceSink(path, fps=fps, alpha=alpha)
+    return VideoFileSink(path, fps=fps, alpha=alpha, **kw)
+
+
+__all__ = ["ALPHA_EXTENSIONS", "SUPPORTED_EXTENSIONS", "ImageSequenceSink", "VideoFileSink", "as_rgba",
+           "fps_fraction", "is_image_sequence", "open_file_sink"]

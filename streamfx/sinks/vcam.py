@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from streamfx.compositing import flatten
 from streamfx.errors import DeviceUnavailableError
 from streamfx.sinks.base import FrameSink, register_sink
 
@@ -93,7 +94,7 @@ class VirtualCameraSink(FrameSink):
 
     def write(self, frame: np.ndarray, timestamp: float | None = None) -> None:
         if frame.ndim == 3 and frame.shape[2] == 4:
-            frame = frame[..., :3]  # cameras have no alpha
+            frame = flatten(frame)  # cameras have no alpha: a transparent canvas shows black
         self.camera.send(np.ascontiguousarray(frame))
 
     def pace(self) -> None:

@@ -30,7 +30,7 @@ from aiohttp import hdrs, web
 #: Methods that neither change state nor open a stream here.
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 #: Paths that see the stream or change state: they need the token when one is set.
-PROTECTED_PREFIXES = ("/api/", "/metrics", "/offer", "/whep")
+PROTECTED_PREFIXES = ("/api/", "/metrics", "/offer", "/whep", "/overlay/offer")
 #: Players on other origins (token mode only).
 CORS_PREFIXES = ("/whep",)
 CORS_HEADERS = {

@@ -2,6 +2,9 @@
 
 Routes
     GET  /                   viewer page (video + live stats)
+    GET  /overlay            the transparent overlay: colour + alpha unpacked with WebGL
+                             onto a transparent canvas (OBS Browser source, vMix, any page)
+    POST /overlay/offer      like /offer, for the overlay's packed colour+alpha stream
     GET  /panel              control panel (portrait upload, calibrate, gains, pause, stats)
     POST /offer              {"sdp", "type": "offer"} → {"sdp", "type": "answer"}
     POST /whep               application/sdp offer → 201, Location: /whep/<id>, SDP answer
@@ -10,6 +13,7 @@ Routes
     POST /api/calibrate      "neutral = now"
     POST /api/source         new portrait (multipart field "image" or a raw image body)
     POST /api/pause          {"paused": bool} (toggles without a body)
+    POST /api/frame          {"frame": "full" | "bust" | "head"}: the crop around the face
     GET  /api/stats          metrics snapshot + pipeline status + viewers
     GET  /metrics            Prometheus text exposition
 
@@ -200,8 +204,12 @@ class RequestError(Exception):
         self.status = status
 
 
+#: Pages other sites may embed: the viewer and the overlay (they show, and control nothing).
+EMBEDDABLE = ("/", "/overlay")
+
+
 async def _no_framing_but_the_viewer(request: web.Request, response: web.StreamResponse) -> None:
-    if request.path != "/":
+    if request.path not in EMBEDDABLE:
         for key, value in NO_FRAMING.items():
             response.headers.setdefault(key, value)
 
@@ -268,10 +276,11 @@ class LiveServer:
     """aiohttp application around one LivePipeline (and optionally WebRTC)."""
 
     def __init__(self, pipeline: LivePipeline, settings: ServerSettings | None = None,
-                 webrtc: WebRTCHub | None = None) -> None:
+                 webrtc: WebRTCHub | None = None, overlay: WebRTCHub | None = None) -> None:
         self.pipeline = pipeline
         self.settings = settings or ServerSettings()
         self.webrtc = webrtc
+        self.overlay = overlay
         self.app = self._make_app()
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
@@ -293,6 +302,8 @@ class LiveServer:
         app.on_response_prepare.append(_no_framing_but_the_viewer)
         r.add_get("/", self._page("viewer.html"))
         r.add_get("/panel", self._page("panel.html"))
+        r.add_get("/overlay", self._page("overlay.html"))
+        r.add_post("/overlay/offer", self.overlay_offer)
         r.add_static("/static/", STATIC)
         r.add_post("/offer", self.offer)
         r.add_post("/whep", self.whep_post)
@@ -305,6 +316,7 @@ class LiveServer:
         r.add_post("/api/calibrate", self.calibrate)
         r.add_post("/api/source", self.post_source)
         r.add_post("/api/pause", self.pause)
+        r.add_post("/api/frame", self.post_frame)
         r.add_get("/api/stats", self.stats)
         r.add_get("/metrics", self.metrics)
         app.on_shutdown.append(self._on_shutdown)
@@ -365,8 +377,9 @@ class LiveServer:
                 request.method, request.path, key[0], key[1], reason)
 
     async def _on_shutdown(self, app: web.Application) -> None:
-        if self.webrtc is not None:
-            await self.webrtc.close()
+        for hub in (self.webrtc, self.overlay):
+            if hub is not None:
+                await hub.close()
 
     # -- WebRTC --------------------------------------------------------------------------
     def _need_webrtc(self) -> WebRTCHub:
@@ -374,8 +387,13 @@ class LiveServer:
             raise web.HTTPNotFound(text="WebRTC is off (started with --no-webrtc)")
         return self.webrtc
 
-    async def offer(self, request: web.Request) -> web.StreamResponse:
-        rtc = self._need_webrtc()
+    async def overlay_offer(self, request: web.Request) -> web.StreamResponse:
+        if self.overlay is None:
+            raise web.HTTPNotFound(text="the overlay is off (started with --no-webrtc)")
+        return await self.offer(request, self.overlay)
+
+    async def offer(self, request: web.Request, rtc: WebRTCHub | None = None) -> web.StreamResponse:
+        rtc = rtc or self._need_webrtc()
         hint = 'send JSON {"sdp": "...", "type": "offer"}'
         body = await read_json(request, hint)
         if not isinstance(body, dict) or not isinstance(body.get("sdp"), str):
@@ -436,7 +454,7 @@ class LiveServer:
         return {
             "animator": _jsonable(animator),
             "paused": self.pipeline.paused,
-            "output": {"width": s.width, "height": s.height, "fps": s.fps, "fit": s.fit},
+            "output": {"width": s.width, "height": s.height, "fps": s.fps, "fit": s.fit, "frame": s.frame},
             "webrtc": None if rtc is None else {"codec": rtc.codec, "bitrate": rtc.bitrate},
         }
 
@@ -466,6 +484,16 @@ class LiveServer:
             paused = body["paused"]
         self.pipeline.set_paused(paused)
         return web.json_response({"paused": self.pipeline.paused})
+
+    async def post_frame(self, request: web.Request) -> web.StreamResponse:
+        from streamfx.compositing import FRAMES
+
+        hint = 'send {"frame": "' + '" | "'.join(FRAMES) + '"}'
+        body = await read_json(request, hint)
+        if not isinstance(body, dict) or set(body) != {"frame"} or body["frame"] not in FRAMES:
+            return _json_error(400, hint)
+        await self._await(self.pipeline.set_frame(body["frame"]))
+        return web.json_response({"frame": self.pipeline.settings.frame})
 
     async def post_source(self, request: web.Request) -> web.StreamResponse:
         from streamfx.imageio import load_image_bytes

@@ -32,6 +32,7 @@ from aiortc import (
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 
+from streamfx.compositing import flatten
 from streamfx.live.hub import LatestFrameHub, LiveFrame
 from streamfx.live.metrics import LiveMetrics, RateMeter
 from streamfx.web.h264 import LeveledH264Encoder, h264_level, sdp_parameters
@@ -207,8 +208,12 @@ class HubVideoTrack(MediaStreamTrack):
     kind = "video"
 
     def __init__(self, hub: LatestFrameHub[LiveFrame], fps: float, metrics: LiveMetrics | None = None,
-                 size: tuple[int, int] = (640, 480)) -> None:
+                 size: tuple[int, int] = (640, 480), *, packed: bool = False) -> None:
+        """``packed``: colour and alpha side by side in one frame twice as wide (the overlay
+        page's stream, :func:`pack_alpha`); ``size`` is then that doubled size."""
         super().__init__()
+        self.packed = packed
+        self.sink_name = "overlay" if packed else "webrtc"
         self.hub = hub
         self.fps = fps
         self.metrics = metrics
@@ -248,7 +253,7 @@ class HubVideoTrack(MediaStreamTrack):
             self._seq, lf = got
             self._lf = lf
             # one colour conversion for all viewers (~1 ms at 720p; swscale takes ~10 ms)
-            self._yuv = _to_i420(lf.image)
+            self._yuv = _to_i420(pack_alpha(lf.image, lf.rgb) if self.packed else lf.rgb)
         elif self._yuv is None:
             self._yuv = _to_i420(np.zeros((self.size[1], self.size[0], 3), np.uint8))
         now = time.perf_counter()
@@ -256,7 +261,7 @@ class HubVideoTrack(MediaStreamTrack):
         assert self._yuv is not None
         frame = self._video_frame(now)
         if self.metrics is not None:
-            self.metrics.mark_sink("webrtc", self._lf.captured_at if fresh and self._lf else None)
+            self.metrics.mark_sink(self.sink_name, self._lf.captured_at if fresh and self._lf else None)
         return frame
 
     def _video_frame(self, now: float) -> av.VideoFrame:
@@ -270,9 +275,31 @@ class HubVideoTrack(MediaStreamTrack):
 
 
 def _to_i420(rgb: np.ndarray) -> np.ndarray:
-    """RGB(A) H×W×3 → planar I420 (H·3/2 × W), BT.601 limited range like swscale's default."""
-    code = cv2.COLOR_RGBA2YUV_I420 if rgb.shape[2] == 4 else cv2.COLOR_RGB2YUV_I420
-    return cv2.cvtColor(np.ascontiguousarray(rgb), code)
+    """RGB(A) H×W×3 → planar I420 (H·3/2 × W), BT.601 limited range like swscale's default.
+
+    WebRTC video has no alpha: a transparent canvas goes out over black (the ``/overlay``
+    page gets the alpha through :func:`pack_alpha` instead)."""
+    return cv2.cvtColor(np.ascontiguousarray(flatten(rgb)), cv2.COLOR_RGB2YUV_I420)
+
+
+def pack_alpha(frame: np.ndarray, flat: np.ndarray | None = None) -> np.ndarray:
+    """RGB(A) H×W → RGB H×2W: the colour premultiplied by alpha on the left, the alpha as grey
+    on the right (an opaque frame: white). WebRTC video has no alpha channel; the overlay page
+    unpacks the two halves with WebGL onto a transparent canvas (static/overlay.js).
+
+    Premultiplied, because video codecs blur and subsample colour: a straight colour under
+    alpha 0 would bleed into the subject's edge, black (what premultiplying leaves there)
+    only darkens what the alpha fades out anyway. ``flat``: ``flatten(frame)``, when made already.
+    """
+    h, w = frame.shape[:2]
+    out = np.empty((h, 2 * w, 3), np.uint8)
+    out[:, :w] = flatten(frame) if flat is None else flat
+    if frame.shape[2] == 4:
+        a = frame[..., 3]
+        out[:, w:] = cv2.merge([a, a, a])
+    else:
+        out[:, w:] = 255
+    return out
 
 
 class ViewerTrack(MediaStreamTrack):
@@ -328,13 +355,17 @@ class WebRTCHub:
     """Creates and tracks viewer peer connections for one animation track."""
 
     def __init__(self, hub: LatestFrameHub[LiveFrame], fps: float, settings: WebRTCSettings | None = None,
-                 metrics: LiveMetrics | None = None, size: tuple[int, int] = (640, 480)) -> None:
+                 metrics: LiveMetrics | None = None, size: tuple[int, int] = (640, 480), *,
+                 packed: bool = False) -> None:
+        """``packed``: the overlay's stream (colour and alpha side by side, 2× as wide)."""
         self.settings = settings or WebRTCSettings()
+        if packed:
+            size = (2 * size[0], size[1])
         if self.settings.loopback:
             enable_loopback_candidates()
         if self.settings.bitrate is not None:
             _widen_codec_range(self.settings.bitrate)
-        self.track = HubVideoTrack(hub, fps, metrics, size)
+        self.track = HubVideoTrack(hub, fps, metrics, size, packed=packed)
         self.relay = MediaRelay()
         self.fps = fps
         #: H.264 level for this size and rate (both encoders and the SDP declare it)

@@ -29,7 +29,7 @@ function waitIceGathering(pc, ms = 2000) {
   });
 }
 
-async function connectStream(video) {
+async function connectStream(video, offerPath = "/offer") {
   const state = (window.streamfx = window.streamfx || {});
   state.frames = 0;
   state.errors = [];
@@ -54,7 +54,7 @@ async function connectStream(video) {
   }
   await pc.setLocalDescription(await pc.createOffer());
   await waitIceGathering(pc);
-  const answer = await api("/offer", {
+  const answer = await api(offerPath, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ sdp: pc.localDescription.sdp, type: pc.localDescription.type }),

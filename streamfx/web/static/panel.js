@@ -45,7 +45,17 @@ async function loadSettings() {
   buildSliders(s.animator || {});
   for (const id of ["mirror", "idle"]) document.getElementById(id).checked = !!(s.animator || {})[id];
   document.getElementById("pause").textContent = s.paused ? "Resume" : "Pause";
+  document.getElementById("frame").value = (s.output || {}).frame || "full";
 }
+
+document.getElementById("frame").addEventListener("change", async (ev) => {
+  try {
+    const r = await api("/api/frame", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ frame: ev.target.value }),
+    });
+    showStatus("framing: " + r.frame);
+  } catch (e) { showStatus(e.message, true); }
+});
 
 for (const id of ["mirror", "idle"]) {
   const el = document.getElementById(id);
