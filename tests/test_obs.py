@@ -226,3 +226,32 @@ def test_the_obs_stream_carries_alpha_to_any_ffmpeg_reader() -> None:
         stop.set()
         sink.close()
     assert np.array_equal(got, frame)  # raw BGRA: exact, alpha and all
+
+
+def test_the_obs_stream_is_bounded_and_loopback_only(capsys: pytest.CaptureFixture[str]) -> None:
+    """Raw TCP carries no token: an address off loopback is refused in one line, and at most
+    MAX_CLIENTS players are served at once (each costs a thread and ~110 MB/s at 720p)."""
+    import argparse
+    import socket
+
+    from streamfx.errors import StreamFXError
+    from streamfx.live.cli import open_obs_stream
+    from streamfx.sinks.stream import MAX_CLIENTS, AlphaStreamSink
+
+    with pytest.raises(StreamFXError, match="loopback only"):
+        open_obs_stream(argparse.Namespace(obs_stream="0.0.0.0:8091"))
+    sink = AlphaStreamSink("127.0.0.1", 0)
+    sink.open(64, 48, 30)
+    conns = []
+    try:
+        for _ in range(MAX_CLIENTS + 2):
+            conns.append(socket.create_connection(("127.0.0.1", sink.port), timeout=5))
+        deadline = time.monotonic() + 5
+        while sink.clients < MAX_CLIENTS and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # the extra connections are accepted and closed, never served
+        assert sink.clients == MAX_CLIENTS
+    finally:
+        for c in conns:
+            c.close()
+        sink.close()

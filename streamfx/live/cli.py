@@ -392,12 +392,18 @@ def open_obs_stream(args: argparse.Namespace) -> Any:
     if not spec:
         return None
     from streamfx.sinks.stream import AlphaStreamSink
-    from streamfx.web.server import parse_hostport
+    from streamfx.web.server import is_loopback, parse_hostport
 
     try:
         host, port = parse_hostport(spec, default_port=8091)
     except ValueError as e:
         raise StreamFXError(f"--obs-stream: {e}") from None
+    if not is_loopback(host):
+        # raw TCP has no place for a token: off loopback anyone who can reach the port would
+        # get the picture
+        raise StreamFXError(f"--obs-stream {spec}: the OBS stream has no token, so it serves loopback only "
+                            "(127.0.0.1) — run OBS on this machine, or reach a remote OBS over WebRTC "
+                            "(--host with --token, /overlay) or WHIP")
     try:
         sink = AlphaStreamSink(host, port)
     except DeviceUnavailableError as e:

@@ -33,6 +33,8 @@ from streamfx.sinks.base import FrameSink, register_sink
 log = logging.getLogger("streamfx.live")
 
 DEFAULT_STREAM = "127.0.0.1:8091"
+#: players served at once (each has its own thread and ~110 MB/s of raw 720p); more are refused
+MAX_CLIENTS = 4
 #: What OBS's Media source is told about the stream (obs_bridge puts these in its settings).
 STREAM_FORMAT = "nut"
 FFMPEG_OPTIONS = "fflags=nobuffer"
@@ -119,6 +121,12 @@ class AlphaStreamSink(FrameSink):
                 return  # closed
             if self.width == 0:
                 conn.close()  # not open yet: nothing to say what size the stream is
+                continue
+            with self._lock:
+                full = sum(1 for c in self._clients if c.alive) >= MAX_CLIENTS
+            if full:
+                log.warning("OBS stream: refused %s:%d — already %d players", addr[0], addr[1], MAX_CLIENTS)
+                conn.close()
                 continue
             log.info("OBS stream: client %s:%d connected", addr[0], addr[1])
             client = _Client(conn, self.width, self.height)
