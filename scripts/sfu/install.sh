@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what scripts/sfu/sfu.py runs: Debian's Janus (VideoRoom) and Debian's
-# simple-whip-server in front of it, plus the loopback shim. Idempotent; run as root or
-# with sudo for the apt part. Everything but Janus lands in build/sfu/ (or $STREAMFX_SFU_HOME).
+# simple-whip-server in front of it, plus the loopback shim. Idempotent and quiet when
+# everything is already there; root or sudo for the apt part. Everything but Janus lands in build/sfu/ (or $STREAMFX_SFU_HOME).
 #
 # Why not `apt-get install simple-whip-server`: its node-* dependencies conflict with a
 # newer Node.js (CI's is NodeSource's 20), so the .deb is only unpacked and its seven
@@ -25,7 +25,8 @@ command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
-if [ ${#need[@]} -gt 0 ]; then apt_install "${need[@]}"; fi
+did=
+if [ ${#need[@]} -gt 0 ]; then apt_install "${need[@]}"; did=1; fi
 
 mkdir -p "$home"
 # 1. simple-whip-server from its .deb, unpacked (not installed)
@@ -36,6 +37,7 @@ if [ ! -f "$sws/src/whip-janus.js" ]; then
   dpkg-deb -x "$tmp"/simple-whip-server_*.deb "$tmp/x"
   rm -rf "$sws"
   cp -r "$tmp/x/usr/share/simple-whip-server" "$sws"
+  did=1
 fi
 # 2. our config (ports from the environment) and listen() bound to config.host, not *
 rm -f "$sws/src/config.js"  # the .deb links it to /etc/simple-whip-server/config.js
@@ -50,9 +52,11 @@ cp "$here/package.json" "$here/package-lock.json" "$sws/"
 if [ ! -f "$sws/node_modules/.streamfx-installed" ] || ! cmp -s "$here/package-lock.json" "$sws/node_modules/.streamfx-installed"; then
   (cd "$sws" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
   cp "$here/package-lock.json" "$sws/node_modules/.streamfx-installed"
+  did=1
 fi
 # 4. the loopback shim for Janus (see noloopback.c)
 if [ ! -f "$home/noloopback.so" ] || [ "$here/noloopback.c" -nt "$home/noloopback.so" ]; then
   cc -shared -fPIC -O2 -o "$home/noloopback.so" "$here/noloopback.c" -ldl
+  did=1
 fi
-echo "SFU ready: janus $(janus --version 2>/dev/null | sed -n 's/Janus version: [0-9]* (\(.*\))/\1/p'), simple-whip-server in $sws"
+if [ -n "$did" ]; then echo "SFU ready: janus $(janus --version 2>/dev/null | sed -n 's/Janus version: [0-9]* (\(.*\))/\1/p'), simple-whip-server in $sws"; fi
