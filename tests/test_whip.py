@@ -244,3 +244,19 @@ def test_sfu_killed_midstream_other_sinks_keep_running_and_it_reconnects(
     assert len(during) >= 10 * (restarted - killed) / 2, "the built-in server stalled while the SFU was down"
     check_picture(list(np.load(whep_file)["frames"]), portrait, portrait_landmarks)
     assert live.output.count("WHIP: lost the stream to") == 1
+
+
+def test_a_crash_after_publishing_still_frees_the_endpoint(chain: sfu_chain.Chain, tmp_path: Path) -> None:
+    """The WHIP session is up before the models load; a start-up that then fails (a portrait
+    with no face) must still DELETE it on the way out, or the endpoint stays taken (403)."""
+    from streamfx.imageio import save_image
+
+    faceless = tmp_path / "wall.png"
+    save_image(faceless, np.tile(np.linspace(40, 200, 256, dtype=np.uint8)[None, :, None], (256, 1, 3)))
+    live = chain.live("--source", str(faceless), "--driver", "idle", "--no-webrtc", "--whip", chain.whip_url,
+                      "--duration", "60")
+    live.wait_for(r"WHIP:\s+publishing to")
+    code = live.proc.wait(120)
+    assert code != 0 and "error:" in live.output and "Traceback" not in live.output, live.output[-2000:]
+    again = sfu_chain.result(chain.helper("publish-once", chain.whip_url))
+    assert again["ok"], (again, live.output[-2000:])
