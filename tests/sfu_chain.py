@@ -46,9 +46,13 @@ def missing() -> str | None:
     for tool in ("janus", "node", "unshare", "nsenter"):
         if shutil.which(tool) is None:
             return f"{tool} is not installed — run: bash scripts/sfu/install.sh"
-    for path in (sfu.HOME / "simple-whip-server" / "node_modules", sfu.HOME / "noloopback.so"):
+    for path in (sfu.HOME / "simple-whip-server" / "src" / "server.js", sfu.HOME / "noloopback.so"):
         if not path.exists():
             return f"{path} is missing — run: bash scripts/sfu/install.sh"
+    try:
+        sfu.node_path()
+    except sfu.SFUError as e:
+        return str(e)
     return None
 
 

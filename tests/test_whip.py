@@ -260,3 +260,29 @@ def test_a_crash_after_publishing_still_frees_the_endpoint(chain: sfu_chain.Chai
     assert code != 0 and "error:" in live.output and "Traceback" not in live.output, live.output[-2000:]
     again = sfu_chain.result(chain.helper("publish-once", chain.whip_url))
     assert again["ok"], (again, live.output[-2000:])
+
+
+def test_a_frozen_sfu_is_noticed_by_its_silence_and_published_to_again(chain: sfu_chain.Chain, driver: Path) -> None:
+    """A hung SFU (SIGSTOP: sockets open, no error, no goodbye) sends no RTCP: the publisher
+    must notice that within seconds (ICE consent would take 30 s) and publish again once
+    it answers."""
+    import os
+    import signal as sig
+
+    live = chain.live("--driver", str(driver), "--no-webrtc", "--whip", chain.whip_url, "--size", f"{W}x{H}",
+                      "--duration", "240")
+    janus = int((chain.run_dir / "janus.pid").read_text())
+    try:
+        live.wait_for(r"streamfx: WHIP: publishing to")
+        os.kill(janus, sig.SIGSTOP)
+        try:
+            live.wait_for(r"WHIP: lost the stream to .*\(no RTCP from the server for 5 s\)", timeout=60)
+        finally:
+            os.kill(janus, sig.SIGCONT)
+        live.wait_for(r"streamfx: WHIP: publishing to", count=2, timeout=90)
+    finally:
+        code = live.stop()
+    print(live.output[-1500:])
+    assert code == 0, live.output[-3000:]
+    again = sfu_chain.result(chain.helper("publish-once", chain.whip_url))
+    assert again["ok"], again

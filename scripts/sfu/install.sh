@@ -6,7 +6,10 @@
 # Why not `apt-get install simple-whip-server`: its node-* dependencies conflict with a
 # newer Node.js (CI's is NodeSource's 20), so the .deb is only unpacked and its seven
 # Node.js modules come from npm at the versions pinned in package.json/package-lock.json.
-# Without a reachable npm registry, Debian's own modules work too: see the README.
+# Without a reachable npm registry (or with STREAMFX_SFU_NODE=debian) Debian's own
+# node-* packages are used instead: downloaded and unpacked too (node-websocket needs
+# Debian's libnode108, which conflicts with NodeSource's nodejs, so they cannot be
+# installed), found through NODE_PATH (scripts/sfu/sfu.py sets it).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -48,10 +51,32 @@ fi
 grep -q "http.listen(config.port, config.host, function" "$sws/src/server.js" || {
   echo "install.sh: could not bind simple-whip-server to 127.0.0.1 (server.js changed?)" >&2; exit 1; }
 # 3. its Node.js modules (no install scripts: the optional native speed-ups are not needed)
+debian_node_modules() {
+  local dest="$home/debian-node" tmp2 pkgs
+  [ -f "$dest/.streamfx-installed" ] && return 0
+  tmp2="$(mktemp -d)"
+  # the modules and everything they need, as Debian packages it (pure JavaScript)
+  pkgs=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
+           --no-replaces --no-enhances node-express node-cors node-debug node-colors node-body-parser \
+           node-async node-websocket | grep -E '^(node-|libjs-)' | sort -u)
+  (cd "$tmp2" && apt-get download -qq $pkgs 2>/dev/null)
+  rm -rf "$dest" && mkdir -p "$dest"
+  for deb in "$tmp2"/*.deb; do dpkg-deb -x "$deb" "$dest"; done
+  rm -rf "$tmp2"
+  touch "$dest/.streamfx-installed"
+  did=1
+}
 cp "$here/package.json" "$here/package-lock.json" "$sws/"
-if [ ! -f "$sws/node_modules/.streamfx-installed" ] || ! cmp -s "$here/package-lock.json" "$sws/node_modules/.streamfx-installed"; then
-  (cd "$sws" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
-  cp "$here/package-lock.json" "$sws/node_modules/.streamfx-installed"
+if [ "${STREAMFX_SFU_NODE:-npm}" = debian ]; then
+  debian_node_modules
+elif [ ! -f "$sws/node_modules/.streamfx-installed" ] || ! cmp -s "$here/package-lock.json" "$sws/node_modules/.streamfx-installed"; then
+  if (cd "$sws" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error); then
+    cp "$here/package-lock.json" "$sws/node_modules/.streamfx-installed"
+  else
+    echo "npm could not install simple-whip-server's modules (registry unreachable?): using Debian's node-* packages"
+    rm -rf "$sws/node_modules"
+    debian_node_modules
+  fi
   did=1
 fi
 # 4. the loopback shim for Janus (see noloopback.c)

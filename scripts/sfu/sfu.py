@@ -197,6 +197,17 @@ def _spawn(cmd: list[str], log: Path, pidfile: Path, **kw: object) -> subprocess
     return proc
 
 
+def node_path() -> str | None:
+    """NODE_PATH for simple-whip-server: None when npm installed its modules, else Debian's
+    unpacked node-* packages (install.sh's fallback); SFUError when neither is there."""
+    if (HOME / "simple-whip-server" / "node_modules" / ".streamfx-installed").exists():
+        return None
+    debian = HOME / "debian-node"
+    if (debian / ".streamfx-installed").exists():
+        return os.pathsep.join(str(d) for d in [debian / "usr/share/nodejs", *sorted(debian.glob("usr/lib/*/nodejs"))])
+    raise SFUError("simple-whip-server's Node.js modules are missing — run: bash scripts/sfu/install.sh")
+
+
 def start(sfu: SFU, *, ice_enforce: str = "127.0.0.1", timeout: float = 30.0) -> SFU:
     """Start Janus and the WHIP server (detached), create the WHIP endpoint, return ``sfu``.
 
@@ -205,9 +216,10 @@ def start(sfu: SFU, *, ice_enforce: str = "127.0.0.1", timeout: float = 30.0) ->
     """
     sws = HOME / "simple-whip-server"
     shim = HOME / "noloopback.so"
-    for path in (sws / "src" / "server.js", sws / "node_modules", shim):
+    for path in (sws / "src" / "server.js", shim):
         if not path.exists():
             raise SFUError(f"{path} is missing — run: bash scripts/sfu/install.sh")
+    modules = node_path()
     janus, node = shutil.which("janus"), shutil.which("node")
     if janus is None or node is None:
         raise SFUError(f"{'janus' if janus is None else 'node'} is not installed — run: bash scripts/sfu/install.sh")
@@ -225,6 +237,8 @@ def start(sfu: SFU, *, ice_enforce: str = "127.0.0.1", timeout: float = 30.0) ->
         env = {**os.environ, "STREAMFX_JANUS_WS": f"ws://127.0.0.1:{sfu.ws_port}",
                "STREAMFX_WHIP_HOST": "127.0.0.1", "STREAMFX_WHIP_PORT": str(sfu.whip_port),
                "DEBUG": "whip:*,-whip:debug", "DEBUG_COLORS": "0", "NODE_ENV": "production"}
+        if modules is not None:
+            env["NODE_PATH"] = modules
         wp = _spawn([node, "src/server.js"], wlog, sfu.run_dir / "whip.pid", cwd=sws, env=env)
         _wait("simple-whip-server", f"http://127.0.0.1:{sfu.whip_port}/whip/healthcheck", wp, wlog, timeout)
         create_endpoint(sfu)
