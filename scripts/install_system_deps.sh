@@ -13,3 +13,5 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" fonts-dejavu-core >/dev/null
 fi
+# The WHIP tests' SFU (Janus + simple-whip-server, tests/test_whip.py): its own script.
+bash "$(dirname "$0")/sfu/install.sh"

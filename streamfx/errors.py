@@ -91,3 +91,13 @@ def refuse_overwriting_inputs(output: str | Path, *inputs: str | Path | None, fl
                 f"output '{output}' is the same file as the input '{given}' — writing it would "
                 f"destroy the input; choose another {flag} path"
             )
+
+
+class WhipError(StreamFXError):
+    """A WHIP server refused the stream or cannot be reached (``status``: its HTTP status, if any)."""
+
+    def __init__(self, message: str, status: int | None = None, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason or message.split(" — ")[0]
+        """The cause alone ("HTTP 503: Janus unavailable"), for a log line that says what happens next."""

@@ -89,6 +89,11 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stun", metavar="URL",
                         help="STUN server for viewers behind NAT, e.g. stun:stun.example.org:3478 "
                         "(default: none — nothing but the viewers is contacted)")
+    parser.add_argument("--whip", metavar="URL",
+                        help="also publish to this WHIP endpoint (an SFU such as Janus, LiveKit, MediaMTX or a hosted "
+                        "ingest fans the stream out); uses --codec, --bitrate, --stun and --webrtc-loopback")
+    parser.add_argument("--whip-token", metavar="TOKEN", default=os.environ.get("STREAMFX_WHIP_TOKEN"),
+                        help="Bearer token for --whip (default: $STREAMFX_WHIP_TOKEN; the option shows in the process list)")
     parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (tests, benchmarks)")
     from streamfx.options import add_motion_options
 
@@ -221,8 +226,8 @@ def run_live(args: argparse.Namespace) -> int:
 def _run_live(args: argparse.Namespace, signals: StopSignals) -> int:
 
     settings = live_settings(args)
-    if not args.vcam and not args.webrtc:
-        raise StreamFXError("nothing to output: enable --vcam or --webrtc HOST:PORT")
+    if not args.vcam and not args.webrtc and not getattr(args, "whip", None):
+        raise StreamFXError("nothing to output: enable --vcam, --webrtc HOST:PORT or --whip URL")
 
     # aioice/aiortc log every ICE check at INFO: keep the console to our own lines
     for noisy in ("aioice", "aiortc"):
@@ -236,11 +241,12 @@ def _run_live(args: argparse.Namespace, signals: StopSignals) -> int:
 
         check_driver(args.driver)
     listener = listen(args.webrtc) if args.webrtc else None
-    vcam = obs_stream = None
+    vcam = obs_stream = whip = None
     pipeline = None
     try:
         vcam = open_vcam(args, settings)
         obs_stream = open_obs_stream(args)
+        whip = open_whip(args, settings)
         log.info("loading the portrait and the face tracker...")
         with signals.interruptible():
             pipeline = build_pipeline(args, settings)
@@ -250,6 +256,10 @@ def _run_live(args: argparse.Namespace, signals: StopSignals) -> int:
         if obs_stream is not None:
             pipeline.add_sink(obs_stream)
             obs_stream = None
+        if whip is not None:
+            whip.metrics = pipeline.metrics
+            pipeline.add_sink(whip, opened=True)
+            whip = None
         if signals.requested:
             return signals.exit_code
         pipeline.start()
@@ -258,9 +268,9 @@ def _run_live(args: argparse.Namespace, signals: StopSignals) -> int:
     except StartupInterrupted:
         return signals.exit_code
     finally:
-        for sink in (vcam, obs_stream):
+        for sink in (vcam, obs_stream, whip):
             if sink is not None:
-                sink.close()
+                sink.close()  # the WHIP sink DELETEs its resource: the endpoint is free again
         if listener is not None:
             listener.close()  # a no-op once the server closed it
         if pipeline is not None:
@@ -427,7 +437,7 @@ def open_vcam(args: argparse.Namespace, settings: Any) -> Any:
     try:
         sink.open(settings.width, settings.height, settings.fps)
     except DeviceUnavailableError as e:
-        if not args.webrtc:
+        if not args.webrtc and not getattr(args, "whip", None):
             raise DeviceUnavailableError(
                 f"nothing to output: --no-webrtc is set and {e}; or drop --no-webrtc to watch in a browser"
             ) from None
@@ -436,6 +446,30 @@ def open_vcam(args: argparse.Namespace, settings: Any) -> Any:
         return None
     print(f"virtual camera: {sink.device_name} ({settings.width}x{settings.height} @ {settings.fps:g} fps)",
           flush=True)
+    return sink
+
+
+def open_whip(args: argparse.Namespace, settings: Any) -> Any:
+    """The WHIP sink, published once (before the models load), or None without ``--whip``.
+
+    A refusal (401/403/404/5xx) or an unreachable server is a one-line WhipError here;
+    once streaming, a lost session is logged and published again with back-off.
+    """
+    url = getattr(args, "whip", None)
+    if not url:
+        return None
+    from streamfx.sinks.whip import WhipSink, check_whip_url
+    from streamfx.web.webrtc import WebRTCSettings
+
+    check_whip_url(url)
+    try:
+        rtc = WebRTCSettings(codec=args.codec, bitrate=args.bitrate, loopback=args.webrtc_loopback,
+                             stun=getattr(args, "stun", None))
+    except ValueError as e:
+        raise StreamFXError(str(e)) from None
+    sink = WhipSink(url, token=getattr(args, "whip_token", None), settings=rtc)
+    sink.open(settings.width, settings.height, settings.fps)
+    print(f"WHIP:    publishing to {sink.info()['url']} ({rtc.codec})", flush=True)
     return sink
 
 
