@@ -107,6 +107,26 @@ def test_a_refusing_server_is_one_line_error_and_the_offer_is_as_asked(status: i
     assert "b=TIAS:800000" in offer and "b=AS:800" in offer
 
 
+def test_the_overlay_goes_out_packed_colour_beside_alpha() -> None:
+    """--whip-overlay: what the SFU gets is the /overlay page's frame — the colour
+    premultiplied on the left, the alpha as grey on the right, twice as wide — so a remote
+    production can key it. (Only the hand-over is checked here; the chain tests publish.)"""
+    sink = WhipSink("http://127.0.0.1:9/whip/live", overlay=True)
+    assert sink.accepts_alpha  # the pipeline hands it the RGBA canvas, not the flattened one
+    rgba = np.zeros((H, W, 4), np.uint8)
+    rgba[10:30, 20:40] = (200, 100, 50, 255)
+    rgba[10:30, 40:50] = (200, 100, 50, 128)
+    sink.write(rgba)
+    got = sink._hub.latest()
+    assert got is not None
+    packed = got[1].image
+    assert packed.shape == (H, 2 * W, 3)
+    assert (packed[20, 25] == (200, 100, 50)).all() and (packed[20, W + 25] == 255).all()
+    assert (packed[20, W + 45] == 128).all() and packed[20, 45, 0] == 100  # premultiplied by one half
+    assert (packed[0, :W] == 0).all() and (packed[0, W:] == 0).all()  # outside: black, alpha 0
+    assert not WhipSink("http://127.0.0.1:9/whip/live").accepts_alpha
+
+
 def test_an_unreachable_server_and_a_bad_url_are_one_line_errors() -> None:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))

@@ -92,6 +92,9 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--whip", metavar="URL",
                         help="also publish to this WHIP endpoint (an SFU such as Janus, LiveKit, MediaMTX or a hosted "
                         "ingest fans the stream out); uses --codec, --bitrate, --stun and --webrtc-loopback")
+    parser.add_argument("--whip-overlay", action="store_true",
+                        help="publish the transparent overlay over WHIP (colour and alpha side by side, twice as wide, "
+                        "as /overlay streams it) for a remote production to key")
     parser.add_argument("--whip-token", metavar="TOKEN", default=os.environ.get("STREAMFX_WHIP_TOKEN"),
                         help="Bearer token for --whip (default: $STREAMFX_WHIP_TOKEN; the option shows in the process list)")
     parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (tests, benchmarks)")
@@ -467,9 +470,11 @@ def open_whip(args: argparse.Namespace, settings: Any) -> Any:
                              stun=getattr(args, "stun", None))
     except ValueError as e:
         raise StreamFXError(str(e)) from None
-    sink = WhipSink(url, token=getattr(args, "whip_token", None), settings=rtc)
+    overlay = bool(getattr(args, "whip_overlay", False))
+    sink = WhipSink(url, token=getattr(args, "whip_token", None), settings=rtc, overlay=overlay)
     sink.open(settings.width, settings.height, settings.fps)
-    print(f"WHIP:    publishing to {sink.info()['url']} ({rtc.codec})", flush=True)
+    print(f"WHIP:    publishing {'the overlay (colour | alpha) ' if overlay else ''}to {sink.info()['url']} "
+          f"({rtc.codec})", flush=True)
     return sink
 
 

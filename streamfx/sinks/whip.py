@@ -125,6 +125,10 @@ class WhipSink(FrameSink):
     lists only it), the bitrate cap (declared in the offer and applied to the encoder), the
     STUN server and loopback candidates, exactly as for the built-in server. ``metrics``
     (LiveMetrics, optional) gets the ``whip_up`` and ``whip_reconnects`` gauges.
+    ``overlay``: publish the transparent overlay instead of the flat picture — colour
+    (premultiplied) and alpha side by side in one frame twice as wide
+    (:func:`streamfx.web.webrtc.pack_alpha`), which the ``/overlay`` page or any keyer
+    unpacks; a remote production keys it over its own picture.
     :meth:`open` publishes once and raises :class:`WhipError` (one line) if the server
     refuses (401/403/404/4xx/5xx) or cannot be reached; later losses are logged and retried.
     """
@@ -133,7 +137,7 @@ class WhipSink(FrameSink):
 
     def __init__(self, url: str, *, token: str | None = None, settings: Any = None, metrics: Any = None,
                  connect_timeout: float = 10.0, liveness_timeout: float = 5.0,
-                 backoff: tuple[float, float] = BACKOFF) -> None:
+                 backoff: tuple[float, float] = BACKOFF, overlay: bool = False) -> None:
         from streamfx.web.webrtc import WebRTCSettings
 
         self.url = check_whip_url(url)
@@ -143,6 +147,8 @@ class WhipSink(FrameSink):
         self.connect_timeout = float(connect_timeout)
         self.liveness_timeout = float(liveness_timeout)
         self.backoff = backoff
+        self.overlay = overlay
+        self.accepts_alpha = overlay  # the overlay packs the alpha; the flat picture is flattened upstream
         self.width = self.height = 0
         self.fps = 30.0
         self.sessions = 0
@@ -164,7 +170,7 @@ class WhipSink(FrameSink):
         """Publish the first session; WhipError if the server refuses or is unreachable."""
         if self._thread is not None:
             raise RuntimeError("WhipSink is already open")
-        self.width, self.height, self.fps = int(width), int(height), float(fps)
+        self.width, self.height, self.fps = int(width) * (2 if self.overlay else 1), int(height), float(fps)
         if self.settings.loopback:
             from streamfx.web.webrtc import enable_loopback_candidates
 
@@ -188,6 +194,10 @@ class WhipSink(FrameSink):
     def write(self, frame: np.ndarray, timestamp: float | None = None) -> None:
         """Hand over the newest frame (never blocks: an unsent older frame is dropped)."""
         now = time.perf_counter()
+        if self.overlay:
+            from streamfx.web.webrtc import pack_alpha
+
+            frame = pack_alpha(frame)
         self._hub.publish(LiveFrame(self._hub.seq + 1, frame, timestamp or now, now))
 
     def close(self) -> None:
