@@ -14,7 +14,8 @@ import argparse
 import logging
 import sys
 
-from streamfx.evaluation import add_arguments, main
+from streamfx.eval_options import add_arguments  # noqa: E402
+from streamfx.evaluation import main
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="eval: %(message)s")

@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_landmarks)
 
     p = sub.add_parser("eval", help="score quality: self-reenactment and cross-reenactment")
-    from streamfx.evaluation import add_arguments as add_eval_arguments
+    from streamfx.eval_options import add_arguments as add_eval_arguments
 
     add_eval_arguments(p)
     p.set_defaults(handler=_cmd_eval)

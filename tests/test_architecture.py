@@ -47,6 +47,20 @@ def test_the_library_imports_no_engine() -> None:
     assert out.stdout.strip() == "False", out.stderr
 
 
+def test_help_loads_no_heavy_library() -> None:
+    """``streamfx --help`` (and a bad argument) builds every subcommand's parser: none of them
+    may import the tracker, the WebRTC stack, the evaluation's SciPy or a plotting/ML library
+    (``--help`` took 2.3 s when the eval options came with the evaluation module)."""
+    code = ("import sys\n"
+            "sys.argv = ['streamfx', '--help']\n"
+            "from streamfx.cli import main\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "heavy = {'mediapipe', 'scipy', 'torch', 'aiortc', 'onnx', 'onnxruntime', 'matplotlib', 'skimage', 'av'}\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & heavy), file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stderr.strip().splitlines()[-1] == "[]", out.stderr
+
+
 def test_no_private_name_is_imported_from_another_module() -> None:
     bad = [f"{path.relative_to(ROOT)}: from {module} import {name}"
            for path in _modules().values() for module, names in _imports(path)

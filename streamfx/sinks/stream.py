@@ -22,7 +22,6 @@ import time
 from fractions import Fraction
 from typing import Any
 
-import av
 import cv2
 import numpy as np
 
@@ -147,6 +146,8 @@ class _Client:
         self.thread.start()
 
     def _run(self) -> None:
+        import av  # here, not at the top: `streamfx obs …` and `--help` import this module for its constants
+
         out: Any = None
         try:
             out = av.open(self.conn.makefile("wb", buffering=0), mode="w", format=STREAM_FORMAT,
