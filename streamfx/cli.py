@@ -27,7 +27,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
     if args.max_size < 64:
         raise StreamFXError(f"--max-size must be at least 64, not {args.max_size}")
     job = RenderJob(source=args.source, driver=args.driver, output=args.output, landmarks=args.landmarks,
-                    max_size=args.max_size, settings=settings, progress=not args.quiet, face=args.face)
+                    max_size=args.max_size, settings=settings, progress=not args.quiet, face=args.face,
+                    audio=args.audio, keep_audio=args.keep_audio)
     res = render(job)
     print(f"wrote {res.output} ({res.frames} frames, {res.size[0]}×{res.size[1]} @ {res.fps:g} fps) in {res.seconds:.1f} s")
     return 0
@@ -107,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output file: .mp4, .webm or .gif")
     p.add_argument("--max-size", type=int, default=2048, help="downscale the portrait's longer side to this (default 2048)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    sound = p.add_mutually_exclusive_group()
+    sound.add_argument("--audio", metavar="FILE",
+                       help="soundtrack for the output instead of the driver's own sound (any file with audio)")
+    sound.add_argument("--no-audio", dest="keep_audio", action="store_false",
+                       help="a silent output (by default MP4/WebM keep the driver's sound)")
     add_motion_options(p)
     p.set_defaults(handler=_cmd_render)
 

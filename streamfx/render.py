@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from streamfx.audio import AUDIO_RATE, AudioFeed, has_audio
 from streamfx.drivers import check_driver, driver_kind, open_driver
 from streamfx.errors import StreamFXError, TruncatedInputError, refuse_overwriting_inputs
 from streamfx.expression import choose_neutral_reference
@@ -30,7 +31,7 @@ from streamfx.imageio import load_image
 from streamfx.landmarks import load_landmarks
 from streamfx.retarget import choose_best_reference
 from streamfx.settings import AnimatorSettings
-from streamfx.sinks.file import VideoFileSink
+from streamfx.sinks.file import AUDIO_CODECS, VideoFileSink
 from streamfx.sources.base import DriverFrame
 
 log = logging.getLogger("streamfx")
@@ -48,6 +49,10 @@ class RenderJob:
     progress: bool = True
     face: FaceChoice = None
     """Which face of a group photo: a number from the left, "all", or None for the largest."""
+    audio: str | None = None
+    """A soundtrack file for the output, in place of the driver's own sound."""
+    keep_audio: bool = True
+    """False: a silent output, whatever the driver or ``audio`` holds."""
 
 
 @dataclass
@@ -77,25 +82,58 @@ def load_source(path: str, max_size: int, landmarks_path: str | None = None
     return image, lm
 
 
+def soundtrack(job: RenderJob) -> str | None:
+    """The file whose sound goes into the output, or None (with a one-line notice saying why
+    when sound is being lost). An ``audio`` file without sound is an InputError."""
+    if not job.keep_audio:
+        return None
+    if job.audio is not None:
+        from streamfx.audio import iter_audio
+
+        next(iter_audio(job.audio, what="--audio file"), None)  # opens it: one line if it has no sound
+        track: str | None = job.audio
+    elif driver_kind(job.driver) == "video":
+        track = job.driver if has_audio(job.driver) else None
+        if track is None:
+            log.info("the driver '%s' has no sound, so the output is silent (--audio FILE adds a soundtrack)",
+                     job.driver)
+    else:
+        track = None
+    ext = Path(job.output).suffix.lower()
+    if track is not None and ext not in AUDIO_CODECS:
+        log.info("%s files have no sound: the sound of '%s' is left out (render to .mp4 or .webm to keep it)",
+                 ext.lstrip(".").upper() or "these", track)
+        return None
+    return track
+
+
 def render(job: RenderJob) -> RenderResult:
     t_start = time.perf_counter()
     # before anything is opened: the output file is created (and truncated) right away
     refuse_overwriting_inputs(job.output, job.source, job.driver, job.landmarks)
     job.settings.validate()
     check_driver(job.driver)  # its header only: a bad driver fails before the models load
+    track = soundtrack(job)
     image, lm = load_source(job.source, job.max_size, job.landmarks)
     animator = make_animator(image, source_landmarks=lm, source_name=job.source, face=job.face,
                              settings=job.settings)
     driver = None
+    feed: AudioFeed | None = None
     h, w = image.shape[:2]
     try:
         driver = open_driver(job.driver, neutral_landmarks=animator.source_landmarks)
-        sink = VideoFileSink(job.output, fps=driver.fps)
+        if track is not None:
+            # the driver's own sound starts with its first picture; a soundtrack with itself
+            feed = AudioFeed(track, what="--audio file" if job.audio else "driver",
+                             align_to_video=job.audio is None)
+        sink = VideoFileSink(job.output, fps=driver.fps, audio_rate=AUDIO_RATE if feed else None)
         sink.open(w, h, driver.fps)
     except BaseException:
         # close what started: mediapipe's threads would otherwise log after our one error line
         if driver is not None:
             driver.close()
+        if feed is not None:
+            feed.close()
         animator.close()
         raise
     tracked: queue.Queue[DriverFrame | None] = queue.Queue(maxsize=64)  # None ends the stream
@@ -156,14 +194,21 @@ def render(job: RenderJob) -> RenderResult:
             lost += item.landmarks is None
             out = animator.step(item)
             t1 = time.perf_counter()
-            sink.write(out)
+            sink.write(out, item.timestamp)  # at the driver's own time: a VFR driver stays in time
+            if feed is not None:  # the sound up to this frame's end, interleaved with the picture
+                sink.write_audio(feed.take_until(sink.duration))
             stage["generate"] += t1 - t0
             stage["encode"] += time.perf_counter() - t1
             bar.update(1)
     finally:
         stop.set()
         bar.close()
-        sink.close()
+        try:
+            if feed is not None:  # the sound is trimmed to the picture (close pads a short one)
+                sink.write_audio(feed.take_until(sink.duration))
+                feed.close()
+        finally:
+            sink.close()
         while producer.is_alive():  # unblock a producer waiting on a full queue
             try:
                 tracked.get_nowait()
