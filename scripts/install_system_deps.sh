@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# System packages the tests need: Debian's chromium for the real-browser tests.
+# System packages the tests need: Debian's chromium for the real-browser tests, espeak-ng
+# (a speech file for the voice-driver tests) and libportaudio2 (sounddevice: microphones).
 # Idempotent and quiet when everything is already there.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
+ldconfig -p 2>/dev/null | grep -q libportaudio.so.2 || need+=(libportaudio2)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   echo "installing system packages: ${need[*]}"

@@ -33,6 +33,7 @@ from streamfx.retarget import choose_best_reference
 from streamfx.settings import AnimatorSettings
 from streamfx.sinks.file import AUDIO_CODECS, VideoFileSink
 from streamfx.sources.base import DriverFrame
+from streamfx.voice import VoiceSettings
 
 log = logging.getLogger("streamfx")
 
@@ -53,6 +54,8 @@ class RenderJob:
     """A soundtrack file for the output, in place of the driver's own sound."""
     keep_audio: bool = True
     """False: a silent output, whatever the driver or ``audio`` holds."""
+    voice: VoiceSettings | None = None
+    """How a sound driver moves the mouth (gain, noise gate)."""
 
 
 @dataclass
@@ -92,6 +95,8 @@ def soundtrack(job: RenderJob) -> str | None:
 
         next(iter_audio(job.audio, what="--audio file"), None)  # opens it: one line if it has no sound
         track: str | None = job.audio
+    elif driver_kind(job.driver) == "audio":
+        track = job.driver  # the voice that moves the mouth is heard too
     elif driver_kind(job.driver) == "video":
         track = job.driver if has_audio(job.driver) else None
         if track is None:
@@ -121,11 +126,11 @@ def render(job: RenderJob) -> RenderResult:
     feed: AudioFeed | None = None
     h, w = image.shape[:2]
     try:
-        driver = open_driver(job.driver, neutral_landmarks=animator.source_landmarks)
+        driver = open_driver(job.driver, neutral_landmarks=animator.source_landmarks, voice=job.voice)
         if track is not None:
-            # the driver's own sound starts with its first picture; a soundtrack with itself
+            # a video driver's own sound starts with its first picture; any other with itself
             feed = AudioFeed(track, what="--audio file" if job.audio else "driver",
-                             align_to_video=job.audio is None)
+                             align_to_video=job.audio is None and driver_kind(job.driver) == "video")
         sink = VideoFileSink(job.output, fps=driver.fps, audio_rate=AUDIO_RATE if feed else None)
         sink.open(w, h, driver.fps)
     except BaseException:
@@ -165,8 +170,8 @@ def render(job: RenderJob) -> RenderResult:
     producer.start()
     frames_in: list[DriverFrame] | None = None
     mode = job.settings.retarget.reference
-    if mode == "auto" and driver_kind(job.driver) == "script":
-        # a script poses the portrait's own face: its rest pose is that face
+    if mode == "auto" and driver_kind(job.driver) in ("script", "audio"):
+        # a script (or a voice) poses the portrait's own face: its rest pose is that face
         animator.set_reference(animator.source_landmarks)
         log.debug("reference: the motion script's rest pose")
     elif mode in ("auto", "best"):

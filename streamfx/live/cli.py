@@ -38,7 +38,8 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", metavar="IMAGE", help="portrait to animate (default: the bundled demo portrait)")
     parser.add_argument(
         "--driver", metavar="SPEC",
-        help="webcam | camera INDEX | /dev/videoN | VIDEO file (paced at real time, looped) | motion SCRIPT "
+        help="webcam | camera INDEX | /dev/videoN | VIDEO file (paced at real time, looped) | motion SCRIPT | "
+        "a voice: SOUND file (wav, mp3, m4a: looped) or mic[:DEVICE] — it moves the mouth, idle motion the rest "
         "(default: the webcam if one opens, else the built-in idle script)",
     )
     parser.add_argument("--vcam", action=argparse.BooleanOptionalAction, default=True,
@@ -69,9 +70,10 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
                         help="STUN server for viewers behind NAT, e.g. stun:stun.example.org:3478 "
                         "(default: none — nothing but the viewers is contacted)")
     parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (tests, benchmarks)")
-    from streamfx.options import add_motion_options
+    from streamfx.options import add_motion_options, add_voice_options
 
     add_motion_options(parser, offline=False)
+    add_voice_options(parser)
     parser.add_argument("--stats-every", type=float, default=0.0, metavar="SECONDS",
                         help="log a one-line stats summary this often (default: never)")
 
@@ -297,7 +299,9 @@ def build_pipeline(args: argparse.Namespace, settings: Any) -> Any:
     # NoFaceError → one line from the main CLI; --face picks a face of a group photo, or all
     animator = make_animator(image, source_landmarks=landmarks, source_name=name, face=getattr(args, "face", None),
                              settings=motion)
-    driver = open_live_driver(args.driver, animator)
+    from streamfx.options import voice_settings
+
+    driver = open_live_driver(args.driver, animator, voice=voice_settings(args))
     log.info("source %s (%dx%d), driver %s", name, image.shape[1], image.shape[0], args.driver or type(driver).__name__.removesuffix("Source").lower())
 
     def idle_script() -> Any:
@@ -309,17 +313,24 @@ def build_pipeline(args: argparse.Namespace, settings: Any) -> Any:
     return LivePipeline(animator, driver, settings, source_image=image, fallback_driver=idle_script)
 
 
-def open_live_driver(spec: str | None, animator: AnyAnimator) -> Any:
-    """Open ``spec`` (real-time, looping); without one, the webcam or else the idle script."""
-    from streamfx.drivers import open_driver
+def open_live_driver(spec: str | None, animator: AnyAnimator, voice: Any = None) -> Any:
+    """Open ``spec`` (real-time, looping); without one, the webcam or else the idle script.
+    A microphone that cannot be used is one line, and the idle script keeps the face alive."""
+    from streamfx.drivers import driver_kind, open_driver
     from streamfx.sinks.vcam import find_v4l2_device
 
     own = find_v4l2_device()  # our own output device: reading it back would be a feedback loop
     if spec and own is not None and spec in (own, own.removeprefix("/dev/video")):
         raise StreamFXError(f"--driver {spec} is the AnimCam output itself — pick your real webcam")
     neutral = animator.source_landmarks  # motion scripts animate around the portrait's own face
+    if spec and driver_kind(spec) == "mic":
+        try:
+            return open_driver(spec, neutral_landmarks=neutral, realtime=True, loop=True, voice=voice)
+        except DeviceUnavailableError as e:
+            log.warning("%s; driving with the built-in %r motion script meanwhile", e, IDLE_SCRIPT)
+            return open_driver(IDLE_SCRIPT, neutral_landmarks=neutral, realtime=True, loop=True)
     if spec:
-        return open_driver(spec, neutral_landmarks=neutral, realtime=True, loop=True)
+        return open_driver(spec, neutral_landmarks=neutral, realtime=True, loop=True, voice=voice)
     try:
         if own == "/dev/video0":
             raise StreamFXError("the only camera is AnimCam itself")
