@@ -70,6 +70,13 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
                         help="STUN server for viewers behind NAT, e.g. stun:stun.example.org:3478 "
                         "(default: none — nothing but the viewers is contacted)")
     parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (tests, benchmarks)")
+    parser.add_argument("--audio", metavar="mic[:DEVICE]|FILE",
+                        help="sound for WebRTC/WHEP viewers and --record: a microphone or a sound file (looped); "
+                             "a voice driver's own sound is sent without it. The virtual camera has no sound: "
+                             "pick the microphone in the meeting app")
+    parser.add_argument("--record", metavar="FILE.mp4",
+                        help="also record the live output with its sound (.mp4 fragmented, or .webm): "
+                             "playable even if the process is killed")
     from streamfx.options import add_motion_options, add_voice_options
 
     add_motion_options(parser, offline=False)
@@ -222,6 +229,13 @@ def _run_live(args: argparse.Namespace, signals: StopSignals) -> int:
         from streamfx.drivers import check_driver
 
         check_driver(args.driver)
+    if getattr(args, "record", None):
+        from streamfx.errors import refuse_overwriting_inputs
+        from streamfx.sinks.file import AUDIO_CODECS
+
+        refuse_overwriting_inputs(args.record, args.source, args.driver, getattr(args, "audio", None), flag="--record")
+        if not args.record.lower().endswith(tuple(AUDIO_CODECS)):
+            raise StreamFXError(f"--record {args.record}: record to .mp4 or .webm (they carry sound)")
     listener = listen(args.webrtc) if args.webrtc else None
     vcam = None
     pipeline = None
@@ -233,6 +247,7 @@ def _run_live(args: argparse.Namespace, signals: StopSignals) -> int:
         if vcam is not None:
             pipeline.add_sink(vcam, opened=True)
             vcam = None  # the pipeline closes it now
+        attach_audio(pipeline, args)
         if signals.requested:
             return signals.exit_code
         pipeline.start()
@@ -247,6 +262,8 @@ def _run_live(args: argparse.Namespace, signals: StopSignals) -> int:
             listener.close()  # a no-op once the server closed it
         if pipeline is not None:
             pipeline.stop()
+            if pipeline.audio is not None:
+                pipeline.audio.close()
         if pipeline is not None and pipeline.started:
             _print_summary(pipeline)
         elif signals.requested:
@@ -311,6 +328,29 @@ def build_pipeline(args: argparse.Namespace, settings: Any) -> Any:
         return open_driver(IDLE_SCRIPT, neutral_landmarks=animator.source_landmarks, realtime=True, loop=True)
 
     return LivePipeline(animator, driver, settings, source_image=image, fallback_driver=idle_script)
+
+
+def attach_audio(pipeline: Any, args: argparse.Namespace) -> None:
+    """The live sound (``--audio``, else a voice driver's own) for viewers and ``--record``.
+
+    A microphone or file that cannot be used is one line; the picture goes on without sound.
+    """
+    from streamfx.capture import open_capture
+
+    capture = getattr(pipeline._driver, "capture", None)  # a voice driver: the sound it hears
+    if getattr(args, "audio", None):
+        try:
+            capture = open_capture(args.audio)
+            capture.start()
+        except StreamFXError as e:
+            log.warning("no sound: %s — the picture goes on without it", e)
+            capture = None
+    pipeline.audio = capture
+    if getattr(args, "record", None):
+        from streamfx.sinks.record import LiveRecorder
+
+        pipeline.add_sink(LiveRecorder(args.record, fps=pipeline.settings.fps, capture=capture), repeat=False)
+        log.info("recording to '%s'%s", args.record, " with sound" if capture else " (no sound)")
 
 
 def open_live_driver(spec: str | None, animator: AnyAnimator, voice: Any = None) -> Any:
@@ -441,7 +481,8 @@ async def start_server(pipeline: Any, args: argparse.Namespace, listener: socket
 
     ssettings, rtc_settings = web_settings(args)
     s = pipeline.settings
-    rtc = WebRTCHub(pipeline.hub, s.fps, rtc_settings, pipeline.metrics, size=(s.width, s.height))
+    rtc = WebRTCHub(pipeline.hub, s.fps, rtc_settings, pipeline.metrics, size=(s.width, s.height),
+                    audio=getattr(pipeline, "audio", None))
     server = LiveServer(pipeline, ssettings, rtc)
     try:
         await server.start(listener)

@@ -120,6 +120,8 @@ class LivePipeline:
         self.driver_finished = threading.Event()
         self.source_version = 0
         self.started = False
+        self.audio: Any = None
+        """The live sound (a streamfx.capture.AudioCapture) that goes out with the picture, or None."""
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -423,7 +425,9 @@ class _SinkRunner:
                 continue
             assert last is not None
             try:
-                self.sink.write(last.image, last.produced_at)
+                # a recorder places frames at the moment they show (in sync with its sound)
+                when = last.captured_at if getattr(self.sink, "capture_time", False) else last.produced_at
+                self.sink.write(last.image, when)
             except Exception as e:  # noqa: BLE001 - one failing sink must not stop the others
                 self.errors += 1
                 metrics.sink_error(name)

@@ -36,6 +36,8 @@ class PullResult:
     """The server's SDP answer (which codec it chose, its candidates)."""
     images: list[np.ndarray] = field(default_factory=list)
     """Decoded frames kept as RGB uint8 H×W×3 (see ``keep``), in the order they arrived."""
+    sound: list[tuple[float, np.ndarray]] = field(default_factory=list)
+    """With ``audio=True``: (arrival perf_counter, mono float32 samples at 48 kHz) per audio frame."""
 
     def fps(self, skip_s: float = 0.0) -> float:
         t = [a for a in self.arrivals if a >= (self.arrivals[0] + skip_s if self.arrivals else 0)]
@@ -93,6 +95,7 @@ async def pull(
     keep_from: int = 0,
     stop: asyncio.Event | None = None,
     connect_timeout: float = 20.0,
+    audio: bool = False,
 ) -> PullResult:
     """Receive one video stream until ``frames`` arrived, ``seconds`` passed or ``stop`` is set.
 
@@ -104,11 +107,26 @@ async def pull(
     result = PullResult()
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # no public STUN server: host candidates only
     pc.addTransceiver("video", direction="recvonly")
+    if audio:  # also ask for the sound, and keep it (see PullResult.sound)
+        pc.addTransceiver("audio", direction="recvonly")
     done = asyncio.Event()
     track_ready: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+    sound_tasks: list[asyncio.Task[None]] = []
+
+    async def hear(track: object) -> None:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=48_000)
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()  # type: ignore[attr-defined]
+                now = time.perf_counter()
+                for f in resampler.resample(frame):
+                    result.sound.append((now, f.to_ndarray().reshape(-1).copy()))
 
     @pc.on("track")
     def on_track(track: object) -> None:
+        if getattr(track, "kind", "video") == "audio":
+            sound_tasks.append(asyncio.ensure_future(hear(track)))
+            return
         if not track_ready.done():
             track_ready.set_result(track)
 
@@ -160,6 +178,8 @@ async def pull(
                     await asyncio.wait_for(done.wait(), seconds)
             task.cancel()
             watcher.cancel()
+            for t in sound_tasks:
+                t.cancel()
         finally:
             if result.location:
                 with contextlib.suppress(aiohttp.ClientError):

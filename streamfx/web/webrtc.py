@@ -219,6 +219,9 @@ class HubVideoTrack(MediaStreamTrack):
         self._start = time.perf_counter()
         self._yuv: np.ndarray | None = None
         self._lf: LiveFrame | None = None
+        self.latency = 0.1
+        """Seconds from a driver frame's capture to its picture going out (eased): the live
+        sound is held back this long to stay in sync."""
 
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live" or self.hub.closed:
@@ -247,6 +250,7 @@ class HubVideoTrack(MediaStreamTrack):
         if got is not None:
             self._seq, lf = got
             self._lf = lf
+            self.latency += 0.1 * (time.perf_counter() - lf.captured_at - self.latency)
             # one colour conversion for all viewers (~1 ms at 720p; swscale takes ~10 ms)
             self._yuv = _to_i420(lf.image)
         elif self._yuv is None:
@@ -309,6 +313,8 @@ class Viewer:
     created: float = field(default_factory=time.time)
     rate: RateMeter = field(default_factory=lambda: RateMeter(3.0))
     track: ViewerTrack | None = None
+    audio: MediaStreamTrack | None = None
+    """The sound's track, when the offer asked for audio and there is live sound."""
     shared: bool = False
     """Fed by the shared encoder (else it has its own)."""
 
@@ -328,8 +334,11 @@ class WebRTCHub:
     """Creates and tracks viewer peer connections for one animation track."""
 
     def __init__(self, hub: LatestFrameHub[LiveFrame], fps: float, settings: WebRTCSettings | None = None,
-                 metrics: LiveMetrics | None = None, size: tuple[int, int] = (640, 480)) -> None:
+                 metrics: LiveMetrics | None = None, size: tuple[int, int] = (640, 480),
+                 audio: Any = None) -> None:
+        """``audio``: a streamfx.capture.AudioCapture sent as Opus to viewers whose offer has audio."""
         self.settings = settings or WebRTCSettings()
+        self.audio = audio
         if self.settings.loopback:
             enable_loopback_candidates()
         if self.settings.bitrate is not None:
@@ -384,6 +393,11 @@ class WebRTCHub:
             if shared is not None:
                 # Picture-loss requests (PLI/FIR) from any viewer go to the one encoder.
                 transceiver.sender._send_keyframe = shared.request_keyframe  # type: ignore[method-assign]
+            if self.audio is not None and "m=audio" in sdp:
+                from streamfx.web.audio_track import CaptureAudioTrack
+
+                viewer.audio = CaptureAudioTrack(self.audio, lambda: self.track.latency)
+                pc.addTransceiver(viewer.audio, direction="sendonly")
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             if transceiver.mid is None:
                 raise ValueError("the offer has no video section we can send to")
@@ -418,6 +432,8 @@ class WebRTCHub:
             return False
         if v.track is not None:
             v.track.stop()
+        if v.audio is not None:
+            v.audio.stop()
         await v.pc.close()
         self._count_viewers()
         self._update_gauges()
