@@ -100,6 +100,15 @@ def iter_audio(path: str | Path, *, rate: int = AUDIO_RATE, channels: int = 2,
         container.close()
 
 
+def require_audio(path: str | Path, what: str = "audio file") -> None:
+    """Raise the one-line InputError (:class:`NoAudioStreamError` for a file without sound)
+    that reading ``path``'s sound would, now, opening the file only."""
+    container = _open(path, what)
+    with container:
+        if not container.streams.audio:
+            raise NoAudioStreamError(f"{what} '{path}' has no audio stream — use {_AUDIO_HINT}")
+
+
 def _decode(container: Any, stream: Any) -> Iterator[Any]:
     """Decoded audio frames; a damaged tail ends the sound instead of the render."""
     try:
@@ -159,4 +168,5 @@ class AudioFeed:
             close()
 
 
-__all__ = ["AUDIO_RATE", "AudioFeed", "NoAudioStreamError", "has_audio", "iter_audio", "read_mono"]
+__all__ = ["AUDIO_RATE", "AudioFeed", "NoAudioStreamError", "has_audio", "iter_audio", "read_mono",
+           "require_audio"]

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from streamfx.audio import AudioFeed
+from streamfx.audio import AudioFeed, require_audio
 from streamfx.errors import DeviceUnavailableError
 
 log = logging.getLogger("streamfx")
@@ -93,7 +93,7 @@ class FileCapture(AudioCapture):
         self.path = Path(path)
         self.name = str(path)
         self.loop = loop
-        AudioFeed(path, rate=self.rate, channels=1, what="audio driver", align_to_video=False).close()  # fails now if no sound
+        require_audio(path, "sound file")  # one line now if it has no sound
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

@@ -73,9 +73,9 @@ def check_driver(spec: str) -> None:
 
         probe_video(_existing(spec))
     elif kind == "audio":
-        from streamfx.audio import iter_audio
+        from streamfx.audio import require_audio
 
-        next(iter_audio(_existing(spec), what="audio driver", align_to_video=False), None)
+        require_audio(_existing(spec), "audio driver")
 
 
 def _existing(spec: str) -> Path:

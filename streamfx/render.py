@@ -91,9 +91,9 @@ def soundtrack(job: RenderJob) -> str | None:
     if not job.keep_audio:
         return None
     if job.audio is not None:
-        from streamfx.audio import iter_audio
+        from streamfx.audio import require_audio
 
-        next(iter_audio(job.audio, what="--audio file"), None)  # opens it: one line if it has no sound
+        require_audio(job.audio, "--audio file")
         track: str | None = job.audio
     elif driver_kind(job.driver) == "audio":
         track = job.driver  # the voice that moves the mouth is heard too
