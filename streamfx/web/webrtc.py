@@ -224,6 +224,9 @@ class HubVideoTrack(MediaStreamTrack):
         self._start = time.perf_counter()
         self._yuv: np.ndarray | None = None
         self._lf: LiveFrame | None = None
+        self.latency = 0.1
+        """Seconds from a driver frame's capture to its picture going out (eased): the live
+        sound is held back this long to stay in sync."""
 
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live" or self.hub.closed:
@@ -252,6 +255,7 @@ class HubVideoTrack(MediaStreamTrack):
         if got is not None:
             self._seq, lf = got
             self._lf = lf
+            self.latency += 0.1 * (time.perf_counter() - lf.captured_at - self.latency)
             # one colour conversion for all viewers (~1 ms at 720p; swscale takes ~10 ms)
             self._yuv = _to_i420(pack_alpha(lf.image, lf.rgb) if self.packed else lf.rgb)
         elif self._yuv is None:
@@ -336,6 +340,8 @@ class Viewer:
     created: float = field(default_factory=time.time)
     rate: RateMeter = field(default_factory=lambda: RateMeter(3.0))
     track: ViewerTrack | None = None
+    audio: MediaStreamTrack | None = None
+    """The sound's track, when the offer asked for audio and there is live sound."""
     shared: bool = False
     """Fed by the shared encoder (else it has its own)."""
 
@@ -356,9 +362,11 @@ class WebRTCHub:
 
     def __init__(self, hub: LatestFrameHub[LiveFrame], fps: float, settings: WebRTCSettings | None = None,
                  metrics: LiveMetrics | None = None, size: tuple[int, int] = (640, 480), *,
-                 packed: bool = False) -> None:
-        """``packed``: the overlay's stream (colour and alpha side by side, 2× as wide)."""
+                 packed: bool = False, audio: Any = None) -> None:
+        """``packed``: the overlay's stream (colour and alpha side by side, 2× as wide).
+        ``audio``: a streamfx.capture.AudioCapture sent as Opus to viewers whose offer has audio."""
         self.settings = settings or WebRTCSettings()
+        self.audio = audio
         if packed:
             size = (2 * size[0], size[1])
         if self.settings.loopback:
@@ -415,6 +423,11 @@ class WebRTCHub:
             if shared is not None:
                 # Picture-loss requests (PLI/FIR) from any viewer go to the one encoder.
                 transceiver.sender._send_keyframe = shared.request_keyframe  # type: ignore[method-assign]
+            if self.audio is not None and "m=audio" in sdp:
+                from streamfx.web.audio_track import CaptureAudioTrack
+
+                viewer.audio = CaptureAudioTrack(self.audio, lambda: self.track.latency)
+                pc.addTransceiver(viewer.audio, direction="sendonly")
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             if transceiver.mid is None:
                 raise ValueError("the offer has no video section we can send to")
@@ -449,6 +462,8 @@ class WebRTCHub:
             return False
         if v.track is not None:
             v.track.stop()
+        if v.audio is not None:
+            v.audio.stop()
         await v.pc.close()
         self._count_viewers()
         self._update_gauges()
