@@ -130,7 +130,7 @@ class _CappedEncoder:
     def __init__(self, inner: Any, cap: int) -> None:
         self._inner = inner
         self._cap = cap
-        _widen_codec_range(cap)
+        widen_codec_range(cap)
         inner.target_bitrate = cap
 
     @property
@@ -145,7 +145,8 @@ class _CappedEncoder:
         return getattr(self._inner, name)
 
 
-def _widen_codec_range(cap: int) -> None:
+def widen_codec_range(cap: int) -> None:
+    """Let aiortc's encoders reach ``cap`` bit/s (its per-codec range is widened, never narrowed)."""
     # aiortc clamps targets to per-codec module constants (VP8 250k–1.5M, H.264 500k–3M).
     # A user asking for 4 Mbit/s at 1080p, or 300 kbit/s on a thin uplink, means it: widen
     # the range to include the cap (process-wide, never narrowed).
@@ -158,7 +159,7 @@ def _widen_codec_range(cap: int) -> None:
             setattr(mod, "MIN_BITRATE", cap)  # noqa: B010
 
 
-def _install_bitrate_cap(sender: RTCRtpSender, cap: int) -> bool:
+def install_bitrate_cap(sender: RTCRtpSender, cap: int) -> bool:
     """Wrap the sender's encoder once aiortc created it (after its first frame)."""
     attr = "_RTCRtpSender__encoder"  # aiortc keeps the encoder private; no public hook exists
     enc = getattr(sender, attr, None)
@@ -324,7 +325,7 @@ class ViewerTrack(MediaStreamTrack):
         frame = cast(av.VideoFrame, await self.proxy.recv())
         self.viewer.rate.mark()
         if not self._cap_installed and self.sender is not None and self.cap is not None:
-            self._cap_installed = _install_bitrate_cap(self.sender, self.cap)
+            self._cap_installed = install_bitrate_cap(self.sender, self.cap)
         return frame
 
     def stop(self) -> None:
@@ -372,7 +373,7 @@ class WebRTCHub:
         if self.settings.loopback:
             enable_loopback_candidates()
         if self.settings.bitrate is not None:
-            _widen_codec_range(self.settings.bitrate)
+            widen_codec_range(self.settings.bitrate)
         self.track = HubVideoTrack(hub, fps, metrics, size, packed=packed)
         self.relay = MediaRelay()
         self.fps = fps
