@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     sound.add_argument("--audio", metavar="FILE",
                        help="soundtrack for the output instead of the driver's own sound (any file with audio)")
     sound.add_argument("--no-audio", dest="keep_audio", action="store_false",
-                       help="a silent output (by default MP4/WebM keep the driver's sound)")
+                       help="a silent output (by default MP4, WebM and MOV keep the driver's sound)")
     add_motion_options(p)
     add_voice_options(p)
     p.set_defaults(handler=_cmd_render)
