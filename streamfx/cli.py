@@ -20,15 +20,16 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from streamfx.options import animator_settings
+    from streamfx.options import animator_settings, voice_settings
     from streamfx.render import RenderJob, render
 
     settings = animator_settings(args)
+    voice = voice_settings(args)
     if args.max_size < 64:
         raise StreamFXError(f"--max-size must be at least 64, not {args.max_size}")
     job = RenderJob(source=args.source, driver=args.driver, output=args.output, landmarks=args.landmarks,
                     max_size=args.max_size, settings=settings, progress=not args.quiet, face=args.face,
-                    background=args.background)
+                    background=args.background, audio=args.audio, keep_audio=args.keep_audio, voice=voice)
     res = render(job)
     print(f"wrote {res.output} ({res.frames} frames, {res.size[0]}×{res.size[1]} @ {res.fps:g} fps) in {res.seconds:.1f} s")
     return 0
@@ -95,7 +96,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     # deferred: the options pull in the generator (numpy, OpenCV), and a Ctrl-C
     # while they load must land in main()'s handler, not in a traceback at import time
-    from streamfx.options import add_motion_options, face_number
+    from streamfx.options import add_motion_options, add_voice_options, face_number
 
     parser = argparse.ArgumentParser(prog="streamfx", description="Bring a still portrait to life.")
     parser.add_argument("--version", action="version", version=f"streamfx {__version__}")
@@ -104,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("render", help="animate a portrait from a video or motion script into MP4/WebM/GIF")
     p.add_argument("source", help="portrait image (jpg, png, webp, bmp)")
-    p.add_argument("driver", help="driver video (mp4, avi, mov, webm) or motion script (built-in name or .json/.toml)")
+    p.add_argument("driver", help="driver video (mp4, avi, mov, webm), motion script (built-in name or .json/.toml) "
+                                  "or a voice (wav, mp3, m4a: it moves the mouth, and is the soundtrack)")
     p.add_argument("-o", "--output", required=True,
                    help="output: .mp4, .webm, .mov (ProRes 4444), .gif, or a PNG sequence (a folder/ or frames/%%05d.png)")
     p.add_argument("--background", default="auto", metavar="SPEC",
@@ -113,7 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "alpha: transparent where the output carries it, else over its blurred self)")
     p.add_argument("--max-size", type=int, default=2048, help="downscale the portrait's longer side to this (default 2048)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    sound = p.add_mutually_exclusive_group()
+    sound.add_argument("--audio", metavar="FILE",
+                       help="soundtrack for the output instead of the driver's own sound (any file with audio)")
+    sound.add_argument("--no-audio", dest="keep_audio", action="store_false",
+                       help="a silent output (by default MP4, WebM and MOV keep the driver's sound)")
     add_motion_options(p)
+    add_voice_options(p)
     p.set_defaults(handler=_cmd_render)
 
     p = sub.add_parser("demo", help="the main job on built-in defaults: out/demo.mp4, out/demo.gif, then live")

@@ -1,4 +1,5 @@
-"""Choose a driver source from what the user typed: a camera, a video file or a script."""
+"""Choose a driver source from what the user typed: a camera, a video file, a script, a
+sound file or a microphone (a voice moves the mouth)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,20 @@ import numpy as np
 from streamfx.errors import InputError
 from streamfx.motion import BUILTINS
 from streamfx.sources.base import FrameSource
+from streamfx.voice import VoiceSettings
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v")
 SCRIPT_EXTENSIONS = (".json", ".toml")
+AUDIO_EXTENSIONS = (".wav", ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".flac")
 
 
 def driver_kind(spec: str) -> str:
-    """'camera', 'video' or 'script' for a --driver value (without opening it)."""
+    """'camera', 'video', 'script', 'audio' (a sound file) or 'mic' for a --driver value
+    (without opening it)."""
+    if spec == "mic" or spec.startswith("mic:"):
+        return "mic"
+    if spec.lower().endswith(AUDIO_EXTENSIONS):
+        return "audio"
     if spec == "webcam" or spec.isdigit() or re.fullmatch(r"/dev/video\d+", spec):
         return "camera"
     if spec in BUILTINS or spec.lower().endswith(SCRIPT_EXTENSIONS):
@@ -25,8 +33,23 @@ def driver_kind(spec: str) -> str:
 
 
 def open_driver(spec: str, *, neutral_landmarks: np.ndarray, realtime: bool = False,
-                loop: bool = False, fps: float | None = None) -> FrameSource:
+                loop: bool = False, fps: float | None = None,
+                voice: VoiceSettings | None = None) -> FrameSource:
     kind = driver_kind(spec)
+    if kind in ("audio", "mic"):
+        if not realtime:
+            if kind == "mic":
+                raise InputError("--driver mic works live only — record the voice to a file and "
+                                 "render with --driver voice.wav")
+            from streamfx.sources.voice import VoiceFileSource
+
+            return VoiceFileSource(_existing(spec), neutral_landmarks, fps=fps, settings=voice)
+        from streamfx.capture import open_capture
+        from streamfx.sources.voice import VoiceSource
+
+        capture = open_capture(spec if kind == "mic" else str(_existing(spec)))
+        capture.start()  # a busy microphone says so now, not from the capture thread
+        return VoiceSource(capture, neutral_landmarks, fps=fps, settings=voice)
     if kind == "camera":
         from streamfx.sources.camera import CameraSource
 
@@ -44,17 +67,22 @@ def open_driver(spec: str, *, neutral_landmarks: np.ndarray, realtime: bool = Fa
 def check_driver(spec: str) -> None:
     """Raise the InputError :func:`open_driver` would for an unusable video driver, reading
     only its header (cheap: callers check before seconds of model loading)."""
-    if driver_kind(spec) == "video":
+    kind = driver_kind(spec)
+    if kind == "video":
         from streamfx.sources.video import probe_video
 
         probe_video(_existing(spec))
+    elif kind == "audio":
+        from streamfx.audio import require_audio
+
+        require_audio(_existing(spec), "audio driver")
 
 
 def _existing(spec: str) -> Path:
     path = Path(spec)
     if not path.exists():
         raise InputError(
-            f"driver '{spec}' does not exist — give a video file, a camera (webcam, 0, /dev/video0) "
-            f"or a motion script ({', '.join(BUILTINS)} or a .json/.toml file)"
+            f"driver '{spec}' does not exist — give a video file, a camera (webcam, 0, /dev/video0), "
+            f"a sound file (.wav, .mp3, .m4a), mic or a motion script ({', '.join(BUILTINS)} or a .json/.toml file)"
         )
     return path

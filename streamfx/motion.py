@@ -24,9 +24,10 @@ from streamfx import landmarks as L
 from streamfx.errors import InputError
 
 CHANNELS = ("yaw", "pitch", "roll", "tx", "ty", "mouth_open", "smile", "blink_left",
-            "blink_right", "brow_raise", "gaze_x", "gaze_y")
-"""Degrees for yaw/pitch/roll; inter-ocular units for tx/ty; 0..1 for mouth_open, smile and
-blinks; -1..1 for brow_raise and gaze."""
+            "blink_right", "brow_raise", "gaze_x", "gaze_y", "mouth_wide", "mouth_round")
+"""Degrees for yaw/pitch/roll; inter-ocular units for tx/ty; 0..1 for mouth_open, smile,
+blinks, mouth_wide (corners out, as in "ee") and mouth_round (corners in, as in "oo");
+-1..1 for brow_raise and gaze."""
 
 Params = dict[str, float]
 
@@ -48,6 +49,12 @@ def _idle(t: float) -> Params:
         "pitch": 1.2 * math.sin(2 * math.pi * t / 5.5),
         "gaze_x": 0.15 * math.sin(2 * math.pi * t / 6.0),
     }
+
+
+def idle_params(t: float) -> Params:
+    """The built-in idle motion at ``t`` seconds (blinks, breathing, a small head sway), for
+    drivers that only move the mouth (a voice) and keep the rest of the face alive with it."""
+    return _idle(t)
 
 
 def _talk(t: float) -> Params:
@@ -237,6 +244,11 @@ class FaceRig:
             for sign, w in zip((-1.0, 1.0), self.w_corner, strict=True):
                 loc[:, 0] += sign * w * 0.14 * self.mouth_w * s
                 loc[:, 1] -= w * 0.10 * self.mouth_w * s
+        # vowel shape: the corners slide out ("ee") or in ("oo"), along the mouth line
+        shape = 0.12 * float(np.clip(p.get("mouth_wide", 0.0), 0, 1)) - 0.16 * float(np.clip(p.get("mouth_round", 0.0), 0, 1))
+        if shape:
+            for sign, w in zip((-1.0, 1.0), self.w_corner, strict=True):
+                loc[:, 0] += sign * w * shape * self.mouth_w
         # mouth: the jaw drops, the upper lip lifts a little, the corners draw in
         a = float(np.clip(p["mouth_open"], 0, 1))
         if a > 0:

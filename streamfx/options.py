@@ -11,6 +11,7 @@ from typing import Literal
 from streamfx.generator import GeneratorSettings
 from streamfx.retarget import REFERENCES, RetargetSettings
 from streamfx.settings import ENGINE_CHOICES, AnimatorSettings
+from streamfx.voice import VoiceSettings
 
 
 def face_number(text: str) -> int:
@@ -76,6 +77,22 @@ def add_motion_options(p: argparse.ArgumentParser, *, offline: bool = True) -> N
     g.add_argument("--device", default="cuda:0", help="torch device of the cuda engine (default cuda:0)")
     g.add_argument("--threads", type=int, default=0, help="CPU threads of ONNX Runtime (default 0: one per core)")
     g.add_argument("--fp16", action="store_true", help="tensorrt: FP16 for the colour layers (the warp stays FP32)")
+
+
+def add_voice_options(p: argparse.ArgumentParser) -> None:
+    """How a voice (a sound file or microphone driver) moves the mouth: see streamfx/voice.py."""
+    g = p.add_argument_group("voice (sound-file and microphone drivers)")
+    g.add_argument("--voice-gain", type=float, default=1.0, metavar="0..3",
+                   help="how wide the voice opens the mouth (default 1)")
+    g.add_argument("--voice-gate", type=float, default=-50.0, metavar="DBFS",
+                   help="noise gate: sound quieter than this keeps the mouth closed, -90 … -10 (default -50)")
+
+
+def voice_settings(args: argparse.Namespace) -> VoiceSettings:
+    """The options of :func:`add_voice_options`, validated (one-line error when out of range)."""
+    vs = VoiceSettings(gain=getattr(args, "voice_gain", 1.0), gate_db=getattr(args, "voice_gate", -50.0))
+    vs.validate()
+    return vs
 
 
 def animator_settings(args: argparse.Namespace) -> AnimatorSettings:

@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from streamfx.animator import Animator
+from streamfx.audio import AUDIO_RATE, AudioFeed, has_audio
 from streamfx.compositing import Background, Compositor, parse_background
 from streamfx.drivers import check_driver, driver_kind, open_driver
 from streamfx.errors import (
@@ -38,8 +39,15 @@ from streamfx.landmarks import load_landmarks
 from streamfx.matte import has_alpha
 from streamfx.retarget import choose_best_reference
 from streamfx.settings import AnimatorSettings
-from streamfx.sinks.file import ALPHA_EXTENSIONS, is_image_sequence, open_file_sink
+from streamfx.sinks.file import (
+    ALPHA_EXTENSIONS,
+    AUDIO_CODECS,
+    VideoFileSink,
+    is_image_sequence,
+    open_file_sink,
+)
 from streamfx.sources.base import DriverFrame
+from streamfx.voice import VoiceSettings
 
 log = logging.getLogger("streamfx")
 
@@ -61,6 +69,12 @@ class RenderJob:
     portrait's own picture (a portrait with alpha: transparent where the output can carry
     it, else over its blurred self); transparent, #rrggbb, an image, blur or camera (the
     driver video's picture) cut the subject out."""
+    audio: str | None = None
+    """A soundtrack file for the output, in place of the driver's own sound."""
+    keep_audio: bool = True
+    """False: a silent output, whatever the driver or ``audio`` holds."""
+    voice: VoiceSettings | None = None
+    """How a sound driver moves the mouth (gain, noise gate)."""
 
 
 @dataclass
@@ -102,17 +116,46 @@ def output_background(spec: str, image: np.ndarray, output: str) -> Background:
     return bg
 
 
+def soundtrack(job: RenderJob) -> str | None:
+    """The file whose sound goes into the output, or None (with a one-line notice saying why
+    when sound is being lost). An ``audio`` file without sound is an InputError."""
+    if not job.keep_audio:
+        return None
+    if job.audio is not None:
+        from streamfx.audio import require_audio
+
+        require_audio(job.audio, "--audio file")
+        track: str | None = job.audio
+    elif driver_kind(job.driver) == "audio":
+        track = job.driver  # the voice that moves the mouth is heard too
+    elif driver_kind(job.driver) == "video":
+        track = job.driver if has_audio(job.driver) else None
+        if track is None:
+            log.info("the driver '%s' has no sound, so the output is silent (--audio FILE adds a soundtrack)",
+                     job.driver)
+    else:
+        track = None
+    ext = Path(job.output).suffix.lower()
+    if track is not None and (is_image_sequence(job.output) or ext not in AUDIO_CODECS):
+        what = "a PNG sequence has" if is_image_sequence(job.output) else f"{ext.lstrip('.').upper()} files have"
+        log.info("%s no sound: the sound of '%s' is left out (render to .mp4, .webm or .mov to keep it)",
+                 what, track)
+        return None
+    return track
+
+
 def render(job: RenderJob) -> RenderResult:
     t_start = time.perf_counter()
     # before anything is opened: the output file is created (and truncated) right away
     refuse_overwriting_inputs(job.output, job.source, job.driver, job.landmarks)
     job.settings.validate()
     check_driver(job.driver)  # its header only: a bad driver fails before the models load
+    track = soundtrack(job)
     image, lm = load_source(job.source, job.max_size, job.landmarks)
     background = output_background(job.background, image, job.output)
-    if background.kind == "camera" and driver_kind(job.driver) == "script":
-        raise InputError(f"--background camera shows the driver video's picture, and '{job.driver}' is a "
-                         "motion script — use a video driver or another --background")
+    if background.kind == "camera" and driver_kind(job.driver) in ("script", "audio", "mic"):
+        raise InputError(f"--background camera shows the driver video's picture, and '{job.driver}' has none "
+                         "(a motion script or a voice) — use a video driver or another --background")
     if background.replaces and job.face == "all":
         raise InputError("--face all animates the whole picture; a --background needs one face cut out — "
                          "pick one with --face N")
@@ -120,18 +163,31 @@ def render(job: RenderJob) -> RenderResult:
                              settings=job.settings)
     cut_out = background.replaces and isinstance(animator, Animator)
     driver = None
+    feed: AudioFeed | None = None
+    audio_sink: VideoFileSink | None = None  # the sink when it takes the sound (feed is not None)
     h, w = image.shape[:2]
     # the file keeps the portrait's size (odd sizes too: the sink pads them)
     compositor = Compositor(w, h, background=background, any_size=True)
     compositor.set_source(image, animator.source_landmarks)
     try:
-        driver = open_driver(job.driver, neutral_landmarks=animator.source_landmarks)
-        sink = open_file_sink(job.output, fps=driver.fps, alpha=background.transparent)
+        driver = open_driver(job.driver, neutral_landmarks=animator.source_landmarks, voice=job.voice)
+        if track is not None:
+            # a video driver's own sound starts with its first picture; any other with itself
+            feed = AudioFeed(track, what="--audio file" if job.audio else "driver",
+                             align_to_video=job.audio is None and driver_kind(job.driver) == "video")
+        # alpha and sound together where the container has both (WebM VP9 alpha + Opus,
+        # MOV ProRes 4444 + AAC); soundtrack() already left sound out of GIF and PNGs
+        sink = open_file_sink(job.output, fps=driver.fps, alpha=background.transparent,
+                              audio_rate=AUDIO_RATE if feed else None)
+        if feed is not None and isinstance(sink, VideoFileSink):
+            audio_sink = sink
         sink.open(w, h, driver.fps)
     except BaseException:
         # close what started: mediapipe's threads would otherwise log after our one error line
         if driver is not None:
             driver.close()
+        if feed is not None:
+            feed.close()
         animator.close()
         raise
     tracked: queue.Queue[DriverFrame | None] = queue.Queue(maxsize=64)  # None ends the stream
@@ -164,8 +220,8 @@ def render(job: RenderJob) -> RenderResult:
     producer.start()
     frames_in: list[DriverFrame] | None = None
     mode = job.settings.retarget.reference
-    if mode == "auto" and driver_kind(job.driver) == "script":
-        # a script poses the portrait's own face: its rest pose is that face
+    if mode == "auto" and driver_kind(job.driver) in ("script", "audio"):
+        # a script (or a voice) poses the portrait's own face: its rest pose is that face
         animator.set_reference(animator.source_landmarks)
         log.debug("reference: the motion script's rest pose")
     elif mode in ("auto", "best"):
@@ -197,14 +253,22 @@ def render(job: RenderJob) -> RenderResult:
             else:
                 out = animator.step(item)
             t1 = time.perf_counter()
-            sink.write(out)
+            sink.write(out, item.timestamp)  # at the driver's own time: a VFR driver stays in time
+            if feed is not None and audio_sink is not None:  # the sound up to this frame's end
+                audio_sink.write_audio(feed.take_until(audio_sink.duration))
             stage["generate"] += t1 - t0
             stage["encode"] += time.perf_counter() - t1
             bar.update(1)
     finally:
         stop.set()
         bar.close()
-        sink.close()
+        try:
+            if feed is not None:  # the sound is trimmed to the picture (close pads a short one)
+                if audio_sink is not None:
+                    audio_sink.write_audio(feed.take_until(audio_sink.duration))
+                feed.close()
+        finally:
+            sink.close()
         while producer.is_alive():  # unblock a producer waiting on a full queue
             try:
                 tracked.get_nowait()

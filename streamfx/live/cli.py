@@ -39,7 +39,8 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", metavar="IMAGE", help="portrait to animate (default: the bundled demo portrait)")
     parser.add_argument(
         "--driver", metavar="SPEC",
-        help="webcam | camera INDEX | /dev/videoN | VIDEO file (paced at real time, looped) | motion SCRIPT "
+        help="webcam | camera INDEX | /dev/videoN | VIDEO file (paced at real time, looped) | motion SCRIPT | "
+        "a voice: SOUND file (wav, mp3, m4a: looped) or mic[:DEVICE] — it moves the mouth, idle motion the rest "
         "(default: the webcam if one opens, else the built-in idle script)",
     )
     parser.add_argument("--vcam", action=argparse.BooleanOptionalAction, default=True,
@@ -98,9 +99,17 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--whip-token", metavar="TOKEN", default=os.environ.get("STREAMFX_WHIP_TOKEN"),
                         help="Bearer token for --whip (default: $STREAMFX_WHIP_TOKEN; the option shows in the process list)")
     parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (tests, benchmarks)")
-    from streamfx.options import add_motion_options
+    parser.add_argument("--audio", metavar="mic[:DEVICE]|FILE",
+                        help="sound for WebRTC/WHEP viewers and --record: a microphone or a sound file (looped); "
+                             "a voice driver's own sound is sent without it. The virtual camera has no sound: "
+                             "pick the microphone in the meeting app")
+    parser.add_argument("--record", metavar="FILE.mp4",
+                        help="also record the live output with its sound (.mp4 fragmented, or .webm): "
+                             "playable even if the process is killed")
+    from streamfx.options import add_motion_options, add_voice_options
 
     add_motion_options(parser, offline=False)
+    add_voice_options(parser)
     parser.add_argument("--stats-every", type=float, default=0.0, metavar="SECONDS",
                         help="log a one-line stats summary this often (default: never)")
 
@@ -243,6 +252,14 @@ def _run_live(args: argparse.Namespace, signals: StopSignals) -> int:
         from streamfx.drivers import check_driver
 
         check_driver(args.driver)
+    if getattr(args, "record", None):
+        from streamfx.errors import refuse_overwriting_inputs
+        from streamfx.sinks.record import RECORD_EXTENSIONS
+
+        refuse_overwriting_inputs(args.record, args.source, args.driver, getattr(args, "audio", None), flag="--record")
+        if not args.record.lower().endswith(RECORD_EXTENSIONS):
+            raise StreamFXError(f"--record {args.record}: record to .mp4 or .webm (they carry sound and survive a kill; "
+                                ".webm keeps a transparent background)")
     listener = listen(args.webrtc) if args.webrtc else None
     vcam = obs_stream = whip = None
     pipeline = None
@@ -263,6 +280,7 @@ def _run_live(args: argparse.Namespace, signals: StopSignals) -> int:
             whip.metrics = pipeline.metrics
             pipeline.add_sink(whip, opened=True)
             whip = None
+        attach_audio(pipeline, args)
         if signals.requested:
             return signals.exit_code
         pipeline.start()
@@ -278,6 +296,8 @@ def _run_live(args: argparse.Namespace, signals: StopSignals) -> int:
             listener.close()  # a no-op once the server closed it
         if pipeline is not None:
             pipeline.stop()
+            if pipeline.audio is not None:
+                pipeline.audio.close()
         if pipeline is not None and pipeline.started:
             _print_summary(pipeline)
         elif signals.requested:
@@ -367,7 +387,9 @@ def build_pipeline(args: argparse.Namespace, settings: Any) -> Any:
     # NoFaceError → one line from the main CLI; --face picks a face of a group photo, or all
     animator = make_animator(image, source_landmarks=landmarks, source_name=name, face=getattr(args, "face", None),
                              settings=motion)
-    driver = open_live_driver(args.driver, animator)
+    from streamfx.options import voice_settings
+
+    driver = open_live_driver(args.driver, animator, voice=voice_settings(args))
     log.info("source %s (%dx%d), driver %s", name, image.shape[1], image.shape[0], args.driver or type(driver).__name__.removesuffix("Source").lower())
 
     def idle_script() -> Any:
@@ -379,17 +401,50 @@ def build_pipeline(args: argparse.Namespace, settings: Any) -> Any:
     return LivePipeline(animator, driver, settings, source_image=image, fallback_driver=idle_script)
 
 
-def open_live_driver(spec: str | None, animator: AnyAnimator) -> Any:
-    """Open ``spec`` (real-time, looping); without one, the webcam or else the idle script."""
-    from streamfx.drivers import open_driver
+def attach_audio(pipeline: Any, args: argparse.Namespace) -> None:
+    """The live sound (``--audio``, else a voice driver's own) for viewers and ``--record``.
+
+    A microphone or file that cannot be used is one line; the picture goes on without sound.
+    """
+    from streamfx.capture import open_capture
+
+    capture = getattr(pipeline._driver, "capture", None)  # a voice driver: the sound it hears
+    if getattr(args, "audio", None):
+        try:
+            capture = open_capture(args.audio)
+            capture.start()
+        except StreamFXError as e:
+            log.warning("no sound: %s — the picture goes on without it", e)
+            capture = None
+    pipeline.audio = capture
+    if getattr(args, "record", None):
+        from streamfx.sinks.record import LiveRecorder
+
+        # a transparent canvas keeps its alpha in WebM (VP9 alpha); MP4 gets it flattened
+        alpha = pipeline.compositor.transparent and args.record.lower().endswith(".webm")
+        pipeline.add_sink(LiveRecorder(args.record, fps=pipeline.settings.fps, capture=capture, alpha=alpha),
+                          repeat=False)
+        log.info("recording to '%s'%s", args.record, " with sound" if capture else " (no sound)")
+
+
+def open_live_driver(spec: str | None, animator: AnyAnimator, voice: Any = None) -> Any:
+    """Open ``spec`` (real-time, looping); without one, the webcam or else the idle script.
+    A microphone that cannot be used is one line, and the idle script keeps the face alive."""
+    from streamfx.drivers import driver_kind, open_driver
     from streamfx.sinks.vcam import find_v4l2_device
 
     own = find_v4l2_device()  # our own output device: reading it back would be a feedback loop
     if spec and own is not None and spec in (own, own.removeprefix("/dev/video")):
         raise StreamFXError(f"--driver {spec} is the AnimCam output itself — pick your real webcam")
     neutral = animator.source_landmarks  # motion scripts animate around the portrait's own face
+    if spec and driver_kind(spec) == "mic":
+        try:
+            return open_driver(spec, neutral_landmarks=neutral, realtime=True, loop=True, voice=voice)
+        except DeviceUnavailableError as e:
+            log.warning("%s; driving with the built-in %r motion script meanwhile", e, IDLE_SCRIPT)
+            return open_driver(IDLE_SCRIPT, neutral_landmarks=neutral, realtime=True, loop=True)
     if spec:
-        return open_driver(spec, neutral_landmarks=neutral, realtime=True, loop=True)
+        return open_driver(spec, neutral_landmarks=neutral, realtime=True, loop=True, voice=voice)
     try:
         if own == "/dev/video0":
             raise StreamFXError("the only camera is AnimCam itself")
@@ -554,7 +609,10 @@ async def start_server(pipeline: Any, args: argparse.Namespace, listener: socket
 
     ssettings, rtc_settings = web_settings(args)
     s = pipeline.settings
-    rtc = WebRTCHub(pipeline.hub, s.fps, rtc_settings, pipeline.metrics, size=(s.width, s.height))
+    audio = getattr(pipeline, "audio", None)
+    rtc = WebRTCHub(pipeline.hub, s.fps, rtc_settings, pipeline.metrics, size=(s.width, s.height), audio=audio)
+    # the overlay page (OBS's Browser source) stays silent: OBS takes the sound from its own
+    # audio sources, and a second copy there would echo
     overlay = WebRTCHub(pipeline.hub, s.fps, rtc_settings, pipeline.metrics, size=(s.width, s.height), packed=True)
     server = LiveServer(pipeline, ssettings, rtc, overlay)
     try:

@@ -132,6 +132,8 @@ class LivePipeline:
         self.driver_finished = threading.Event()
         self.source_version = 0
         self.started = False
+        self.audio: Any = None
+        """The live sound (a streamfx.capture.AudioCapture) that goes out with the picture, or None."""
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -479,8 +481,10 @@ class _SinkRunner:
                 continue
             assert last is not None
             try:
-                # sinks without alpha share one flattened copy of a transparent canvas
-                self.sink.write(last.image if alpha else last.rgb, last.produced_at)
+                # sinks without alpha share one flattened copy of a transparent canvas; a
+                # recorder places frames at the moment they show (in sync with its sound)
+                when = last.captured_at if getattr(self.sink, "capture_time", False) else last.produced_at
+                self.sink.write(last.image if alpha else last.rgb, when)
             except Exception as e:  # noqa: BLE001 - one failing sink must not stop the others
                 self.errors += 1
                 metrics.sink_error(name)

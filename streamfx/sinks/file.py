@@ -3,9 +3,11 @@ palette), all through PyAV, or to a PNG sequence. With ``alpha`` the transparent
 the frames' alpha: WebM as VP9 with alpha (yuva420p), MOV as ProRes 4444 (yuva444p10le),
 GIF with a transparent palette entry, PNGs as RGBA.
 
-Output is constant frame rate: frame *n* is shown at n / fps whatever ``timestamp`` the
-caller passes, so the file plays at exactly the requested rate and has exactly as many
-frames as were written.
+Frames keep their times: a frame written with a ``timestamp`` (seconds from the first) is
+shown at that time, so a variable-rate driver comes out with its own timing; without one,
+frame *n* is shown at n / fps. Either way the file has exactly as many frames as were
+written. MP4, WebM and MOV can carry sound as well (AAC, Opus, AAC), with or without alpha:
+:meth:`VideoFileSink.write_audio`.
 """
 
 from __future__ import annotations
@@ -36,14 +38,26 @@ _PRORES_4444 = "4"
 
 # Fragmented MP4: the moov box goes first (empty) and every keyframe starts a self-contained
 # fragment, so a render killed by a crash or Ctrl-C still leaves a file that plays up to the
-# last complete fragment instead of an unplayable file with no index.
-_MP4_MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
+# last complete fragment instead of an unplayable file with no index. delay_moov writes
+# that moov with the first fragment, once the streams' start is known, so it can hold edit
+# lists: the picture starts at 0 despite x264's B-frame delay (without them every frame
+# showed 2 frames late, 80 ms behind its sound at 25 fps), and the AAC encoder's priming
+# samples are hidden.
+_MP4_MOVFLAGS = "frag_keyframe+empty_moov+delay_moov+default_base_moof"
 
 # Also cut a fragment every 0.25 s between keyframes: with x264's ~13 frames of lookahead
 # in flight, a killed render then loses well under a second instead of up to a whole GOP.
 _MP4_FRAG_US = 250_000
 
 _VP9_CRF_OFFSET = 12
+
+# Fine clocks for frames at their own times: 90 kHz (MPEG's) holds every common rate's
+# frame times exactly (25, 30, 24, 30000/1001); Matroska counts milliseconds anyway.
+_VIDEO_CLOCK = {".mp4": Fraction(1, 90_000), ".webm": Fraction(1, 1000), ".mov": Fraction(1, 90_000)}
+
+# MOV (ProRes, for editors) takes AAC like MP4: every editor that opens ProRes reads it.
+AUDIO_CODECS = {".mp4": "aac", ".webm": "libopus", ".mov": "aac"}
+"""The sound each container carries; GIF and PNG sequences have none."""
 
 # Ordered (bayer) dithering: unlike error diffusion it does not ripple through static areas
 # from frame to frame, so the background of an animated portrait stays still, the file
@@ -78,6 +92,11 @@ class VideoFileSink(FrameSink):
 
     RGBA frames are accepted; without ``alpha`` the alpha is dropped (the caller composites
     first), with it the formats above keep it and ``.mp4`` is refused.
+
+    With ``audio_rate`` (MP4, WebM, MOV) the file also gets a sound track, fed in order with
+    :meth:`write_audio` from the picture's time 0; at :meth:`close` it is padded with
+    silence to the end of the last frame. Alpha and sound go together (a transparent WebM
+    with Opus, a ProRes 4444 MOV with AAC); GIF carries neither sound nor a PNG sequence.
     """
 
     name = "file"
@@ -90,6 +109,8 @@ class VideoFileSink(FrameSink):
         crf: int = 20,
         bitrate: int | None = None,
         alpha: bool = False,
+        audio_rate: int | None = None,
+        audio_channels: int = 2,
     ) -> None:
         self.path = Path(path)
         self.alpha = bool(alpha)
@@ -109,7 +130,16 @@ class VideoFileSink(FrameSink):
         if self.alpha and self.kind not in ALPHA_EXTENSIONS:
             raise OutputError(f"'{self.path}' cannot carry transparency (H.264 has no alpha) — {_ALPHA_HINT}")
         fps_fraction(self.fps)  # validate early
+        if audio_rate and self.kind not in AUDIO_CODECS:
+            raise OutputError(f"'{self.path}' cannot carry sound ({self.kind} has none) — use .mp4, .webm or .mov")
+        self.audio_rate = audio_rate
+        self.audio_channels = audio_channels
         self._check_writable()
+        self._audio: Any = None
+        self._audio_samples = 0  # samples handed to the audio encoder so far
+        self._last_pts = -1
+        self._video_end = 0.0  # seconds: the last frame's time + one frame
+        self._gif_pts: list[int] = []
         self._container: Any = None
         self._stream: Any = None
         self._pad = (0, 0)  # extra (bottom, right) pixels to reach even dimensions
@@ -193,7 +223,7 @@ class VideoFileSink(FrameSink):
         stream.width = self.width + self._pad[1]
         stream.height = self.height + self._pad[0]
         stream.pix_fmt = pix_fmt
-        stream.codec_context.time_base = 1 / rate
+        stream.codec_context.time_base = _VIDEO_CLOCK[self.kind]
         # One keyframe a second: seekable output and, for fragmented mp4, at most ~1 s lost on a crash.
         stream.codec_context.gop_size = max(1, round(float(rate)))
         if self.bitrate:
@@ -202,6 +232,10 @@ class VideoFileSink(FrameSink):
         # many and loses to contention); the renderer shares these cores, so cap it.
         stream.codec_context.thread_count = min(os.cpu_count() or 1, 8)
         self._stream = stream
+        if self.audio_rate:
+            audio = self._container.add_stream(AUDIO_CODECS[self.kind], rate=self.audio_rate)
+            audio.layout = "mono" if self.audio_channels == 1 else "stereo"
+            self._audio = audio
 
     def _start(self) -> None:
         # Open the encoder and write the header now, so a bad option or an unwritable file
@@ -278,7 +312,9 @@ class VideoFileSink(FrameSink):
         self._spool = tempfile.TemporaryFile(prefix="streamfx-gif-")
 
     def write(self, frame: np.ndarray, timestamp: float | None = None) -> None:
-        """Append one RGB/RGBA uint8 frame. ``timestamp`` is ignored: the file is constant-rate."""
+        """Append one RGB/RGBA uint8 frame, shown at ``timestamp`` seconds (default: the next
+        frame at the constant rate). Times must increase; one that does not is moved to just
+        after the previous frame."""
         if self._closed:
             raise RuntimeError(f"VideoFileSink for '{self.path}' is closed")
         if frame.ndim != 3 or frame.shape[2] not in (3, 4) or frame.dtype != np.uint8:
@@ -291,11 +327,13 @@ class VideoFileSink(FrameSink):
             raise ValueError(
                 f"frame is {frame.shape[1]}×{frame.shape[0]} but '{self.path}' was opened at {self.width}×{self.height}"
             )
+        pts = self._pts(timestamp)
         try:
             if self.kind == ".gif":
+                self._gif_pts.append(pts)
                 self._write_gif(frame)
             else:
-                self._write_video(frame)
+                self._write_video(frame, pts)
         except (OSError, av.FFmpegError) as exc:
             raise OutputError(
                 f"writing '{self.path}' failed after {self.frames_written} frames ({exc}) — check free disk space"
@@ -306,9 +344,54 @@ class VideoFileSink(FrameSink):
     def _gif_format(self) -> str:
         return "rgba" if self.alpha else "rgb24"
 
-    def _write_video(self, frame: np.ndarray) -> None:
+    def _pts(self, timestamp: float | None) -> int:
+        """The frame's presentation time in the stream's clock (and the end of the picture)."""
+        rate = float(fps_fraction(self.fps))
+        t = self.frames_written / rate if timestamp is None else max(0.0, float(timestamp))
+        tick = _VIDEO_CLOCK.get(self.kind, 1 / fps_fraction(self.fps))  # GIF: whole frames
+        pts = max(round(t / tick), self._last_pts + 1)
+        self._last_pts = pts
+        self._video_end = max(self._video_end, float(pts * tick) + 1 / rate)
+        return pts
+
+    def write_audio(self, samples: np.ndarray) -> None:
+        """Append sound: float32 (channels × n) at ``audio_rate``, continuing where the last
+        call ended (the first sample is at the picture's time 0)."""
+        if self._audio is None:
+            raise RuntimeError(f"'{self.path}' has no open sound track (open it with audio_rate)")
+        x = np.ascontiguousarray(samples, dtype=np.float32).reshape(self.audio_channels, -1)
+        if not x.shape[1]:
+            return
+        af = av.AudioFrame.from_ndarray(np.ascontiguousarray(x), format="fltp", layout=self._audio.layout.name)
+        af.rate = self._audio.codec_context.sample_rate
+        af.pts = self._audio_samples
+        self._audio_samples += x.shape[1]
+        try:
+            self._container.mux(self._audio.encode(af))
+        except (OSError, av.FFmpegError) as exc:
+            raise OutputError(f"writing the sound of '{self.path}' failed ({exc}) — check free disk space") from None
+
+    @property
+    def duration(self) -> float:
+        """Seconds of picture written so far: the last frame's time plus one frame."""
+        return self._video_end
+
+    @property
+    def audio_seconds(self) -> float:
+        """Sound written so far, in seconds."""
+        return self._audio_samples / self.audio_rate if self.audio_rate else 0.0
+
+    def _finish_audio(self) -> None:
+        """Pad the sound with silence to the end of the picture, then flush its encoder."""
+        assert self.audio_rate is not None
+        missing = round(self._video_end * self.audio_rate) - round(self.audio_seconds * self.audio_rate)
+        if missing > 0:
+            self.write_audio(np.zeros((self.audio_channels, missing), np.float32))
+        self._container.mux(self._audio.encode(None))
+
+    def _write_video(self, frame: np.ndarray, pts: int) -> None:
         if self.alpha or self.kind == ".mov":
-            self._write_rgba(frame)
+            self._write_rgba(frame, pts)
             return
         rgb = frame[..., :3] if frame.shape[2] == 4 else frame
         if self._pad != (0, 0):
@@ -317,16 +400,16 @@ class VideoFileSink(FrameSink):
         # several times faster than reformatting an rgb24 frame through swscale.
         yuv = np.asarray(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420), np.uint8)
         vf = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
-        vf.pts = self.frames_written
+        vf.pts = pts
         self._container.mux(self._stream.encode(vf))
 
-    def _write_rgba(self, frame: np.ndarray) -> None:
+    def _write_rgba(self, frame: np.ndarray, pts: int) -> None:
         """ProRes and VP9-with-alpha: swscale converts RGBA to the codec's 4:4:4/4:2:0 with alpha."""
         rgba = as_rgba(frame) if self.alpha else frame[..., :3]
         if self._pad != (0, 0):
             rgba = cv2.copyMakeBorder(rgba, 0, self._pad[0], 0, self._pad[1], cv2.BORDER_REPLICATE)
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgba), format="rgba" if self.alpha else "rgb24")
-        vf.pts = self.frames_written
+        vf.pts = pts
         self._container.mux(self._stream.encode(vf))
 
     def _write_gif(self, frame: np.ndarray) -> None:
@@ -356,6 +439,8 @@ class VideoFileSink(FrameSink):
                 self._finish_gif()
             else:
                 self._container.mux(self._stream.encode(None))
+                if self._audio is not None:
+                    self._finish_audio()
         except (OSError, av.FFmpegError) as exc:
             raise OutputError(
                 f"finishing '{self.path}' failed ({exc}) — check free disk space"
@@ -411,7 +496,7 @@ class VideoFileSink(FrameSink):
                 raise OSError(f"GIF spool file ended after {i} of {self.frames_written} frames")
             rgb = np.frombuffer(buf, dtype=np.uint8).reshape(self.height, self.width, channels)
             vf = av.VideoFrame.from_ndarray(rgb, format=self._gif_format)
-            vf.pts = i
+            vf.pts = self._gif_pts[i]
             src.push(vf)
             self._drain_gif(sink)
         src.push(None)
@@ -496,5 +581,5 @@ def open_file_sink(path: str | Path, *, fps: float, alpha: bool = False,
     return VideoFileSink(path, fps=fps, alpha=alpha, **kw)
 
 
-__all__ = ["ALPHA_EXTENSIONS", "SUPPORTED_EXTENSIONS", "ImageSequenceSink", "VideoFileSink", "as_rgba",
+__all__ = ["ALPHA_EXTENSIONS", "AUDIO_CODECS", "SUPPORTED_EXTENSIONS", "ImageSequenceSink", "VideoFileSink", "as_rgba",
            "fps_fraction", "is_image_sequence", "open_file_sink"]

@@ -176,9 +176,9 @@ class WhipSink(FrameSink):
 
             enable_loopback_candidates()
         if self.settings.bitrate:
-            from streamfx.web.webrtc import _widen_codec_range
+            from streamfx.web.webrtc import widen_codec_range
 
-            _widen_codec_range(self.settings.bitrate)
+            widen_codec_range(self.settings.bitrate)
         self._thread = threading.Thread(target=self._thread_main, name="streamfx-whip", daemon=True)
         self._thread.start()
         try:
@@ -339,9 +339,9 @@ class WhipSink(FrameSink):
                 self._set_state("live")
                 log.info("WHIP: publishing to %s (%s)", shown_url(self.url), self.settings.codec)
             if not s.cap_installed and self.settings.bitrate:
-                from streamfx.web.webrtc import _install_bitrate_cap
+                from streamfx.web.webrtc import install_bitrate_cap
 
-                s.cap_installed = _install_bitrate_cap(s.sender, self.settings.bitrate)
+                s.cap_installed = install_bitrate_cap(s.sender, self.settings.bitrate)
             # An SFU that died (killed, host gone) sends nothing: not even a DTLS close. Its
             # receiver reports (RTCP RR, about every second) are the heartbeat; ICE consent
             # would only notice after 30 s.

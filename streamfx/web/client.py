@@ -40,6 +40,8 @@ class PullResult:
     """The server's SDP answer (which codec it chose, its candidates)."""
     images: list[np.ndarray] = field(default_factory=list)
     """Decoded frames kept as RGB uint8 H×W×3 (see ``keep``), in the order they arrived."""
+    sound: list[tuple[float, np.ndarray]] = field(default_factory=list)
+    """With ``audio=True``: (arrival perf_counter, mono float32 samples at 48 kHz) per audio frame."""
 
     def fps(self, skip_s: float = 0.0) -> float:
         t = [a for a in self.arrivals if a >= (self.arrivals[0] + skip_s if self.arrivals else 0)]
@@ -89,12 +91,15 @@ def _auth(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-def _offerer(signal: Signal, token: str | None) -> Negotiate:
-    """We offer (recvonly), ``signal`` carries the offer and brings back the answer."""
+def _offerer(signal: Signal, token: str | None, audio: bool = False) -> Negotiate:
+    """We offer (recvonly; with ``audio`` the sound too), ``signal`` carries the offer and
+    brings back the answer."""
 
     async def negotiate(http: aiohttp.ClientSession, pc: RTCPeerConnection,
                         result: PullResult) -> Callable[[], Awaitable[None]] | None:
         pc.addTransceiver("video", direction="recvonly")
+        if audio:  # also ask for the sound: pull_with keeps it (see PullResult.sound)
+            pc.addTransceiver("audio", direction="recvonly")
         await pc.setLocalDescription(await pc.createOffer())
         result.answer, result.location = await signal(http, pc.localDescription.sdp)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=result.answer, type="answer"))
@@ -223,9 +228,10 @@ class _JanusSession:
             self.session = None
 
 
-async def pull(signal: Signal, *, token: str | None = None, **kw: object) -> PullResult:
-    """Receive one video stream from a server we send an offer to (see :func:`pull_with`)."""
-    return await pull_with(_offerer(signal, token), **kw)  # type: ignore[arg-type]
+async def pull(signal: Signal, *, token: str | None = None, audio: bool = False, **kw: object) -> PullResult:
+    """Receive one video stream from a server we send an offer to (see :func:`pull_with`);
+    ``audio``: ask for its sound too, kept in :attr:`PullResult.sound`."""
+    return await pull_with(_offerer(signal, token, audio), **kw)  # type: ignore[arg-type]
 
 
 async def pull_with(
@@ -245,7 +251,8 @@ async def pull_with(
     """Receive one video stream until ``frames`` arrived, ``seconds`` passed or ``stop`` is set.
 
     ``loopback``: also offer 127.0.0.1 candidates (a server on this machine with no other
-    network, e.g. in a network namespace of its own).
+    network, e.g. in a network namespace of its own). Any audio track the session carries
+    (``pull(..., audio=True)`` asks for one) is kept in :attr:`PullResult.sound`.
 
     ``seconds`` alone times the window from the first frame; with ``frames`` it is the limit
     for receiving them (without either, only ``stop`` ends it). ``keep`` decoded frames (every
@@ -260,9 +267,22 @@ async def pull_with(
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # no public STUN server: host candidates only
     done = asyncio.Event()
     track_ready: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+    sound_tasks: list[asyncio.Task[None]] = []
+
+    async def hear(track: object) -> None:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=48_000)
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()  # type: ignore[attr-defined]
+                now = time.perf_counter()
+                for f in resampler.resample(frame):
+                    result.sound.append((now, f.to_ndarray().reshape(-1).copy()))
 
     @pc.on("track")
     def on_track(track: object) -> None:
+        if getattr(track, "kind", "video") == "audio":
+            sound_tasks.append(asyncio.ensure_future(hear(track)))
+            return
         if not track_ready.done():
             track_ready.set_result(track)
 
@@ -312,6 +332,8 @@ async def pull_with(
                     await asyncio.wait_for(done.wait(), seconds)
             task.cancel()
             watcher.cancel()
+            for t in sound_tasks:
+                t.cancel()
         finally:
             if end_session is not None:
                 await end_session()

@@ -130,7 +130,7 @@ class _CappedEncoder:
     def __init__(self, inner: Any, cap: int) -> None:
         self._inner = inner
         self._cap = cap
-        _widen_codec_range(cap)
+        widen_codec_range(cap)
         inner.target_bitrate = cap
 
     @property
@@ -145,7 +145,8 @@ class _CappedEncoder:
         return getattr(self._inner, name)
 
 
-def _widen_codec_range(cap: int) -> None:
+def widen_codec_range(cap: int) -> None:
+    """Let aiortc's encoders reach ``cap`` bit/s (its per-codec range is widened, never narrowed)."""
     # aiortc clamps targets to per-codec module constants (VP8 250k–1.5M, H.264 500k–3M).
     # A user asking for 4 Mbit/s at 1080p, or 300 kbit/s on a thin uplink, means it: widen
     # the range to include the cap (process-wide, never narrowed).
@@ -158,7 +159,7 @@ def _widen_codec_range(cap: int) -> None:
             setattr(mod, "MIN_BITRATE", cap)  # noqa: B010
 
 
-def _install_bitrate_cap(sender: RTCRtpSender, cap: int) -> bool:
+def install_bitrate_cap(sender: RTCRtpSender, cap: int) -> bool:
     """Wrap the sender's encoder once aiortc created it (after its first frame)."""
     attr = "_RTCRtpSender__encoder"  # aiortc keeps the encoder private; no public hook exists
     enc = getattr(sender, attr, None)
@@ -224,6 +225,9 @@ class HubVideoTrack(MediaStreamTrack):
         self._start = time.perf_counter()
         self._yuv: np.ndarray | None = None
         self._lf: LiveFrame | None = None
+        self.latency = 0.1
+        """Seconds from a driver frame's capture to its picture going out (eased): the live
+        sound is held back this long to stay in sync."""
 
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live" or self.hub.closed:
@@ -252,6 +256,7 @@ class HubVideoTrack(MediaStreamTrack):
         if got is not None:
             self._seq, lf = got
             self._lf = lf
+            self.latency += 0.1 * (time.perf_counter() - lf.captured_at - self.latency)
             # one colour conversion for all viewers (~1 ms at 720p; swscale takes ~10 ms)
             self._yuv = _to_i420(pack_alpha(lf.image, lf.rgb) if self.packed else lf.rgb)
         elif self._yuv is None:
@@ -320,7 +325,7 @@ class ViewerTrack(MediaStreamTrack):
         frame = cast(av.VideoFrame, await self.proxy.recv())
         self.viewer.rate.mark()
         if not self._cap_installed and self.sender is not None and self.cap is not None:
-            self._cap_installed = _install_bitrate_cap(self.sender, self.cap)
+            self._cap_installed = install_bitrate_cap(self.sender, self.cap)
         return frame
 
     def stop(self) -> None:
@@ -336,6 +341,8 @@ class Viewer:
     created: float = field(default_factory=time.time)
     rate: RateMeter = field(default_factory=lambda: RateMeter(3.0))
     track: ViewerTrack | None = None
+    audio: MediaStreamTrack | None = None
+    """The sound's track, when the offer asked for audio and there is live sound."""
     shared: bool = False
     """Fed by the shared encoder (else it has its own)."""
 
@@ -356,15 +363,17 @@ class WebRTCHub:
 
     def __init__(self, hub: LatestFrameHub[LiveFrame], fps: float, settings: WebRTCSettings | None = None,
                  metrics: LiveMetrics | None = None, size: tuple[int, int] = (640, 480), *,
-                 packed: bool = False) -> None:
-        """``packed``: the overlay's stream (colour and alpha side by side, 2× as wide)."""
+                 packed: bool = False, audio: Any = None) -> None:
+        """``packed``: the overlay's stream (colour and alpha side by side, 2× as wide).
+        ``audio``: a streamfx.capture.AudioCapture sent as Opus to viewers whose offer has audio."""
         self.settings = settings or WebRTCSettings()
+        self.audio = audio
         if packed:
             size = (2 * size[0], size[1])
         if self.settings.loopback:
             enable_loopback_candidates()
         if self.settings.bitrate is not None:
-            _widen_codec_range(self.settings.bitrate)
+            widen_codec_range(self.settings.bitrate)
         self.track = HubVideoTrack(hub, fps, metrics, size, packed=packed)
         self.relay = MediaRelay()
         self.fps = fps
@@ -415,6 +424,11 @@ class WebRTCHub:
             if shared is not None:
                 # Picture-loss requests (PLI/FIR) from any viewer go to the one encoder.
                 transceiver.sender._send_keyframe = shared.request_keyframe  # type: ignore[method-assign]
+            if self.audio is not None and "m=audio" in sdp:
+                from streamfx.web.audio_track import CaptureAudioTrack
+
+                viewer.audio = CaptureAudioTrack(self.audio, lambda: self.track.latency)
+                pc.addTransceiver(viewer.audio, direction="sendonly")
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             if transceiver.mid is None:
                 raise ValueError("the offer has no video section we can send to")
@@ -449,6 +463,8 @@ class WebRTCHub:
             return False
         if v.track is not None:
             v.track.stop()
+        if v.audio is not None:
+            v.audio.stop()
         await v.pc.close()
         self._count_viewers()
         self._update_gauges()
