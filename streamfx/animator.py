@@ -37,9 +37,6 @@ class Animator:
         """``settings`` holds everything but the portrait; ``retarget``, ``generator``, ``engine``
         and ``align``, where given, replace its parts (validated together either way)."""
         self._lock = threading.RLock()
-        # the tracker and the gate: the live pipeline tracks on its own thread while controls
-        # (calibrate, mirror) arrive on the render thread
-        self._track_lock = threading.Lock()
         self.source_name = source_name
         # a portrait with its own alpha is always cut out: what lies under its alpha = 0 is
         # not part of the picture (outputs without alpha composite it over a background)
@@ -110,10 +107,9 @@ class Animator:
     def calibrate(self) -> None:
         with self._lock:
             self.retargeter.calibrate()
-            with self._track_lock:
-                if self._tracker is not None:
-                    self._tracker.rekey()  # the new neutral frame is also the new keyframe
-                self.gate.reset()
+            if self._tracker is not None:
+                self._tracker.rekey()  # the new neutral frame is also the new keyframe
+            self.gate.reset()
 
     def set_reference(self, driver_landmarks: np.ndarray, appearance: DriverAppearance | None = None) -> None:
         """Take this driver face (and what its image looked like, if known) as neutral."""
@@ -132,9 +128,8 @@ class Animator:
                 mirror_was = self.retargeter.settings.mirror
                 self.retargeter.update_settings(**retarget)
                 if self._tracker is not None and self.retargeter.settings.mirror != mirror_was:
-                    with self._track_lock:
-                        self._tracker.rekey()  # the keyframe was the other way round
-                        self.gate.reset()
+                    self._tracker.rekey()  # the keyframe was the other way round
+                    self.gate.reset()
             # in place: the engine holds this object and reads it each frame
             for f in fields(GeneratorSettings):
                 setattr(self.settings.generator, f.name, getattr(new.generator, f.name))
@@ -147,30 +142,16 @@ class Animator:
     # ---- per frame -----------------------------------------------------------------------
     def track(self, frame: DriverFrame) -> np.ndarray | None:
         """Driver landmarks for a frame (tracked from its image, or given by a script)."""
-        if frame.landmarks is not None or frame.tracked:
+        if frame.landmarks is not None:
             return frame.landmarks
         if frame.image is None or self._tracker is None:
             return None
-        with self._track_lock:
-            image = frame.image[:, ::-1] if self.retargeter.settings.mirror else frame.image
-            h, w = image.shape[:2]
-            lm = self.gate.check(self._tracker.track(image), w, h, frame.timestamp)
+        image = frame.image[:, ::-1] if self.retargeter.settings.mirror else frame.image
+        h, w = image.shape[:2]
+        lm = self.gate.check(self._tracker.track(image), w, h, frame.timestamp)
         if lm is not None and frame.appearance is None:
             frame.appearance = self.appearance_of(image, lm)
         return lm
-
-    def track_ahead(self, frame: DriverFrame) -> DriverFrame:
-        """``frame`` with its landmarks and appearance filled in (``tracked``), so that :meth:`step`
-        only retargets and renders: the live pipeline runs this on its own thread, and tracking
-        (mediapipe, the alignment, the appearance patches) overlaps the previous frame's render.
-        Sets ``frame.extra["track_ms"]``."""
-        if frame.tracked or frame.landmarks is not None:
-            return frame
-        t0 = time.perf_counter()
-        frame.landmarks = self.track(frame)
-        frame.tracked = True
-        frame.extra["track_ms"] = (time.perf_counter() - t0) * 1e3
-        return frame
 
     def appearance_of(self, image: np.ndarray, landmarks: np.ndarray) -> DriverAppearance | None:
         """What the appearance layers take from a driver image (None when none is enabled)."""
@@ -201,7 +182,7 @@ class Animator:
             out = self.engine.render(target, None if look is None else look.with_reference(self._reference_look))
         t3 = time.perf_counter()
         self.face_found = driver is not None
-        self.timings = {"track": frame.extra.get("track_ms", (t1 - t0) * 1e3), "retarget": (t2 - t1) * 1e3, "generate": (t3 - t2) * 1e3}
+        self.timings = {"track": (t1 - t0) * 1e3, "retarget": (t2 - t1) * 1e3, "generate": (t3 - t2) * 1e3}
         return out
 
     def step_rgba(self, frame: DriverFrame) -> np.ndarray:

@@ -284,62 +284,6 @@ def test_pipeline_animates_the_portrait_and_obeys_commands(portrait: np.ndarray,
     assert sink.opened is None  # closed on stop
 
 
-class CameraLike(FrameSource):
-    """Camera-like frames (images, no landmarks) in real time: the portrait itself, shifted a
-    little each frame so the tracker has something to follow. No camera exists here."""
-
-    def __init__(self, image: np.ndarray, fps: float = 30.0) -> None:
-        self.image, self.fps = image, fps
-
-    def __iter__(self) -> Iterator[DriverFrame]:
-        t0 = time.perf_counter()
-        for i in range(100_000):
-            shift = int(round(6 * np.sin(i / 5)))
-            img = np.ascontiguousarray(np.roll(self.image, shift, axis=1))
-            yield DriverFrame(index=i, timestamp=i / self.fps, captured_at=time.perf_counter(), image=img)
-            time.sleep(max(0.0, t0 + (i + 1) / self.fps - time.perf_counter()))
-
-    def close(self) -> None:
-        pass
-
-
-def test_tracking_runs_on_its_own_thread_ahead_of_the_render(portrait: np.ndarray,
-                                                             portrait_landmarks: np.ndarray) -> None:
-    """A camera driver is tracked on the pipeline's tracking thread, the render thread only
-    retargets and renders (so the two overlap on two cores), and the output is the animation
-    of the tracked face."""
-    anim = Animator(portrait, source_landmarks=portrait_landmarks, source_name="demo portrait")
-    threads: set[str] = set()
-    track = anim.track
-
-    def recording(frame: DriverFrame) -> np.ndarray | None:
-        if not frame.tracked:  # where the tracker really runs (a tracked frame returns at once)
-            threads.add(threading.current_thread().name)
-        return track(frame)
-
-    anim.track = recording  # type: ignore[method-assign]
-    rendered: list[DriverFrame] = []
-    step = anim.step
-
-    def noting(frame: DriverFrame) -> np.ndarray:
-        rendered.append(frame)
-        return step(frame)
-
-    anim.step = noting  # type: ignore[method-assign]
-    pipe = LivePipeline(anim, CameraLike(portrait), LiveSettings(width=320, height=180), source_image=portrait)
-    sink = ListSink()
-    pipe.add_sink(sink)
-    try:
-        with pipe:
-            wait_until(lambda: len(sink.frames) >= 20, "20 frames in the sink")
-    finally:
-        anim.close()
-    assert "streamfx-track" in threads and "streamfx-animate" not in threads, threads
-    done = [f for f in rendered if f.tracked]
-    assert len(done) >= 0.9 * len(rendered) and all(f.landmarks is not None for f in done)
-    assert all("track_ms" in f.extra for f in done)
-
-
 def test_the_newest_frame_wins_at_both_hand_offs(portrait: np.ndarray, portrait_landmarks: np.ndarray) -> None:
     """A sink that fell behind gets the newest frame next, not a backlog; so does the animator.
 
@@ -398,10 +342,10 @@ def test_pipeline_drops_instead_of_queueing_when_animator_is_slow(portrait: np.n
     anim = SlowAnimator(real_animator(portrait, portrait_landmarks), cost_s=0.06)
     pipe = LivePipeline(anim, script_driver(anim.inner, fps=60),  # type: ignore[arg-type]
                         LiveSettings(width=160, height=96, fps=30), source_image=portrait)
-    anim.driver_hub = pipe.tracked_hub  # what feeds the animator (after the tracking stage)
+    anim.driver_hub = pipe.driver_hub
     with pipe:
         wait_until(lambda: len(anim.indices) >= 12, "12 animated frames")
-    hub = pipe.tracked_hub
+    hub = pipe.driver_hub
     indices = anim.indices
     # every driver frame was animated or counted as dropped; at most one was left waiting
     assert hub.published - hub.dropped - len(indices) in (0, 1), (hub.published, hub.dropped, len(indices))

@@ -104,12 +104,6 @@ class LivePipeline:
         self.settings = settings or LiveSettings()
         self.metrics = metrics or LiveMetrics()
         self.driver_hub: LatestFrameHub[DriverFrame] = LatestFrameHub()
-        # with an animator that can track ahead, tracking runs on its own thread between the
-        # driver and the render: it overlaps the previous frame's render (mediapipe, OpenCV and
-        # NumPy release the GIL), and the render stage only retargets, generates and composites
-        self._track_ahead: Callable[[DriverFrame], DriverFrame] | None = getattr(animator, "track_ahead", None)
-        self.tracked_hub: LatestFrameHub[DriverFrame] = (
-            LatestFrameHub() if self._track_ahead is not None else self.driver_hub)
         self.hub: LatestFrameHub[LiveFrame] = LatestFrameHub()
         self.compositor = Compositor(
             self.settings.width, self.settings.height, mode=self.settings.fit,
@@ -141,10 +135,6 @@ class LivePipeline:
             return
         self.started = True
         self._start_capture(self._driver)
-        if self._track_ahead is not None:
-            tracker = threading.Thread(target=self._track, name="streamfx-track", daemon=True)
-            tracker.start()
-            self._threads.append(tracker)
         worker = threading.Thread(target=self._work, name="streamfx-animate", daemon=True)
         worker.start()
         self._threads.append(worker)
@@ -155,7 +145,6 @@ class LivePipeline:
         self._stop.set()
         self._capture_stop.set()
         self.driver_hub.close()
-        self.tracked_hub.close()
         self.hub.close()
         for runner in self._sinks:
             runner.stop()
@@ -364,26 +353,6 @@ class LivePipeline:
             cmd()
             ran = True
 
-    def _track(self) -> None:
-        """The tracking stage: the newest driver frame → tracked → ``tracked_hub`` (leaky)."""
-        assert self._track_ahead is not None
-        seq = 0
-        while not self._stop.is_set():
-            got = self.driver_hub.wait_newer(seq, timeout=0.05)
-            if got is None:
-                continue
-            seq, frame = got
-            if self._paused.is_set():
-                continue  # nothing renders: don't spend a core on tracking
-            try:
-                frame = self._track_ahead(frame)
-            except Exception as e:  # one bad frame must not end the show
-                self._errors_logged += 1
-                if self._errors_logged <= 5 or self._errors_logged % 100 == 0:
-                    log.exception("tracking failed on frame %d (%d so far): %s", frame.index, self._errors_logged, e)
-                continue
-            self.tracked_hub.publish(frame)
-
     def _work(self) -> None:
         seq = 0
         while not self._stop.is_set():
@@ -394,10 +363,10 @@ class LivePipeline:
                     self._render(self._last_driver)
                 time.sleep(0.02)
                 # keep the driver slot drained so resuming starts from a fresh frame
-                got = self.tracked_hub.latest()
+                got = self.driver_hub.latest()
                 seq = got[0] if got else seq
                 continue
-            got = self.tracked_hub.wait_newer(seq, timeout=0.05)
+            got = self.driver_hub.wait_newer(seq, timeout=0.05)
             if got is None:
                 if changed and self._last_driver is not None:
                     self._render(self._last_driver)
@@ -431,9 +400,7 @@ class LivePipeline:
         # the worker is the hub's only publisher, so the frame knows the seq it will get
         self.hub.publish(LiveFrame(self.hub.seq + 1, canvas, frame.captured_at, t2, frame.index))
         self.metrics.mark_output(stages)
-        # driver frames never rendered: skipped before tracking, or after it
-        extra = self.tracked_hub.dropped if self.tracked_hub is not self.driver_hub else 0
-        self.metrics.set_dropped("capture", self.driver_hub.dropped + extra)
+        self.metrics.set_dropped("capture", self.driver_hub.dropped)
         self.metrics.set_dropped("output", self.hub.dropped)
 
 

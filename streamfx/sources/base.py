@@ -30,9 +30,6 @@ class DriverFrame:
     appearance: DriverAppearance | None = None
     """What the generator's appearance layers took from ``image`` (set when it is tracked), so
     the image itself can be dropped before rendering."""
-    tracked: bool = False
-    """The image was already tracked (``landmarks`` and ``appearance`` hold the result, None
-    when no face passed): the live pipeline tracks on its own thread, ahead of rendering."""
     extra: dict[str, float] = field(default_factory=dict)
 
 
