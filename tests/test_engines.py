@@ -303,9 +303,9 @@ def test_render_through_onnxruntime_matches_the_opencv_render(
     graph_frames = 0
     sink_write, ort_render = VideoFileSink.write, OnnxRuntimeEngine._render_batch
 
-    def keep(self: VideoFileSink, frame: np.ndarray) -> None:
+    def keep(self: VideoFileSink, frame: np.ndarray, timestamp: float | None = None) -> None:
         sent.setdefault(self.path.stem, []).append(np.array(frame))
-        sink_write(self, frame)
+        sink_write(self, frame, timestamp)
 
     def count(self: OnnxRuntimeEngine, targets: np.ndarray) -> np.ndarray:
         nonlocal graph_frames

@@ -16,6 +16,7 @@ import pytest
 from streamfx import evaluation as E
 from streamfx import landmarks as L
 from streamfx.errors import InputError
+from streamfx.eval_options import add_arguments as add_eval_arguments
 from streamfx.motion import CHANNELS, FaceRig
 
 SIZE = 400
@@ -277,7 +278,7 @@ def test_pick_moments_finds_each_moment_in_a_made_up_sequence() -> None:
 # ---- the command line checks its inputs before the long runs ------------------------------
 def _args(tmp_path, **kw: object) -> argparse.Namespace:  # type: ignore[no-untyped-def]
     p = argparse.ArgumentParser()
-    E.add_arguments(p)
+    add_eval_arguments(p)
     argv = ["--driving", str(tmp_path), "--sources", str(tmp_path), "--out", str(tmp_path / "out")]
     for k, v in kw.items():
         argv += [f"--{k.replace('_', '-')}", *([str(x) for x in v] if isinstance(v, list) else [str(v)])]
