@@ -405,7 +405,8 @@ class LiveServer:
             return _json_error(503, str(e))
         except ValueError as e:
             return _json_error(400, str(e))
-        return web.json_response({"sdp": answer.sdp, "type": answer.type, "id": viewer.id})
+        return web.json_response({"sdp": answer.sdp, "type": answer.type, "id": viewer.id,
+                                  "audio": viewer.audio is not None})
 
     async def whep_post(self, request: web.Request) -> web.StreamResponse:
         rtc = self._need_webrtc()
