@@ -96,7 +96,8 @@ class VoiceMouth:
             self._floor = heard if db > s.gate_db else None
         else:
             self._floor = min(heard, self._floor + 2.0 * dt)
-        floor = s.gate_db if self._floor is None else self._floor
+        # never below the gate: it can be raised live (the panel), above the floor learned so far
+        floor = s.gate_db if self._floor is None else max(self._floor, s.gate_db)
         self._peak = max(db, self._peak - 3.0 * dt, floor + 15.0)
         target = float(np.clip((db - floor) / (self._peak - floor), 0, 1))
         target = min(1.0, target ** 1.5 * s.gain)  # soft sounds barely part the lips

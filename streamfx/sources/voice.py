@@ -75,6 +75,11 @@ class VoiceSource(FrameSource):
     def settings(self) -> VoiceSettings:
         return self.voice.settings
 
+    @property
+    def voice_settings(self) -> VoiceSettings:
+        """What the panel changes live (LivePipeline.update_voice)."""
+        return self.voice.settings
+
     def __iter__(self) -> Iterator[DriverFrame]:
         self.capture.start()
         start = time.perf_counter()
