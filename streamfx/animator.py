@@ -23,6 +23,7 @@ from streamfx.settings import GENERATOR_LIVE_KEYS, AnimatorSettings
 from streamfx.sources.base import DriverFrame
 from streamfx.track_gate import TrackGate
 from streamfx.tracking import FaceTracker, track_portrait
+from streamfx.voice import MouthHandover
 
 #: the generator settings that may change while running (the rest shape the precomputed source)
 GENERATOR_KEYS = GENERATOR_LIVE_KEYS
@@ -58,6 +59,7 @@ class Animator:
         self._reference_look: DriverAppearance | None = None
         self._reference_seen: np.ndarray | None = None
         self.face_found = False
+        self._handover = MouthHandover()
         self._prepare(source_image, source_landmarks)
         self.retargeter = MotionRetargeter(self.source_landmarks, self.settings.retarget, idle=self._idle)
 
@@ -170,6 +172,9 @@ class Animator:
         t1 = time.perf_counter()
         with self._lock:
             target = self.retargeter.update(driver, frame.timestamp)
+            if "voice_mouth_open" in frame.extra:  # webcam+mic: the voice's mouth while the face is lost
+                voice = {k.removeprefix("voice_"): v for k, v in frame.extra.items() if k.startswith("voice_")}
+                target = self._handover.apply(target, self._idle_rig, voice, driver is not None, frame.timestamp)
             look = frame.appearance if driver is not None else None
             if self.retargeter.reference_face is not self._reference_seen:  # set from this frame
                 self._reference_seen = self.retargeter.reference_face

@@ -19,10 +19,15 @@ AUDIO_EXTENSIONS = (".wav", ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".f
 
 
 def driver_kind(spec: str) -> str:
-    """'camera', 'video', 'script', 'audio' (a sound file) or 'mic' for a --driver value
-    (without opening it)."""
+    """'camera', 'video', 'script', 'audio' (a sound file), 'mic' or 'camera+voice'
+    (``webcam+mic``; a video file may stand in for the camera and a sound file for the
+    microphone) for a --driver value (without opening it)."""
     if spec == "mic" or spec.startswith("mic:"):
         return "mic"
+    if "+" in spec and not Path(spec).exists():
+        camera, _, sound = spec.rpartition("+")
+        if driver_kind(camera) in ("camera", "video") and driver_kind(sound) in ("mic", "audio"):
+            return "camera+voice"
     if spec.lower().endswith(AUDIO_EXTENSIONS):
         return "audio"
     if spec == "webcam" or spec.isdigit() or re.fullmatch(r"/dev/video\d+", spec):
@@ -36,6 +41,17 @@ def open_driver(spec: str, *, neutral_landmarks: np.ndarray, realtime: bool = Fa
                 loop: bool = False, fps: float | None = None,
                 voice: VoiceSettings | None = None) -> FrameSource:
     kind = driver_kind(spec)
+    if kind == "camera+voice":
+        if not realtime:
+            raise InputError(f"--driver {spec} works live only (a camera and a microphone)")
+        from streamfx.capture import open_capture
+        from streamfx.sources.voice import CameraVoiceSource
+
+        camera, _, sound = spec.rpartition("+")
+        picture = open_driver(camera, neutral_landmarks=neutral_landmarks, realtime=True, loop=loop, fps=fps)
+        capture = open_capture(sound if driver_kind(sound) == "mic" else str(_existing(sound)))
+        capture.start()
+        return CameraVoiceSource(picture, capture, neutral_landmarks, settings=voice)
     if kind in ("audio", "mic"):
         if not realtime:
             if kind == "mic":
@@ -68,7 +84,11 @@ def check_driver(spec: str) -> None:
     """Raise the InputError :func:`open_driver` would for an unusable video driver, reading
     only its header (cheap: callers check before seconds of model loading)."""
     kind = driver_kind(spec)
-    if kind == "video":
+    if kind == "camera+voice":
+        camera, _, sound = spec.rpartition("+")
+        check_driver(camera)
+        check_driver(sound)
+    elif kind == "video":
         from streamfx.sources.video import probe_video
 
         probe_video(_existing(spec))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -96,7 +97,8 @@ class VoiceMouth:
             self._floor = heard if db > s.gate_db else None
         else:
             self._floor = min(heard, self._floor + 2.0 * dt)
-        floor = s.gate_db if self._floor is None else self._floor
+        # never below the gate: it can be raised live (the panel), above the floor learned so far
+        floor = s.gate_db if self._floor is None else max(self._floor, s.gate_db)
         self._peak = max(db, self._peak - 3.0 * dt, floor + 15.0)
         target = float(np.clip((db - floor) / (self._peak - floor), 0, 1))
         target = min(1.0, target ** 1.5 * s.gain)  # soft sounds barely part the lips
@@ -122,4 +124,38 @@ def mouth_track(samples: np.ndarray, rate: int, times: np.ndarray,
     return out
 
 
-__all__ = ["VoiceMouth", "VoiceSettings", "WINDOW_S", "level_db", "mouth_track", "spectral_tilt"]
+#: ``webcam+mic``: how long the mouth takes to pass from the camera to the voice and back.
+HANDOVER_S = 0.1
+#: The voice channels that take over the mouth (the camera keeps the brows, eyes and head).
+MOUTH_CHANNELS = ("mouth_open", "mouth_wide", "mouth_round")
+
+
+class MouthHandover:
+    """``--driver webcam+mic``: the camera drives everything it tracks; while it has lost the
+    face the voice's openness and vowel shape take over the mouth, faded in and out over
+    ``HANDOVER_S``. The voice's mouth is added as the displacement it makes on the portrait's
+    resting face (FaceRig), on top of whatever the camera's side gives then (the held last
+    pose, easing to the idle motion)."""
+
+    def __init__(self) -> None:
+        self.weight = 0.0
+        """0: the camera's mouth, 1: the voice's."""
+        self._last_t: float | None = None
+
+    def apply(self, target: np.ndarray, rig: Any, voice: dict[str, float], face_found: bool,
+              t: float) -> np.ndarray:
+        """``target`` (the retargeted landmarks) with the voice's ``mouth_*`` channels blended in."""
+        dt = 1 / 30 if self._last_t is None or not 0 < t - self._last_t < 1 else t - self._last_t
+        self._last_t = t
+        step = dt / HANDOVER_S
+        self.weight = max(0.0, self.weight - step) if face_found else min(1.0, self.weight + step)
+        if self.weight == 0:
+            return target
+        from streamfx.motion import CHANNELS
+
+        rest = dict.fromkeys(CHANNELS, 0.0)
+        mouth = {**rest, **{k: voice.get(k, 0.0) for k in MOUTH_CHANNELS}}
+        return target + self.weight * (rig.pose(mouth) - rig.pose(rest))
+
+
+__all__ = ["HANDOVER_S", "MOUTH_CHANNELS", "MouthHandover", "VoiceMouth", "VoiceSettings", "WINDOW_S", "level_db", "mouth_track", "spectral_tilt"]

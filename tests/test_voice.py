@@ -109,3 +109,19 @@ def test_microphone_in_render_is_one_line(tmp_path: Path, portrait_file: Path,
     assert main(["render", str(portrait_file), "mic", "-o", str(tmp_path / "o.mp4"), "-q"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "live only" in err[0], err
+
+
+def test_a_gate_raised_while_talking_closes_the_mouth() -> None:
+    """The panel raises the gate live: sound under the new gate closes the mouth even though
+    the noise floor learned so far is lower (it used to be ignored once learned)."""
+    rate = 16_000
+    t = np.arange(int(0.04 * rate)) / rate
+    tone = (0.05 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)  # about -29 dBFS
+    quiet = (0.008 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)  # the room, about -45 dBFS
+    voice = VoiceMouth(rate, VoiceSettings(gate_db=-60))
+    for _ in range(30):
+        voice.update(quiet, 1 / 30)
+    talking = max(voice.update(tone, 1 / 30)["mouth_open"] for _ in range(15))
+    voice.settings.gate_db = -20  # above the tone now
+    gated = [voice.update(tone, 1 / 30)["mouth_open"] for _ in range(15)][-1]
+    assert talking > 0.3 and gated < 0.02, (talking, gated)

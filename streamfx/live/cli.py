@@ -40,7 +40,8 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--driver", metavar="SPEC",
         help="webcam | camera INDEX | /dev/videoN | VIDEO file (paced at real time, looped) | motion SCRIPT | "
-        "a voice: SOUND file (wav, mp3, m4a: looped) or mic[:DEVICE] — it moves the mouth, idle motion the rest "
+        "a voice: SOUND file (wav, mp3, m4a: looped) or mic[:DEVICE] — it moves the mouth, idle motion the rest | "
+        "webcam+mic: the camera, and the voice's mouth while the camera loses the face "
         "(default: the webcam if one opens, else the built-in idle script)",
     )
     parser.add_argument("--vcam", action=argparse.BooleanOptionalAction, default=True,

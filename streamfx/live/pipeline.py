@@ -22,16 +22,18 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
 from streamfx.compositing import FIT_MODES, FRAMES, Compositor, PictureInPicture, check_size
+from streamfx.errors import StreamFXError
 from streamfx.live.hub import LatestFrameHub, LiveFrame
 from streamfx.live.metrics import LiveMetrics
 from streamfx.sinks.base import FrameSink
 from streamfx.sources.base import DriverFrame, FrameSource
+from streamfx.voice import VoiceSettings
 
 log = logging.getLogger("streamfx.live")
 
@@ -317,6 +319,26 @@ class LivePipeline:
 
     def settings_dict(self) -> concurrent.futures.Future[dict]:
         return self.submit(self.animator.settings_dict)
+
+    @property
+    def voice(self) -> VoiceSettings | None:
+        """The settings of the voice moving the mouth (a voice or webcam+mic driver), else None.
+        The driver reads them afresh for every frame, so changing a field applies at once."""
+        settings = getattr(self._driver, "voice_settings", None)
+        return settings if isinstance(settings, VoiceSettings) else None
+
+    def update_voice(self, *, gain: float | None = None, gate_db: float | None = None) -> VoiceSettings:
+        """Change the voice's gain (0–3) and noise gate (dBFS, -90…-10) live; a
+        :class:`StreamFXError` when the driver is no voice or a value is out of range."""
+        voice = self.voice
+        if voice is None:
+            raise StreamFXError("voice_gain and voice_gate need a voice driver (--driver voice.wav, mic or webcam+mic)")
+        new = replace(voice, gain=voice.gain if gain is None else gain,
+                      gate_db=voice.gate_db if gate_db is None else gate_db)
+        new.validate()
+        # in place: the driver's VoiceMouth holds this object (validated whole first, above)
+        voice.gain, voice.gate_db = new.gain, new.gate_db
+        return voice
 
     @property
     def paused(self) -> bool:

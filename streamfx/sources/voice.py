@@ -75,6 +75,11 @@ class VoiceSource(FrameSource):
     def settings(self) -> VoiceSettings:
         return self.voice.settings
 
+    @property
+    def voice_settings(self) -> VoiceSettings:
+        """What the panel changes live (LivePipeline.update_voice)."""
+        return self.voice.settings
+
     def __iter__(self) -> Iterator[DriverFrame]:
         self.capture.start()
         start = time.perf_counter()
@@ -98,4 +103,41 @@ class VoiceSource(FrameSource):
         self.capture.close()
 
 
-__all__ = ["VoiceFileSource", "VoiceSource"]
+@register_source("camera+voice")
+class CameraVoiceSource(FrameSource):
+    """``--driver webcam+mic``: the camera's frames, each carrying the voice's mouth channels
+    (``frame.extra``, keys ``voice_*``) for the Animator to use while the camera loses the face
+    (:func:`streamfx.voice.mouth_overlay`)."""
+
+    live = True
+
+    def __init__(self, camera: FrameSource, capture: AudioCapture, neutral_landmarks: np.ndarray, *,
+                 settings: VoiceSettings | None = None) -> None:
+        self.camera = camera
+        self.capture = capture  # the live sound for viewers too (live.cli.attach_audio)
+        self.voice = VoiceMouth(capture.rate, settings)
+        self.voice.settings.lead = 0.0
+        self.fps = getattr(camera, "fps", None) or 30.0
+        self.frame_count = None
+
+    @property
+    def voice_settings(self) -> VoiceSettings:
+        return self.voice.settings
+
+    def __iter__(self) -> Iterator[DriverFrame]:
+        self.capture.start()
+        n_window = round(WINDOW_S * self.capture.rate)
+        last: float | None = None
+        for frame in self.camera:
+            dt = 1 / self.fps if last is None else max(1e-3, frame.timestamp - last)
+            last = frame.timestamp
+            mouth = self.voice.update(self.capture.latest(n_window), dt)
+            frame.extra.update({f"voice_{k}": v for k, v in mouth.items()})
+            yield frame
+
+    def close(self) -> None:
+        self.camera.close()
+        self.capture.close()
+
+
+__all__ = ["CameraVoiceSource", "VoiceFileSource", "VoiceSource"]

@@ -42,7 +42,13 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from streamfx.errors import ImageTooLargeError, InputError, NoFaceError, UnsupportedImageError
+from streamfx.errors import (
+    ImageTooLargeError,
+    InputError,
+    NoFaceError,
+    StreamFXError,
+    UnsupportedImageError,
+)
 from streamfx.live.pipeline import LIVE_MAX_SIDE, LivePipeline
 from streamfx.web.security import (
     CORS_HEADERS,
@@ -154,6 +160,10 @@ def parse_hostport(text: str, default_port: int = 8080) -> tuple[str, int]:
     return host or "127.0.0.1", port
 
 
+#: The voice's live settings (API key → VoiceSettings field); CLI --voice-gain/--voice-gate.
+VOICE_KEYS = {"voice_gain": "gain", "voice_gate": "gate_db"}
+
+
 def validate_settings(body: Any) -> dict[str, Any]:
     """Check a settings update at the edge; raise ValueError naming the bad key.
 
@@ -161,10 +171,11 @@ def validate_settings(body: Any) -> dict[str, Any]:
     change takes, so the panel, the CLI and the library accept exactly the same values.
     """
     from streamfx.settings import AnimatorSettings
+    from streamfx.voice import VoiceSettings
 
     if not isinstance(body, dict) or not body:
         raise ValueError("send a JSON object of settings, e.g. {\"head_gain\": 1.2}")
-    types = AnimatorSettings.live_types()
+    types = {**AnimatorSettings.live_types(), **dict.fromkeys(VOICE_KEYS, float)}
     out: dict[str, Any] = {}
     for key, value in body.items():
         if key not in types:
@@ -183,8 +194,9 @@ def validate_settings(body: Any) -> dict[str, Any]:
             if not math.isfinite(out[key]):
                 raise ValueError(f"{key} must be a finite number")
     try:
-        AnimatorSettings().with_live(**out)
-    except InputError as e:
+        AnimatorSettings().with_live(**{k: v for k, v in out.items() if k not in VOICE_KEYS})
+        VoiceSettings(**{VOICE_KEYS[k]: v for k, v in out.items() if k in VOICE_KEYS}).validate()
+    except StreamFXError as e:
         # the settings speak the CLI's language (--head-gain); the API's keys are head_gain
         message = str(e)
         for key in out:
@@ -405,7 +417,8 @@ class LiveServer:
             return _json_error(503, str(e))
         except ValueError as e:
             return _json_error(400, str(e))
-        return web.json_response({"sdp": answer.sdp, "type": answer.type, "id": viewer.id})
+        return web.json_response({"sdp": answer.sdp, "type": answer.type, "id": viewer.id,
+                                  "audio": viewer.audio is not None})
 
     async def whep_post(self, request: web.Request) -> web.StreamResponse:
         rtc = self._need_webrtc()
@@ -451,11 +464,13 @@ class LiveServer:
     def _settings_payload(self, animator: dict) -> dict:
         s = self.pipeline.settings
         rtc = self.webrtc.settings if self.webrtc is not None else None
+        voice = self.pipeline.voice
         return {
             "animator": _jsonable(animator),
             "paused": self.pipeline.paused,
             "output": {"width": s.width, "height": s.height, "fps": s.fps, "fit": s.fit, "frame": s.frame},
             "webrtc": None if rtc is None else {"codec": rtc.codec, "bitrate": rtc.bitrate},
+            "voice": None if voice is None else {"voice_gain": voice.gain, "voice_gate": voice.gate_db},
         }
 
     async def post_settings(self, request: web.Request) -> web.StreamResponse:
@@ -464,9 +479,13 @@ class LiveServer:
             changes = validate_settings(body)
         except ValueError as e:
             return _json_error(400, str(e))
+        voice = {VOICE_KEYS[k]: changes.pop(k) for k in list(changes) if k in VOICE_KEYS}
         try:
-            animator = await self._await(self.pipeline.update_settings(**changes))
-        except (InputError, ValueError, TypeError) as e:
+            if voice:  # before the animator's: a refused voice change leaves everything as it was
+                self.pipeline.update_voice(**voice)
+            animator = await self._await(self.pipeline.update_settings(**changes) if changes
+                                         else self.pipeline.settings_dict())
+        except (StreamFXError, ValueError, TypeError) as e:
             return _json_error(400, str(e))
         return web.json_response(self._settings_payload(animator))
 

@@ -428,7 +428,10 @@ class WebRTCHub:
                 from streamfx.web.audio_track import CaptureAudioTrack
 
                 viewer.audio = CaptureAudioTrack(self.audio, lambda: self.track.latency)
-                pc.addTransceiver(viewer.audio, direction="sendonly")
+                audio = pc.addTransceiver(viewer.audio, direction="sendonly")
+                # One stream id (a=msid) for sound and picture: browsers lip-sync only the
+                # tracks of one stream, and addTransceiver gives each sender its own.
+                audio.sender._stream_id = transceiver.sender._stream_id
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             if transceiver.mid is None:
                 raise ValueError("the offer has no video section we can send to")

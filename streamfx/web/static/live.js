@@ -36,8 +36,16 @@ async function connectStream(video, offerPath = "/offer") {
   const pc = new RTCPeerConnection();
   state.pc = pc;
   pc.addTransceiver("video", { direction: "recvonly" });
+  // Sound too: a server without live sound answers this section "inactive" and nothing
+  // arrives on it. Browsers only play sound without a click when muted, so the element
+  // starts muted (autoplay) and a "sound on" button (#unmute) unmutes it on the user's click.
+  pc.addTransceiver("audio", { direction: "recvonly" });
+  const tracks = [];
   pc.ontrack = (e) => {
-    video.srcObject = e.streams && e.streams[0] ? e.streams[0] : new MediaStream([e.track]);
+    // one MediaStream with both tracks on the one element (the server sends them under one
+    // stream id, so the browser lip-syncs them); rebuilt per track so neither replaces the other
+    tracks.push(e.track);
+    video.srcObject = new MediaStream(tracks);
     video.play().catch((err) => state.errors.push(String(err)));
   };
   pc.onconnectionstatechange = () => {
@@ -60,8 +68,31 @@ async function connectStream(video, offerPath = "/offer") {
     body: JSON.stringify({ sdp: pc.localDescription.sdp, type: pc.localDescription.type }),
   });
   state.viewerId = answer.id;
+  state.audio = !!answer.audio;
   await pc.setRemoteDescription({ sdp: answer.sdp, type: answer.type });
+  if (state.audio) showUnmute(video);
   return pc;
+}
+
+function showUnmute(video) {
+  const button = document.getElementById("unmute");
+  if (!button) return;
+  const label = () => { button.textContent = video.muted ? "🔇 sound off — click for sound" : "🔊 sound on"; };
+  button.hidden = false;
+  label();
+  button.addEventListener("click", () => {
+    video.muted = !video.muted;
+    video.play().catch((err) => window.streamfx.errors.push(String(err)));
+    label();
+  });
+}
+
+async function inboundAudioStats(pc) {
+  const stats = await pc.getStats();
+  for (const s of stats.values()) {
+    if (s.type === "inbound-rtp" && s.kind === "audio") return s;
+  }
+  return null;
 }
 
 async function inboundVideoStats(pc) {

@@ -24,10 +24,16 @@ async function postSettings(changes) {
   } catch (e) { showStatus(e.message, true); throw e; }
 }
 
-function buildSliders(values) {
-  const box = document.getElementById("sliders");
+// Shown only with a voice driver (voice file, mic, webcam+mic): the server says so.
+const VOICE_SLIDERS = [
+  ["voice_gain", "Voice gain", 0, 3, 0.05],
+  ["voice_gate", "Noise gate (dBFS)", -90, -10, 1],
+];
+
+function buildSliders(values, sliders = SLIDERS, boxId = "sliders") {
+  const box = document.getElementById(boxId);
   box.innerHTML = "";
-  for (const [key, label, min, max, step] of SLIDERS) {
+  for (const [key, label, min, max, step] of sliders) {
     const row = document.createElement("label");
     row.className = "slider";
     const v = values[key] ?? 1;
@@ -43,6 +49,8 @@ async function loadSettings() {
   const s = await api("/api/settings");
   window.streamfx.settings = s;
   buildSliders(s.animator || {});
+  document.getElementById("voice").hidden = !s.voice;
+  if (s.voice) buildSliders(s.voice, VOICE_SLIDERS, "voice-sliders");
   for (const id of ["mirror", "idle"]) document.getElementById(id).checked = !!(s.animator || {})[id];
   document.getElementById("pause").textContent = s.paused ? "Resume" : "Pause";
   document.getElementById("frame").value = (s.output || {}).frame || "full";
