@@ -66,16 +66,22 @@ def timed(fn: Callable[[Any], object], items: Sequence[Any], warmup: int = 2,
     return (time.perf_counter() - t0) / n * 1e3
 
 
-def video_frames(frames: np.ndarray | list[np.ndarray]) -> list[av.VideoFrame]:
-    """RGB canvases → the I420 VideoFrames a WebRTC track hands its encoders (pts at 30 fps)."""
-    from streamfx.web.webrtc import _to_i420
+class FrameFeed:
+    """The I420 VideoFrames a WebRTC track hands its encoders: a new one per call, as the
+    track makes them (its copy is part of the cost), pts rising at 30 fps; the pictures cycle
+    through a few canvases so a long run holds no more than those in memory."""
 
-    out = []
-    for i, rgb in enumerate(frames):
-        f = av.VideoFrame.from_ndarray(_to_i420(rgb), format="yuv420p")
+    def __init__(self, canvases: Sequence[np.ndarray]) -> None:
+        from streamfx.web.webrtc import _to_i420
+
+        self._yuv = [_to_i420(c) for c in canvases]
+        self._n = itertools.count()
+
+    def __call__(self) -> av.VideoFrame:
+        i = next(self._n)
+        f = av.VideoFrame.from_ndarray(self._yuv[i % len(self._yuv)], format="yuv420p")
         f.pts, f.time_base = i * 3000, fractions.Fraction(1, 90_000)
-        out.append(f)
-    return out
+        return f
 
 
 def portrait_of(size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -146,6 +152,12 @@ def animated_512(frames: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]
     return img, lm, outs
 
 
+def encode_ms(encoder: Any, canvases: Sequence[np.ndarray], frames: int) -> float:
+    """Mean ms of one aiortc-style ``encoder.encode(frame)`` (encode + packetize) per frame."""
+    feed = FrameFeed(canvases)
+    return timed(lambda _: encoder.encode(feed()), range(frames))
+
+
 def output_rows(names: Sequence[str], frames: int, portrait: tuple[np.ndarray, np.ndarray, list[np.ndarray]]
                 ) -> list[dict[str, Any]]:
     from aiortc.codecs.vpx import Vp8Encoder
@@ -163,11 +175,8 @@ def output_rows(names: Sequence[str], frames: int, portrait: tuple[np.ndarray, n
         composite_ms = timed(comp.compose, outs)
         canvases = [comp.compose(o) for o in outs]
         i420_ms = timed(_to_i420, canvases)
-        vframes = video_frames([canvases[i % len(canvases)] for i in range(frames)])
-        vp8 = Vp8Encoder()
-        vp8_ms = timed(vp8.encode, vframes)
-        h264 = LeveledH264Encoder(h264_level(w, h, 30.0))
-        h264_ms = timed(h264.encode, vframes)
+        vp8_ms = encode_ms(Vp8Encoder(), canvases, frames)
+        h264_ms = encode_ms(LeveledH264Encoder(h264_level(w, h, 30.0)), canvases, frames)
         rows.append({"output": name, "width": w, "height": h, "composite_ms": composite_ms, "i420_ms": i420_ms,
                      "vp8_ms": vp8_ms, "h264_ms": h264_ms, "total_vp8_ms": composite_ms + i420_ms + vp8_ms,
                      "total_h264_ms": composite_ms + i420_ms + h264_ms})
@@ -176,7 +185,7 @@ def output_rows(names: Sequence[str], frames: int, portrait: tuple[np.ndarray, n
     return rows
 
 
-def fanout_ms(n: int, per_viewer_limit: int, vframes: list[av.VideoFrame]) -> float:
+def fanout_ms(n: int, per_viewer_limit: int, canvases: Sequence[np.ndarray], frames: int) -> float:
     """ms/frame of the encoders and packetizers N viewers need (``per_viewer_limit`` own encoders)."""
     from aiortc.codecs.vpx import Vp8Encoder
 
@@ -186,7 +195,10 @@ def fanout_ms(n: int, per_viewer_limit: int, vframes: list[av.VideoFrame]) -> fl
     packers = [Vp8Encoder() for _ in range(n - len(own))]  # each shared viewer's sender packetizes
     shared = SharedEncoder("vp8") if packers else None
 
-    def one(frame: av.VideoFrame) -> None:
+    feed = FrameFeed(canvases)
+
+    def one(_: int) -> None:
+        frame = feed()  # one frame object for all, as aiortc's relay hands it out
         for enc in own:
             enc.encode(frame)
         if shared is not None:
@@ -195,7 +207,7 @@ def fanout_ms(n: int, per_viewer_limit: int, vframes: list[av.VideoFrame]) -> fl
                 for p in packers:
                     p.pack(packet)
 
-    return timed(one, vframes)
+    return timed(one, range(frames))
 
 
 def viewer_rows(counts: Sequence[int], frames: int, portrait: tuple[np.ndarray, np.ndarray, list[np.ndarray]]
@@ -209,12 +221,11 @@ def viewer_rows(counts: Sequence[int], frames: int, portrait: tuple[np.ndarray, 
     composite_ms = timed(comp.compose, outs)
     canvases = [comp.compose(o) for o in outs]
     i420_ms = timed(_to_i420, canvases)
-    vframes = video_frames([canvases[i % len(canvases)] for i in range(frames)])
     limit = WebRTCSettings().per_viewer_limit
     rows: list[dict[str, Any]] = []
     for n in counts:
-        auto = fanout_ms(n, limit, vframes)
-        own = fanout_ms(n, n, vframes)
+        auto = fanout_ms(n, limit, canvases, frames)
+        own = fanout_ms(n, n, canvases, frames)
         base = composite_ms + i420_ms
         rows.append({"viewers": n, "composite_ms": composite_ms, "i420_ms": i420_ms, "encode_auto_ms": auto,
                      "encode_per_viewer_ms": own, "total_auto_ms": base + auto, "total_per_viewer_ms": base + own})
