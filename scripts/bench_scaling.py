@@ -266,7 +266,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.5), sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.5))  # own y scales: a 2048² portrait dwarfs the rest
     p, o, v = result["portraits"], result["outputs"], result["viewers"]
     ax = axes[0]
     xs = [r["portrait"] for r in p]
