@@ -13,6 +13,7 @@ clips, or a synthetic clip when those are absent).
     python scripts/bench.py --json out/bench.json
     python scripts/bench.py --render-seconds 90  # the 90-second end-to-end check
     python scripts/bench.py --engines            # every generator engine × size × batch (+ PNG plot)
+    python scripts/bench.py --scaling            # live ms/frame vs portrait, output size, viewers (+ PNG plot)
 """
 
 from __future__ import annotations
@@ -190,13 +191,26 @@ def render_check(seconds: float) -> dict[str, float]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="*", default=[256, 512, 1024])
-    ap.add_argument("--frames", type=int, default=150)
+    ap.add_argument("--frames", type=int, default=150,
+                    help="frames per measurement (--scaling: each also stops after a few seconds)")
     ap.add_argument("--render-seconds", type=float, default=0, help="also time an end-to-end render of an N-second driver")
     ap.add_argument("--json", type=Path, help="write results as JSON here")
     ap.add_argument("--engines", nargs="*", metavar="ENGINE",
                     help="instead: benchmark generator engines (all that work here, or those named) at "
                     "256²/512²/1024² × batch 1/4/8, with a table, JSON and a PNG plot (scripts/bench_engines.py)")
+    ap.add_argument("--scaling", action="store_true",
+                    help="instead: how the live cost grows with portrait size, output size and viewer count — "
+                    "a markdown table, JSON (--json, default out/bench_scaling.json) and a PNG plot "
+                    "(scripts/bench_scaling.py)")
+    from bench_scaling import add_arguments as add_scaling_arguments
+
+    add_scaling_arguments(ap)
     args = ap.parse_args()
+    if args.scaling:
+        from bench_scaling import run_cli as bench_scaling
+
+        args.json = args.json or Path("out/bench_scaling.json")
+        return bench_scaling(args)
     if args.engines is not None:
         from bench_engines import main as bench_engines
 

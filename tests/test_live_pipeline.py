@@ -14,10 +14,12 @@ latencies are measured by ``scripts/bench_live.py``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 
+import cv2
 import numpy as np
 import pytest
 
@@ -25,7 +27,7 @@ from streamfx.animator import Animator
 from streamfx.compositing import Compositor, overlay, parse_size, placement
 from streamfx.drivers import open_driver
 from streamfx.live.hub import LatestFrameHub, LiveFrame
-from streamfx.live.metrics import LiveMetrics, RateMeter
+from streamfx.live.metrics import FallingBehind, LiveMetrics, RateMeter
 from streamfx.live.pipeline import LivePipeline, LiveSettings
 from streamfx.sinks.base import FrameSink
 from streamfx.sources.base import DriverFrame, FrameSource
@@ -426,3 +428,74 @@ def test_swapping_the_driver_brings_driver_up_back(portrait: np.ndarray, portrai
         wait_until(lambda: pipe.metrics.driver_up is True, "driver_up true on the new driver")
         assert pipe.status()["driver"] == "ScriptSource"
         assert len(next_frames(pipe.hub, 5)) == 5
+
+
+# -- falling behind: one warning, with the fix ----------------------------------------------
+def test_falling_behind_fires_once_after_five_seconds_behind() -> None:
+    """Readings every 0.5 s (as the CLI takes them): a dip that recovers restarts the clock;
+    5 s in a row below 90 % of the target fires once, and never again."""
+    alarm = FallingBehind(30.0)
+    t = 0.0
+    fired = []
+    for output in [14.0] * 6 + [29.5] + [14.0] * 20:  # recovered after 3 s, then behind for 10 s
+        fired.append(alarm.check(output, capture_fps=30.0, now=t))
+        t += 0.5
+    assert fired.count(True) == 1
+    # the dip before the recovery (3 s) did not count: it fires 5 s after the second dip began
+    assert fired.index(True) == 7 + 10
+
+
+def test_falling_behind_blames_neither_a_slow_driver_nor_no_output() -> None:
+    alarm = FallingBehind(30.0)
+    # a camera that itself delivers 15 fps: the pipeline keeps up with it, a smaller --size won't help
+    assert not any(alarm.check(15.0, capture_fps=15.0, now=i * 0.5) for i in range(40))
+    # no output at all (paused, or an animator failing every frame) is no reading
+    assert not any(alarm.check(0.0, capture_fps=30.0, now=i * 0.5) for i in range(40))
+
+
+def run_cli_wait(pipe: LivePipeline, seconds: float) -> None:
+    """The live CLI's serving loop (where it reads the metrics), for ``seconds``."""
+    from argparse import Namespace
+
+    from streamfx.live.cli import _wait
+
+    asyncio.run(_wait(asyncio.Event(), pipe, Namespace(duration=seconds, stats_every=0.0)))
+
+
+def falling_behind_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "cannot keep up" in r.getMessage()]
+
+
+def test_live_warns_once_with_the_fix_when_the_output_stays_slow(
+        portrait: np.ndarray, portrait_landmarks: np.ndarray, caplog: pytest.LogCaptureFixture) -> None:
+    """The real Animator slowed to ~14 fps (0.06 s a frame on purpose: a machine too small for
+    the portrait) under a 30 fps driver and target: after 5 s one warning naming the fix, and
+    no second one in the 6 s after."""
+    caplog.set_level(logging.WARNING, logger="streamfx.live")
+    big = cv2.resize(portrait, (1024, 1024), interpolation=cv2.INTER_CUBIC)  # bigger than a light portrait
+    anim = SlowAnimator(real_animator(big, portrait_landmarks * 2.0), cost_s=0.06)
+    pipe = LivePipeline(anim, script_driver(anim.inner, fps=30),  # type: ignore[arg-type]
+                        LiveSettings(width=1280, height=720, fps=30), source_image=big)
+    with pipe:
+        wait_until(lambda: pipe.metrics.output.total >= 2, "the first frames")
+        run_cli_wait(pipe, 12.0)
+    warnings = falling_behind_warnings(caplog)
+    assert len(warnings) == 1, warnings
+    text = warnings[0]
+    assert "below the 30 fps target" in text and "for 5 s" in text
+    # the fix, in options the user can type: a smaller --size, a smaller portrait
+    assert "--size 854x480" in text and "smaller portrait (this one is 1024x1024" in text and "512 px" in text, text
+
+
+def test_live_does_not_warn_while_the_output_keeps_up(
+        portrait: np.ndarray, portrait_landmarks: np.ndarray, caplog: pytest.LogCaptureFixture) -> None:
+    """The real pipeline at 15 fps target under a 30 fps driver keeps up with room to spare
+    even on a loaded machine: 8 s of serving loop, no warning."""
+    caplog.set_level(logging.WARNING, logger="streamfx.live")
+    pipe = real_pipeline(portrait, portrait_landmarks, width=320, height=180, fps=15.0)
+    with pipe:
+        wait_until(lambda: pipe.metrics.output.total >= 2, "the first frames")
+        run_cli_wait(pipe, 8.0)
+        out = pipe.metrics.rates()[1]
+    assert out >= 0.9 * 15.0, f"the pipeline did not keep up here ({out:.1f} fps): the test says nothing"
+    assert falling_behind_warnings(caplog) == []

@@ -58,3 +58,27 @@ def test_bench_prints_a_table_and_json(tmp_path: Path) -> None:
     assert "| 256² |" in p.stdout
     rows = json.loads(out.read_text())["stages"]
     assert rows[0]["size"] == 256 and rows[0]["generator_ms"] > 0 and rows[0]["track_ms"] > 0
+
+
+def test_bench_scaling_writes_table_json_and_plot(tmp_path: Path) -> None:
+    """``bench.py --scaling`` (small: two portraits, one output size, two viewer counts, few
+    frames): a markdown table with a row for each, the JSON behind it and a PNG plot."""
+    from PIL import Image
+
+    out, png = tmp_path / "scaling.json", tmp_path / "scaling.png"
+    p = subprocess.run([sys.executable, "scripts/bench.py", "--scaling", "--portraits", "256", "512",
+                        "--outputs", "480p", "--viewers", "1", "3", "--frames", "6",
+                        "--json", str(out), "--plot", str(png)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    for row in ("| 256² |", "| 512² |", "| 480p (854×480) |", "| 1 |", "| 3 |"):
+        assert row in p.stdout, (row, p.stdout)
+    result = json.loads(out.read_text())
+    assert [r["portrait"] for r in result["portraits"]] == [256, 512]
+    assert all(r["animate_ms"] > 0 and r["composite_720p_ms"] > 0 for r in result["portraits"])
+    assert [(r["width"], r["height"]) for r in result["outputs"]] == [(854, 480)]
+    assert result["outputs"][0]["vp8_ms"] > 0 and result["outputs"][0]["h264_ms"] > 0
+    assert [r["viewers"] for r in result["viewers"]] == [1, 3]
+    assert all(r["encode_auto_ms"] > 0 and r["encode_per_viewer_ms"] > 0 for r in result["viewers"])
+    with Image.open(png) as im:
+        assert im.format == "PNG" and im.size[0] > 1000

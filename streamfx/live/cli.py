@@ -570,9 +570,13 @@ def _print_urls(server: Any, args: argparse.Namespace) -> None:
 
 
 async def _wait(stop: asyncio.Event, pipeline: Any, args: argparse.Namespace) -> None:
-    """Until ``stop`` or --duration; the periodic stats line in between."""
+    """Until ``stop`` or --duration; the periodic stats line in between, and one warning
+    with the fix if the output stays below its frame rate (:class:`FallingBehind`)."""
+    from streamfx.live.metrics import FallingBehind
+
     started = time.monotonic()
     next_stats = started + args.stats_every if args.stats_every else None
+    behind = FallingBehind(pipeline.settings.fps)
     while not stop.is_set():
         timeout = 0.5
         if args.duration is not None:
@@ -585,6 +589,40 @@ async def _wait(stop: asyncio.Event, pipeline: Any, args: argparse.Namespace) ->
         if next_stats is not None and time.monotonic() >= next_stats:
             next_stats += args.stats_every
             print(_one_line_stats(pipeline), flush=True)
+        if pipeline.paused:
+            behind.reset()  # a frozen output is asked for, not a slow machine
+        elif not behind.fired:
+            capture_fps, output_fps = pipeline.metrics.rates()
+            if behind.check(output_fps, capture_fps):
+                log.warning("%s", falling_behind_advice(pipeline, output_fps, behind.hold_s))
+
+
+#: Smaller output sizes to suggest, largest first (16:9, like the default).
+SMALLER_SIZES = ((1920, 1080), (1280, 720), (854, 480), (640, 360))
+#: A portrait side that animates in real time on a small machine (``scripts/bench.py --scaling``).
+LIGHT_PORTRAIT_SIDE = 512
+
+
+def falling_behind_advice(pipeline: Any, output_fps: float, held_s: float) -> str:
+    """One line: the output is below its target rate, what a frame costs, and the fix — a
+    smaller portrait and/or a smaller ``--size``, the bigger cost first."""
+    s = pipeline.settings
+    stages = pipeline.metrics.snapshot()["stage_ms"]
+    animate, composite = stages.get("animate") or 0.0, stages.get("composite") or 0.0
+    fixes: list[str] = []
+    pw, ph = pipeline.animator.size
+    if max(pw, ph) > LIGHT_PORTRAIT_SIDE:
+        # the generator's cost grows with the portrait's pixels; --frame only crops what is
+        # shown, so the portrait itself has to be smaller
+        fixes.append(f"a smaller portrait (this one is {pw}x{ph}: a head-and-shoulders crop of --source, "
+                     f"about {LIGHT_PORTRAIT_SIDE} px)")
+    smaller = next(((w, h) for w, h in SMALLER_SIZES if w * h < s.width * s.height), None)
+    if smaller is not None:
+        size_fix = f"a smaller --size (e.g. --size {smaller[0]}x{smaller[1]})"
+        fixes.insert(0 if composite > animate else len(fixes), size_fix)
+    fix = " or ".join(fixes) if fixes else "fewer viewers or other programs, or a lower --fps"
+    return (f"the output runs at {output_fps:.1f} fps, below the {s.fps:g} fps target, for {held_s:g} s: this "
+            f"machine cannot keep up (animate {animate:.0f} ms + composite {composite:.0f} ms a frame) — try {fix}")
 
 
 def web_settings(args: argparse.Namespace) -> tuple[Any, Any]:

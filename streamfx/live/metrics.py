@@ -86,6 +86,49 @@ def _entry(table: dict[str, W], key: str, make: Callable[[float], W], window_s: 
     return item
 
 
+class FallingBehind:
+    """Notices, once, that the output rate stays below its target: the machine cannot keep up.
+
+    Fed the sliding-window rates (every half second or so, by whoever already reads them);
+    :meth:`check` returns True exactly once, when the output has run below ``share`` of the
+    target for ``hold_s`` seconds in a row while the driver delivered faster than that (a
+    camera that itself gives 15 fps in dim light is not the pipeline's fault, and a smaller
+    picture would not help). Not thread-safe: one caller.
+    """
+
+    def __init__(self, target_fps: float, hold_s: float = 5.0, share: float = 0.9) -> None:
+        self.target_fps = target_fps
+        self.hold_s = hold_s
+        self.share = share
+        self._since: float | None = None
+        self.fired = False
+
+    def behind(self, output_fps: float, capture_fps: float) -> bool:
+        """This reading alone: output below the target and below what the driver delivers."""
+        limit = self.share * self.target_fps
+        # 0 fps is no reading (not started, paused, a failing animator): no size advice for that
+        return 0 < output_fps < limit and output_fps < self.share * capture_fps
+
+    def check(self, output_fps: float, capture_fps: float, now: float | None = None) -> bool:
+        """True the first time the output has been behind for ``hold_s`` s in a row; else False."""
+        now = time.monotonic() if now is None else now
+        if self.fired:
+            return False
+        if not self.behind(output_fps, capture_fps):
+            self._since = None
+            return False
+        if self._since is None:
+            self._since = now
+        if now - self._since >= self.hold_s:
+            self.fired = True
+            return True
+        return False
+
+    def reset(self) -> None:
+        """Restart the clock (e.g. while paused: no output is expected)."""
+        self._since = None
+
+
 class LiveMetrics:
     """The live pipeline's numbers: what the panel shows and ``/metrics`` exports."""
 
@@ -151,6 +194,12 @@ class LiveMetrics:
             self.gauges[name] = float(value)
 
     # -- reading -------------------------------------------------------------------------
+    def rates(self) -> tuple[float, float]:
+        """(capture fps, output fps) over the window: the cheap part of :meth:`snapshot`."""
+        with self._lock:
+            now = time.perf_counter()
+            return self.capture.rate(now), self.output.rate(now)
+
     def snapshot(self) -> dict:
         """A JSON-ready dict (the panel polls this)."""
         with self._lock:
