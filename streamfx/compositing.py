@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from streamfx.errors import InputError
+from streamfx.imageio import resize_to
 
 FIT_MODES = ("fit", "cover", "stretch")
 #: The still backgrounds of earlier versions (the letterbox fill around an opaque portrait).
@@ -318,8 +319,7 @@ class Compositor:
         src = frame[cy : cy + ch, cx : cx + cw]
         resized = (cw, ch) != (p.w, p.h)
         if resized:
-            interp = cv2.INTER_AREA if p.w < cw else cv2.INTER_LINEAR
-            src = cv2.resize(src, (p.w, p.h), interpolation=interp)
+            src = resize_to(src, p.w, p.h)
         if (p.w, p.h) == (width, height) and opaque:
             # cover and stretch fill the canvas: no background shows, nothing to paste onto
             return src if resized else src.copy()
