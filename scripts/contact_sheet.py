@@ -3,7 +3,8 @@
 
 The driver is tracked once, and five moments are picked from its landmarks
 (:func:`streamfx.evaluation.pick_moments`): the widest mouth, a wink, raised brows, a gaze
-change and the most neutral frame. The portrait is animated in-process by the Animator over
+change and the most neutral frame — or, with ``--moments head``, the largest head moves
+(:func:`streamfx.evaluation.pick_head_moments`: yaw, pitch, roll, nearest, farthest). The portrait is animated in-process by the Animator over
 the whole driver (the retargeter's smoothing depends on the frames before), and for each
 moment one row shows the driver frame, the output frame, and the output's mouth and eyes
 cut out and zoomed 2× (relative to the output frame beside them). Rows are labelled with
@@ -40,6 +41,7 @@ from streamfx.evaluation import (  # noqa: E402
     choose_reference,
     crop,
     mouth_box,
+    pick_head_moments,
     pick_moments,
     read_frames,
 )
@@ -173,7 +175,7 @@ def sheet(shots: Sequence[Shot], title: str) -> np.ndarray:
 
 def make_sheet(portrait: Path, driver: Path, output: Path, settings: AnimatorSettings, *, max_size: int = 1024,
                landmarks: str | None = None, face: FaceChoice = None, frames: int | None = None,
-               tracked: list[DriverFrame] | None = None) -> list[DriverFrame]:
+               tracked: list[DriverFrame] | None = None, head: bool = False) -> list[DriverFrame]:
     """Render one portrait's sheet to ``output`` (PNG); returns the tracked driver so that
     further portraits with the same settings skip tracking it again."""
     image, lm = load_source(str(portrait), max_size, landmarks)
@@ -182,7 +184,7 @@ def make_sheet(portrait: Path, driver: Path, output: Path, settings: AnimatorSet
     try:
         if tracked is None:
             tracked = track_driver(animator, driver, frames)
-        moments = pick_moments([f.landmarks for f in tracked])
+        moments = (pick_head_moments if head else pick_moments)([f.landmarks for f in tracked])
         ref = choose_reference(animator, [f.landmarks for f in tracked], settings.retarget.reference,
                                [f.appearance for f in tracked])
         shots = render_moments(animator, driver, tracked, moments)
@@ -207,6 +209,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out-dir", type=Path, default=ROOT / "out" / "contact", help="folder for the sheets (default out/contact)")
     p.add_argument("--frames", type=int, help="only the driver's first N frames")
     p.add_argument("--max-size", type=int, default=1024, help="downscale the portrait's longer side to this (default 1024)")
+    p.add_argument("--moments", choices=("face", "head"), default="face",
+                   help="face: widest mouth, wink, raised brows, gaze, neutral (default); head: the largest yaw, "
+                        "pitch and roll, the nearest and farthest face, neutral")
     add_motion_options(p)
 
 
@@ -252,7 +257,7 @@ def run(args: argparse.Namespace) -> int:
         out = args.output if args.output and not args.sheet_all else args.out_dir / f"{p.stem}__{driver.stem}.png"
         try:
             tracked = make_sheet(p, driver, out, settings, max_size=args.max_size, landmarks=args.landmarks,
-                                 face=args.face, frames=args.frames, tracked=tracked)
+                                 face=args.face, frames=args.frames, tracked=tracked, head=args.moments == "head")
         except NoFaceError as e:
             if not args.sheet_all:
                 raise

@@ -531,6 +531,30 @@ def pick_moments(drivers: Sequence[np.ndarray | None]) -> list[Moment]:
     return [Moment(idx[int(f(v))], what, float(v[int(f(v))])) for what, v, f in picks]
 
 
+def pick_head_moments(drivers: Sequence[np.ndarray | None]) -> list[Moment]:
+    """The largest head moves of a driver (issue 12's contact sheets), from its landmarks:
+    the largest yaw and pitch (nose tip off the eyes' midpoint, io units, from the clip's
+    median), the largest roll (degrees from the median), the nearest and the farthest face
+    (inter-ocular distance over the median's), and the most neutral frame as in
+    :func:`pick_moments`. Empty when no frame has a face."""
+    from streamfx.expression import face_measures
+
+    idx = [i for i, d in enumerate(drivers) if d is not None]
+    if not idx:
+        return []
+    lms = [d for d in (drivers[i] for i in idx) if d is not None]
+    m = np.stack([face_measures(d) for d in lms])
+    rest = np.median(m, axis=0)
+    yaw, pitch = np.abs(m[:, 5] - rest[5]), np.abs(m[:, 6] - rest[6])
+    roll = np.degrees(np.abs((m[:, 7] - rest[7] + np.pi) % (2 * np.pi) - np.pi))
+    io = np.array([L.interocular(d) for d in lms])
+    zoom = io / float(np.median(io))
+    neutral = pick_moments(drivers)[-1]
+    picks = (("largest yaw", yaw, np.argmax), ("largest pitch", pitch, np.argmax), ("largest roll (deg)", roll, np.argmax),
+             ("nearest (io × median)", zoom, np.argmax), ("farthest (io × median)", zoom, np.argmin))
+    return [*(Moment(idx[int(f(v))], what, float(v[int(f(v))])) for what, v, f in picks), neutral]
+
+
 # ---- reporting ---------------------------------------------------------------------------
 def _f(v: float, fmt: str = ".3f") -> str:
     return "—" if v is None or not math.isfinite(v) else format(v, fmt)

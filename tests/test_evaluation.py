@@ -275,6 +275,27 @@ def test_pick_moments_finds_each_moment_in_a_made_up_sequence() -> None:
     assert E.pick_moments([None, None]) == []
 
 
+def test_pick_head_moments_finds_the_largest_moves_in_a_made_up_sequence() -> None:
+    """Issue 12's sheets: the largest yaw, pitch and roll, and the nearest and farthest face."""
+    rng = np.random.default_rng(2)
+    rig = _rig()
+    seq: list[np.ndarray | None] = []
+    for i in range(25):
+        ch = {"yaw": rng.uniform(-4, 4), "pitch": rng.uniform(-3, 3), "roll": rng.uniform(-3, 3)}
+        ch.update({5: {"yaw": 30.0}, 10: {"pitch": 20.0}, 15: {"roll": 25.0}}.get(i, {}))
+        lm = _pose(rig, **ch)
+        if i == 19:
+            lm = _rotated(lm, 0.0, 1.3)  # leaning in
+        if i == 22:
+            lm = _rotated(lm, 0.0, 0.75)  # leaning back
+        seq.append(lm)
+    seq[3] = None
+    picked = {m.what: m.index for m in E.pick_head_moments(seq)}
+    assert picked["largest yaw"] == 5 and picked["largest pitch"] == 10 and picked["largest roll (deg)"] == 15
+    assert picked["nearest (io × median)"] == 19 and picked["farthest (io × median)"] == 22
+    assert "most neutral" in picked and E.pick_head_moments([None]) == []
+
+
 # ---- the command line checks its inputs before the long runs ------------------------------
 def _args(tmp_path, **kw: object) -> argparse.Namespace:  # type: ignore[no-untyped-def]
     p = argparse.ArgumentParser()
