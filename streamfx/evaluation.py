@@ -551,7 +551,7 @@ def pick_head_moments(drivers: Sequence[np.ndarray | None]) -> list[Moment]:
     zoom = io / float(np.median(io))
     neutral = pick_moments(drivers)[-1]
     picks = (("largest yaw", yaw, np.argmax), ("largest pitch", pitch, np.argmax), ("largest roll (deg)", roll, np.argmax),
-             ("nearest (io × median)", zoom, np.argmax), ("farthest (io × median)", zoom, np.argmin))
+             ("nearest (io x median)", zoom, np.argmax), ("farthest (io x median)", zoom, np.argmin))
     return [*(Moment(idx[int(f(v))], what, float(v[int(f(v))])) for what, v, f in picks), neutral]
 
 

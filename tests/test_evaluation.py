@@ -292,7 +292,7 @@ def test_pick_head_moments_finds_the_largest_moves_in_a_made_up_sequence() -> No
     seq[3] = None
     picked = {m.what: m.index for m in E.pick_head_moments(seq)}
     assert picked["largest yaw"] == 5 and picked["largest pitch"] == 10 and picked["largest roll (deg)"] == 15
-    assert picked["nearest (io × median)"] == 19 and picked["farthest (io × median)"] == 22
+    assert picked["nearest (io x median)"] == 19 and picked["farthest (io x median)"] == 22
     assert "most neutral" in picked and E.pick_head_moments([None]) == []
 
 
