@@ -69,7 +69,7 @@ def test_obs_shows_the_animated_portrait_with_alpha(obs: HeadlessOBS, live_strea
     res = streamfx("obs", "setup", "--url", obs.url, "--stream", f"tcp://127.0.0.1:{port}")
     assert res.returncode == 0, res.stderr
     assert f"created {INPUT_NAME}" in res.stdout and "Media source" in res.stdout
-    bridge = Bridge.connect(obs.url)
+    bridge = Bridge.connect(obs.url, timeout=20.0)  # OBS under Xvfb on a loaded 2-core box can take seconds to tear a source down
     try:
         t0 = time.monotonic()
         bridge.wait_for_frame(INPUT_NAME, timeout=30)
@@ -109,7 +109,7 @@ def test_setup_keeps_animcam_in_sync_and_remove_takes_it_out(obs: HeadlessOBS, l
                              stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(iter(watch.stdout.readline, "")), daemon=True).start()  # type: ignore[union-attr]
-    bridge = Bridge.connect(obs.url)
+    bridge = Bridge.connect(obs.url, timeout=20.0)  # OBS under Xvfb on a loaded 2-core box can take seconds to tear a source down
     try:
         deadline = time.monotonic() + 30
         while not any("watching" in line for line in lines):
