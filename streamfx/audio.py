@@ -83,21 +83,23 @@ def iter_audio(path: str | Path, *, rate: int = AUDIO_RATE, channels: int = 2,
                     yield np.zeros((channels, -skip), np.float32)
                     skip = 0
             for out in resampler.resample(frame):
-                chunk = out.to_ndarray().astype(np.float32, copy=False)
-                if skip:
-                    cut = min(skip, chunk.shape[1])
-                    chunk, skip = chunk[:, cut:], skip - cut
+                chunk, skip = _trimmed(out, skip)
                 if chunk.shape[1]:
                     yield chunk
-        for out in resampler.resample(None):
-            chunk = out.to_ndarray().astype(np.float32, copy=False)
-            if skip:
-                cut = min(skip, chunk.shape[1])
-                chunk, skip = chunk[:, cut:], skip - cut
+        for out in resampler.resample(None):  # what the resampler still holds
+            chunk, skip = _trimmed(out, skip or 0)
             if chunk.shape[1]:
                 yield chunk
     finally:
         container.close()
+
+
+def _trimmed(out: Any, skip: int) -> tuple[np.ndarray, int]:
+    """A resampled frame as channels × samples float32, less the first ``skip`` samples still
+    to drop; and how many are left to drop after it."""
+    chunk = out.to_ndarray().astype(np.float32, copy=False)
+    cut = min(skip, chunk.shape[1])
+    return chunk[:, cut:], skip - cut
 
 
 def require_audio(path: str | Path, what: str = "audio file") -> None:

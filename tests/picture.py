@@ -207,6 +207,18 @@ class PortraitCheck:
         return worst, bound
 
 
+def fitted_face(portrait: np.ndarray, landmarks: np.ndarray, width: int, height: int
+                ) -> tuple[int, tuple[slice, slice]]:
+    """Where a portrait lands when fitted (letterboxed, centred) into width × height: the
+    left edge of the picture, and its face's inner half as (rows, columns) slices."""
+    s = height / portrait.shape[0]
+    x0 = (width - round(portrait.shape[1] * s)) // 2
+    lm = landmarks[:, :2] * s + (x0, 0)
+    (fx0, fy0), (fx1, fy1) = lm.min(axis=0), lm.max(axis=0)
+    mx, my = 0.25 * (fx1 - fx0), 0.25 * (fy1 - fy0)
+    return x0, (slice(int(fy0 + my), int(fy1 - my)), slice(int(fx0 + mx), int(fx1 - mx)))
+
+
 def mouth_openness(frames: Sequence[np.ndarray]) -> np.ndarray:
     """The mouth openness mediapipe reads in each frame (video mode; NaN where no face is found)."""
     from streamfx import landmarks as L

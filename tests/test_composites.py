@@ -27,6 +27,7 @@ from streamfx.live.pipeline import LivePipeline, LiveSettings
 from streamfx.sinks.vcam import VirtualCameraSink
 from streamfx.tracking import track_portrait
 from tests.conftest import media
+from tests.picture import fitted_face
 from tests.test_live_pipeline import wait_until
 from tests.test_live_vcam import recording_backend, sent  # noqa: F401 - the fixture
 
@@ -98,12 +99,7 @@ def test_the_cut_out_portrait_over_the_camera(recording_backend, portrait: np.nd
     cams = driver_pictures(driver)
     # the astronaut's top corners are background (sky, flag): they show the camera now; the
     # letterbox margins too. The face shows the portrait.
-    s = H / portrait.shape[0]
-    x0 = (W - round(portrait.shape[1] * s)) // 2
-    lm = portrait_landmarks[:, :2] * s + (x0, 0)
-    (fx0, fy0), (fx1, fy1) = lm.min(axis=0), lm.max(axis=0)
-    mx, my = 0.25 * (fx1 - fx0), 0.25 * (fy1 - fy0)
-    face = (slice(int(fy0 + my), int(fy1 - my)), slice(int(fx0 + mx), int(fx1 - mx)))
+    x0, face = fitted_face(portrait, portrait_landmarks, W, H)
     margin = (slice(0, H), slice(0, x0 - 2))
     corner = (slice(0, 30), slice(x0 + 4, x0 + 34))
     still = Compositor(W, H)

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import CHROMIUM
+from tests.picture import fitted_face
 from tests.test_live_browser import DRIVER, LiveProcess
 
 W, H = 640, 360
@@ -66,12 +67,7 @@ def test_overlay_page_unpacks_the_alpha_onto_a_transparent_canvas(live: LiveProc
     assert errors == []
     assert body_bg in ("rgba(0, 0, 0, 0)", "transparent")
     # where the demo portrait lands (fit: 512² → 360², centred) and its face
-    s = H / portrait.shape[0]
-    x0 = (W - round(portrait.shape[1] * s)) // 2
-    lm = portrait_landmarks[:, :2] * s + (x0, 0)
-    (fx0, fy0), (fx1, fy1) = lm.min(axis=0), lm.max(axis=0)
-    mx, my = 0.25 * (fx1 - fx0), 0.25 * (fy1 - fy0)
-    face = (slice(int(fy0 + my), int(fy1 - my)), slice(int(fx0 + mx), int(fx1 - mx)))
+    x0, face = fitted_face(portrait, portrait_landmarks, W, H)
     for f in frames:
         assert f.shape == (H, W, 4)
         a = f[..., 3]
