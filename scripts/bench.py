@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from streamfx.alignment import AlignSettings  # noqa: E402
 from streamfx.generator import WarpGenerator  # noqa: E402
-from streamfx.generator.appearance import extract_appearance  # noqa: E402
+from streamfx.generator.appearance import DriverAppearance, extract_appearance  # noqa: E402
 from streamfx.imageio import demo_portrait  # noqa: E402
 from streamfx.matte import source_matte  # noqa: E402
 from streamfx.motion import FaceRig, MotionScript  # noqa: E402
@@ -146,13 +146,20 @@ def stage_table(sizes: list[int], frames: int) -> list[dict[str, float | int]]:
         # from each frame (in the tracking stage) and draw them (in the generator's)
         tracked = [(f, d) for f, d in zip(decoded, driver_lms, strict=True) if d is not None]
         layers = gen.src.stack.layers if gen.src is not None else ()
-        appearance_ms = time_each(lambda item, layers=layers: extract_appearance(layers, *item), tracked)
+
+        def appearance(item: tuple[np.ndarray, np.ndarray], layers: Sequence[Any] = layers) -> object:
+            return extract_appearance(layers, *item)
+
+        def render_driven(item: tuple[np.ndarray, DriverAppearance], gen: WarpGenerator = gen) -> np.ndarray:
+            return gen.render(*item)
+
+        appearance_ms = time_each(appearance, tracked)
         rt_video = MotionRetargeter(lm)
-        driven = []
+        driven: list[tuple[np.ndarray, DriverAppearance]] = []
         for i, (f, d) in enumerate(tracked):
             look = extract_appearance(layers, f, d)
             driven.append((rt_video.update(d, i / 30), look.with_reference(driven[0][1] if driven else look)))
-        video_ms = time_each(lambda item, gen=gen: gen.render(*item), driven)
+        video_ms = time_each(render_driven, driven)
         outs = [gen.render(tg) for tg in targets[:frames]]
         buf = tmp / f"enc{size}.mp4"
         with av.open(str(buf), "w") as o:
@@ -174,18 +181,51 @@ def stage_table(sizes: list[int], frames: int) -> list[dict[str, float | int]]:
     return rows
 
 
-def render_check(seconds: float) -> dict[str, float]:
-    from streamfx.render import RenderJob, render
+_RENDER_CODE = """
+import json, resource, sys, time
+from streamfx.render import RenderJob, render
+def cpu():
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+c, t = cpu(), time.perf_counter()
+res = render(RenderJob(source=sys.argv[1], driver=sys.argv[2], output=sys.argv[3], progress=False))
+wall, c = time.perf_counter() - t, cpu() - c
+print("RESULT " + json.dumps({"frames": res.frames, "wall_s": wall, "fps": res.frames / wall, "cpu_s": c,
+      "cores_busy": c / wall, "workers": getattr(res, "workers", 0),
+      **{k + "_ms": v for k, v in res.stage_ms.items()}}))
+"""
 
+
+def time_render(checkout: Path, portrait: Path, driver: Path, output: Path) -> dict[str, float]:
+    """``streamfx render`` of ``checkout`` (any version of this repository) on the given files,
+    in a fresh interpreter: wall time of the render itself (not the imports), fps, and CPU
+    time of the process and its worker processes (``cores_busy`` = CPU / wall)."""
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    p = subprocess.run([sys.executable, "-c", _RENDER_CODE, str(portrait), str(driver), str(output)],
+                       cwd=checkout, env=env, capture_output=True, text=True, check=False)
+    line = next((x for x in p.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if p.returncode or line is None:
+        raise RuntimeError(f"the render in {checkout} failed: {p.stderr.strip().splitlines()[-1:]}")
+    return json.loads(line.removeprefix("RESULT "))
+
+
+def render_check(seconds: float, against: Path | None = None) -> dict[str, Any]:
+    """An N-second 640×480 driver → the 512² demo portrait, rendered by this checkout and,
+    if given, by ``against`` (another checkout, e.g. a ``git worktree`` of main), one after
+    the other on the same files."""
     tmp = Path(tempfile.mkdtemp())
     drv = make_driver(tmp / "driver_640x480.mp4", seconds)
     portrait = tmp / "portrait.png"
     cv2.imwrite(str(portrait), cv2.cvtColor(demo_portrait(), cv2.COLOR_RGB2BGR))
-    t = time.perf_counter()
-    res = render(RenderJob(source=str(portrait), driver=str(drv), output=str(tmp / "out.mp4"), progress=False))
-    wall = time.perf_counter() - t
-    return {"driver_seconds": seconds, "frames": res.frames, "wall_s": wall, "fps": res.frames / wall,
-            **{f"{k}_ms": v for k, v in res.stage_ms.items()}}
+    res: dict[str, Any] = {"driver_seconds": seconds,
+                           **time_render(ROOT, portrait, drv, tmp / "out.mp4")}
+    if against is not None:
+        base = time_render(against.resolve(), portrait, drv, tmp / "out_against.mp4")
+        res["against"] = {"checkout": str(against), **base}
+        res["speedup"] = res["fps"] / base["fps"]
+    return res
 
 
 def main() -> int:
@@ -194,6 +234,9 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=150,
                     help="frames per measurement (--scaling: each also stops after a few seconds)")
     ap.add_argument("--render-seconds", type=float, default=0, help="also time an end-to-end render of an N-second driver")
+    ap.add_argument("--against", type=Path, metavar="CHECKOUT",
+                    help="with --render-seconds: also time the same render by another checkout (e.g. a git worktree "
+                         "of main) and print the speed-up")
     ap.add_argument("--json", type=Path, help="write results as JSON here")
     ap.add_argument("--engines", nargs="*", metavar="ENGINE",
                     help="instead: benchmark generator engines (all that work here, or those named) at "
@@ -230,10 +273,15 @@ def main() -> int:
         print(f"| {r['size']}² | " + " | ".join(f"{r[c]:.2f}" for c in cols[1:]) + " |")
     result: dict[str, object] = {"machine": machine, "stages": rows}
     if args.render_seconds:
-        rc = render_check(args.render_seconds)
+        rc = render_check(args.render_seconds, args.against)
         result["render"] = rc
         print(f"\nend-to-end render of a {rc['driver_seconds']:.0f}-s 640×480 30 fps driver → 512² portrait: "
-              f"{rc['frames']} frames in {rc['wall_s']:.1f} s ({rc['fps']:.1f} fps)")
+              f"{rc['frames']} frames in {rc['wall_s']:.1f} s ({rc['fps']:.1f} fps, {rc['cores_busy']:.2f} cores busy, "
+              f"{rc['workers']} generator workers)")
+        if "against" in rc:
+            b = rc["against"]
+            print(f"{b['checkout']}: {b['frames']} frames in {b['wall_s']:.1f} s ({b['fps']:.1f} fps, "
+                  f"{b['cores_busy']:.2f} cores busy) → speed-up {rc['speedup']:.2f}×")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2))

@@ -142,15 +142,36 @@ class Animator:
             return self.settings.live_values()
 
     # ---- per frame -----------------------------------------------------------------------
+    @property
+    def tracks_drivers(self) -> bool:
+        """Whether driver images are tracked here (else only landmarks-carrying frames animate)."""
+        return self._tracker is not None
+
     def track(self, frame: DriverFrame) -> np.ndarray | None:
         """Driver landmarks for a frame (tracked from its image, or given by a script)."""
         if frame.landmarks is not None:
             return frame.landmarks
         if frame.image is None or self._tracker is None:
             return None
-        image = frame.image[:, ::-1] if self.retargeter.settings.mirror else frame.image
+        return self.admit(frame, self.measure(frame))
+
+    def _driver_image(self, frame: DriverFrame) -> np.ndarray:
+        assert frame.image is not None
+        return frame.image[:, ::-1] if self.retargeter.settings.mirror else frame.image
+
+    def measure(self, frame: DriverFrame) -> np.ndarray | None:
+        """The first half of :meth:`track`: the tracker's landmarks (478×3 pixels, mesh +
+        alignment) for a frame with an image, not yet checked. Frames in order (the tracker
+        follows the face from frame to frame); it may run on another thread than :meth:`admit`."""
+        assert self._tracker is not None
+        return self._tracker.track(self._driver_image(frame))
+
+    def admit(self, frame: DriverFrame, measured: np.ndarray | None) -> np.ndarray | None:
+        """The second half of :meth:`track`: ``measured`` through the track gate (None: a pose
+        the tracker cannot have seen) and, when it passes, the frame's appearance. Frames in order."""
+        image = self._driver_image(frame)
         h, w = image.shape[:2]
-        lm = self.gate.check(self._tracker.track(image), w, h, frame.timestamp)
+        lm = self.gate.check(measured, w, h, frame.timestamp)
         if lm is not None and frame.appearance is None:
             frame.appearance = self.appearance_of(image, lm)
         return lm
@@ -166,9 +187,15 @@ class Animator:
         out = self._step(frame)
         return out[..., :3] if out.shape[2] == 4 else out
 
-    def _step(self, frame: DriverFrame) -> np.ndarray:
+    def pose(self, frame: DriverFrame, *, tracked: bool = False) -> tuple[np.ndarray, DriverAppearance | None]:
+        """The sequential half of a step, frames in order: the driver's landmarks (tracked
+        unless the frame has them), retargeted onto the portrait (478×3 target landmarks, the
+        retargeter's filters and hold/ease of a lost face), and the driver's appearance with its
+        reference's, for the generator. :meth:`render` turns it into the frame; a render hands
+        poses to worker processes (:mod:`streamfx.generator_pool`). ``tracked``: the frame's
+        ``landmarks`` already hold what :meth:`track` gave (None: no face), as a render sets them."""
         t0 = time.perf_counter()
-        driver = self.track(frame)
+        driver = frame.landmarks if tracked else self.track(frame)
         t1 = time.perf_counter()
         with self._lock:
             target = self.retargeter.update(driver, frame.timestamp)
@@ -183,25 +210,37 @@ class Animator:
                 # an appearance layer switched on live after the reference was taken: the face
                 # now is its neutral until the performer calibrates
                 self._reference_look = look
-            t2 = time.perf_counter()
-            out = self.engine.render(target, None if look is None else look.with_reference(self._reference_look))
-        t3 = time.perf_counter()
         self.face_found = driver is not None
-        self.timings = {"track": (t1 - t0) * 1e3, "retarget": (t2 - t1) * 1e3, "generate": (t3 - t2) * 1e3}
+        self.timings = {"track": (t1 - t0) * 1e3, "retarget": (time.perf_counter() - t1) * 1e3, "generate": 0.0}
+        return target, None if look is None else look.with_reference(self._reference_look)
+
+    def render(self, target: np.ndarray, look: DriverAppearance | None) -> np.ndarray:
+        """A pose (:meth:`pose`) → the frame, H×W×3 uint8 (×4 with alpha)."""
+        with self._lock:
+            return self.engine.render(target, look)
+
+    def _step(self, frame: DriverFrame) -> np.ndarray:
+        target, look = self.pose(frame)
+        t0 = time.perf_counter()
+        out = self.render(target, look)
+        self.timings["generate"] = (time.perf_counter() - t0) * 1e3
         return out
+
+    def use_alpha(self) -> None:
+        """Render RGBA from now on (the portrait prepared again with its cut-out matte)."""
+        with self._lock:
+            if not self.with_alpha:
+                self.with_alpha = True
+                self._prepare(self.source_image, self.source_landmarks)
 
     def step_rgba(self, frame: DriverFrame) -> np.ndarray:
         """The animated portrait for this driver frame, RGBA: the subject cut out (the
         portrait's own alpha, or its person matte), moved with the same motion as the picture."""
-        if not self.with_alpha:
-            with self._lock:
-                self.with_alpha = True
-                self._prepare(self.source_image, self.source_landmarks)
+        self.use_alpha()
         return self._step(frame)
 
     def render_landmarks(self, target: np.ndarray) -> np.ndarray:
-        with self._lock:
-            return self.engine.render(target)
+        return self.render(target, None)
 
     def close(self) -> None:
         self.engine.close()

@@ -29,7 +29,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
         raise StreamFXError(f"--max-size must be at least 64, not {args.max_size}")
     job = RenderJob(source=args.source, driver=args.driver, output=args.output, landmarks=args.landmarks,
                     max_size=args.max_size, settings=settings, progress=not args.quiet, face=args.face,
-                    background=args.background, audio=args.audio, keep_audio=args.keep_audio, voice=voice)
+                    background=args.background, audio=args.audio, keep_audio=args.keep_audio, voice=voice,
+                    jobs=args.jobs)
     res = render(job)
     print(f"wrote {res.output} ({res.frames} frames, {res.size[0]}×{res.size[1]} @ {res.fps:g} fps) in {res.seconds:.1f} s")
     return 0
@@ -115,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "alpha: transparent where the output carries it, else over its blurred self)")
     p.add_argument("--max-size", type=int, default=2048, help="downscale the portrait's longer side to this (default 2048)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="generator worker processes (0: none, on the render's own thread; default: one per core "
+                        "for drivers of 150 frames or more); the output is the same either way")
     sound = p.add_mutually_exclusive_group()
     sound.add_argument("--audio", metavar="FILE",
                        help="soundtrack for the output instead of the driver's own sound (any file with audio)")

@@ -1,23 +1,30 @@
 """Offline rendering: a source portrait + a driver → an animated MP4, WebM or GIF.
 
-Two stages run concurrently: decoding + tracking the driver, and retargeting + generating +
-encoding the animation (cv2, PyAV and mediapipe release the GIL, so the two cores both
-work). With ``--reference auto`` (the default) or ``best`` a video driver is tracked whole
-first, since the reference is chosen from all its frames (the most neutral one, or the one
-closest to the source); only its landmarks are kept meanwhile (≈ 6 kB a frame), not its
-images. A motion script's reference is its rest pose, the portrait's own face. Whatever happens — a truncated driver, Ctrl-C — the output
-file is closed properly and holds every frame rendered so far.
+The render is a pipeline over the cores (issue 16): decoding, tracking (mediapipe's mesh +
+alignment) and the track gate + appearance each run on their own thread
+(:class:`~streamfx.stages.StageChain`: PyAV, mediapipe and OpenCV release the GIL); the
+main thread retargets, in order, and hands each pose to generator worker processes
+(:class:`~streamfx.generator_pool.GeneratorPool`: the reference generator holds the GIL, so
+threads would not help), then composites and encodes the frames in order. Bounded queues
+keep memory flat, and the output is the same bytes with or without workers (``--jobs 0``).
+
+With ``--reference auto`` (the default) or ``best`` a video driver is tracked whole first,
+since the reference is chosen from all its frames (the most neutral one, or the one closest
+to the source); only its landmarks and appearance are kept meanwhile, not its images. A
+motion script's reference is its rest pose, the portrait's own face. Whatever happens — a
+truncated driver, Ctrl-C — the output file is closed properly and holds every frame
+rendered so far.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
+import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -28,12 +35,13 @@ from streamfx.compositing import Background, Compositor, parse_background
 from streamfx.drivers import check_driver, driver_kind, open_driver
 from streamfx.errors import (
     InputError,
-    StreamFXError,
     TruncatedInputError,
     refuse_overwriting_inputs,
 )
 from streamfx.expression import choose_neutral_reference
-from streamfx.group import FaceChoice, make_animator
+from streamfx.generator.appearance import DriverAppearance
+from streamfx.generator_pool import GeneratorPool
+from streamfx.group import FaceChoice, GroupAnimator, make_animator
 from streamfx.imageio import load_image
 from streamfx.landmarks import load_landmarks
 from streamfx.matte import has_alpha
@@ -47,9 +55,15 @@ from streamfx.sinks.file import (
     open_file_sink,
 )
 from streamfx.sources.base import DriverFrame
+from streamfx.stages import StageChain
 from streamfx.voice import VoiceSettings
 
 log = logging.getLogger("streamfx")
+
+#: the most generator worker processes a render starts
+MAX_JOBS = 32
+#: below this many driver frames a render generates on its own thread (see generator_workers)
+MIN_POOLED_FRAMES = 150
 
 
 @dataclass
@@ -75,6 +89,16 @@ class RenderJob:
     """False: a silent output, whatever the driver or ``audio`` holds."""
     voice: VoiceSettings | None = None
     """How a sound driver moves the mouth (gain, noise gate)."""
+    jobs: int | None = None
+    """Generator worker processes: 0 generates on the render's own thread; None: one per core
+    for the ``opencv`` engine when the driver is long enough to repay their start-up
+    (:func:`generator_workers`). The output is the same bytes either way."""
+
+    def validate(self) -> RenderJob:
+        if self.jobs is not None and not 0 <= self.jobs <= MAX_JOBS:
+            raise InputError(f"--jobs must be 0 (no worker processes) to {MAX_JOBS}, not {self.jobs}")
+        self.settings.validate()
+        return self
 
 
 @dataclass
@@ -86,6 +110,11 @@ class RenderResult:
     seconds: float
     faces_lost: int
     stage_ms: dict[str, float]
+    """Busy time per frame of each stage: decode, track (mesh + alignment), appearance (track
+    gate + what the appearance layers read), retarget, generate (the render's wait for it,
+    with worker processes), encode (+ compositing)."""
+    workers: int = 0
+    """Generator worker processes used (0: generated on the render's thread)."""
 
 
 def load_source(path: str, max_size: int, landmarks_path: str | None = None
@@ -144,11 +173,72 @@ def soundtrack(job: RenderJob) -> str | None:
     return track
 
 
+def generator_workers(jobs: int | None, animator: Animator | GroupAnimator, frame_count: int | None) -> int:
+    """How many generator worker processes a render uses (0: none).
+
+    Only the ``opencv`` engine uses them: it runs on one core per process (the GIL), while the
+    GPU and ONNX Runtime engines parallelise inside. By default (``jobs`` None) one per core,
+    when the driver has at least :data:`MIN_POOLED_FRAMES` frames (or an unknown count):
+    starting a worker costs about a second of CPU, more than a short clip saves.
+    """
+    from engines.opencv_engine import OpenCVEngine
+
+    if not isinstance(animator, Animator) or not isinstance(animator.engine, OpenCVEngine):
+        return 0
+    if jobs is not None:
+        return jobs
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cores < 2 or (frame_count is not None and frame_count < MIN_POOLED_FRAMES):
+        return 0
+    return min(cores, MAX_JOBS)
+
+
+_UNMEASURED = object()
+
+
+def tracking_stages(animator: Animator | GroupAnimator, *, keep_images: bool
+                    ) -> list[tuple[str, Callable[[Any], Any]]]:
+    """The render's driver stages after decoding, each on its own thread (:class:`StageChain`):
+    ``track`` (mediapipe's mesh + alignment: its graph runs without the GIL) and
+    ``appearance`` (the track gate and what the appearance layers read, in Python and NumPy).
+    Each leaves ``frame.landmarks`` as :meth:`Animator.track` gives them (None: no face) and,
+    unless ``keep_images``, drops the image (the generator needs landmarks only)."""
+
+    def done(frame: DriverFrame) -> DriverFrame:
+        if not keep_images:
+            frame.image = None
+        return frame
+
+    if not isinstance(animator, Animator):
+        def track_all(frame: DriverFrame) -> DriverFrame:
+            frame.landmarks = animator.track(frame)
+            return done(frame)
+
+        return [("track", track_all)]
+    single: Animator = animator
+
+    def measure(frame: DriverFrame) -> tuple[DriverFrame, object]:
+        if frame.landmarks is None and frame.image is not None and single.tracks_drivers:
+            return frame, single.measure(frame)
+        return frame, _UNMEASURED
+
+    def admit(pair: tuple[DriverFrame, object]) -> DriverFrame:
+        frame, measured = pair
+        if measured is _UNMEASURED:
+            frame.landmarks = single.track(frame)
+        else:
+            assert measured is None or isinstance(measured, np.ndarray)
+            frame.landmarks = single.admit(frame, measured)
+        return done(frame)
+
+    return [("track", measure), ("appearance", admit)]
+
+
 def render(job: RenderJob) -> RenderResult:
     t_start = time.perf_counter()
     # before anything is opened: the output file is created (and truncated) right away
     refuse_overwriting_inputs(job.output, job.source, job.driver, job.landmarks)
-    job.settings.validate()
+    job.validate()
     check_driver(job.driver)  # its header only: a bad driver fails before the models load
     track = soundtrack(job)
     image, lm = load_source(job.source, job.max_size, job.landmarks)
@@ -162,6 +252,9 @@ def render(job: RenderJob) -> RenderResult:
     animator = make_animator(image, source_landmarks=lm, source_name=job.source, face=job.face,
                              settings=job.settings)
     cut_out = background.replaces and isinstance(animator, Animator)
+    if cut_out:
+        assert isinstance(animator, Animator)
+        animator.use_alpha()  # before any generator worker copies the prepared portrait
     driver = None
     feed: AudioFeed | None = None
     audio_sink: VideoFileSink | None = None  # the sink when it takes the sound (feed is not None)
@@ -190,69 +283,82 @@ def render(job: RenderJob) -> RenderResult:
             feed.close()
         animator.close()
         raise
-    tracked: queue.Queue[DriverFrame | None] = queue.Queue(maxsize=64)  # None ends the stream
-    failure: list[BaseException] = []
-    stop = threading.Event()
-    stage = {"decode": 0.0, "track": 0.0, "generate": 0.0, "encode": 0.0}
-
-    def produce() -> None:
-        try:
-            it = iter(driver)
-            while not stop.is_set():
-                t0 = time.perf_counter()
-                frame = next(it, None)
-                t1 = time.perf_counter()
-                if frame is None:
-                    break
-                lm_d = animator.track(frame)
-                stage["decode"] += t1 - t0
-                stage["track"] += time.perf_counter() - t1
-                if background.kind != "camera":
-                    frame.image = None  # the generator needs landmarks only
-                frame.landmarks = lm_d
-                tracked.put(frame)
-        except BaseException as e:  # noqa: BLE001 - handed to the consumer thread
-            failure.append(e)
-        finally:
-            tracked.put(None)
-
-    producer = threading.Thread(target=produce, name="driver", daemon=True)
-    producer.start()
-    frames_in: list[DriverFrame] | None = None
-    mode = job.settings.retarget.reference
-    if mode == "auto" and driver_kind(job.driver) in ("script", "audio"):
-        # a script (or a voice) poses the portrait's own face: its rest pose is that face
-        animator.set_reference(animator.source_landmarks)
-        log.debug("reference: the motion script's rest pose")
-    elif mode in ("auto", "best"):
-        frames_in = list(iter(tracked.get, None))
-        faces = [f.landmarks for f in frames_in]
-        if mode == "best":
-            chosen: int | None = choose_best_reference(faces, animator.source_landmarks)
-            why = "closest to the source's pose"
-        else:
-            chosen = choose_neutral_reference(faces)
-            why = "the most neutral: mouth closed, eyes open, head at rest"
-        ref = faces[chosen] if chosen is not None and frames_in else None
-        if ref is not None and chosen is not None:
-            animator.set_reference(ref, frames_in[chosen].appearance)
-            log.info("reference: driver frame %d (%s)", chosen, why)
-
-    items: Iterable[DriverFrame] = frames_in if frames_in is not None else iter(tracked.get, None)
-
+    workers = generator_workers(job.jobs, animator, driver.frame_count)
+    pool: GeneratorPool | None = None
+    chain: StageChain | None = None
     lost = 0
+    stage = {"retarget": 0.0, "generate": 0.0, "encode": 0.0}
+    truncated: list[TruncatedInputError] = []
+
+    def until_truncated(frames: Iterable[DriverFrame]) -> Iterator[DriverFrame]:
+        """The frames that decoded: a truncated driver's are still rendered, then it is reported."""
+        try:
+            yield from frames
+        except TruncatedInputError as e:
+            truncated.append(e)
+
     bar = tqdm(total=driver.frame_count, unit="frame", disable=not job.progress, desc="render",
                leave=False, dynamic_ncols=True)
     try:
-        for item in items:
-            t0 = time.perf_counter()
-            lost += item.landmarks is None
-            if cut_out:
-                assert isinstance(animator, Animator)
-                out = compositor.compose(animator.step_rgba(item), item.image)
+        if workers:
+            assert isinstance(animator, Animator)
+            # started first: the workers load while the driver is being tracked
+            probe = animator.render(animator.source_landmarks, None)
+            assert animator.engine.src is not None
+            pool = GeneratorPool(animator.engine.name, animator.engine.settings, animator.engine.src,
+                                 probe.shape, workers)
+            log.debug("generating on %d worker processes", workers)
+        chain = StageChain(driver, tracking_stages(animator, keep_images=background.kind == "camera"),
+                           source_name="decode")
+        frames_in: list[DriverFrame] | None = None
+        mode = job.settings.retarget.reference
+        if mode == "auto" and driver_kind(job.driver) in ("script", "audio"):
+            # a script (or a voice) poses the portrait's own face: its rest pose is that face
+            animator.set_reference(animator.source_landmarks)
+            log.debug("reference: the motion script's rest pose")
+        elif mode in ("auto", "best"):
+            frames_in = list(until_truncated(chain))
+            faces = [f.landmarks for f in frames_in]
+            if mode == "best":
+                chosen: int | None = choose_best_reference(faces, animator.source_landmarks)
+                why = "closest to the source's pose"
             else:
-                out = animator.step(item)
+                chosen = choose_neutral_reference(faces)
+                why = "the most neutral: mouth closed, eyes open, head at rest"
+            ref = faces[chosen] if chosen is not None and frames_in else None
+            if ref is not None and chosen is not None:
+                animator.set_reference(ref, frames_in[chosen].appearance)
+                log.info("reference: driver frame %d (%s)", chosen, why)
+        items: Iterable[DriverFrame] = frames_in if frames_in is not None else until_truncated(chain)
+
+        def poses() -> Iterator[tuple[np.ndarray, DriverAppearance | None, DriverFrame]]:
+            nonlocal lost
+            for item in items:
+                lost += item.landmarks is None
+                t0 = time.perf_counter()
+                assert isinstance(animator, Animator)
+                target, look = animator.pose(item, tracked=True)
+                stage["retarget"] += time.perf_counter() - t0
+                yield target, look, item
+
+        frames: Iterator[tuple[np.ndarray, DriverFrame]]
+        if pool is not None:
+            frames = pool.imap(poses())
+        elif isinstance(animator, Animator):
+            frames = ((animator.render(t, look), item) for t, look, item in poses())
+        else:  # a group photo: its faces' animators step themselves
+            frames = ((animator.step(item), item) for item in items)
+        while True:
+            t0 = time.perf_counter()
+            got = next(frames, None)
             t1 = time.perf_counter()
+            if got is None:
+                break
+            out, item = got
+            if cut_out:
+                out = compositor.compose(out, item.image)
+            elif out.shape[2] == 4:
+                out = out[..., :3]
             sink.write(out, item.timestamp)  # at the driver's own time: a VFR driver stays in time
             if feed is not None and audio_sink is not None:  # the sound up to this frame's end
                 audio_sink.write_audio(feed.take_until(audio_sink.duration))
@@ -260,32 +366,27 @@ def render(job: RenderJob) -> RenderResult:
             stage["encode"] += time.perf_counter() - t1
             bar.update(1)
     finally:
-        stop.set()
         bar.close()
         try:
+            if chain is not None:
+                chain.close()
+            if pool is not None:
+                pool.close()
             if feed is not None:  # the sound is trimmed to the picture (close pads a short one)
                 if audio_sink is not None:
                     audio_sink.write_audio(feed.take_until(audio_sink.duration))
                 feed.close()
         finally:
             sink.close()
-        while producer.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                tracked.get_nowait()
-            except queue.Empty:
-                producer.join(0.05)
-        driver.close()
-        animator.close()
+            driver.close()
+            animator.close()
     n = sink.frames_written
-    if failure:
-        err = failure[0]
-        if isinstance(err, TruncatedInputError):
-            raise TruncatedInputError(f"{err} — wrote the {n} frames that decoded to '{job.output}'") from None
-        if isinstance(err, StreamFXError):
-            raise err
-        raise err
+    if truncated:
+        raise TruncatedInputError(f"{truncated[0]} — wrote the {n} frames that decoded to '{job.output}'") from None
     if lost:
         log.info("the driver's face was lost in %d of %d frames (held, then eased to neutral)", lost, n)
+    stage["generate"] -= stage["retarget"] * (pool is not None or isinstance(animator, Animator))
+    seconds = {**(chain.seconds if chain is not None else {}), **stage}
     return RenderResult(output=Path(job.output), frames=n, fps=driver.fps, size=(w, h),
                         seconds=time.perf_counter() - t_start, faces_lost=lost,
-                        stage_ms={k: v * 1e3 / max(n, 1) for k, v in stage.items()})
+                        stage_ms={k: v * 1e3 / max(n, 1) for k, v in seconds.items()}, workers=workers)
