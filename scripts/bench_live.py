@@ -95,6 +95,8 @@ def serve(a: argparse.Namespace) -> int:
     live_cli.add_live_arguments(live_parser)
     argv = ["--driver", a.driver, "--webrtc", "127.0.0.1:0", "--webrtc-loopback", "--codec", a.codec,
             "--webrtc-encode", a.encode]
+    if a.generator_process != "auto":
+        argv.append("--generator-process" if a.generator_process == "on" else "--no-generator-process")
     args = live_parser.parse_args(argv + (["--source", a.source] if a.source else []))
     settings = LiveSettings(width=w, height=h, fps=a.fps, background=a.background)
     pipe: LivePipeline = live_cli.build_pipeline(args, settings)
@@ -182,7 +184,7 @@ def start_server(a: argparse.Namespace, size: str, realtime: bool, seconds: floa
                  background: str = "blur") -> tuple[subprocess.Popen, int]:
     cmd = [sys.executable, __file__, "--serve", "--size", size, "--fps", str(a.fps), "--driver", a.driver,
            "--codec", a.codec, "--seconds", str(seconds), "--warmup", str(a.warmup), "--encode", encode,
-           "--background", background]
+           "--background", background, "--generator-process", a.generator_process]
     if driver_fps:
         cmd += ["--driver-fps", str(driver_fps)]
     if a.source:
@@ -266,6 +268,8 @@ def main() -> int:
     p.add_argument("--quick", action="store_true",
                    help="6 s windows (unless --seconds is given), fan-out 8 and shared 4 only")
     p.add_argument("--json", help="also write all results here")
+    p.add_argument("--generator-process", choices=("auto", "on", "off"), default="auto",
+                   help="generate in a worker process (streamfx live --generator-process); default: as live decides")
     a = p.parse_args()
     a.realtime = not a.unpaced
     if a.serve:

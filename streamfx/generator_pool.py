@@ -22,16 +22,19 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import signal
+import threading
+import time
 import traceback
 from collections import deque
 from collections.abc import Iterable, Iterator
+from dataclasses import fields, replace
 from multiprocessing.connection import Connection
 from multiprocessing.shared_memory import SharedMemory
 from typing import Any, TypeVar
 
 import numpy as np
 
-from streamfx.generator import SourceTensors
+from streamfx.generator import GeneratorSettings, SourceTensors
 from streamfx.generator.appearance import DriverAppearance
 from streamfx.settings import EngineSettings
 
@@ -47,11 +50,11 @@ class GeneratorWorkerError(RuntimeError):
     """A worker process failed or stopped; the message carries its traceback."""
 
 
-def _worker(conn: Connection, engine: str, settings: EngineSettings, src: SourceTensors, ring_name: str,
-            shape: tuple[int, ...], slots: int) -> None:  # pragma: no cover - runs in a child process
+def _worker(conn: Connection, engine: str, settings: EngineSettings) -> None:  # pragma: no cover - child process
     # Ctrl-C goes to the whole process group: the parent decides when the workers stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     shm: SharedMemory | None = None
+    ring: np.ndarray | None = None
     try:
         import cv2
 
@@ -60,24 +63,34 @@ def _worker(conn: Connection, engine: str, settings: EngineSettings, src: Source
         from engines import create_engine
 
         gen = create_engine(engine, settings, fallback=False)
-        gen.prepare(src)
-        # spawned children share the parent's resource tracker: attaching registers the ring
-        # there again (a set: no-op), and the parent's unlink unregisters it
-        shm = SharedMemory(name=ring_name)
-        ring: np.ndarray = np.ndarray((slots, *shape), np.uint8, buffer=shm.buf)
         reference: dict[str, Any] | None = None
-        conn.send(("ready",))
         while True:
             msg = conn.recv()
-            if msg[0] == "stop":
+            kind = msg[0]
+            if kind == "stop":
                 break
-            if msg[0] == "reference":
+            if kind == "source":  # a portrait (and the ring its frames go to)
+                _, src, ring_name, shape, slots = msg
+                gen.prepare(src)
+                if shm is not None:
+                    del ring
+                    shm.close()
+                # spawned children share the parent's resource tracker: attaching registers
+                # the ring there again (a set: no-op), and the parent's unlink unregisters it
+                shm = SharedMemory(name=ring_name)
+                ring = np.ndarray((slots, *shape), np.uint8, buffer=shm.buf)
+            elif kind == "settings":  # in place: the engine reads this object every frame
+                for f in fields(msg[1]):
+                    setattr(gen.settings.generator, f.name, getattr(msg[1], f.name))
+            elif kind == "reference":
                 reference = msg[1]
-                continue
-            _, index, target, current = msg
-            look = None if current is None else DriverAppearance(current, reference)
-            ring[index % slots] = gen.render(target, look)
-            conn.send(("done", index))
+            else:
+                _, index, slot, target, current = msg
+                assert ring is not None
+                look = None if current is None else DriverAppearance(current, reference)
+                t0 = time.perf_counter()
+                ring[slot] = gen.render(target, look)
+                conn.send(("done", index, (time.perf_counter() - t0) * 1e3))
     except (EOFError, KeyboardInterrupt, BrokenPipeError):
         pass  # the parent went away: nothing left to render for
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises it
@@ -94,55 +107,130 @@ def _worker(conn: Connection, engine: str, settings: EngineSettings, src: Source
 class GeneratorPool:
     """``workers`` processes rendering one prepared portrait with the engine ``engine``.
 
-    Use :meth:`imap` to render a stream of poses; frames come back in order. Close the pool
-    (or use it as a context manager) to stop the workers and free the ring.
+    Offline, :meth:`imap` renders a stream of poses, frames in order. Live, one thread
+    :meth:`submit` s poses and another :meth:`receive` s the frames, in order; a frame stays
+    valid until that thread's next :meth:`receive` (or :meth:`release`). :meth:`set_source`
+    swaps the portrait (after the frames in flight). Close the pool (or use it as a context
+    manager) to stop the workers and free the ring.
 
-    ``frame_shape`` is the engine's output, H×W×C (C = 3, or 4 with alpha). Raises
-    :class:`GeneratorWorkerError` from :meth:`imap` if a worker fails.
+    ``frame_shape`` is the engine's output, H×W×C (C = 3, or 4 with alpha). A worker's
+    failure raises :class:`GeneratorWorkerError` from :meth:`receive` (and :meth:`imap`).
     """
 
     def __init__(self, engine: str, settings: EngineSettings, src: SourceTensors, frame_shape: tuple[int, ...],
-                 workers: int):
-        if workers < 1:
-            raise ValueError(f"a generator pool needs at least one worker, not {workers}")
+                 workers: int, *, depth: int = DEPTH):
+        if workers < 1 or depth < 1:
+            raise ValueError(f"a generator pool needs at least one worker and one frame each, not {workers}×{depth}")
         self.workers = workers
-        self.slots = workers * DEPTH
-        self.frame_shape = tuple(frame_shape)
-        size = int(np.prod(self.frame_shape)) * self.slots
-        self._shm = SharedMemory(create=True, size=size)
-        self._ring: np.ndarray = np.ndarray((self.slots, *self.frame_shape), np.uint8, buffer=self._shm.buf)
-        # spawn pickles the arguments at start: a worker renders with the settings the pool
-        # began with (a render does not change them; live would need a new pool)
+        self.slots = workers * depth
+        self.frame_shape: tuple[int, ...] = ()
+        self.render_ms = 0.0
+        """The generator's time for the last frame received, in its worker (ms)."""
+        self._shm: SharedMemory | None = None
+        self._ring: np.ndarray | None = None
+        self._lock = threading.Condition()
+        self._pending: deque[tuple[int, Any]] = deque()  # (index, tag), oldest first
+        self._held = False  # the receiver holds the oldest slot until its next receive/release
+        self._sent = 0
+        self._received = 0
+        self._settings = replace(settings.generator)
+        self._reference: object = None  # the reference look the workers hold (by identity)
         ctx = mp.get_context("spawn")
         self._conns: list[Connection] = []
         self._procs: list[Any] = []
-        self._ready = [False] * workers
         try:
             for k in range(workers):
                 parent, child = ctx.Pipe(duplex=True)
+                # spawn pickles the arguments at start: the settings are the workers' own copy,
+                # kept in step by submit(settings=...)
                 p = ctx.Process(target=_worker, name=f"streamfx-generator-{k}", daemon=True,
-                                args=(child, engine, settings, src, self._shm.name, self.frame_shape, self.slots))
+                                args=(child, engine, settings))
                 p.start()
                 child.close()
                 self._conns.append(parent)
                 self._procs.append(p)
+            self._load(src, frame_shape)
         except BaseException:
             self.close()
             raise
-        self._reference: object = None  # the reference look the workers hold (by identity)
 
-    # ---- one frame ----------------------------------------------------------------------------
-    def _send(self, index: int, target: np.ndarray, look: DriverAppearance | None) -> None:
-        conn = self._conns[index % self.workers]
-        if look is not None and look.reference is not self._reference:
-            # the driver's reference look changes once or twice a render: send it then, to all
-            self._reference = look.reference
-            for c in self._conns:
-                c.send(("reference", look.reference))
-        conn.send(("frame", index, np.ascontiguousarray(target, dtype=np.float32),
-                   None if look is None else look.current))
+    def _send(self, k: int, msg: tuple[Any, ...]) -> None:
+        try:
+            self._conns[k].send(msg)
+        except OSError:  # BrokenPipeError: the worker is gone (killed, out of memory)
+            raise GeneratorWorkerError(f"generator worker {k} stopped (exit code {self._procs[k].exitcode})") from None
 
-    def _receive(self, index: int) -> np.ndarray:
+    def _load(self, src: SourceTensors, frame_shape: tuple[int, ...]) -> None:
+        old = self._shm
+        self.frame_shape = tuple(frame_shape)
+        self._shm = SharedMemory(create=True, size=int(np.prod(self.frame_shape)) * self.slots)
+        self._ring = np.ndarray((self.slots, *self.frame_shape), np.uint8, buffer=self._shm.buf)
+        for k in range(self.workers):
+            self._send(k, ("source", src, self._shm.name, self.frame_shape, self.slots))
+        if old is not None:  # the workers have let go of it once they read the message
+            old.close()
+            old.unlink()
+        self.src = src
+
+    def set_source(self, src: SourceTensors, frame_shape: tuple[int, ...]) -> None:
+        """A new portrait (or the same one prepared again, e.g. with alpha): waits for the
+        frames in flight to be received and released, then sends it to every worker."""
+        self.drain()
+        with self._lock:
+            self._load(src, frame_shape)
+
+    # ---- frames -------------------------------------------------------------------------------
+    def submit(self, target: np.ndarray, look: DriverAppearance | None, tag: Any = None, *,
+               settings: GeneratorSettings | None = None, timeout: float | None = None) -> bool:
+        """Hand a pose to the next worker; blocks while every slot is in flight (False when
+        ``timeout`` s passed first). ``settings``: the generator settings to render with, sent
+        to the workers when they changed since the last frame (a live toggle)."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: len(self._pending) < self.slots, timeout):
+                return False
+            index = self._sent
+            if settings is not None and settings != self._settings:
+                self._settings = replace(settings)
+                for k in range(self.workers):
+                    self._send(k, ("settings", self._settings))
+            if look is not None and look.reference is not self._reference:
+                # the driver's reference look changes once or twice a run: send it then, to all
+                self._reference = look.reference
+                for k in range(self.workers):
+                    self._send(k, ("reference", look.reference))
+            self._send(index % self.workers, ("frame", index, index % self.slots,
+                                              np.ascontiguousarray(target, dtype=np.float32),
+                                              None if look is None else look.current))
+            self._pending.append((index, tag))
+            self._sent += 1
+            self._lock.notify_all()
+            return True
+
+    def wait_ready(self, ahead: int = 1, timeout: float | None = None) -> bool:
+        """Wait until fewer than ``ahead`` frames are rendering or queued (the one the
+        receiver holds does not count) and a slot is free; False if ``timeout`` s passed
+        first. Live submits at ``ahead=1`` right after this returns, with the newest pose."""
+        with self._lock:
+            return self._lock.wait_for(
+                lambda: len(self._pending) < self.slots and len(self._pending) - self._held < ahead, timeout)
+
+    def release(self) -> None:
+        """Done with the frame last received: its slot may take a new pose."""
+        with self._lock:
+            if self._held:
+                self._held = False
+                self._pending.popleft()
+                self._lock.notify_all()
+
+    def receive(self, timeout: float | None = None) -> tuple[np.ndarray, Any] | None:
+        """The oldest frame in flight, as (frame, tag) — a view of the ring, valid until the
+        next receive or :meth:`release` — or None if none was submitted within ``timeout`` s."""
+        self.release()
+        with self._lock:
+            if not self._lock.wait_for(lambda: len(self._pending) > 0, timeout):
+                return None
+            index, tag = self._pending[0]
+            ring = self._ring
         k = index % self.workers
         while True:
             try:
@@ -150,36 +238,42 @@ class GeneratorPool:
             except (EOFError, OSError):
                 code = self._procs[k].exitcode
                 raise GeneratorWorkerError(f"generator worker {k} stopped (exit code {code})") from None
-            if msg[0] == "ready":
-                self._ready[k] = True
-            elif msg[0] == "error":
+            if msg[0] == "error":
                 raise GeneratorWorkerError(f"generator worker {k} failed: {msg[1]}\n{msg[2]}")
-            else:
-                assert msg == ("done", index), msg
-                return self._ring[index % self.slots]
+            assert msg[:2] == ("done", index), msg
+            self.render_ms = msg[2]
+            break
+        with self._lock:
+            self._held = True
+        assert ring is not None
+        return ring[index % self.slots], tag
+
+    def drain(self) -> None:
+        """Wait until every frame submitted has been received and released (by the receiving
+        thread: called on that thread with a frame held, it would wait for ever)."""
+        with self._lock:
+            self._lock.wait_for(lambda: not self._pending)
 
     def imap(self, poses: Iterable[tuple[np.ndarray, DriverAppearance | None, T]]) -> Iterator[tuple[np.ndarray, T]]:
-        """(target, look, tag) in → (frame, tag) out, in order. Each frame is a view of the
-        ring, valid until the next one is asked for (copy it to keep it). The poses are
-        pulled ahead of the frames handed out, up to ``workers × DEPTH`` in flight."""
-        pending: deque[tuple[int, T]] = deque()
+        """(target, look, tag) in → (frame, tag) out, in order, on one thread. Each frame is a
+        view of the ring, valid until the next one is asked for (copy it to keep it). The
+        poses are pulled ahead of the frames handed out, as many as there are slots."""
         it = iter(poses)
-        n = 0
         more = True
         while True:
-            while more and len(pending) < self.slots:
+            self.release()
+            while more and len(self._pending) < self.slots:
                 try:
                     target, look, tag = next(it)
                 except StopIteration:
                     more = False
                     break
-                self._send(n, target, look)
-                pending.append((n, tag))
-                n += 1
-            if not pending:
+                self.submit(target, look, tag)
+            if not self._pending:
                 return
-            index, tag = pending.popleft()
-            yield self._receive(index), tag
+            got = self.receive()
+            assert got is not None
+            yield got
 
     # ---- lifetime -----------------------------------------------------------------------------
     def close(self) -> None:
@@ -196,11 +290,15 @@ class GeneratorPool:
         for c in self._conns:
             c.close()
         self._conns, self._procs = [], []
+        self._ring = None
         if self._shm is not None:
-            del self._ring
             self._shm.close()
             self._shm.unlink()
-            self._shm = None  # type: ignore[assignment]
+            self._shm = None
+        with self._lock:  # nobody waits for frames that will not come
+            self._pending.clear()
+            self._held = False
+            self._lock.notify_all()
 
     def __enter__(self) -> GeneratorPool:
         return self

@@ -248,9 +248,10 @@ def test_compositor_fits_portrait_with_still_background() -> None:
 
 
 # -- pipeline ----------------------------------------------------------------------------
-def test_pipeline_animates_the_portrait_and_obeys_commands(portrait: np.ndarray,
-                                                           portrait_landmarks: np.ndarray) -> None:
-    pipe = real_pipeline(portrait, portrait_landmarks)
+@pytest.mark.parametrize("process", [False, True], ids=["generate in place", "generator process"])
+def test_pipeline_animates_the_portrait_and_obeys_commands(portrait: np.ndarray, portrait_landmarks: np.ndarray,
+                                                           process: bool) -> None:
+    pipe = real_pipeline(portrait, portrait_landmarks, generator_process=process)
     anim = pipe.animator
     assert isinstance(anim, Animator)
     sink = ListSink()
@@ -321,7 +322,9 @@ def test_the_newest_frame_wins_at_both_hand_offs(portrait: np.ndarray, portrait_
                 self.release.wait(WAIT)
 
     sink = StalledSink()
-    pipe = LivePipeline(anim, driver, LiveSettings(width=320, height=180), source_image=portrait)
+    # generated in place: a generator process never calls step (test_live_generate.py has its hand-off)
+    pipe = LivePipeline(anim, driver, LiveSettings(width=320, height=180), source_image=portrait,
+                        generator_process=False)
     pipe.add_sink(sink)
     with pipe:
         wait_until(lambda: rendered and rendered[-1] == last and pipe.hub.seq == len(rendered),
@@ -363,7 +366,7 @@ def test_pipeline_drops_instead_of_queueing_when_animator_is_slow(portrait: np.n
 
 def test_animator_errors_do_not_stop_the_pipeline(portrait: np.ndarray, portrait_landmarks: np.ndarray,
                                                   caplog: pytest.LogCaptureFixture) -> None:
-    pipe = real_pipeline(portrait, portrait_landmarks, width=160, height=96)
+    pipe = real_pipeline(portrait, portrait_landmarks, width=160, height=96, generator_process=False)
     calls = {"n": 0}
     real = pipe.animator.step
 

@@ -84,6 +84,10 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
                         help="per-viewer: own encoder and congestion control per viewer; shared: encode once "
                         "for all (many viewers on a small CPU, one bitrate); auto (default): the first 2 "
                         "viewers get their own, later ones share")
+    parser.add_argument("--generator-process", action=argparse.BooleanOptionalAction, default=None,
+                        help="generate in a worker process while this one tracks and composites: more frames per "
+                        "second, a little more latency where cores are few (default: on for the opencv engine "
+                        "with 4 cores or more)")
     token = parser.add_mutually_exclusive_group()
     token.add_argument("--token", help="control/viewer token (generated and printed when binding a non-loopback "
                        "address); it shows in the process list: prefer --token-file or $STREAMFX_TOKEN")
@@ -399,7 +403,8 @@ def build_pipeline(args: argparse.Namespace, settings: Any) -> Any:
 
         return open_driver(IDLE_SCRIPT, neutral_landmarks=animator.source_landmarks, realtime=True, loop=True)
 
-    return LivePipeline(animator, driver, settings, source_image=image, fallback_driver=idle_script)
+    return LivePipeline(animator, driver, settings, source_image=image, fallback_driver=idle_script,
+                        generator_process=getattr(args, "generator_process", None))
 
 
 def attach_audio(pipeline: Any, args: argparse.Namespace) -> None:
