@@ -74,8 +74,8 @@ def _worker(conn: Connection, engine: str, settings: EngineSettings, src: Source
             if msg[0] == "reference":
                 reference = msg[1]
                 continue
-            _, index, target, current = msg
-            look = None if current is None else DriverAppearance(current, reference)
+            _, index, target, current, weight = msg
+            look = None if current is None else DriverAppearance(current, reference, weight)
             ring[index % slots] = gen.render(target, look)
             conn.send(("done", index))
     except (EOFError, KeyboardInterrupt, BrokenPipeError):
@@ -140,7 +140,7 @@ class GeneratorPool:
             for c in self._conns:
                 c.send(("reference", look.reference))
         conn.send(("frame", index, np.ascontiguousarray(target, dtype=np.float32),
-                   None if look is None else look.current))
+                   None if look is None else look.current, 1.0 if look is None else look.weight))
 
     def _receive(self, index: int) -> np.ndarray:
         k = index % self.workers

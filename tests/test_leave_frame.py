@@ -5,7 +5,9 @@ out of the left edge, is gone for ~0.5 s, and slides back in. Once, the mesh's m
 face reached the portrait: a tear through the hair, the shoulder smeared into streaks, and
 that broken pose held while the face was gone. The track gate (streamfx/track_gate.py) now
 counts a cut face as lost, so the retargeter holds the last whole pose, eases it, and blends
-the face back in. These tests look at the rendered picture for that.
+the face back in. These tests look at the rendered picture for that, and at the driver's
+look (mouth interior, creases), which now comes and goes with the pose instead of switching
+in one frame.
 
 Where the phases are comes from the test's own reading of the driver (mediapipe, not the
 gate): *cut* frames show no face, or a face oval reaching more than 0.1 inter-ocular
@@ -164,3 +166,50 @@ def test_a_face_leaving_the_frame_never_tears_the_portrait(which: str, request: 
     settled = max(min(ring.change(f, b) for b in before) for f in frames[blend_end + 3:])
     assert settled < SETTLED_CHANGE, f"after the return the head is not back to itself ({settled:.1f})"
 
+
+def test_the_look_comes_and_goes_with_the_pose(portrait: np.ndarray, clip: Path) -> None:
+    """The driver's look (its mouth interior, its creases) is held with the held pose, fades
+    as the pose eases away and fades in as the returning face blends in: the frames on either
+    side of the loss and of the return are the same picture.
+
+    Once, it switched in one frame: as the face came back, the portrait's smile with teeth
+    turned into the driver's dark, half-open mouth from one frame to the next (the pose was
+    blended in, its look was not), and creases vanished the moment the face was cut.
+    """
+    from streamfx.animator import Animator
+    from streamfx.evaluation import mouth_box
+    from streamfx.sources.video import VideoFileSource
+
+    animator = Animator(portrait, source_name="astronaut")
+    try:
+        outs, found = [], []
+        for f in VideoFileSource(clip):
+            outs.append(animator.step(f).astype(np.int16))
+            found.append(animator.face_found)
+    finally:
+        animator.close()
+    lost = found.index(False)
+    back = found.index(True, lost)
+    h, w = portrait.shape[:2]
+    x0, y0, x1, y1 = mouth_box(animator.source_landmarks, w, h)
+
+    def change(i: int) -> float:  # frame i against frame i − 1, around the mouth (grey levels)
+        return float(np.abs(outs[i][y0:y1, x0:x1] - outs[i - 1][y0:y1, x0:x1]).mean())
+
+    # the same pose, and now the same look too: the same picture (measured 0.00 and 0.01; with
+    # the look switched off at the loss 0.68, switched on at the return 9.7)
+    assert change(lost) < 0.1, f"the look changes as the face is lost ({change(lost):.2f})"
+    assert change(back) < 0.1, f"the look jumps in as the face comes back ({change(back):.2f})"
+    # and it does come back: the mouth changes over the blend-in (measured 21)
+    assert max(change(i) for i in range(back + 1, back + 8)) > 3.0
+
+
+def test_worker_processes_fade_the_look_as_one_thread_does(tmp_path: Path, portrait_file: Path, clip: Path) -> None:
+    """The look's weight reaches the generator workers: the same bytes as a render on one thread."""
+    outs = []
+    for jobs in (0, 2):
+        out = tmp_path / f"jobs{jobs}.mp4"
+        assert render(RenderJob(source=str(portrait_file), driver=str(clip), output=str(out), progress=False,
+                                jobs=jobs)).workers == jobs
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1], "worker processes changed the output"
