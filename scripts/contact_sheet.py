@@ -4,15 +4,18 @@
 The driver is tracked once, and five moments are picked from its landmarks
 (:func:`streamfx.evaluation.pick_moments`): the widest mouth, a wink, raised brows, a gaze
 change and the most neutral frame — or, with ``--moments head``, the largest head moves
-(:func:`streamfx.evaluation.pick_head_moments`: yaw, pitch, roll, nearest, farthest). The portrait is animated in-process by the Animator over
-the whole driver (the retargeter's smoothing depends on the frames before), and for each
-moment one row shows the driver frame, the output frame, and the output's mouth and eyes
-cut out and zoomed 2× (relative to the output frame beside them). Rows are labelled with
-the frame index and what the moment is.
+(:func:`streamfx.evaluation.pick_head_moments`: yaw, pitch, roll, nearest, farthest) — or,
+with ``--at``, the driver frames given (say, around a face leaving the frame; each row then
+says whether the driver's face was in use or lost there). The portrait is animated
+in-process by the Animator over the whole driver (the retargeter's smoothing depends on the
+frames before), and for each moment one row shows the driver frame, the output frame, and
+the output's mouth and eyes cut out and zoomed 2× (relative to the output frame beside
+them). Rows are labelled with the frame index and what the moment is.
 
     python scripts/contact_sheet.py portrait.jpg driver.mp4           # out/contact/portrait__driver.png
     python scripts/contact_sheet.py --sheet-all ../shared/media/source driver.mp4
     python scripts/contact_sheet.py portrait.jpg driver.mp4 --reference best --mouth-gain 1.5
+    python scripts/contact_sheet.py portrait.jpg driver.mp4 --at 30-35,40,72-76
 
 Every motion, generator and engine option of ``streamfx render`` is taken as well.
 """
@@ -146,6 +149,34 @@ def _vstack(rows: Sequence[np.ndarray]) -> np.ndarray:
                            for r in rows], axis=0)
 
 
+IN_USE, LOST = "driver face in use", "driver face lost (pose held or eased)"
+"""What an ``--at`` row says about its frame: the animator's own tracking and track gate."""
+
+
+def parse_frames(text: str) -> list[int]:
+    """``--at``: comma-separated driver frame indices and inclusive ranges ("30-35,40") → sorted
+    indices, each once. A malformed list is an InputError."""
+    out: set[int] = set()
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            a = int(lo)
+            b = int(hi) if hi else a
+            if a < 0 or b < a:
+                raise ValueError(part)
+            out.update(range(a, b + 1))
+    except ValueError:
+        raise InputError(f"--at '{text}' is not a list of frames — give indices and ranges, e.g. --at 30-35,40") from None
+    return sorted(out)
+
+
+def at_frames(tracked: Sequence[DriverFrame], frames: Sequence[int]) -> list[Moment]:
+    """``--at``: the given driver frames as moments, each saying whether the face was in use."""
+    if frames[-1] >= len(tracked):
+        raise InputError(f"--at {frames[-1]}: the driver has {len(tracked)} frames (0–{len(tracked) - 1})")
+    return [Moment(i, IN_USE if tracked[i].landmarks is not None else LOST, 0.0) for i in frames]
+
+
 def _units(what: str) -> str:
     return {"widest mouth": "lip gap {:.2f} io", "wink": "eye openness R-L {:.2f}",
             "raised brows": "brows +{:.3f} io over median", "gaze change": "iris offset {:.2f} eye widths",
@@ -165,7 +196,9 @@ def sheet(shots: Sequence[Shot], title: str) -> np.ndarray:
         tiles = [np.concatenate([_label(t.shape[1], name, 20, 0.45), t], axis=0)
                  for t, name in ((drv, "driver"), (out, "output"), (mouth, "mouth 2x"), (eyes, "eyes 2x"))]
         body = _hstack(tiles)
-        text = f"frame {s.moment.index}: {s.moment.what} ({_units(s.moment.what).format(s.moment.value)})"
+        text = f"frame {s.moment.index}: {s.moment.what}"
+        if s.moment.what not in (IN_USE, LOST):
+            text += f" ({_units(s.moment.what).format(s.moment.value)})"
         rows.append(np.concatenate([_label(body.shape[1], text), body], axis=0))
     if not rows:
         rows = [_label(640, "the driver shows no face: nothing to pick")]
@@ -175,7 +208,8 @@ def sheet(shots: Sequence[Shot], title: str) -> np.ndarray:
 
 def make_sheet(portrait: Path, driver: Path, output: Path, settings: AnimatorSettings, *, max_size: int = 1024,
                landmarks: str | None = None, face: FaceChoice = None, frames: int | None = None,
-               tracked: list[DriverFrame] | None = None, head: bool = False) -> list[DriverFrame]:
+               tracked: list[DriverFrame] | None = None, head: bool = False,
+               at: Sequence[int] | None = None) -> list[DriverFrame]:
     """Render one portrait's sheet to ``output`` (PNG); returns the tracked driver so that
     further portraits with the same settings skip tracking it again."""
     image, lm = load_source(str(portrait), max_size, landmarks)
@@ -184,7 +218,10 @@ def make_sheet(portrait: Path, driver: Path, output: Path, settings: AnimatorSet
     try:
         if tracked is None:
             tracked = track_driver(animator, driver, frames)
-        moments = (pick_head_moments if head else pick_moments)([f.landmarks for f in tracked])
+        if at:
+            moments = at_frames(tracked, at)
+        else:
+            moments = (pick_head_moments if head else pick_moments)([f.landmarks for f in tracked])
         ref = choose_reference(animator, [f.landmarks for f in tracked], settings.retarget.reference,
                                [f.appearance for f in tracked])
         shots = render_moments(animator, driver, tracked, moments)
@@ -196,7 +233,10 @@ def make_sheet(portrait: Path, driver: Path, output: Path, settings: AnimatorSet
     if not cv2.imwrite(str(output), cv2.cvtColor(sheet(shots, title), cv2.COLOR_RGB2BGR)):
         raise InputError(f"could not write '{output}' — check that its folder is writable")
     for s in shots:
-        log.info("%s: frame %d, %s (%.3f)", portrait.name, s.moment.index, s.moment.what, s.moment.value)
+        if at:
+            log.info("%s: frame %d, %s", portrait.name, s.moment.index, s.moment.what)
+        else:
+            log.info("%s: frame %d, %s (%.3f)", portrait.name, s.moment.index, s.moment.what, s.moment.value)
     print(f"wrote {output}", flush=True)
     return tracked
 
@@ -212,6 +252,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--moments", choices=("face", "head"), default="face",
                    help="face: widest mouth, wink, raised brows, gaze, neutral (default); head: the largest yaw, "
                         "pitch and roll, the nearest and farthest face, neutral")
+    p.add_argument("--at", metavar="FRAMES",
+                   help="show these driver frames instead of picked moments: indices and ranges, e.g. 30-35,40")
     add_motion_options(p)
 
 
@@ -239,6 +281,7 @@ def run(args: argparse.Namespace) -> int:
     check_driver(str(driver))
     settings = animator_settings(args)
     settings.validate()
+    at = parse_frames(args.at) if args.at else None
     if args.sheet_all:
         if args.landmarks:
             raise InputError("--landmarks gives one portrait's face — leave it out with --sheet-all")
@@ -257,7 +300,8 @@ def run(args: argparse.Namespace) -> int:
         out = args.output if args.output and not args.sheet_all else args.out_dir / f"{p.stem}__{driver.stem}.png"
         try:
             tracked = make_sheet(p, driver, out, settings, max_size=args.max_size, landmarks=args.landmarks,
-                                 face=args.face, frames=args.frames, tracked=tracked, head=args.moments == "head")
+                                 face=args.face, frames=args.frames, tracked=tracked, head=args.moments == "head",
+                                 at=at)
         except NoFaceError as e:
             if not args.sheet_all:
                 raise

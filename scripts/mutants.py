@@ -2,11 +2,11 @@
 
 Each mutant is one small edit that breaks what a user sees while the program still runs:
 the still portrait rendered for every frame, black WebRTC frames, the hub keeping the
-oldest frame instead of the newest, swapped colour channels in an engine, a traceback
-instead of the one-line error. For each one, a scratch copy of the working tree gets the
-edit and the test suite runs there; the mutant counts as *caught* when at least
-``--need`` tests fail that pass without it (a baseline run on an unmutated copy tells
-which those are).
+oldest frame instead of the newest, swapped colour channels in an engine, a track gate
+that lets a face cut by the frame edge through, a traceback instead of the one-line error.
+For each one, a scratch copy of the working tree gets the edit and the test suite runs
+there; the mutant counts as *caught* when at least ``--need`` tests fail that pass without
+it (a baseline run on an unmutated copy tells which those are).
 
     .venv/bin/python scripts/mutants.py                  # every mutant, whole suite (~25 min on 2 cores)
     .venv/bin/python scripts/mutants.py --only black-webrtc --tests tests/test_live_web.py
@@ -61,6 +61,11 @@ MUTANTS = [
            "engines/onnxruntime_engine.py",
            "        return np.asarray(out)\n",
            "        return np.ascontiguousarray(np.asarray(out)[..., ::-1])\n"),
+    Mutant("open-gate", "the track gate lets every tracked face through (a face cut by the frame edge too)",
+           "streamfx/track_gate.py",
+           '        """``lm`` if it is a pose the tracker can have seen at time ``t`` (seconds), else None."""\n',
+           '        """``lm`` if it is a pose the tracker can have seen at time ``t`` (seconds), else None."""\n'
+           "        return lm\n"),
     Mutant("traceback", "a user error escapes as a traceback instead of one line",
            "streamfx/cli.py",
            '    except StreamFXError as e:\n        print(f"streamfx: error: {e}", file=sys.stderr)\n'

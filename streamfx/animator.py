@@ -58,6 +58,8 @@ class Animator:
         # the driver's neutral frame's appearance (the detail layer measures creases against it)
         self._reference_look: DriverAppearance | None = None
         self._reference_seen: np.ndarray | None = None
+        # the last driver face's look, held (and faded) with its pose while the face is lost
+        self._held_look: DriverAppearance | None = None
         self.face_found = False
         self._handover = MouthHandover()
         self._prepare(source_image, source_landmarks)
@@ -191,7 +193,8 @@ class Animator:
         """The sequential half of a step, frames in order: the driver's landmarks (tracked
         unless the frame has them), retargeted onto the portrait (478×3 target landmarks, the
         retargeter's filters and hold/ease of a lost face), and the driver's appearance with its
-        reference's, for the generator. :meth:`render` turns it into the frame; a render hands
+        reference's, for the generator (a lost face's last look held and faded with its pose, a
+        returning face's faded in: ``weight`` follows the retargeter's ``presence``). :meth:`render` turns it into the frame; a render hands
         poses to worker processes (:mod:`streamfx.generator_pool`). ``tracked``: the frame's
         ``landmarks`` already hold what :meth:`track` gave (None: no face), as a render sets them."""
         t0 = time.perf_counter()
@@ -202,17 +205,24 @@ class Animator:
             if "voice_mouth_open" in frame.extra:  # webcam+mic: the voice's mouth while the face is lost
                 voice = {k.removeprefix("voice_"): v for k, v in frame.extra.items() if k.startswith("voice_")}
                 target = self._handover.apply(target, self._idle_rig, voice, driver is not None, frame.timestamp)
-            look = frame.appearance if driver is not None else None
+            seen = frame.appearance if driver is not None else None
+            if driver is not None:
+                look = self._held_look = seen
+            else:
+                # the last look stays with the held pose and fades out as it eases (weight
+                # below); not under a voice moving the mouth: that mouth is not the one seen
+                look = None if "voice_mouth_open" in frame.extra else self._held_look
+            weight = self.retargeter.presence
             if self.retargeter.reference_face is not self._reference_seen:  # set from this frame
                 self._reference_seen = self.retargeter.reference_face
-                self._reference_look = look
-            elif self._reference_look is None and look is not None:
+                self._reference_look = seen
+            elif self._reference_look is None and seen is not None:
                 # an appearance layer switched on live after the reference was taken: the face
                 # now is its neutral until the performer calibrates
-                self._reference_look = look
+                self._reference_look = seen
         self.face_found = driver is not None
         self.timings = {"track": (t1 - t0) * 1e3, "retarget": (time.perf_counter() - t1) * 1e3, "generate": 0.0}
-        return target, None if look is None else look.with_reference(self._reference_look)
+        return target, None if look is None else look.with_reference(self._reference_look, weight)
 
     def render(self, target: np.ndarray, look: DriverAppearance | None) -> np.ndarray:
         """A pose (:meth:`pose`) → the frame, H×W×3 uint8 (×4 with alpha)."""

@@ -85,9 +85,9 @@ def _worker(conn: Connection, engine: str, settings: EngineSettings) -> None:  #
             elif kind == "reference":
                 reference = msg[1]
             else:
-                _, index, slot, target, current = msg
+                _, index, slot, target, current, weight = msg
                 assert ring is not None
-                look = None if current is None else DriverAppearance(current, reference)
+                look = None if current is None else DriverAppearance(current, reference, weight)
                 t0 = time.perf_counter()
                 ring[slot] = gen.render(target, look)
                 conn.send(("done", index, (time.perf_counter() - t0) * 1e3))
@@ -200,7 +200,8 @@ class GeneratorPool:
                     self._send(k, ("reference", look.reference))
             self._send(index % self.workers, ("frame", index, index % self.slots,
                                               np.ascontiguousarray(target, dtype=np.float32),
-                                              None if look is None else look.current))
+                                              None if look is None else look.current,
+                                              1.0 if look is None else look.weight))
             self._pending.append((index, tag))
             self._sent += 1
             self._lock.notify_all()

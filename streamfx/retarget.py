@@ -340,6 +340,11 @@ class MotionRetargeter:
         self._lost_pose: np.ndarray | None = None
         self._returned_at: float | None = None
         self._return_from: np.ndarray | None = None
+        self._return_presence = 0.0
+        self.presence = 1.0
+        """How much of the driver's face the last :meth:`update` showed, 0…1: 1 while it is
+        tracked and while a lost face's pose is held, falling to 0 as that pose eases to rest,
+        rising back to 1 as a returning face is blended in (the driver's look follows it)."""
         self.settings = (settings or RetargetSettings()).validate()
         self._configure()
 
@@ -442,10 +447,14 @@ class MotionRetargeter:
             if self._lost_pose is not None:
                 # the face is back: blend from what we showed while it was gone
                 self._returned_at, self._return_from = t, self._last.copy()
+                self._return_presence = self.presence
                 self._lost_pose = None
+            self.presence = 1.0
             if self._returned_at is not None and self._return_from is not None:
                 k = _ease((t - self._returned_at) / max(s.blend_in_seconds, 1e-6))
                 target = self._return_from + k * (target - self._return_from)
+                # the look comes back with the pose, from where it had faded to
+                self.presence = self._return_presence + k * (1.0 - self._return_presence)
                 if k >= 1:
                     self._returned_at = self._return_from = None
             self._last_seen = t
@@ -460,6 +469,7 @@ class MotionRetargeter:
         k = _ease((lost_for - s.hold_seconds) / max(s.ease_seconds, 1e-6))
         rest = self.idle(t) if (s.idle and self.idle is not None) else self.source
         target = self._lost_pose + k * (rest - self._lost_pose)
+        self.presence = 1.0 - k
         if self._filter:
             self._filter.reset()
         self._returned_at = None

@@ -17,8 +17,9 @@ by ``out_size`` and ``fit``, exactly as :class:`streamfx.compositing.Compositor`
 
 Over time (files rendered from a known driver): :meth:`PortraitCheck.assert_held` (a pose
 held while the driver's face is gone), :meth:`PortraitCheck.assert_no_jump` (motion that
-returns without a snap) and :func:`assert_follows_driver` (the face does what the driver's
-face does, read back by mediapipe).
+returns without a snap), :func:`assert_follows_driver` (the face does what the driver's
+face does, read back by mediapipe) and :class:`Surround` (the hair, neck and shoulders around
+the face oval, where a head moved too far tears).
 """
 
 from __future__ import annotations
@@ -205,6 +206,56 @@ class PortraitCheck:
             f"the face jumps by {worst:.1f} in frames {window.start}–{window.stop - 1}, more than {factor} × "
             f"the usual per-frame change ({bound:.1f})")
         return worst, bound
+
+
+class Surround:
+    """Where a torn head shows: the hair, ears, neck, shoulders and the background beside them.
+
+    The pixels between ``inner`` and ``outer`` inter-ocular distances outside the portrait's
+    face oval (its convex hull, from the *source* portrait's landmarks), in frames of the
+    portrait's own size (files). The face itself is left out: expressions change it every
+    frame. A head pulled too far by the motion field smears this ring into streaks and folds
+    its edges; a held pose leaves it alone.
+
+    Frames are compared after a Gaussian blur of 1/32 inter-ocular distance (2 px for a
+    64-px eye distance), as :class:`PortraitCheck` does: codec noise is pixel-scale, streaks
+    and folds are not. Differences are mean absolute differences, 0–255 grey levels.
+    """
+
+    def __init__(self, landmarks: np.ndarray, size: tuple[int, int], *, inner: float = 0.25,
+                 outer: float = 3.0) -> None:
+        import cv2
+
+        from streamfx import landmarks as L
+
+        w, h = size
+        io = L.interocular(landmarks)
+        hull = cv2.convexHull(np.asarray(landmarks, np.float32)[L.FACE_OVAL, :2]).astype(np.int32)
+        outside = np.full((h, w), 255, np.uint8)
+        cv2.fillConvexPoly(outside, hull, 0)
+        distance = cv2.distanceTransform(outside, cv2.DIST_L2, 5)  # px from the oval
+        self.mask = (distance > inner * io) & (distance <= outer * io)
+        self.size = size
+        self.sigma = io / 32
+
+    def region(self, frame: np.ndarray) -> np.ndarray:
+        """The ring's pixels of one frame (RGB H×W×3), blurred: float32 N×3."""
+        import cv2
+
+        w, h = self.size
+        if frame.shape[:2] != (h, w):
+            raise AssertionError(f"frame is {frame.shape[1]}x{frame.shape[0]}, expected {w}x{h}")
+        blurred = cv2.GaussianBlur(np.asarray(frame[..., :3], np.float32), (0, 0), self.sigma)
+        return blurred[self.mask]
+
+    def steps(self, frames: Sequence[np.ndarray]) -> np.ndarray:
+        """Per-frame change of the ring: element ``i`` is frame i against frame i − 1 (0 for frame 0)."""
+        rings = [self.region(np.asarray(f)) for f in frames]
+        return np.array([0.0] + [float(np.abs(b - a).mean()) for a, b in zip(rings, rings[1:], strict=False)])
+
+    def change(self, a: np.ndarray, b: np.ndarray) -> float:
+        """How much the ring differs between two frames."""
+        return float(np.abs(self.region(np.asarray(a)) - self.region(np.asarray(b))).mean())
 
 
 def fitted_face(portrait: np.ndarray, landmarks: np.ndarray, width: int, height: int

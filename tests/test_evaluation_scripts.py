@@ -83,3 +83,26 @@ def test_contact_sheet_refuses_a_script_driver_in_one_line(tmp_path: Path) -> No
     assert p.returncode != 0
     assert p.stderr.strip().splitlines()[-1] == (
         "contact sheet: error: driver 'talk' is not a video file — a contact sheet shows the driver's frames")
+
+
+def test_contact_sheet_of_chosen_frames_says_where_the_face_was_lost(tmp_path: Path, portrait_file: Path) -> None:
+    """--at shows the driver frames given, one row each, labelled with whether the animator
+    used the driver's face there (a face leaving the frame: in use, then lost)."""
+    driver = case("driver_face_leaves_frame.mp4")
+    out = tmp_path / "leaving.png"
+    p = subprocess.run([sys.executable, "scripts/contact_sheet.py", str(portrait_file), str(driver),
+                        "--at", "30,45", "--frames", "50", "-o", str(out)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    assert "frame 30, driver face in use" in p.stderr
+    assert "frame 45, driver face lost (pose held or eased)" in p.stderr
+    img = cv2.imread(str(out))
+    row = 26 + 20 + 360 + 6
+    assert img is not None and img.shape[0] == 38 + 2 * row
+    for bad, says in (("45-30", "is not a list of frames"), ("60", "the driver has 50 frames")):
+        p = subprocess.run([sys.executable, "scripts/contact_sheet.py", str(portrait_file), str(driver),
+                            "--at", bad, "--frames", "50", "-o", str(tmp_path / "bad.png")],
+                           cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert p.returncode != 0 and "Traceback" not in p.stderr
+        last = p.stderr.strip().splitlines()[-1]
+        assert last.startswith("contact sheet: error: --at") and says in last, p.stderr

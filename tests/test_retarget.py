@@ -107,6 +107,32 @@ def test_face_loss_holds_then_eases_to_neutral_and_blends_back(portrait_landmark
     np.testing.assert_allclose(rt.update(moved, 1.5), moved, atol=1e-3)
 
 
+def test_presence_follows_the_hold_the_ease_and_the_blend_back(portrait_landmarks: np.ndarray) -> None:
+    """The driver's look goes with its face (the Animator weights it by ``presence``): whole
+    while tracked and held, fading out as the pose eases away, back as the face blends in."""
+    src = portrait_landmarks
+    s = RetargetSettings(smoothing=0, hold_seconds=0.5, ease_seconds=0.5, blend_in_seconds=0.2, idle=False)
+    rt = MotionRetargeter(src, s)
+    rt.update(src, 0.0)
+    assert rt.presence == 1.0
+    rt.update(None, 0.3)
+    assert rt.presence == 1.0  # held, with the pose
+    rt.update(None, 0.75)
+    assert rt.presence == pytest.approx(0.5)  # halfway through the ease
+    rt.update(None, 1.2)
+    assert rt.presence == 0.0  # at rest: none of the driver's look
+    rt.update(src, 1.25)
+    assert rt.presence == 0.0  # the face is back: from where it had faded, no jump …
+    rt.update(src, 1.35)
+    assert rt.presence == pytest.approx(0.5)  # … halfway through the blend-in …
+    rt.update(src, 1.5)
+    assert rt.presence == 1.0  # … and whole
+    # lost and back within the hold: the look never faded, so it stays whole
+    rt.update(None, 1.6)
+    rt.update(src, 1.7)
+    assert rt.presence == 1.0
+
+
 def test_calibrate_takes_the_next_frame_as_neutral(portrait_landmarks: np.ndarray) -> None:
     src = portrait_landmarks
     rt = MotionRetargeter(src, RetargetSettings(smoothing=0))

@@ -6,6 +6,13 @@ go — and is taken from the driving video instead (Averbuch-Elor et al., "Bring
 to Life", ACM TOG 36(6), 2017). Each :class:`~streamfx.generator.layers.base.AppearanceLayer`
 reduces a driver frame to small canonical patches (:func:`extract_appearance`), where the
 driver is tracked; the patches of the driver's neutral (reference) frame travel with them.
+
+The driver's look comes and goes with its face: while a lost face's pose is held the last
+look is held with it, as the pose eases away the look fades out, and a face coming back
+fades its look in as its pose blends in (``weight``, set by :class:`streamfx.animator.Animator`
+from the retargeter's :attr:`~streamfx.retarget.MotionRetargeter.presence`). A look that
+switched on or off in one frame would be a visible jump: an open driver mouth's dark
+interior replacing the portrait's own teeth at once.
 """
 
 from __future__ import annotations
@@ -23,9 +30,11 @@ class DriverAppearance:
 
     current: dict[str, Any] = field(default_factory=dict)
     reference: dict[str, Any] | None = None
+    weight: float = 1.0
+    """How much of this look shows, 0 (none: the portrait's own) … 1 (all of it)."""
 
-    def with_reference(self, reference: DriverAppearance | None) -> DriverAppearance:
-        return DriverAppearance(self.current, None if reference is None else reference.current)
+    def with_reference(self, reference: DriverAppearance | None, weight: float = 1.0) -> DriverAppearance:
+        return DriverAppearance(self.current, None if reference is None else reference.current, weight)
 
 
 def extract_appearance(layers: Iterable[Any], image: np.ndarray, landmarks: np.ndarray) -> DriverAppearance:

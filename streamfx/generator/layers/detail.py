@@ -236,12 +236,13 @@ class DetailLayer(AppearanceLayer):
 
     def apply(self, ops: Ops, k: DetailConsts, frame: Frame) -> None:
         look, settings = frame.appearance, frame.settings
-        if look is None or look.reference is None or settings is None:
+        if look is None or look.reference is None or settings is None or look.weight <= 0.0:
             return
         current, reference = look.current.get(self.name), look.reference.get(self.name)
         if current is None or reference is None:
             return
-        gain = self.gain(current.band, reference.band, settings.detail * self.scale(k.texture, reference.texture))
+        strength = settings.detail * self.scale(k.texture, reference.texture) * min(look.weight, 1.0)
+        gain = self.gain(current.band, reference.band, strength)
         face = canonical_face()
         # drawn over the target's face oval, mapped to the canonical face through its landmarks
         oval = ops.gather(frame.target, ops.const(np.asarray(L.FACE_OVAL, np.int64)), axis=1)

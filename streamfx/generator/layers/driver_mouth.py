@@ -137,8 +137,9 @@ class DriverMouthLayer(AppearanceLayer):
         if frame.appearance is None:
             return
         data = frame.appearance.current.get(self.name)
-        if not isinstance(data, DriverMouth) or data.open <= 0.0:
-            return  # no driver image this frame, or its mouth is closed
+        shown = frame.appearance.weight
+        if not isinstance(data, DriverMouth) or data.open <= 0.0 or shown <= 0.0:
+            return  # no driver image this frame, its mouth is closed, or its look faded out
         t = frame.target
         m = mouth_frame(ops, t, k.shape.index)
         feather = ops.maximum(ops.f(MOUTH_FEATHER_MIN), ops.mul(ops.f(MOUTH_FEATHER), m.width))
@@ -158,7 +159,7 @@ class DriverMouthLayer(AppearanceLayer):
             for sprite, motion in ((shape.lower_teeth, lower), (shape.upper_teeth, upper)):
                 if sprite is not None:
                     colour = draw_teeth(ops, sprite, motion, win, colour, teeth_seen)
-        cover = ops.mul(interior_cover(ops, px, feather), ops.f(data.open))
+        cover = ops.mul(interior_cover(ops, px, feather), ops.f(data.open * min(shown, 1.0)))
         frame.canvas = ops.composite(frame.canvas, win, colour, cover)
 
 
