@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +83,12 @@ def test_bench_scaling_writes_table_json_and_plot(tmp_path: Path) -> None:
     assert all(r["encode_auto_ms"] > 0 and r["encode_per_viewer_ms"] > 0 for r in result["viewers"])
     with Image.open(png) as im:
         assert im.format == "PNG" and im.size[0] > 1000
+
+
+def test_bench_start_times_the_first_frame_at_a_real_viewer() -> None:
+    p = subprocess.run([sys.executable, "scripts/bench_start.py", "--runs", "1"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    m = re.search(r"first frame at the viewer after ([\d.]+) s", p.stdout)
+    assert m and 0 < float(m.group(1)) < 60, p.stdout
+    assert re.search(r"streamfx --help: [\d.]+ s", p.stdout), p.stdout
