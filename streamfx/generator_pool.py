@@ -19,9 +19,11 @@ threads, and a forked child of a threaded process may deadlock on a lock held at
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -34,8 +36,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from streamfx.errors import StreamFXError
 from streamfx.generator import GeneratorSettings, SourceTensors
 from streamfx.generator.appearance import DriverAppearance
+from streamfx.native_logs import children_use_real_stderr
 from streamfx.settings import EngineSettings
 
 log = logging.getLogger("streamfx")
@@ -46,8 +50,34 @@ T = TypeVar("T")
 DEPTH = 2
 
 
-class GeneratorWorkerError(RuntimeError):
+class GeneratorWorkerError(StreamFXError):
     """A worker process failed or stopped; the message carries its traceback."""
+
+
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Start a worker without re-running the caller's main script in it.
+
+    ``spawn`` prepares a child by importing the parent's ``__main__`` (by module name, or by
+    path), which runs a script's top level again — a user's script without an
+    ``if __name__ == "__main__":`` guard would start its own render in every worker. The
+    workers need nothing from it (their target and everything they are sent live in
+    streamfx and engines), so the main module is hidden from the preparation data while the
+    worker starts (``multiprocessing.spawn.get_preparation_data`` reads ``__spec__`` and
+    ``__file__``)."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    spec, path = getattr(main, "__spec__", None), main.__dict__.get("__file__")
+    main.__spec__ = None
+    main.__dict__.pop("__file__", None)
+    try:
+        yield
+    finally:
+        main.__spec__ = spec
+        if path is not None:
+            main.__file__ = path
 
 
 def _worker(conn: Connection, engine: str, settings: EngineSettings) -> None:  # pragma: no cover - child process
@@ -139,17 +169,21 @@ class GeneratorPool:
         self._conns: list[Connection] = []
         self._procs: list[Any] = []
         try:
-            for k in range(workers):
-                parent, child = ctx.Pipe(duplex=True)
-                # spawn pickles the arguments at start: the settings are the workers' own copy,
-                # kept in step by submit(settings=...)
-                p = ctx.Process(target=_worker, name=f"streamfx-generator-{k}", daemon=True,
-                                args=(child, engine, settings))
-                p.start()
-                child.close()
-                self._conns.append(parent)
-                self._procs.append(p)
-            self._load(src, frame_shape)
+            # the workers and multiprocessing's resource tracker (started by the first ring)
+            # must not hold the CLI's log-filter pipe: the CLI would wait for it at exit
+            with children_use_real_stderr():
+                for k in range(workers):
+                    parent, child = ctx.Pipe(duplex=True)
+                    # spawn pickles the arguments at start: the settings are the workers' own
+                    # copy, kept in step by submit(settings=...)
+                    p = ctx.Process(target=_worker, name=f"streamfx-generator-{k}", daemon=True,
+                                    args=(child, engine, settings))
+                    with _main_module_hidden():
+                        p.start()
+                    child.close()
+                    self._conns.append(parent)
+                    self._procs.append(p)
+                self._load(src, frame_shape)
         except BaseException:
             self.close()
             raise
@@ -158,7 +192,8 @@ class GeneratorPool:
         try:
             self._conns[k].send(msg)
         except OSError:  # BrokenPipeError: the worker is gone (killed, out of memory)
-            raise GeneratorWorkerError(f"generator worker {k} stopped (exit code {self._procs[k].exitcode})") from None
+            raise GeneratorWorkerError(f"generator worker {k} stopped (exit code {self._procs[k].exitcode}) — "
+                                       "out of memory? --jobs 0 renders without worker processes") from None
 
     def _load(self, src: SourceTensors, frame_shape: tuple[int, ...]) -> None:
         old = self._shm
@@ -238,7 +273,8 @@ class GeneratorPool:
                 msg = self._conns[k].recv()
             except (EOFError, OSError):
                 code = self._procs[k].exitcode
-                raise GeneratorWorkerError(f"generator worker {k} stopped (exit code {code})") from None
+                raise GeneratorWorkerError(f"generator worker {k} stopped (exit code {code}) — out of memory? "
+                                           "--jobs 0 renders without worker processes") from None
             if msg[0] == "error":
                 raise GeneratorWorkerError(f"generator worker {k} failed: {msg[1]}\n{msg[2]}")
             assert msg[:2] == ("done", index), msg
@@ -283,13 +319,14 @@ class GeneratorPool:
                 c.send(("stop",))
             except (OSError, ValueError):
                 pass
+            # closed at once: a worker still reading a message that an interrupt (Ctrl-C)
+            # cut short would wait for the rest of it; a closed pipe ends its read instead
+            c.close()
         for p in self._procs:
             p.join(timeout=2.0)
             if p.is_alive():
                 p.terminate()
                 p.join(timeout=2.0)
-        for c in self._conns:
-            c.close()
         self._conns, self._procs = [], []
         self._ring = None
         if self._shm is not None:

@@ -178,3 +178,27 @@ def test_bad_jobs_is_one_clear_error(tmp_path: Path, portrait_file: Path, short_
     with pytest.raises(InputError, match="--jobs"):
         render(RenderJob(source=str(portrait_file), driver=str(short_driver), output=str(tmp_path / "o.mp4"),
                          progress=False, jobs=-1))
+
+
+def test_a_script_without_a_main_guard_renders_with_workers_and_runs_once(tmp_path: Path, portrait_file: Path,
+                                                                         short_driver: Path) -> None:
+    """``spawn`` re-runs the parent's main script in each child unless it is hidden: a user's
+    script without ``if __name__ == "__main__":`` would start a render in every worker."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    marks = tmp_path / "marks.txt"
+    script = tmp_path / "user_script.py"
+    script.write_text(
+        "from streamfx.render import RenderJob, render\n"
+        f"open({str(marks)!r}, 'a').write('ran\\n')\n"
+        f"res = render(RenderJob(source={str(portrait_file)!r}, driver={str(short_driver)!r}, "
+        f"output={str(tmp_path / 'o.mp4')!r}, progress=False, jobs=2))\n"
+        "print('workers', res.workers, 'frames', res.frames)\n")
+    p = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "workers 2 frames 45" in p.stdout
+    assert marks.read_text() == "ran\n", "the script's top level ran again in a worker"
