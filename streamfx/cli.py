@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from streamfx import __version__
 from streamfx.errors import NoFaceError, StreamFXError, refuse_overwriting_inputs
@@ -56,7 +57,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     # then the main job itself: the same portrait live on AnimCam and WebRTC, script-driven
     from streamfx.live.cli import add_live_arguments, run_live
 
-    live = argparse.ArgumentParser(prog="streamfx live")
+    live = CommandLineParser(prog="streamfx live")
     add_live_arguments(live)
     live_argv = ["--source", str(portrait), "--driver", args.script, "--webrtc", args.webrtc]
     if args.duration:
@@ -94,12 +95,20 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return eval_main(args)
 
 
+class CommandLineParser(argparse.ArgumentParser):
+    """argparse whose errors are one line — what is wrong and where to look — not the usage
+    block above it (subcommands' parsers are of this class too)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} — see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     # deferred: the options pull in the generator (numpy, OpenCV), and a Ctrl-C
     # while they load must land in main()'s handler, not in a traceback at import time
     from streamfx.options import add_motion_options, add_voice_options, face_number
 
-    parser = argparse.ArgumentParser(prog="streamfx", description="Bring a still portrait to life.")
+    parser = CommandLineParser(prog="streamfx", description="Bring a still portrait to life.")
     parser.add_argument("--version", action="version", version=f"streamfx {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -234,6 +234,15 @@ def tracking_stages(animator: Animator | GroupAnimator, *, keep_images: bool
     return [("track", measure), ("appearance", admit)]
 
 
+def _remove_empty(output: str) -> None:
+    """A render stopped before its first frame (Ctrl-C while the driver was being tracked):
+    the file holds no picture and would not play, so it is not left behind."""
+    path = Path(output)
+    if path.is_file():
+        path.unlink(missing_ok=True)
+        log.info("no frame was rendered yet: '%s' was not kept", output)
+
+
 def render(job: RenderJob) -> RenderResult:
     t_start = time.perf_counter()
     # before anything is opened: the output file is created (and truncated) right away
@@ -289,6 +298,7 @@ def render(job: RenderJob) -> RenderResult:
     lost = 0
     stage = {"retarget": 0.0, "generate": 0.0, "encode": 0.0}
     truncated: list[TruncatedInputError] = []
+    stopped = False  # interrupted or failed: an output without a single frame is removed
 
     def until_truncated(frames: Iterable[DriverFrame]) -> Iterator[DriverFrame]:
         """The frames that decoded: a truncated driver's are still rendered, then it is reported."""
@@ -365,6 +375,9 @@ def render(job: RenderJob) -> RenderResult:
             stage["generate"] += t1 - t0
             stage["encode"] += time.perf_counter() - t1
             bar.update(1)
+    except BaseException:
+        stopped = True
+        raise
     finally:
         bar.close()
         try:
@@ -380,6 +393,8 @@ def render(job: RenderJob) -> RenderResult:
             sink.close()
             driver.close()
             animator.close()
+            if stopped and sink.frames_written == 0:
+                _remove_empty(job.output)
     n = sink.frames_written
     if truncated:
         raise TruncatedInputError(f"{truncated[0]} — wrote the {n} frames that decoded to '{job.output}'") from None

@@ -202,3 +202,35 @@ def test_a_script_without_a_main_guard_renders_with_workers_and_runs_once(tmp_pa
     assert p.returncode == 0, p.stderr[-3000:]
     assert "workers 2 frames 45" in p.stdout
     assert marks.read_text() == "ran\n", "the script's top level ran again in a worker"
+
+
+@pytest.mark.parametrize("reference", ["auto", "first"])
+def test_ctrl_c_keeps_what_was_rendered_and_no_empty_file(tmp_path: Path, portrait_file: Path, short_driver: Path,
+                                                         monkeypatch: pytest.MonkeyPatch, reference: str) -> None:
+    """Ctrl-C (KeyboardInterrupt in the main thread, as SIGINT delivers it) at the driver's
+    30th frame: with the auto reference nothing is rendered yet (the whole driver is tracked
+    first), so no unplayable file is left; streaming from the first frame, what was rendered
+    stays playable."""
+    import _thread
+
+    from streamfx.retarget import RetargetSettings
+    from streamfx.settings import AnimatorSettings
+
+    admit = Animator.admit
+
+    def admit_then_ctrl_c(self: Animator, frame: object, measured: object) -> object:
+        if frame.index == 30:  # type: ignore[attr-defined]
+            _thread.interrupt_main()
+        return admit(self, frame, measured)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Animator, "admit", admit_then_ctrl_c)
+    out = tmp_path / "o.mp4"
+    settings = AnimatorSettings.of(retarget=RetargetSettings(reference=reference))
+    with pytest.raises(KeyboardInterrupt):
+        render(RenderJob(source=str(portrait_file), driver=str(short_driver), output=str(out), progress=False,
+                         settings=settings, jobs=2))
+    if reference == "auto":
+        assert not out.exists()
+    else:
+        frames = read_video(out)
+        assert 5 <= len(frames) < 45

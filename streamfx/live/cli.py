@@ -689,7 +689,9 @@ def _print_summary(pipeline: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m streamfx.live.cli``: the same as ``streamfx live`` (handy while developing)."""
-    parser = argparse.ArgumentParser(prog="streamfx live", description=__doc__)
+    from streamfx.cli import CommandLineParser
+
+    parser = CommandLineParser(prog="streamfx live", description=__doc__)
     add_live_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="streamfx: %(message)s", stream=sys.stderr)
