@@ -9,9 +9,9 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
 
 from streamfx import __version__
+from streamfx.argparsing import CommandLineParser
 from streamfx.errors import NoFaceError, StreamFXError, refuse_overwriting_inputs
 from streamfx.native_logs import native_logs_filtered
 
@@ -93,14 +93,6 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from streamfx.evaluation import main as eval_main
 
     return eval_main(args)
-
-
-class CommandLineParser(argparse.ArgumentParser):
-    """argparse whose errors are one line — what is wrong and where to look — not the usage
-    block above it (subcommands' parsers are of this class too)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} — see `{self.prog} --help`\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

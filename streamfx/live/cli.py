@@ -689,7 +689,7 @@ def _print_summary(pipeline: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m streamfx.live.cli``: the same as ``streamfx live`` (handy while developing)."""
-    from streamfx.cli import CommandLineParser
+    from streamfx.argparsing import CommandLineParser
 
     parser = CommandLineParser(prog="streamfx live", description=__doc__)
     add_live_arguments(parser)

@@ -48,6 +48,8 @@ class Pose:
     cut: bool
     """Composite the subject cut out (RGBA) rather than the opaque portrait."""
     stages: dict[str, float] = field(default_factory=dict)
+    while_paused: bool = False
+    """Made while the pipeline is paused (a portrait swap shown once): shown all the same."""
 
 
 class ProcessGenerator:

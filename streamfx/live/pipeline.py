@@ -437,7 +437,8 @@ class LivePipeline:
                 return
             stages = {k: float(v) for k, v in gen.animator.timings.items()}
             stages["animate"] = (time.perf_counter() - t0) * 1000
-            gen.put(Pose(target, look, frame, camera, t0, self.source_version, cut, stages))
+            gen.put(Pose(target, look, frame, camera, t0, self.source_version, cut, stages,
+                         while_paused=self._paused.is_set()))
             self.metrics.set_dropped("capture", self.driver_hub.dropped)
             return
         step_rgba = getattr(self.animator, "step_rgba", None) if cut else None
@@ -507,6 +508,8 @@ class LivePipeline:
         with self._frame_lock:  # a swap can't slip in between this check and the composite
             if pose.version != self.source_version:
                 return  # rendered for the portrait before a swap
+            if self._paused.is_set() and not pose.while_paused:
+                return  # posed before the pause: the output stays frozen
             try:
                 self._publish(image, pose.camera, pose.frame, pose.stages)
             except Exception as e:  # noqa: BLE001 - one bad frame must not end the show
