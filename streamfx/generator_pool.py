@@ -39,7 +39,6 @@ import numpy as np
 from streamfx.errors import StreamFXError
 from streamfx.generator import GeneratorSettings, SourceTensors
 from streamfx.generator.appearance import DriverAppearance
-from streamfx.native_logs import children_use_real_stderr
 from streamfx.settings import EngineSettings
 
 log = logging.getLogger("streamfx")
@@ -169,21 +168,18 @@ class GeneratorPool:
         self._conns: list[Connection] = []
         self._procs: list[Any] = []
         try:
-            # the workers and multiprocessing's resource tracker (started by the first ring)
-            # must not hold the CLI's log-filter pipe: the CLI would wait for it at exit
-            with children_use_real_stderr():
-                for k in range(workers):
-                    parent, child = ctx.Pipe(duplex=True)
-                    # spawn pickles the arguments at start: the settings are the workers' own
-                    # copy, kept in step by submit(settings=...)
-                    p = ctx.Process(target=_worker, name=f"streamfx-generator-{k}", daemon=True,
-                                    args=(child, engine, settings))
-                    with _main_module_hidden():
-                        p.start()
-                    child.close()
-                    self._conns.append(parent)
-                    self._procs.append(p)
-                self._load(src, frame_shape)
+            for k in range(workers):
+                parent, child = ctx.Pipe(duplex=True)
+                # spawn pickles the arguments at start: the settings are the workers' own
+                # copy, kept in step by submit(settings=...)
+                p = ctx.Process(target=_worker, name=f"streamfx-generator-{k}", daemon=True,
+                                args=(child, engine, settings))
+                with _main_module_hidden():
+                    p.start()
+                child.close()
+                self._conns.append(parent)
+                self._procs.append(p)
+            self._load(src, frame_shape)
         except BaseException:
             self.close()
             raise

@@ -123,36 +123,12 @@ class _Filter:
         # fd 2 was the pipe's only write end (unless a child process inherited it): putting
         # the real stderr back ends the pipe, and the thread drains what is left and stops
         os.dup2(self.real, 2)
-        self._thread.join(timeout=2.0)
+        # a child process that inherited fd 2 (multiprocessing's resource tracker outlives
+        # the render's generator workers) keeps the pipe open: the thread then forwards
+        # whatever it still writes until exit, and the command does not wait for it
+        self._thread.join(timeout=0.25)
         if not self._thread.is_alive():
             os.close(self.real)
-
-
-_current: _Filter | None = None
-
-
-@contextlib.contextmanager
-def children_use_real_stderr() -> Iterator[None]:
-    """Processes started inside inherit the real stderr, not the filter's pipe.
-
-    A long-lived child holding the pipe's write end (multiprocessing's resource tracker
-    outlives every worker) would keep the pipe from ending when the filter closes, and the
-    command would wait for it before exiting. The children's own output is then unfiltered;
-    the generator workers load no mediapipe, so they print none of its noise. For the few
-    milliseconds inside, the parent's own fd 2 writes go straight out too."""
-    filt = _current
-    if filt is None:
-        yield
-        return
-    sys.stderr.flush()
-    pipe_end = os.dup(2)
-    os.dup2(filt.real, 2)
-    try:
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(pipe_end, 2)
-        os.close(pipe_end)
 
 
 @contextlib.contextmanager
@@ -162,17 +138,14 @@ def native_logs_filtered(enabled: bool = True) -> Iterator[None]:
         yield
         return
     try:
-        global _current
         try:
             filt = _Filter()
         except OSError:  # no fd 2 to filter (a closed stderr): run unfiltered
             yield
             return
-        _current = filt
         try:
             yield
         finally:
-            _current = None
             filt.close()
     finally:
         _active.release()
