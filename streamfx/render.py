@@ -307,8 +307,7 @@ def render(job: RenderJob) -> RenderResult:
         except TruncatedInputError as e:
             truncated.append(e)
 
-    bar = tqdm(total=driver.frame_count, unit="frame", disable=not job.progress, desc="render",
-               leave=False, dynamic_ncols=True)
+    bar: tqdm[Any] | None = None
     try:
         if workers:
             assert isinstance(animator, Animator)
@@ -327,7 +326,10 @@ def render(job: RenderJob) -> RenderResult:
             animator.set_reference(animator.source_landmarks)
             log.debug("reference: the motion script's rest pose")
         elif mode in ("auto", "best"):
-            frames_in = list(until_truncated(chain))
+            # the whole driver is tracked before the first frame can be rendered: say so
+            frames_in = list(tqdm(until_truncated(chain), total=driver.frame_count, unit="frame",
+                                  disable=not job.progress, desc="tracking the driver", leave=False,
+                                  dynamic_ncols=True))
             faces = [f.landmarks for f in frames_in]
             if mode == "best":
                 chosen: int | None = choose_best_reference(faces, animator.source_landmarks)
@@ -351,6 +353,8 @@ def render(job: RenderJob) -> RenderResult:
                 stage["retarget"] += time.perf_counter() - t0
                 yield target, look, item
 
+        bar = tqdm(total=driver.frame_count, unit="frame", disable=not job.progress, desc="render",
+                   leave=False, dynamic_ncols=True)
         frames: Iterator[tuple[np.ndarray, DriverFrame]]
         if pool is not None:
             frames = pool.imap(poses())
@@ -379,7 +383,8 @@ def render(job: RenderJob) -> RenderResult:
         stopped = True
         raise
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         try:
             if chain is not None:
                 chain.close()

@@ -234,3 +234,21 @@ def test_ctrl_c_keeps_what_was_rendered_and_no_empty_file(tmp_path: Path, portra
     else:
         frames = read_video(out)
         assert 5 <= len(frames) < 45
+
+
+def test_the_reference_pass_shows_progress_and_its_line_stands_alone(tmp_path: Path, portrait_file: Path,
+                                                                     short_driver: Path) -> None:
+    """The default reference pass tracks the whole driver before the first frame: a progress bar
+    says so (not a render bar stuck at 0 %), and the line naming the reference is not glued
+    onto a bar."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    p = subprocess.run([sys.executable, "-m", "streamfx", "render", str(portrait_file), str(short_driver),
+                        "-o", str(tmp_path / "o.mp4")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    segments = [x.strip() for x in p.stderr.replace("\r", "\n").split("\n")]
+    assert any(x.startswith("tracking the driver:") for x in segments), p.stderr[-2000:]
+    assert any(x.startswith("streamfx: reference: driver frame") for x in segments), p.stderr[-2000:]
