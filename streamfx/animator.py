@@ -224,6 +224,10 @@ class Animator:
         self.timings = {"track": (t1 - t0) * 1e3, "retarget": (time.perf_counter() - t1) * 1e3, "generate": 0.0}
         return target, None if look is None else look.with_reference(self._reference_look, weight)
 
+    def frame_shape(self) -> tuple[int, ...]:
+        """The shape of the frames :meth:`render` returns now, H×W×C (C = 4 with alpha)."""
+        return tuple(self.render(self.source_landmarks, None).shape)
+
     def render(self, target: np.ndarray, look: DriverAppearance | None) -> np.ndarray:
         """A pose (:meth:`pose`) → the frame, H×W×3 uint8 (×4 with alpha)."""
         with self._lock:

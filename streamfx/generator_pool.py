@@ -20,8 +20,8 @@ threads, and a forked child of a threaded process may deadlock on a lock held at
 from __future__ import annotations
 
 import contextlib
-import logging
 import multiprocessing as mp
+import os
 import signal
 import sys
 import threading
@@ -41,12 +41,15 @@ from streamfx.generator import GeneratorSettings, SourceTensors
 from streamfx.generator.appearance import DriverAppearance
 from streamfx.settings import EngineSettings
 
-log = logging.getLogger("streamfx")
-
 T = TypeVar("T")
 
 #: frames in flight per worker: one being rendered, one queued behind it (more only adds latency)
 DEPTH = 2
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 class GeneratorWorkerError(StreamFXError):
@@ -161,7 +164,6 @@ class GeneratorPool:
         self._pending: deque[tuple[int, Any]] = deque()  # (index, tag), oldest first
         self._held = False  # the receiver holds the oldest slot until its next receive/release
         self._sent = 0
-        self._received = 0
         self._settings = replace(settings.generator)
         self._reference: object = None  # the reference look the workers hold (by identity)
         ctx = mp.get_context("spawn")
@@ -183,6 +185,14 @@ class GeneratorPool:
         except BaseException:
             self.close()
             raise
+
+    @classmethod
+    def of(cls, animator: Any, workers: int, *, depth: int = DEPTH) -> GeneratorPool:
+        """A pool rendering ``animator``'s (a :class:`streamfx.animator.Animator`) prepared
+        portrait with its engine and settings."""
+        src = animator.engine.src
+        assert src is not None
+        return cls(animator.engine.name, animator.engine.settings, src, animator.frame_shape(), workers, depth=depth)
 
     def _send(self, k: int, msg: tuple[Any, ...]) -> None:
         try:

@@ -19,7 +19,6 @@ rendered so far.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ from streamfx.errors import (
 )
 from streamfx.expression import choose_neutral_reference
 from streamfx.generator.appearance import DriverAppearance
-from streamfx.generator_pool import GeneratorPool
+from streamfx.generator_pool import GeneratorPool, usable_cores
 from streamfx.group import FaceChoice, GroupAnimator, make_animator
 from streamfx.imageio import load_image
 from streamfx.landmarks import load_landmarks
@@ -187,7 +186,7 @@ def generator_workers(jobs: int | None, animator: Animator | GroupAnimator, fram
         return 0
     if jobs is not None:
         return jobs
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cores()
     if cores < 2 or (frame_count is not None and frame_count < MIN_POOLED_FRAMES):
         return 0
     return min(cores, MAX_JOBS)
@@ -312,10 +311,7 @@ def render(job: RenderJob) -> RenderResult:
         if workers:
             assert isinstance(animator, Animator)
             # started first: the workers load while the driver is being tracked
-            probe = animator.render(animator.source_landmarks, None)
-            assert animator.engine.src is not None
-            pool = GeneratorPool(animator.engine.name, animator.engine.settings, animator.engine.src,
-                                 probe.shape, workers)
+            pool = GeneratorPool.of(animator, workers)
             log.debug("generating on %d worker processes", workers)
         chain = StageChain(driver, tracking_stages(animator, keep_images=background.kind == "camera"),
                            source_name="decode")
@@ -405,7 +401,7 @@ def render(job: RenderJob) -> RenderResult:
         raise TruncatedInputError(f"{truncated[0]} — wrote the {n} frames that decoded to '{job.output}'") from None
     if lost:
         log.info("the driver's face was lost in %d of %d frames (held, then eased to neutral)", lost, n)
-    stage["generate"] -= stage["retarget"] * (pool is not None or isinstance(animator, Animator))
+    stage["generate"] -= stage["retarget"]  # the poses were made while the render waited for frames
     seconds = {**(chain.seconds if chain is not None else {}), **stage}
     return RenderResult(output=Path(job.output), frames=n, fps=driver.fps, size=(w, h),
                         seconds=time.perf_counter() - t_start, faces_lost=lost,

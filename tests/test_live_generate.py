@@ -34,10 +34,7 @@ from tests.test_live_pipeline import (
 
 
 def _pool(animator: Animator) -> GeneratorPool:
-    assert animator.engine.src is not None
-    shape = animator.render(animator.source_landmarks, None).shape
-    return GeneratorPool(animator.engine.name, animator.engine.settings, animator.engine.src, shape,
-                         workers=1, depth=2)
+    return GeneratorPool.of(animator, workers=1, depth=2)
 
 
 def test_live_settings_and_a_new_portrait_reach_the_worker(portrait: np.ndarray,
@@ -60,7 +57,7 @@ def test_live_settings_and_a_new_portrait_reach_the_worker(portrait: np.ndarray,
         anim.set_source(other, other_lm)
         assert anim.engine.src is not None
         pool.release()  # the swap waits for the frame held to be let go (live: the receiver's next receive)
-        pool.set_source(anim.engine.src, anim.render(anim.source_landmarks, None).shape)
+        pool.set_source(anim.engine.src, anim.frame_shape())
         pool.submit(anim.source_landmarks, None, settings=anim.generator_settings)
         swapped = pool.receive(WAIT)[0].copy()  # type: ignore[index]
         assert np.array_equal(swapped, anim.render(anim.source_landmarks, None))

@@ -99,9 +99,7 @@ def animator(portrait: np.ndarray, portrait_landmarks: np.ndarray) -> Iterator[A
 
 
 def _pool(animator: Animator, workers: int = 2) -> GeneratorPool:
-    assert animator.engine.src is not None
-    shape = animator.render(animator.source_landmarks, None).shape
-    return GeneratorPool(animator.engine.name, animator.engine.settings, animator.engine.src, shape, workers)
+    return GeneratorPool.of(animator, workers)
 
 
 def test_workers_render_the_same_frames_as_the_engine_in_order(animator: Animator) -> None:

@@ -60,15 +60,12 @@ class ProcessGenerator:
 
     def __init__(self, animator: Animator, on_frame: Callable[[np.ndarray, Pose], None],
                  on_failure: Callable[[BaseException], None], current_version: Callable[[], int]):
-        src = animator.engine.src
-        assert src is not None
         self.animator = animator
         self._on_frame = on_frame
         self._on_failure = on_failure
         self._version = current_version
         # two slots: the receiver composites one frame while the worker renders the next
-        self.pool = GeneratorPool(animator.engine.name, animator.engine.settings, src,
-                                  self._frame_shape(), workers=1, depth=2)
+        self.pool = GeneratorPool.of(animator, workers=1, depth=2)
         self._poses: LatestFrameHub[Pose] = LatestFrameHub()
         self._stop = threading.Event()
         self._failed = threading.Event()
@@ -85,9 +82,6 @@ class ProcessGenerator:
     def dropped(self) -> int:
         """Poses replaced by a newer one before the worker was free."""
         return self._poses.dropped
-
-    def _frame_shape(self) -> tuple[int, ...]:
-        return tuple(self.animator.render(self.animator.source_landmarks, None).shape)
 
     def put(self, pose: Pose) -> None:
         """The newest pose (replaces one the worker has not taken yet)."""
@@ -113,7 +107,7 @@ class ProcessGenerator:
                 src = self.animator.engine.src
                 if src is not self.pool.src:  # swapped, or prepared again with alpha
                     assert src is not None
-                    self.pool.set_source(src, self._frame_shape())
+                    self.pool.set_source(src, self.animator.frame_shape())
                 self.pool.submit(pose.target, pose.look, pose, settings=self.animator.generator_settings)
         except GeneratorWorkerError as e:
             self._fail(e)

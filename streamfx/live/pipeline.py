@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
-import os
 import queue
 import threading
 import time
@@ -541,8 +540,9 @@ def wants_generator_process(requested: bool | None, animator: object) -> bool:
         return False
     if requested:
         return True
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return cores >= PROCESS_MIN_CORES
+    from streamfx.generator_pool import usable_cores
+
+    return usable_cores() >= PROCESS_MIN_CORES
 
 
 class _SinkRunner:
