@@ -19,7 +19,13 @@ from urllib.parse import urlparse
 import cv2
 import numpy as np
 
-from streamfx.errors import OBSAuthError, OBSError, OBSNotRunningError, OBSVersionError
+from streamfx.errors import (
+    OBSAuthError,
+    OBSBusyError,
+    OBSError,
+    OBSNotRunningError,
+    OBSVersionError,
+)
 from streamfx.sinks.stream import FFMPEG_OPTIONS, STREAM_FORMAT
 
 # obsws-python logs every failure with a traceback at ERROR; we say it in one line instead
@@ -58,8 +64,12 @@ def connect(url: str = DEFAULT_URL, password: str | None = None, timeout: float 
     where = f"ws://{host}:{port}"
     # First the handshake ourselves: obs-websocket 5 greets with Hello (op 0) at once and
     # says whether it wants a password; 4.x says nothing until asked.
+    busy = OBSBusyError(f"OBS at {where} took the connection but did not answer within {timeout:g} s — it is busy "
+                        "or stuck; try again, or restart OBS if it stays so")
     try:
         ws = websocket.create_connection(where, timeout=timeout)
+    except (TimeoutError, websocket.WebSocketTimeoutException):
+        raise busy from None
     except (ConnectionRefusedError, OSError, websocket.WebSocketException) as e:
         why = getattr(e, "strerror", None) or str(e) or type(e).__name__
         raise OBSNotRunningError(
@@ -73,10 +83,14 @@ def connect(url: str = DEFAULT_URL, password: str | None = None, timeout: float 
         raise OBSVersionError(
             f"the server at {where} speaks obs-websocket 4.x, not 5 — update to OBS 28 or later (it "
             "has obs-websocket 5 built in) or install the obs-websocket 5 plugin")
+    if hello is _SILENT:
+        raise busy
     if hello.get("authentication") and not password:
         raise OBSAuthError(f"OBS at {where} asks for a password — pass --password (Show Connect Info in {_ENABLE_HINT})")
     try:
         return obs.ReqClient(host=host, port=port, password=password or "", timeout=timeout)
+    except (TimeoutError, websocket.WebSocketTimeoutException, obs.error.OBSSDKTimeoutError):
+        raise busy from None
     except (ConnectionRefusedError, OSError, websocket.WebSocketException) as e:
         raise OBSNotRunningError(f"OBS at {where} closed the connection ({e}) — is it shutting down?") from None
     except obs.error.OBSSDKError:
@@ -86,17 +100,36 @@ def connect(url: str = DEFAULT_URL, password: str | None = None, timeout: float 
                            f"{_ENABLE_HINT})") from None
 
 
+#: what :func:`_hello` returns for a server that answers nothing at all
+_SILENT: dict = {}
+
+
 def _hello(ws: Any, timeout: float) -> dict | None:
-    """The v5 Hello's data, or None for a 4.x server (which answers a 4.x GetVersion instead)."""
+    """The v5 Hello's data; None for a 4.x server; :data:`_SILENT` for one that says nothing.
+
+    obs-websocket 5 greets at once with Hello (op 0). 4.x waits to be asked: it answers a
+    4.x ``GetVersion`` (a reply with our ``message-id``). A server that answers neither
+    within ``timeout`` each is a stalled OBS, not an old one.
+    """
     import websocket
 
+    def receive() -> Any:
+        try:
+            return json.loads(ws.recv())
+        except (websocket.WebSocketTimeoutException, ValueError):
+            return None
+
+    first = receive()
+    if isinstance(first, dict) and first.get("op") == 0:
+        return dict(first.get("d") or {})
     try:
-        first = json.loads(ws.recv())
-        if isinstance(first, dict) and first.get("op") == 0:
-            return dict(first.get("d") or {})
-    except (websocket.WebSocketTimeoutException, ValueError):
-        pass
-    return None
+        ws.send(json.dumps({"request-type": "GetVersion", "message-id": "streamfx-version"}))
+    except (OSError, websocket.WebSocketException):
+        return _SILENT
+    reply = first if first is not None else receive()
+    if isinstance(reply, dict) and "message-id" in reply:
+        return None
+    return _SILENT
 
 
 @dataclass
@@ -111,18 +144,47 @@ class InputState:
     size: tuple[int, int] | None = None
 
 
-class Bridge:
-    """The AnimCam input of one OBS instance (a connected obsws_python ReqClient)."""
+def _same_settings(current: dict, wanted: dict) -> bool:
+    """Whether an input's settings already hold every value of ``wanted``."""
+    return all(current.get(k) == v for k, v in wanted.items())
 
-    def __init__(self, client: Any) -> None:
+
+class Bridge:
+    """The AnimCam input of one OBS instance (a connected obsws_python ReqClient).
+
+    Made by :meth:`connect`, it remembers how, so :meth:`watch` can open a fresh connection
+    after OBS failed to answer (obs-websocket's replies carry a request id, but obsws-python
+    reads the next message as the reply: after a timeout the old connection is out of step).
+    """
+
+    def __init__(self, client: Any, *, url: str | None = None, password: str | None = None,
+                 timeout: float = 5.0) -> None:
         self.client = client
+        self._how = (url, password, timeout)
 
     @classmethod
     def connect(cls, url: str = DEFAULT_URL, password: str | None = None, timeout: float = 5.0) -> Bridge:
-        return cls(connect(url, password, timeout))
+        return cls(connect(url, password, timeout), url=url, password=password, timeout=timeout)
+
+    def reconnect(self) -> None:
+        """Drop the connection and open a new one the way :meth:`connect` did (its OBSErrors)."""
+        url, password, timeout = self._how
+        if url is None:
+            raise OBSError("this Bridge was not made by Bridge.connect, so it cannot reconnect")
+        try:
+            self.client.disconnect()
+        except Exception:  # noqa: BLE001 - the old connection is being thrown away, broken or not
+            pass
+        self.client = connect(url, password, timeout)
 
     def close(self) -> None:
         self.client.disconnect()
+
+    def __enter__(self) -> Bridge:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- facts -----------------------------------------------------------------------------
     def version(self) -> tuple[str, str]:
@@ -143,7 +205,8 @@ class Bridge:
         return str(self.client.get_scene_list().current_program_scene_name)
 
     def _request(self, name: str, data: dict | None = None) -> Any:
-        """A raw request; None when OBS says "not found" (600), OBSError for any other refusal."""
+        """A raw request; None when OBS says "not found" (600), OBSBusyError when OBS does not
+        answer within the connection's timeout, OBSError for any other refusal."""
         import obsws_python as obs
 
         try:
@@ -152,6 +215,9 @@ class Bridge:
             if e.code == _NOT_FOUND:
                 return None
             raise OBSError(f"OBS refused {name}: {e} — check the scene and source names") from None
+        except obs.error.OBSSDKTimeoutError:
+            raise OBSBusyError(f"OBS did not answer {name} within {self._how[2]:g} s — it is busy or stuck; "
+                               "try again, or restart OBS if it stays so") from None
 
     # -- the input -------------------------------------------------------------------------
     def setup(self, *, scene: str | None = None, mode: str = "overlay", stream: str = DEFAULT_STREAM,
@@ -187,7 +253,13 @@ class Bridge:
             item = int(created["sceneItemId"])
             action = "created"
         else:
-            self._request("SetInputSettings", {"inputName": INPUT_NAME, "inputSettings": settings, "overlay": True})
+            # Only when something changed: OBS restarts a Media source on every settings update,
+            # and OBS 29 restarting one that plays a live network stream was seen to lose sync with
+            # it for good ("Last frame must have been damaged" for every frame after) and then to
+            # stall obs-websocket for tens of seconds when the source is removed.
+            if not _same_settings(current.get("inputSettings") or {}, settings):
+                self._request("SetInputSettings", {"inputName": INPUT_NAME, "inputSettings": settings,
+                                                   "overlay": True})
             found = self._request("GetSceneItemId", {"sceneName": scene, "sourceName": INPUT_NAME})
             if found is None:
                 found = self._request("CreateSceneItem", {"sceneName": scene, "sourceName": INPUT_NAME,
@@ -268,14 +340,28 @@ class Bridge:
 
     def watch(self, interval: float = 1.0, **setup_kw: Any) -> None:
         """Keep AnimCam there: re-create it when it was removed or taken out of the scene
-        (until Ctrl-C, or OBS goes away: OBSNotRunningError)."""
+        (until Ctrl-C, or OBS goes away: OBSNotRunningError).
+
+        OBS that is busy for a while (OBSBusyError: no answer within the timeout) is not the
+        end: it says so once, reconnects and keeps watching.
+        """
         scene = setup_kw.get("scene") or self.current_scene()
         setup_kw["scene"] = scene
+        busy = False
         while True:
             time.sleep(interval)
             try:
+                if busy:
+                    self.reconnect()
                 there = self._request("GetSceneItemId", {"sceneName": scene, "sourceName": INPUT_NAME})
+                if there is None:
+                    print(self.setup(**setup_kw).replace("created", "re-created", 1), flush=True)
+                if busy:
+                    print("OBS answers again; watching", flush=True)
+                    busy = False
             except OSError as e:
                 raise OBSNotRunningError(f"lost the connection to OBS ({e}) — restart OBS, then streamfx obs setup") from None
-            if there is None:
-                print(self.setup(**setup_kw).replace("created", "re-created", 1), flush=True)
+            except OBSBusyError as e:
+                if not busy:
+                    print(f"{e} (still watching)", flush=True)
+                busy = True

@@ -50,6 +50,10 @@ class OBSNotRunningError(OBSError):
     """Nothing answers at the obs-websocket address."""
 
 
+class OBSBusyError(OBSError):
+    """OBS took the request but did not answer in time (it is busy or stuck)."""
+
+
 class OBSAuthError(OBSError):
     """obs-websocket wants a password, or another one."""
 

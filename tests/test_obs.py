@@ -15,6 +15,9 @@ a failure everywhere.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -26,7 +29,7 @@ import pytest
 
 from obs_bridge.bridge import INPUT_NAME, Bridge
 from obs_bridge.headless import HeadlessOBS, available, free_port
-from streamfx.errors import OBSAuthError, OBSNotRunningError, OBSVersionError
+from streamfx.errors import OBSAuthError, OBSBusyError, OBSNotRunningError, OBSVersionError
 from tests.test_live_browser import DRIVER, ROOT, LiveProcess
 
 W, H = 640, 360  # streamfx live's output; OBS's canvas is 1280×720 (2×)
@@ -101,6 +104,22 @@ def test_obs_shows_the_animated_portrait_with_alpha(obs: HeadlessOBS, live_strea
     changes = [float(np.abs(f[face][..., :3].astype(int) - shots[0][face][..., :3]).mean()) for f in shots[1:]]
     assert max(changes) > 1.5, f"the face in OBS moves with the driver ({changes})"
 
+    # setup again with the same settings leaves the playing source alone: OBS restarts a Media
+    # source on any settings update, and OBS 29 restarting one on a live stream lost sync with
+    # it ("Last frame must have been damaged" on every frame) and stalled obs-websocket for
+    # tens of seconds when it was removed next
+    def cursor() -> int:  # ms the Media source has played since it (re)started
+        with Bridge.connect(obs.url, timeout=10.0) as b:
+            st = b.client.send("GetMediaInputStatus", {"inputName": INPUT_NAME}, raw=True)
+        assert st["mediaState"] == "OBS_MEDIA_STATE_PLAYING", st
+        return int(st["mediaCursor"])
+
+    before = cursor()
+    res = streamfx("obs", "setup", "--url", obs.url, "--stream", f"tcp://127.0.0.1:{port}")
+    assert res.returncode == 0 and f"updated {INPUT_NAME}" in res.stdout, res.stderr
+    time.sleep(0.5)
+    assert cursor() > before, "the second setup restarted the Media source"
+
 
 def test_setup_keeps_animcam_in_sync_and_remove_takes_it_out(obs: HeadlessOBS, live_stream) -> None:
     _, port = live_stream
@@ -140,6 +159,55 @@ def one_line_error(res: subprocess.CompletedProcess[str]) -> str:
     return err
 
 
+def test_watch_outlasts_obs_being_stuck_and_a_stuck_obs_is_one_line() -> None:
+    # Real OBS, really stuck: SIGSTOP freezes it (the kernel still accepts connections, nobody
+    # answers) as a long stall would; the watcher must say so once and carry on afterwards.
+    _need_obs()
+    with HeadlessOBS() as o:
+        assert o.obs is not None
+        stream = f"tcp://127.0.0.1:{free_port()}"  # nothing plays there: the input is what is watched
+        watch = subprocess.Popen([sys.executable, "-m", "streamfx", "obs", "setup", "--url", o.url, "--stream", stream,
+                                  "--watch"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines: list[str] = []
+        threading.Thread(target=lambda: lines.extend(iter(watch.stdout.readline, "")), daemon=True).start()  # type: ignore[union-attr]
+        try:
+            deadline = time.monotonic() + 30
+            while not any("watching" in line for line in lines):
+                assert watch.poll() is None and time.monotonic() < deadline, "".join(lines)
+                time.sleep(0.1)
+            os.kill(o.obs.pid, signal.SIGSTOP)
+            try:
+                t0 = time.monotonic()
+                with pytest.raises(OBSBusyError, match="busy or stuck"):
+                    Bridge.connect(o.url, timeout=1.0)
+                assert time.monotonic() - t0 < 5, "a stuck OBS is reported after the timeouts, not waited on"
+                res = streamfx("obs", "status", "--url", o.url)
+                assert "busy or stuck" in one_line_error(res)
+                deadline = time.monotonic() + 20
+                while not any("busy or stuck" in line for line in lines):
+                    assert watch.poll() is None, "the watcher died: " + "".join(lines)
+                    assert time.monotonic() < deadline, "".join(lines)
+                    time.sleep(0.2)
+            finally:
+                os.kill(o.obs.pid, signal.SIGCONT)
+            bridge = Bridge.connect(o.url, timeout=20.0)
+            try:
+                bridge.client.remove_input(INPUT_NAME)
+                deadline = time.monotonic() + 30
+                while not any(f"re-created {INPUT_NAME}" in line for line in lines):
+                    assert watch.poll() is None, "the watcher died: " + "".join(lines)
+                    assert time.monotonic() < deadline, "AnimCam was not re-created after OBS came back: " + "".join(lines)
+                    time.sleep(0.1)
+                assert bridge.status().exists
+            finally:
+                bridge.close()
+            assert sum("busy or stuck" in line for line in lines) == 1, "said once, not every second: " + "".join(lines)
+            assert any("answers again" in line for line in lines), "".join(lines)
+        finally:
+            watch.terminate()
+            watch.wait(10)
+
+
 def test_wrong_or_missing_password_is_one_line_against_real_obs() -> None:
     _need_obs()
     with HeadlessOBS(password="s3cret-pass") as o:
@@ -173,8 +241,11 @@ def test_obs_websocket_4_is_one_line() -> None:
     async def ws(request: web.Request) -> web.WebSocketResponse:
         sock = web.WebSocketResponse()
         await sock.prepare(request)
-        async for _ in sock:  # 4.x answers requests only; a v5 Identify is not one
-            pass
+        async for msg in sock:  # 4.x answers 4.x requests only (a v5 Identify is not one)
+            req = json.loads(msg.data)
+            if req.get("request-type") == "GetVersion":
+                await sock.send_json({"message-id": req.get("message-id"), "status": "ok", "version": 1.1,
+                                      "obs-websocket-version": "4.9.1", "obs-studio-version": "27.2.4"})
         return sock
 
     async def serve() -> None:

@@ -15,6 +15,7 @@ when it was made even when the pipeline's rate varies.
 
 from __future__ import annotations
 
+import io
 import logging
 import socket
 import threading
@@ -133,6 +134,27 @@ class AlphaStreamSink(FrameSink):
                 self._clients.append(client)
 
 
+class _SocketWriter(io.RawIOBase):
+    """A socket as the file PyAV's muxer writes to: every write is sent whole.
+
+    ``socket.makefile("wb", buffering=0)`` returns ``send()``'s count, which may be short
+    (a signal during the send, a socket with a timeout); PyAV hands that count to FFmpeg,
+    whose AVIO does not send the rest, and the player would get a truncated frame.
+    ``sendall`` sends all or raises OSError (the player is gone).
+    """
+
+    def __init__(self, conn: socket.socket) -> None:
+        self._conn = conn
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        data = memoryview(b)
+        self._conn.sendall(data)
+        return data.nbytes
+
+
 class _Client:
     """One connected player: its own NUT muxer, fed the newest frame on its own thread."""
 
@@ -150,7 +172,7 @@ class _Client:
 
         out: Any = None
         try:
-            out = av.open(self.conn.makefile("wb", buffering=0), mode="w", format=STREAM_FORMAT,
+            out = av.open(_SocketWriter(self.conn), mode="w", format=STREAM_FORMAT,
                           # NUT calls raw BGRA "experimental"; FFmpeg and OBS read it fine
                           options={"strict": "experimental"})
             stream = out.add_stream("rawvideo", rate=30)
