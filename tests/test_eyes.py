@@ -263,3 +263,40 @@ def test_no_gaze_switches_off_the_irises_only(photo: tuple[np.ndarray, np.ndarra
     assert np.array_equal(b[right], image[right])  # no gaze: the iris stays
     assert not np.array_equal(a[right], image[right])
     assert not np.array_equal(b[left], image[left])  # the lid comes down either way
+
+
+def test_the_white_behind_the_iris_carries_the_eyes_own_shading() -> None:
+    # A drawn eye: sclera darkening towards the upper lid (its shadow) and to the right, an iris
+    # disc in the middle, skin around. Where the iris moves away the white must continue that
+    # shading (as the sclera beside it has it), not be one flat colour nor keep the iris's.
+    import cv2
+
+    from streamfx.generator.layers.eyes import sclera_behind
+
+    h, w = 120, 200
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    skin = np.array([200, 150, 120], np.float32)
+    white = 235 - 70 * np.clip((80 - yy) / 40, 0, 1) - 0.15 * xx  # darker up and to the right
+    image = np.broadcast_to(skin, (h, w, 3)).copy()
+    outline = cv2.ellipse2Poly((100, 60), (80, 22), 0, 0, 360, 5).astype(np.float32)
+    eye = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(eye, [outline.astype(np.int32)], 1)
+    image[eye > 0] = np.stack([white, white, white * 0.97], -1)[eye > 0]
+    r = 18.0
+    iris = np.hypot(xx - 100, yy - 60) <= r
+    image[iris] = (60, 90, 140)
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    sclera = np.median(image[(eye > 0) & ~iris], axis=0).astype(np.float32)
+
+    sprite, (x0, y0) = sclera_behind(image, outline, np.array([100.0, 60.0]), r, 160.0, sclera)
+    at = lambda x, y: sprite[int(y - y0), int(x - x0)]  # noqa: E731
+    for x, y in ((100, 60), (92, 50), (108, 70)):
+        c = at(x, y)
+        assert c[3] > 200, f"({x}, {y}): trusted, sclera all around ({c[3]})"
+        assert c[2] < c[0] + 10 and c[0] > 120, f"({x}, {y}): the white, not the iris's blue ({c[:3]})"
+    # the lid's shadow carries on: darker near the upper lid than lower down, as beside the iris
+    up, down = at(100, 46)[:3].astype(float).mean(), at(100, 72)[:3].astype(float).mean()
+    assert down - up > 15, f"shaded like the sclera beside it (upper {up:.0f}, lower {down:.0f})"
+    # and left to right as beside it (the flat colour would be the same on both sides)
+    left, right = at(86, 64)[:3].astype(float).mean(), at(114, 64)[:3].astype(float).mean()
+    assert left - right > 1.5, f"darker to the right as the sclera is ({left:.1f}, {right:.1f})"

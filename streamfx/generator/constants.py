@@ -170,8 +170,17 @@ brightness (not the lashes' shadow, not a highlight), and needs at least this ma
 with fewer (a statue, a squint) it is the eye's own brightest colour."""
 IRIS_GONE = 1.2
 """Where the iris was is painted over out to this × its radius (its dark rim, the limbus, too)."""
-SCLERA_BESIDE = 1.3
+SCLERA_BESIDE = 1.1
 """Where the iris moved away, the sclera is taken from beside it, × its radius from its centre."""
+SCLERA_DARKEST = 0.5
+"""Beside the iris, pixels darker than this × the sclera's measured brightness are lashes or the
+lid's line, not the white of the eye."""
+SCLERA_SPREAD = (1.2, 0.6, 0.3)
+"""The sclera behind the iris is the visible sclera's local mean over Gaussians of these × the
+iris's radius, coarse to fine."""
+SCLERA_TRUST = (0.02, 0.25)
+"""It is trusted fully where at least the first share of the coarsest Gaussian's weight lay on
+visible sclera; a finer scale takes over where the second share of its weight did."""
 LID_SHADOW = (0.3, 0.18)
 """What an eye layer fills in darkens towards the upper lid, by up to this share, over this
 distance below it (× the eye's width): the lid's shadow."""

@@ -28,13 +28,18 @@ from streamfx.generator.constants import (
     EYE_SIDE_FADE,
     IRIS_EDGE,
     IRIS_FALLBACK_RGB,
+    IRIS_GONE,
     IRIS_SAMPLE_RING,
     LID_SHADOW,
     LID_SKIN_BELOW,
     LID_WIDEN,
     LOWER_LID_BAND,
+    SCLERA_BESIDE,
+    SCLERA_DARKEST,
     SCLERA_FALLBACK_RGB,
     SCLERA_SAMPLE,
+    SCLERA_SPREAD,
+    SCLERA_TRUST,
     UPPER_LID_BAND,
 )
 from streamfx.generator.eye_fit import eye_crop, fit_iris
@@ -70,6 +75,8 @@ class EyeShape:
     sclera_rgb: np.ndarray  # 3: the white of the eye
     iris_rgb: np.ndarray  # 3: the iris (for what the source's lids hid of it)
     lid_rgb: np.ndarray  # 3: the lit skin below the eye (what a closing lid's unfolding skin tends to)
+    behind: np.ndarray  # h×w×4 uint8: the white of the eye behind the iris (sclera_behind), alpha = trust
+    behind_at: tuple[float, float]  # its top-left corner, source pixels
 
     @property
     def down(self) -> np.ndarray:
@@ -114,6 +121,60 @@ def eye_colours(image: np.ndarray, outline: np.ndarray, centre: np.ndarray, r: f
     return sclera.astype(np.float32), iris.astype(np.float32)
 
 
+def sclera_behind(image: np.ndarray, outline: np.ndarray, centre: np.ndarray, r: float, width: float,
+                  sclera: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
+    """The white of the eye behind the iris: what shows where an iris moved away.
+
+    The iris disc (out to IRIS_GONE × its radius, the dark limbus too) is filled with the
+    local mean of the visible sclera around it (beyond SCLERA_BESIDE × the radius, inside the
+    eye's outline, not a lash), weighted by Gaussians of SCLERA_SPREAD × the radius: the
+    eye's own shading — darker under the upper lid and towards the corners, a painting's
+    tone — carries on behind the iris instead of one flat colour. Alpha says how much sclera
+    was near (SCLERA_TRUST); where there was little (a squint, a statue's carved eye) the
+    layer falls back on the measured colour. Returns the RGBA sprite and its top-left corner
+    in source pixels. Per source, once.
+    """
+    h, w = image.shape[:2]
+    reach = IRIS_GONE * r + 2.0
+    look = SCLERA_BESIDE * r + max(3.0, 0.6 * r)  # how far beyond the disc sclera is looked for
+    x0, x1 = max(0, int(centre[0] - reach - look)), min(w, int(np.ceil(centre[0] + reach + look)) + 1)
+    y0, y1 = max(0, int(centre[1] - reach)), min(h, int(np.ceil(centre[1] + reach)) + 1)
+    sprite = np.zeros((max(1, y1 - y0), max(1, x1 - x0), 4), np.uint8)
+    if x1 <= x0 or y1 <= y0:
+        return sprite, (float(x0), float(y0))
+    crop = image[y0:y1, x0:x1, :3].astype(np.float32)
+    inside = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(inside, [np.round(outline).astype(np.int32)], 1)
+    inset = max(EYE_SAMPLE_INSET[1], EYE_SAMPLE_INSET[0] * width)
+    k = 2 * int(round(inset)) + 1
+    inside = cv2.erode(inside, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))[y0:y1, x0:x1] > 0
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    d = np.hypot(xs - centre[0], ys - centre[1])
+    luma = crop @ np.array([0.299, 0.587, 0.114], np.float32)
+    white_luma = float(sclera @ np.array([0.299, 0.587, 0.114], np.float32))
+    usable = inside & (d > SCLERA_BESIDE * r) & (luma > SCLERA_DARKEST * white_luma)
+    disc = d <= reach
+    # normalized convolution (Knutsson & Westin 1993), coarse to fine: the local mean of the
+    # sclera that is there, each finer scale taking over where it has sclera enough — smooth
+    # (no row or lash streaks) in the middle, the eye's own shading (the lid's shadow, darker
+    # corners) near the sclera
+    out = crop
+    coarse = None
+    for k in SCLERA_SPREAD:
+        weight = cv2.GaussianBlur(usable.astype(np.float32), (0, 0), k * r)
+        mean = cv2.GaussianBlur(crop * usable[..., None], (0, 0), k * r) / np.maximum(weight, 1e-6)[..., None]
+        if coarse is None:
+            out, coarse = mean, weight
+        else:
+            out = out + (mean - out) * np.clip(weight / SCLERA_TRUST[1], 0.0, 1.0)[..., None]
+    assert coarse is not None
+    out = np.where(disc[..., None], out, crop)
+    trust = np.clip(coarse / SCLERA_TRUST[0], 0.0, 1.0) * disc
+    sprite[..., :3] = np.clip(np.round(out), 0, 255).astype(np.uint8)
+    sprite[..., 3] = np.round(255 * trust).astype(np.uint8)
+    return sprite, (float(x0), float(y0))
+
+
 def skin_below(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: float,
                lower: tuple[float, float, float]) -> np.ndarray:
     """The median colour of the skin just below the eye (LID_SKIN_BELOW): lit as a closed upper
@@ -156,7 +217,9 @@ def source_eyes(image: np.ndarray, lm: np.ndarray) -> tuple[EyeShape, ...]:
         h_up = (float(up3[0]), float(up3[1]), float(up3[2]))
         h_lo = (float(lo3[0]), float(lo3[1]), float(lo3[2]))
         outline = np.concatenate([curve_points(o, ax, width, h_up), curve_points(o, ax, width, h_lo)[::-1]])
-        sclera, iris_rgb = eye_colours(image, outline, o + centre[0] * ax + centre[1] * down, r, width)
+        at = o + centre[0] * ax + centre[1] * down
+        sclera, iris_rgb = eye_colours(image, outline, at, r, width)
+        behind, behind_at = sclera_behind(image, outline, at, r, width, sclera)
         lid_rgb = skin_below(image, o, ax, width, h_lo)
         eyes.append(EyeShape(
             corners=corners, upper_idx=np.asarray(upper, np.int64), upper_w=up_w,
@@ -164,7 +227,7 @@ def source_eyes(image: np.ndarray, lm: np.ndarray) -> tuple[EyeShape, ...]:
             origin=o.astype(np.float32), axis=ax.astype(np.float32), width=width, upper=h_up, lower=h_lo,
             iris=centre, iris_r=r, iris_mark=mark,
             feather=max(EYE_FEATHER[1], EYE_FEATHER[0] * width), sclera_rgb=sclera, iris_rgb=iris_rgb,
-            lid_rgb=lid_rgb))
+            lid_rgb=lid_rgb, behind=behind, behind_at=behind_at))
     return tuple(eyes)
 
 
