@@ -160,9 +160,9 @@ def sclera_behind(image: np.ndarray, outline: np.ndarray, centre: np.ndarray, r:
     # corners) near the sclera
     out = crop
     coarse = None
-    for k in SCLERA_SPREAD:
-        weight = cv2.GaussianBlur(usable.astype(np.float32), (0, 0), k * r)
-        mean = cv2.GaussianBlur(crop * usable[..., None], (0, 0), k * r) / np.maximum(weight, 1e-6)[..., None]
+    for spread in SCLERA_SPREAD:
+        weight = cv2.GaussianBlur(usable.astype(np.float32), (0, 0), spread * r)
+        mean = cv2.GaussianBlur(crop * usable[..., None], (0, 0), spread * r) / np.maximum(weight, 1e-6)[..., None]
         if coarse is None:
             out, coarse = mean, weight
         else:
