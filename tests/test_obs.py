@@ -208,6 +208,69 @@ def test_watch_outlasts_obs_being_stuck_and_a_stuck_obs_is_one_line() -> None:
             watch.wait(10)
 
 
+def test_obs_stuck_after_connecting_is_one_line_for_every_request() -> None:
+    # Found by a new user: `streamfx obs status` against an OBS that stalls after the handshake
+    # (here: SIGSTOP once connected) printed obsws-python's OBSSDKTimeoutError traceback from
+    # the screenshot it takes; version(), canvas(), scenes(), current_scene(),
+    # has_browser_source() and so setup() go to obsws-python directly too. Each must be the
+    # one-line OBSBusyError that _request gives. A fresh connection per call: after a
+    # timeout the old one is out of step.
+    _need_obs()
+    calls = {"version": lambda b: b.version(), "canvas": lambda b: b.canvas(), "scenes": lambda b: b.scenes(),
+             "screenshot": lambda b: b.screenshot("Scene"), "status": lambda b: b.status(),
+             "setup": lambda b: b.setup(stream=f"tcp://127.0.0.1:{free_port()}")}
+    raw: list[str] = []
+    with HeadlessOBS() as o:
+        assert o.obs is not None
+        for name, call in calls.items():
+            bridge = Bridge.connect(o.url, timeout=1.0)
+            time.sleep(0.5)  # OBS settles after the last SIGCONT before it is stopped again
+            os.kill(o.obs.pid, signal.SIGSTOP)
+            try:
+                call(bridge)
+                raw.append(f"{name}: returned while OBS was stopped")
+            except OBSBusyError:
+                pass
+            except Exception as e:  # noqa: BLE001 - what the user would see as a traceback
+                raw.append(f"{name}: {type(e).__module__}.{type(e).__name__}")
+            finally:
+                os.kill(o.obs.pid, signal.SIGCONT)
+            try:
+                bridge.close()
+            except Exception:  # noqa: BLE001 - the connection is out of step, closing it may fail
+                pass
+    assert not raw, "not one line (OBSBusyError) when OBS stalls: " + "; ".join(raw)
+
+
+def test_obs_quitting_while_watching_is_one_line() -> None:
+    # Found by a new user: closing OBS (a clean shutdown) while `streamfx obs setup --watch`
+    # runs ended the watcher, depending on the moment, with a traceback (JSONDecodeError or
+    # WebSocketConnectionClosedException from obsws-python) or with "OBS has no scene 'Scene'
+    # — pick one of: (none)" (a closing OBS drops its scenes first), which blames the scene.
+    # watch() promises OBSNotRunningError: one line saying OBS went away, non-zero exit.
+    _need_obs()
+    for delay in (0.0, 1.0):  # as soon as it watches, and between two of its polls
+        o = HeadlessOBS().start()
+        watch = subprocess.Popen([sys.executable, "-m", "streamfx", "obs", "setup", "--url", o.url, "--stream",
+                                  f"tcp://127.0.0.1:{free_port()}", "--watch"], cwd=ROOT, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        try:
+            assert watch.stdout is not None
+            assert "watching" in watch.stdout.readline() + watch.stdout.readline()
+            time.sleep(delay)
+            o.stop()
+            _, err = watch.communicate(timeout=30)
+        finally:
+            o.stop()
+            if watch.poll() is None:
+                watch.kill()
+                watch.wait(10)
+        assert watch.returncode != 0
+        err = err.strip()
+        assert err.startswith("streamfx: error: ") and "\n" not in err and "Traceback" not in err, f"{delay} s: {err}"
+        assert "no scene" not in err, f"OBS quitting is blamed on the scene ({delay} s): {err}"
+
+
 def test_wrong_or_missing_password_is_one_line_against_real_obs() -> None:
     _need_obs()
     with HeadlessOBS(password="s3cret-pass") as o:
