@@ -47,9 +47,13 @@ _ENABLE_HINT = "Tools → WebSocket Server Settings in OBS"
 def parse_ws_url(url: str) -> tuple[str, int]:
     """``ws://HOST:PORT`` (or ``HOST:PORT``) → (host, port); ValueError naming the form."""
     u = urlparse(url if "://" in url else "ws://" + url)
-    if u.scheme not in ("ws", "") or not u.hostname:
-        raise ValueError(f"--url takes ws://HOST:PORT (e.g. {DEFAULT_URL}), not {url!r}")
-    return u.hostname, u.port or 4455
+    try:
+        port = u.port  # ValueError for a port out of 0–65535 or not a number
+    except ValueError:
+        port = -1
+    if u.scheme not in ("ws", "") or not u.hostname or port == -1 or port == 0:
+        raise ValueError(f"--url takes ws://HOST:PORT with a port 1–65535 (e.g. {DEFAULT_URL}), not {url!r}")
+    return u.hostname, port or 4455
 
 
 def connect(url: str = DEFAULT_URL, password: str | None = None, timeout: float = 5.0) -> Any:
@@ -70,11 +74,23 @@ def connect(url: str = DEFAULT_URL, password: str | None = None, timeout: float 
         ws = websocket.create_connection(where, timeout=timeout)
     except (TimeoutError, websocket.WebSocketTimeoutException):
         raise busy from None
-    except (ConnectionRefusedError, OSError, websocket.WebSocketException) as e:
-        why = getattr(e, "strerror", None) or str(e) or type(e).__name__
+    except websocket.WebSocketBadStatusException as e:
+        # an HTTP server (streamfx live's own web port, say) answered the upgrade; its
+        # reply, headers and page included, is no message for a terminal
+        raise OBSNotRunningError(
+            f"{where} is not obs-websocket (an HTTP server answered with status {e.status_code}) — pass OBS's "
+            f"WebSocket address with --url ({_ENABLE_HINT}; default {DEFAULT_URL})") from None
+    except (ConnectionRefusedError, OSError, websocket.WebSocketAddressException) as e:
+        why = (getattr(e, "strerror", None) or str(e) or type(e).__name__).splitlines()[0][:120]
         raise OBSNotRunningError(
             f"OBS is not reachable at {where} ({why}) — start OBS and enable its WebSocket server "
             f"({_ENABLE_HINT}), or pass --url") from None
+    except (ValueError, UnicodeDecodeError, websocket.WebSocketException):
+        # something answered that is not HTTP at all (streamfx live's OBS stream, say, sends
+        # video bytes at once)
+        raise OBSNotRunningError(
+            f"{where} is not obs-websocket (what answers there does not speak HTTP) — pass OBS's WebSocket "
+            f"address with --url ({_ENABLE_HINT}; default {DEFAULT_URL})") from None
     try:
         hello = _hello(ws, timeout)
     finally:
@@ -186,38 +202,60 @@ class Bridge:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- facts -----------------------------------------------------------------------------
-    def version(self) -> tuple[str, str]:
-        v = self.client.get_version()
-        return v.obs_version, v.obs_web_socket_version
+    # -- requests --------------------------------------------------------------------------
+    def _send(self, name: str, data: dict | None = None) -> dict:
+        """One raw request. OBS refusing it raises obsws-python's OBSSDKRequestError (its
+        ``code`` says why); OBS not answering in time is OBSBusyError; the connection gone
+        (OBS quit or crashed: a closed socket, or half a message) is OBSNotRunningError."""
+        import obsws_python as obs
+        import websocket
 
-    def has_browser_source(self) -> bool:
-        return "browser_source" in self.client.get_input_kind_list(False).input_kinds
-
-    def canvas(self) -> tuple[int, int]:
-        v = self.client.get_video_settings()
-        return int(v.base_width), int(v.base_height)
-
-    def scenes(self) -> list[str]:
-        return [s["sceneName"] for s in self.client.get_scene_list().scenes]
-
-    def current_scene(self) -> str:
-        return str(self.client.get_scene_list().current_program_scene_name)
+        try:
+            return dict(self.client.send(name, data, raw=True) or {})
+        except obs.error.OBSSDKTimeoutError:
+            raise OBSBusyError(f"OBS did not answer {name} within {self._how[2]:g} s — it is busy or stuck; "
+                               "try again, or restart OBS if it stays so") from None
+        except (OSError, ValueError, websocket.WebSocketException):
+            # ValueError: the socket closed mid-reply and obsws-python parsed nothing as JSON
+            raise OBSNotRunningError("lost the connection to OBS (it quit or crashed) — start OBS, then "
+                                     "streamfx obs setup") from None
 
     def _request(self, name: str, data: dict | None = None) -> Any:
-        """A raw request; None when OBS says "not found" (600), OBSBusyError when OBS does not
-        answer within the connection's timeout, OBSError for any other refusal."""
+        """A raw request; None when OBS says "not found" (600), OBSError for any other refusal,
+        and :meth:`_send`'s errors."""
         import obsws_python as obs
 
         try:
-            return self.client.send(name, data, raw=True)
+            return self._send(name, data)
         except obs.error.OBSSDKRequestError as e:
             if e.code == _NOT_FOUND:
                 return None
             raise OBSError(f"OBS refused {name}: {e} — check the scene and source names") from None
-        except obs.error.OBSSDKTimeoutError:
-            raise OBSBusyError(f"OBS did not answer {name} within {self._how[2]:g} s — it is busy or stuck; "
-                               "try again, or restart OBS if it stays so") from None
+
+    def _fact(self, name: str, data: dict | None = None) -> dict:
+        """A request that must succeed (OBS's version, scenes, canvas)."""
+        got = self._request(name, data)
+        if got is None:
+            raise OBSError(f"OBS answered {name} with 'not found' — is it still starting up? try again")
+        return dict(got)
+
+    # -- facts -----------------------------------------------------------------------------
+    def version(self) -> tuple[str, str]:
+        v = self._fact("GetVersion")
+        return str(v["obsVersion"]), str(v["obsWebSocketVersion"])
+
+    def has_browser_source(self) -> bool:
+        return "browser_source" in self._fact("GetInputKindList", {"unversioned": False})["inputKinds"]
+
+    def canvas(self) -> tuple[int, int]:
+        v = self._fact("GetVideoSettings")
+        return int(v["baseWidth"]), int(v["baseHeight"])
+
+    def scenes(self) -> list[str]:
+        return [str(s["sceneName"]) for s in self._fact("GetSceneList")["scenes"]]
+
+    def current_scene(self) -> str:
+        return str(self._fact("GetSceneList")["currentProgramSceneName"])
 
     # -- the input -------------------------------------------------------------------------
     def setup(self, *, scene: str | None = None, mode: str = "overlay", stream: str = DEFAULT_STREAM,
@@ -293,7 +331,9 @@ class Bridge:
         try:
             shot = self.screenshot(INPUT_NAME)
             showing, size = True, (shot.shape[1], shot.shape[0])
-        except OBSError:
+        except (OBSBusyError, OBSNotRunningError):
+            raise
+        except OBSError:  # no frame yet, or none it can show
             showing, size = False, None
         return InputState(True, current.get("inputKind"), settings.get("url") or settings.get("input"), scenes,
                           showing, size)
@@ -315,7 +355,7 @@ class Bridge:
         if width:
             data["imageWidth"] = width
         try:
-            got = self.client.send("GetSourceScreenshot", data, raw=True)
+            got = self._send("GetSourceScreenshot", data)
         except obs.error.OBSSDKRequestError as e:
             what = "has no frame yet" if e.code == _NOT_RENDERED else f"refused a screenshot ({e})"
             raise OBSError(f"OBS source {source!r} {what} — is streamfx live running?") from None
@@ -333,6 +373,8 @@ class Bridge:
         while True:
             try:
                 return self.screenshot(source)
+            except (OBSBusyError, OBSNotRunningError):
+                raise
             except OBSError:
                 if time.monotonic() > deadline:
                     raise
@@ -348,6 +390,7 @@ class Bridge:
         scene = setup_kw.get("scene") or self.current_scene()
         setup_kw["scene"] = scene
         busy = False
+        sceneless = 0
         while True:
             time.sleep(interval)
             try:
@@ -355,7 +398,19 @@ class Bridge:
                     self.reconnect()
                 there = self._request("GetSceneItemId", {"sceneName": scene, "sourceName": INPUT_NAME})
                 if there is None:
+                    scenes = self.scenes()
+                    if not scenes:
+                        # OBS drops every scene while it shuts down, and its socket closes next
+                        # (OBSNotRunningError); an OBS that stays without scenes is said once
+                        sceneless += 1
+                        if sceneless == 5:
+                            raise OBSError("OBS has no scenes left — add one, then streamfx obs setup --watch")
+                        continue
+                    if scene not in scenes:
+                        raise OBSError(f"the scene {scene!r} is gone from OBS (removed or renamed) — run "
+                                       "streamfx obs setup --watch again (--scene NAME for another)")
                     print(self.setup(**setup_kw).replace("created", "re-created", 1), flush=True)
+                sceneless = 0
                 if busy:
                     print("OBS answers again; watching", flush=True)
                     busy = False

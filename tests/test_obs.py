@@ -35,6 +35,27 @@ from tests.test_live_browser import DRIVER, ROOT, LiveProcess
 W, H = 640, 360  # streamfx live's output; OBS's canvas is 1280×720 (2×)
 
 
+def _freeze(pid: int) -> None:
+    """SIGSTOP a process and wait until every one of its threads is stopped: kill() returns
+    before a thread busy on another core has reached its stop."""
+    from pathlib import Path
+
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 5
+    while True:
+        states = []
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                stat = (task / "stat").read_text()
+            except OSError:
+                continue  # a thread that ended meanwhile
+            states.append(stat[stat.rindex(")") + 2])
+        if all(st in "tT" for st in states):
+            return
+        assert time.monotonic() < deadline, f"OBS's threads did not all stop: {states}"
+        time.sleep(0.01)
+
+
 def _need_obs() -> None:
     missing = available()
     if missing:
@@ -68,7 +89,9 @@ def live_stream() -> Iterator[tuple[LiveProcess, int]]:
 def test_obs_shows_the_animated_portrait_with_alpha(obs: HeadlessOBS, live_stream, portrait: np.ndarray,
                                                     portrait_landmarks: np.ndarray) -> None:
     live, port = live_stream
-    assert any(f"OBS stream: tcp://127.0.0.1:{port}" in line for line in live.lines)
+    # the hint names the stream when it is not the default one `obs setup` assumes
+    assert any(f"OBS stream: tcp://127.0.0.1:{port}" in line and f"streamfx obs setup --stream tcp://127.0.0.1:{port}"
+               in line for line in live.lines), "".join(live.lines[-20:])
     res = streamfx("obs", "setup", "--url", obs.url, "--stream", f"tcp://127.0.0.1:{port}")
     assert res.returncode == 0, res.stderr
     assert f"created {INPUT_NAME}" in res.stdout and "Media source" in res.stdout
@@ -175,7 +198,7 @@ def test_watch_outlasts_obs_being_stuck_and_a_stuck_obs_is_one_line() -> None:
             while not any("watching" in line for line in lines):
                 assert watch.poll() is None and time.monotonic() < deadline, "".join(lines)
                 time.sleep(0.1)
-            os.kill(o.obs.pid, signal.SIGSTOP)
+            _freeze(o.obs.pid)
             try:
                 t0 = time.monotonic()
                 with pytest.raises(OBSBusyError, match="busy or stuck"):
@@ -225,7 +248,7 @@ def test_obs_stuck_after_connecting_is_one_line_for_every_request() -> None:
         for name, call in calls.items():
             bridge = Bridge.connect(o.url, timeout=1.0)
             time.sleep(0.5)  # OBS settles after the last SIGCONT before it is stopped again
-            os.kill(o.obs.pid, signal.SIGSTOP)
+            _freeze(o.obs.pid)
             try:
                 call(bridge)
                 raw.append(f"{name}: returned while OBS was stopped")
@@ -290,6 +313,43 @@ def test_obs_not_running_is_one_line() -> None:
         Bridge.connect(f"ws://127.0.0.1:{port}")
     err = one_line_error(streamfx("obs", "setup", "--url", f"ws://127.0.0.1:{port}"))
     assert "not reachable" in err and "WebSocket server" in err
+
+
+def test_a_url_that_is_not_obs_websocket_is_one_short_line() -> None:
+    # Found by a new user: --url pointed at streamfx live's own ports (easy: live prints them
+    # next to "streamfx obs setup") put the web page's headers and HTML, or 1.6 MB of the OBS
+    # stream's video bytes, into the "one-line" error. Real servers here, on loopback.
+    import http.server
+    import socket
+
+    video = socket.create_server(("127.0.0.1", 0))
+    vport = video.getsockname()[1]
+
+    def serve_bytes() -> None:  # what the OBS stream does: video bytes at once, no HTTP
+        while True:
+            try:
+                conn, _ = video.accept()
+            except OSError:
+                return
+            try:
+                conn.sendall(b"nut/multimedia container\x00" + bytes(range(256)) * 4000)
+            except OSError:
+                pass
+            conn.close()
+
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=serve_bytes, daemon=True).start()
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    try:
+        for port, what in ((vport, "does not speak HTTP"), (web.server_address[1], "an HTTP server answered")):
+            err = one_line_error(streamfx("obs", "status", "--url", f"ws://127.0.0.1:{port}"))
+            assert "is not obs-websocket" in err and what in err and "--url" in err, err
+            assert len(err) < 300, err
+        err = one_line_error(streamfx("obs", "status", "--url", "ws://127.0.0.1:99999"))
+        assert "--url takes ws://HOST:PORT" in err and "1–65535" in err, err
+    finally:
+        web.shutdown()
+        video.close()
 
 
 def test_obs_websocket_4_is_one_line() -> None:

@@ -483,7 +483,9 @@ def open_obs_stream(args: argparse.Namespace) -> Any:
     except DeviceUnavailableError as e:
         log.warning("%s", e)
         return None
-    print(f"OBS stream: {sink.url} (NUT with alpha, for OBS's Media source: streamfx obs setup)", flush=True)
+    # the stream's own address unless it is the one `streamfx obs setup` assumes
+    setup = "streamfx obs setup" + ("" if sink.url == f"tcp://{DEFAULT_OBS_STREAM}" else f" --stream {sink.url}")
+    print(f"OBS stream: {sink.url} (NUT with alpha, for OBS's Media source: {setup})", flush=True)
     return sink
 
 
