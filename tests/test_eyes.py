@@ -265,13 +265,14 @@ def test_no_gaze_switches_off_the_irises_only(photo: tuple[np.ndarray, np.ndarra
     assert not np.array_equal(b[left], image[left])  # the lid comes down either way
 
 
-def test_the_white_behind_the_iris_carries_the_eyes_own_shading() -> None:
+def test_the_white_behind_the_iris_and_under_the_lids_carries_the_eyes_own_shading() -> None:
     # A drawn eye: sclera darkening towards the upper lid (its shadow) and to the right, an iris
-    # disc in the middle, skin around. Where the iris moves away the white must continue that
-    # shading (as the sclera beside it has it), not be one flat colour nor keep the iris's.
+    # disc in the middle, skin around. Where the iris moves away, and where a lid opens wider
+    # than the source's, the white must continue that shading (as the sclera beside it has
+    # it), not be one flat colour nor keep the iris's or the skin's.
     import cv2
 
-    from streamfx.generator.layers.eyes import sclera_behind
+    from streamfx.generator.layers.eyes import sclera_plate
 
     h, w = 120, 200
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -288,7 +289,7 @@ def test_the_white_behind_the_iris_carries_the_eyes_own_shading() -> None:
     image = np.clip(image, 0, 255).astype(np.uint8)
     sclera = np.median(image[(eye > 0) & ~iris], axis=0).astype(np.float32)
 
-    sprite, (x0, y0) = sclera_behind(image, outline, np.array([100.0, 60.0]), r, 160.0, sclera)
+    sprite, (x0, y0) = sclera_plate(image, outline, np.array([100.0, 60.0]), r, 160.0, sclera)
     at = lambda x, y: sprite[int(y - y0), int(x - x0)]  # noqa: E731
     for x, y in ((100, 60), (92, 50), (108, 70)):
         c = at(x, y)
@@ -300,3 +301,10 @@ def test_the_white_behind_the_iris_carries_the_eyes_own_shading() -> None:
     # and left to right as beside it (the flat colour would be the same on both sides)
     left, right = at(86, 64)[:3].astype(float).mean(), at(114, 64)[:3].astype(float).mean()
     assert left - right > 1.5, f"darker to the right as the sclera is ({left:.1f}, {right:.1f})"
+    # under the lids too: just past the upper lid line (skin in the image) the plate carries the
+    # white on, as a lid opening wider than the source's uncovers it — no seam at the old line
+    above, below = at(60, 39), at(60, 44)
+    assert image[39, 60, 0] == 200, "the drawing: skin above the lid line"
+    assert above[3] > 200 and np.abs(above[:3].astype(int) - below[:3].astype(int)).max() < 25, \
+        f"white carried past the lid line ({above}, below it {below})"
+    assert abs(int(above[0]) - 200) > 10 or abs(int(above[2]) - 120) > 30, "not the skin's colour"

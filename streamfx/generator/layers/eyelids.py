@@ -27,6 +27,7 @@ from streamfx.generator.layers.eyes import (
     EyeLayer,
     EyeShape,
     eye_view,
+    eye_white,
     source_xy,
 )
 from streamfx.generator.ops.base import Ops, Tensor
@@ -40,10 +41,10 @@ class EyelidLayer(EyeLayer):
     def draw_eye(self, ops: Ops, eye: EyeShape, n: int, frame: Frame) -> None:
         view = eye_view(ops, frame, eye, n)
         win, u, v, top, bottom = view.win, view.u, view.v, view.top, view.bottom
-        # the eye the lids uncover where they open wider than the source's: its white, shaded
-        # by the lid (the iris layer draws the iris over it)
+        # the eye the lids uncover where they open wider than the source's: its own white
+        # carried on past the old lid line (the iris layer draws the iris over it)
         shown = ops.mul(view.opening, uncovered(ops, eye, v, (view.top_s, view.bottom_s), (top, bottom)))
-        frame.canvas = ops.composite(frame.canvas, win, ops.mul(ops.rgb(eye.sclera_rgb), view.shade), shown)
+        frame.canvas = ops.composite(frame.canvas, win, eye_white(ops, eye, win, u, v, view.shade), shown)
         # the lids, the lower one first: where they meet, the upper one's soft edge overlaps it
         half = ops.f(0.5)
         edge = ops.add(half, ops.mul(half, view.closed))

@@ -75,8 +75,8 @@ class EyeShape:
     sclera_rgb: np.ndarray  # 3: the white of the eye
     iris_rgb: np.ndarray  # 3: the iris (for what the source's lids hid of it)
     lid_rgb: np.ndarray  # 3: the lit skin below the eye (what a closing lid's unfolding skin tends to)
-    behind: np.ndarray  # h×w×4 uint8: the white of the eye behind the iris (sclera_behind), alpha = trust
-    behind_at: tuple[float, float]  # its top-left corner, source pixels
+    white: np.ndarray  # h×w×4 uint8: the white of the eye behind the iris and under the lids (sclera_plate)
+    white_at: tuple[float, float]  # its top-left corner, source pixels
 
     @property
     def down(self) -> np.ndarray:
@@ -121,24 +121,30 @@ def eye_colours(image: np.ndarray, outline: np.ndarray, centre: np.ndarray, r: f
     return sclera.astype(np.float32), iris.astype(np.float32)
 
 
-def sclera_behind(image: np.ndarray, outline: np.ndarray, centre: np.ndarray, r: float, width: float,
-                  sclera: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
-    """The white of the eye behind the iris: what shows where an iris moved away.
+def sclera_plate(image: np.ndarray, outline: np.ndarray, centre: np.ndarray, r: float, width: float,
+                 sclera: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
+    """The white of the eye all around it: what shows where an iris moved away (behind the
+    iris) and where a lid opened wider than the source's (under the lids).
 
-    The iris disc (out to IRIS_GONE × its radius, the dark limbus too) is filled with the
-    local mean of the visible sclera around it (beyond SCLERA_BESIDE × the radius, inside the
-    eye's outline, not a lash), weighted by Gaussians of SCLERA_SPREAD × the radius: the
-    eye's own shading — darker under the upper lid and towards the corners, a painting's
-    tone — carries on behind the iris instead of one flat colour. Alpha says how much sclera
-    was near (SCLERA_TRUST); where there was little (a squint, a statue's carved eye) the
-    layer falls back on the measured colour. Returns the RGBA sprite and its top-left corner
-    in source pixels. Per source, once.
+    The visible sclera (beyond SCLERA_BESIDE × the iris radius from its centre, inside the
+    eye's outline, not a lash) is kept as it is; everywhere else — the iris disc, the lids and
+    the skin just past them — takes the sclera's local mean, weighted by Gaussians of
+    SCLERA_SPREAD × the radius, coarse to fine (normalized convolution, Knutsson & Westin
+    1993): the eye's own shading — darker under the upper lid and towards the corners, a
+    painting's tone — carries on, with no seam against the white that was there, instead of
+    one flat colour. Alpha says how much sclera was near (SCLERA_TRUST); where there was
+    little (a squint, a statue's carved eye) the layers fall back on the measured colour.
+    The plate covers the eye's outline, the iris disc, and as far past the lids as a lid
+    opens (LID_WIDEN of its band). Returns the RGBA sprite and its top-left corner in source
+    pixels. Per source, once.
     """
     h, w = image.shape[:2]
     reach = IRIS_GONE * r + 2.0
-    look = SCLERA_BESIDE * r + max(3.0, 0.6 * r)  # how far beyond the disc sclera is looked for
-    x0, x1 = max(0, int(centre[0] - reach - look)), min(w, int(np.ceil(centre[0] + reach + look)) + 1)
-    y0, y1 = max(0, int(centre[1] - reach)), min(h, int(np.ceil(centre[1] + reach)) + 1)
+    widen = LID_WIDEN * max(UPPER_LID_BAND[0] - UPPER_LID_BAND[1], LOWER_LID_BAND[0] - LOWER_LID_BAND[1]) * width
+    lo = np.minimum(outline.min(axis=0), centre - reach) - (2.0, widen + 2.0)
+    hi = np.maximum(outline.max(axis=0), centre + reach) + (2.0, widen + 2.0)
+    x0, y0 = max(0, int(lo[0])), max(0, int(lo[1]))
+    x1, y1 = min(w, int(np.ceil(hi[0])) + 1), min(h, int(np.ceil(hi[1])) + 1)
     sprite = np.zeros((max(1, y1 - y0), max(1, x1 - x0), 4), np.uint8)
     if x1 <= x0 or y1 <= y0:
         return sprite, (float(x0), float(y0))
@@ -153,23 +159,20 @@ def sclera_behind(image: np.ndarray, outline: np.ndarray, centre: np.ndarray, r:
     luma = crop @ np.array([0.299, 0.587, 0.114], np.float32)
     white_luma = float(sclera @ np.array([0.299, 0.587, 0.114], np.float32))
     usable = inside & (d > SCLERA_BESIDE * r) & (luma > SCLERA_DARKEST * white_luma)
-    disc = d <= reach
-    # normalized convolution (Knutsson & Westin 1993), coarse to fine: the local mean of the
-    # sclera that is there, each finer scale taking over where it has sclera enough — smooth
-    # (no row or lash streaks) in the middle, the eye's own shading (the lid's shadow, darker
-    # corners) near the sclera
-    out = crop
+    # coarse to fine: each finer scale takes over where it has sclera enough — smooth (no
+    # row or lash streaks) far from the sclera, the eye's own shading near it
+    fill = crop
     coarse = None
     for spread in SCLERA_SPREAD:
         weight = cv2.GaussianBlur(usable.astype(np.float32), (0, 0), spread * r)
         mean = cv2.GaussianBlur(crop * usable[..., None], (0, 0), spread * r) / np.maximum(weight, 1e-6)[..., None]
         if coarse is None:
-            out, coarse = mean, weight
+            fill, coarse = mean, weight
         else:
-            out = out + (mean - out) * np.clip(weight / SCLERA_TRUST[1], 0.0, 1.0)[..., None]
+            fill = fill + (mean - fill) * np.clip(weight / SCLERA_TRUST[1], 0.0, 1.0)[..., None]
     assert coarse is not None
-    out = np.where(disc[..., None], out, crop)
-    trust = np.clip(coarse / SCLERA_TRUST[0], 0.0, 1.0) * disc
+    out = np.where(usable[..., None], crop, fill)
+    trust = np.clip(coarse / SCLERA_TRUST[0], 0.0, 1.0)
     sprite[..., :3] = np.clip(np.round(out), 0, 255).astype(np.uint8)
     sprite[..., 3] = np.round(255 * trust).astype(np.uint8)
     return sprite, (float(x0), float(y0))
@@ -219,7 +222,7 @@ def source_eyes(image: np.ndarray, lm: np.ndarray) -> tuple[EyeShape, ...]:
         outline = np.concatenate([curve_points(o, ax, width, h_up), curve_points(o, ax, width, h_lo)[::-1]])
         at = o + centre[0] * ax + centre[1] * down
         sclera, iris_rgb = eye_colours(image, outline, at, r, width)
-        behind, behind_at = sclera_behind(image, outline, at, r, width, sclera)
+        white, white_at = sclera_plate(image, outline, at, r, width, sclera)
         lid_rgb = skin_below(image, o, ax, width, h_lo)
         eyes.append(EyeShape(
             corners=corners, upper_idx=np.asarray(upper, np.int64), upper_w=up_w,
@@ -227,7 +230,7 @@ def source_eyes(image: np.ndarray, lm: np.ndarray) -> tuple[EyeShape, ...]:
             origin=o.astype(np.float32), axis=ax.astype(np.float32), width=width, upper=h_up, lower=h_lo,
             iris=centre, iris_r=r, iris_mark=mark,
             feather=max(EYE_FEATHER[1], EYE_FEATHER[0] * width), sclera_rgb=sclera, iris_rgb=iris_rgb,
-            lid_rgb=lid_rgb, behind=behind, behind_at=behind_at))
+            lid_rgb=lid_rgb, white=white, white_at=white_at))
     return tuple(eyes)
 
 
@@ -343,6 +346,16 @@ def source_opening(ops: Ops, eye: EyeShape, u: Tensor, v: Tensor, inset: Tensor 
     if inset is not None:
         top, bottom = ops.add(top, inset), ops.sub(bottom, inset)
     return between(ops, v, top, bottom, eye.feather)
+
+
+def eye_white(ops: Ops, eye: EyeShape, win: Window, u: Tensor, v: Tensor, shade: Tensor) -> Tensor:
+    """The white of the eye at (u, v) of the source's eye frame: the source's own, carried
+    across the iris and past the lids (:func:`sclera_plate`), else its measured colour in
+    the lid's shadow."""
+    flat = ops.mul(ops.rgb(eye.sclera_rgb), shade)
+    x, y = source_xy(ops, eye, u, v)
+    plate, trust = ops.sample(win, eye.white, ops.sub(x, ops.f(eye.white_at[0])), ops.sub(y, ops.f(eye.white_at[1])))
+    return ops.add(flat, ops.mul(ops.sub(plate, flat), trust))
 
 
 def lid_shadow(ops: Ops, eye: EyeShape, v: Tensor, top: Tensor) -> Tensor:

@@ -4,7 +4,7 @@ The motion field no longer drags the iris (and the sclera around it) with the ga
 (streamfx.generator.layers.eyes). Instead the source's iris — a disc from its five iris
 landmarks — is sampled with ``ops.source_at`` and drawn at the target's iris centre; where
 it was, the white of the eye fills in — the source's own sclera carried across from beside the
-iris (``eyes.sclera_behind``), its measured colour where there is none to see; the part
+iris (``eyes.sclera_plate``), its measured colour where there is none to see; the part
 of the iris the source's lids hid takes the iris's colour. Everything is clipped to the
 target's lids, so an iris is never drawn on skin; the eyelid layer before this one draws
 the lids themselves.
@@ -20,6 +20,7 @@ from streamfx.generator.layers.eyes import (
     EyeShape,
     between,
     eye_view,
+    eye_white,
     iris_disc,
     source_xy,
 )
@@ -64,13 +65,7 @@ class IrisLayer(EyeLayer):
         # one composite for both: the iris over the white where it was
         white = ops.mul(gone, ops.sub(ops.f(1.0), now))
         cover = ops.add(now, white)
-        # the white behind the iris: the source's own sclera carried across the iris's place
-        # (sclera_behind), else its measured colour under the lid's shadow
-        flat = ops.mul(ops.rgb(eye.sclera_rgb), view.shade)
-        bx, by = source_xy(ops, eye, u, v)
-        behind, trust = ops.sample(win, eye.behind, ops.sub(bx, ops.f(eye.behind_at[0])),
-                                   ops.sub(by, ops.f(eye.behind_at[1])))
-        sclera = ops.add(flat, ops.mul(ops.sub(behind, flat), trust))
+        sclera = eye_white(ops, eye, win, u, v, view.shade)  # the white behind the iris
         colour = ops.add(iris, ops.mul(ops.sub(sclera, iris), ops.div(white, ops.maximum(cover, ops.f(1e-3)))))
         frame.canvas = ops.composite(frame.canvas, win, colour, ops.mul(shown, cover))
 
