@@ -308,3 +308,32 @@ def test_the_white_behind_the_iris_and_under_the_lids_carries_the_eyes_own_shadi
     assert above[3] > 200 and np.abs(above[:3].astype(int) - below[:3].astype(int)).max() < 25, \
         f"white carried past the lid line ({above}, below it {below})"
     assert abs(int(above[0]) - 200) > 10 or abs(int(above[2]) - 120) > 30, "not the skin's colour"
+
+
+def test_an_iris_never_leaves_its_eye(photo: tuple[np.ndarray, np.ndarray, WarpGenerator]) -> None:
+    # Seen on a three-quarter face's far eye (lp_s10), whose iris already sits near a corner:
+    # a gaze to that side carried the iris past the corner, where it was cut by a straight
+    # edge. However far the target looks, the iris's centre stays its radius inside the eye.
+    from streamfx.generator.layers.eyes import eye_frame
+    from streamfx.generator.layers.irises import gaze_shift
+    from streamfx.generator.ops.numpy_ops import NumpyOps
+
+    image, lm, gen = photo
+    ops = NumpyOps.__new__(NumpyOps)
+    ops._f = {}  # the scalar cache NumpyOps.__init__ sets up (no source needed for these ops)
+    for n, e in enumerate(source_eyes(image, lm)):
+        o, ax, down, width = _frame(lm, n)
+        for side in (-1.0, 1.0):
+            t = lm.copy()
+            t[EYE[n][3], :2] += side * 0.6 * width * ax  # far past either corner
+            target = t[None, :, :2].astype(np.float32)
+            du, _ = gaze_shift(ops, e, eye_frame(ops, target, e), target)
+            centre = float(e.iris[0]) + float(np.asarray(du).reshape(-1)[0])
+            assert e.iris_r - 1e-3 <= centre <= e.width - e.iris_r + 1e-3, \
+                f"eye {n}, side {side}: iris centre at {centre:.1f} of {e.width:.1f} px (radius {e.iris_r:.1f})"
+        # and it still follows a gaze within the eye
+        t = lm.copy()
+        t[EYE[n][3], :2] += 0.05 * width * ax
+        target = t[None, :, :2].astype(np.float32)
+        du, _ = gaze_shift(ops, e, eye_frame(ops, target, e), target)
+        assert float(np.asarray(du).reshape(-1)[0]) > 0.03 * e.width

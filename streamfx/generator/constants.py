@@ -194,6 +194,8 @@ IRIS_EDGE = (0.03, 0.7)
 """The iris disc's edge softness, × the eye's width, at least pixels."""
 IRIS_REACH = (0.32, 0.15)
 """How far the iris moves from its place in the source, × the eye's width: along and across the eye."""
+IRIS_CORNER = 1.0
+"""Along the eye, the iris's centre stays at least this × its radius from either corner."""
 
 # ---- expression detail (layers/detail.py) --------------------------------------------------
 # Lengths in inter-ocular units (io) of the canonical face (the template face of

@@ -12,7 +12,7 @@ the lids themselves.
 
 from __future__ import annotations
 
-from streamfx.generator.constants import IRIS_GONE, IRIS_REACH
+from streamfx.generator.constants import IRIS_CORNER, IRIS_GONE, IRIS_REACH
 from streamfx.generator.layers.base import Frame
 from streamfx.generator.layers.eyes import (
     EyeFrame,
@@ -72,11 +72,17 @@ class IrisLayer(EyeLayer):
 
 def gaze_shift(ops: Ops, eye: EyeShape, e: EyeFrame, t: Tensor) -> tuple[Tensor, Tensor]:
     """How far the target's iris sits from the source's, along and down its eye (source pixels,
-    at most IRIS_REACH of the eye's width)."""
+    at most IRIS_REACH of the eye's width, and along it never past IRIS_CORNER × its radius
+    from a corner: an iris does not leave the eye, and past the lid curves' meeting point it
+    would be cut by a straight edge — seen on a three-quarter face's far eye, whose iris
+    already sits near a corner)."""
     ix, iy = ops.point(t, eye.iris_idx)
     along = ops.mul(ops.add(ops.mul(ops.sub(ix, e.ox), e.ax_x), ops.mul(ops.sub(iy, e.oy), e.ax_y)), e.scale)
     down = ops.mul(height(ops, ix, iy, e.ox, e.oy, e.ax_x, e.ax_y), e.scale)
     reach_u, reach_v = IRIS_REACH[0] * eye.width, IRIS_REACH[1] * eye.width
-    du = ops.clip(ops.sub(along, ops.f(float(eye.iris_mark[0]))), -reach_u, reach_u)
+    keep = IRIS_CORNER * eye.iris_r
+    back = min(reach_u, max(0.0, float(eye.iris[0]) - keep))
+    ahead = min(reach_u, max(0.0, eye.width - float(eye.iris[0]) - keep))
+    du = ops.clip(ops.sub(along, ops.f(float(eye.iris_mark[0]))), -back, ahead)
     dv = ops.clip(ops.sub(down, ops.f(float(eye.iris_mark[1]))), -reach_v, reach_v)
     return du, dv
