@@ -44,7 +44,7 @@ class EyelidLayer(EyeLayer):
         # the eye the lids uncover where they open wider than the source's: its own white
         # carried on past the old lid line (the iris layer draws the iris over it)
         shown = ops.mul(view.opening, uncovered(ops, eye, v, (view.top_s, view.bottom_s), (top, bottom)))
-        frame.canvas = ops.composite(frame.canvas, win, eye_white(ops, eye, win, u, v, view.shade), shown)
+        frame.canvas = ops.composite(frame.canvas, win, eye_white(ops, eye, view), shown)
         # the lids, the lower one first: where they meet, the upper one's soft edge overlaps it
         half = ops.f(0.5)
         edge = ops.add(half, ops.mul(half, view.closed))

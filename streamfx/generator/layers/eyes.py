@@ -348,14 +348,17 @@ def source_opening(ops: Ops, eye: EyeShape, u: Tensor, v: Tensor, inset: Tensor 
     return between(ops, v, top, bottom, eye.feather)
 
 
-def eye_white(ops: Ops, eye: EyeShape, win: Window, u: Tensor, v: Tensor, shade: Tensor) -> Tensor:
-    """The white of the eye at (u, v) of the source's eye frame: the source's own, carried
-    across the iris and past the lids (:func:`sclera_plate`), else its measured colour in
-    the lid's shadow."""
-    flat = ops.mul(ops.rgb(eye.sclera_rgb), shade)
-    x, y = source_xy(ops, eye, u, v)
-    plate, trust = ops.sample(win, eye.white, ops.sub(x, ops.f(eye.white_at[0])), ops.sub(y, ops.f(eye.white_at[1])))
-    return ops.add(flat, ops.mul(ops.sub(plate, flat), trust))
+def eye_white(ops: Ops, eye: EyeShape, view: EyeView) -> Tensor:
+    """The white of the eye over the view's window: the source's own, carried across the iris
+    and past the lids (:func:`sclera_plate`), else its measured colour in the lid's shadow.
+    Worked out once per eye and frame, for both eye layers."""
+    if view.white is None:
+        flat = ops.mul(ops.rgb(eye.sclera_rgb), view.shade)
+        x, y = source_xy(ops, eye, view.u, view.v)
+        plate, trust = ops.sample(view.win, eye.white, ops.sub(x, ops.f(eye.white_at[0])),
+                                  ops.sub(y, ops.f(eye.white_at[1])))
+        view.white = ops.add(flat, ops.mul(ops.sub(plate, flat), trust))
+    return view.white
 
 
 def lid_shadow(ops: Ops, eye: EyeShape, v: Tensor, top: Tensor) -> Tensor:
@@ -395,6 +398,7 @@ class EyeView:
     sides: Tensor  # 1 over the eye, fading out beyond its corners
     opening: Tensor  # 0…1: between the target's lids
     shade: Tensor  # what is drawn inside the eye darkens just below the upper lid (lid_shadow)
+    white: Tensor | None = None  # the white of the eye over the window (eye_white), once asked for
 
 
 def eye_view(ops: Ops, frame: Frame, eye: EyeShape, n: int) -> EyeView:

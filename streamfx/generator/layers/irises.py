@@ -65,7 +65,7 @@ class IrisLayer(EyeLayer):
         # one composite for both: the iris over the white where it was
         white = ops.mul(gone, ops.sub(ops.f(1.0), now))
         cover = ops.add(now, white)
-        sclera = eye_white(ops, eye, win, u, v, view.shade)  # the white behind the iris
+        sclera = eye_white(ops, eye, view)  # the white behind the iris
         colour = ops.add(iris, ops.mul(ops.sub(sclera, iris), ops.div(white, ops.maximum(cover, ops.f(1e-3)))))
         frame.canvas = ops.composite(frame.canvas, win, colour, ops.mul(shown, cover))
 
