@@ -172,9 +172,11 @@ IRIS_GONE = 1.2
 """Where the iris was is painted over out to this × its radius (its dark rim, the limbus, too)."""
 SCLERA_BESIDE = 1.1
 """Where the iris moved away, the sclera is taken from beside it, × its radius from its centre."""
-SCLERA_DARKEST = 0.5
+SCLERA_DARKEST = 0.75
 """Beside the iris, pixels darker than this × the sclera's measured brightness are lashes or the
 lid's line, not the white of the eye."""
+SCLERA_MAX_SATURATION = 0.3
+"""… and pixels more saturated than this (HSV's S) are skin or iris, not the white of the eye."""
 SCLERA_SPREAD = (1.2, 0.6, 0.3)
 """The sclera behind the iris is the visible sclera's local mean over Gaussians of these × the
 iris's radius, coarse to fine."""

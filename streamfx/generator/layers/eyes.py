@@ -37,6 +37,7 @@ from streamfx.generator.constants import (
     SCLERA_BESIDE,
     SCLERA_DARKEST,
     SCLERA_FALLBACK_RGB,
+    SCLERA_MAX_SATURATION,
     SCLERA_SAMPLE,
     SCLERA_SPREAD,
     SCLERA_TRUST,
@@ -158,7 +159,9 @@ def sclera_plate(image: np.ndarray, outline: np.ndarray, centre: np.ndarray, r: 
     d = np.hypot(xs - centre[0], ys - centre[1])
     luma = crop @ np.array([0.299, 0.587, 0.114], np.float32)
     white_luma = float(sclera @ np.array([0.299, 0.587, 0.114], np.float32))
-    usable = inside & (d > SCLERA_BESIDE * r) & (luma > SCLERA_DARKEST * white_luma)
+    # the white is bright and unsaturated: not a lash, not the skin a generous outline takes in
+    sat = (crop.max(axis=2) - crop.min(axis=2)) / np.maximum(crop.max(axis=2), 1.0)
+    usable = inside & (d > SCLERA_BESIDE * r) & (luma > SCLERA_DARKEST * white_luma) & (sat < SCLERA_MAX_SATURATION)
     # coarse to fine: each finer scale takes over where it has sclera enough — smooth (no
     # row or lash streaks) far from the sclera, the eye's own shading near it
     fill = crop
