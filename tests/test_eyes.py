@@ -337,3 +337,28 @@ def test_an_iris_never_leaves_its_eye(photo: tuple[np.ndarray, np.ndarray, WarpG
         target = t[None, :, :2].astype(np.float32)
         du, _ = gaze_shift(ops, e, eye_frame(ops, target, e), target)
         assert float(np.asarray(du).reshape(-1)[0]) > 0.03 * e.width
+
+
+def test_a_closing_lid_is_relit_not_painted_flat() -> None:
+    # A new user saw closed lids on paintings as smooth pasted patches: the unfolding lid took
+    # one flat colour. It is relit by a per-channel ratio instead — the folded band above the
+    # lashes onto the lit skin below the eye — so its own texture stays.
+    from streamfx.generator.layers.eyes import lid_relight, skin_median
+
+    h, w = 160, 200
+    image = np.zeros((h, w, 3), np.uint8)
+    image[:60] = (120, 90, 75)  # the folded lid band above the eye: in the brow's shadow
+    image[60:100] = (230, 225, 220)  # the eye
+    image[100:] = (200, 150, 120)  # the lit skin below it
+    rng = np.random.default_rng(1)
+    image = np.clip(image.astype(int) + rng.integers(-6, 7, image.shape), 0, 255).astype(np.uint8)
+    origin, ax, width = np.array([40.0, 80.0]), np.array([1.0, 0.0]), 120.0
+    upper, lower = (-20.0 / 1.0, 0.0, 0.0), (20.0, 0.0, 0.0)  # lid heights at the middle: 20 px up, 20 down
+    lit = skin_median(image, origin, ax, width, lower, (0.12, 0.3))
+    ratio = lid_relight(image, origin, ax, width, upper, lit)
+    folded = np.array([120, 90, 75], np.float32)
+    assert np.allclose(folded * ratio, lit, rtol=0.08), f"the folded skin relit is the lit skin ({folded * ratio}, {lit})"
+    # a texture of ±10 on the folded skin stays a texture (a flat colour would erase it)
+    texture = folded + np.array([[10.0], [-10.0]])
+    relit = texture * ratio
+    assert np.all(np.abs(relit[0] - relit[1]) > 15)

@@ -147,6 +147,8 @@ LID_SKIN_BELOW = (0.12, 0.3)
 × the eye's width."""
 LID_UNFOLD = 0.6
 """How far a closing lid's newly unfolded skin takes that lit colour (0: the stretched skin as is)."""
+LID_RELIGHT = (0.5, 2.0)
+"""… taken as a per-channel ratio (the lit skin's colour over the folded lid's), clipped to these."""
 LID_EDGE_MARGIN = 0.03
 """A moving lid's band starts this far outside the mesh's lid line, × the eye's width."""
 LASH_OVERHANG = 0.03

@@ -64,8 +64,10 @@ class EyelidLayer(EyeLayer):
             src_w, unfolded = slide(ops, w, ws, wt, band, eye.width, unfolds=out < 0)
             x, y = source_xy(ops, eye, u, ops.mul(src_w, o))
             colour = ops.source_at(win, x, y)
-            if unfolded is not None:  # a closing upper lid unfolds from its crease into the light
-                colour = ops.add(colour, ops.mul(ops.sub(ops.rgb(eye.lid_rgb), colour), unfolded))
+            if unfolded is not None:  # a closing upper lid unfolds from its crease into the light:
+                # relit by a ratio (eyes.lid_relight), so it keeps its own texture
+                lit = ops.mul(colour, ops.rgb(eye.relight))
+                colour = ops.add(colour, ops.mul(ops.sub(lit, colour), unfolded))
             frame.canvas = ops.composite(frame.canvas, win, colour, cover)
 
 

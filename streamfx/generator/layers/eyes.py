@@ -30,6 +30,7 @@ from streamfx.generator.constants import (
     IRIS_FALLBACK_RGB,
     IRIS_GONE,
     IRIS_SAMPLE_RING,
+    LID_RELIGHT,
     LID_SHADOW,
     LID_SKIN_BELOW,
     LID_WIDEN,
@@ -76,6 +77,7 @@ class EyeShape:
     sclera_rgb: np.ndarray  # 3: the white of the eye
     iris_rgb: np.ndarray  # 3: the iris (for what the source's lids hid of it)
     lid_rgb: np.ndarray  # 3: the lit skin below the eye (what a closing lid's unfolding skin tends to)
+    relight: np.ndarray  # 3: per channel, folded upper-lid skin → lit (lid_relight)
     white: np.ndarray  # h×w×4 uint8: the white of the eye behind the iris and under the lids (sclera_plate)
     white_at: tuple[float, float]  # its top-left corner, source pixels
 
@@ -181,20 +183,37 @@ def sclera_plate(image: np.ndarray, outline: np.ndarray, centre: np.ndarray, r: 
     return sprite, (float(x0), float(y0))
 
 
-def skin_below(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: float,
-               lower: tuple[float, float, float]) -> np.ndarray:
-    """The median colour of the skin just below the eye (LID_SKIN_BELOW): lit as a closed upper
-    lid is, whereas the skin above an open eye lies folded in the brow's shadow."""
+def skin_median(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: float,
+                edge_coeffs: tuple[float, float, float], reach: tuple[float, float]) -> np.ndarray:
+    """The median colour of the skin beside a lid: from a lid curve, ``reach`` (near, far) × the
+    eye's width away from it (positive: down, negative: up), over the middle half of the eye."""
     down = np.array([-ax[1], ax[0]])
     u = np.linspace(0.25, 0.75, 9)
     s = u - 0.5
-    edge = 4 * u * (1 - u) * (lower[0] + s * (lower[1] + s * lower[2]))
-    near, far = LID_SKIN_BELOW
-    v = edge[:, None] + np.linspace(near, far, 5)[None, :] * width
+    edge = 4 * u * (1 - u) * (edge_coeffs[0] + s * (edge_coeffs[1] + s * edge_coeffs[2]))
+    v = edge[:, None] + np.linspace(*reach, 5)[None, :] * width
     pts = np.round(origin + (u * width)[:, None, None] * ax + v[..., None] * down).astype(int)
     ok = (pts[..., 0] >= 0) & (pts[..., 0] < image.shape[1]) & (pts[..., 1] >= 0) & (pts[..., 1] < image.shape[0])
     px = image[pts[ok][:, 1], pts[ok][:, 0], :3].astype(np.float32)
     return np.median(px, axis=0).astype(np.float32) if len(px) else np.array(SCLERA_FALLBACK_RGB, np.float32)
+
+
+def skin_below(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: float,
+               lower: tuple[float, float, float]) -> np.ndarray:
+    """The median colour of the skin just below the eye (LID_SKIN_BELOW): lit as a closed upper
+    lid is, whereas the skin above an open eye lies folded in the brow's shadow."""
+    return skin_median(image, origin, ax, width, lower, LID_SKIN_BELOW)
+
+
+def lid_relight(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: float,
+                upper: tuple[float, float, float], lit: np.ndarray) -> np.ndarray:
+    """Per channel, what a closing upper lid's unfolding skin is multiplied by to look lit (the
+    skin below the eye, ``lit``) rather than folded (the upper lid's band above its lashes, whose
+    skin it is): a ratio, so the skin keeps its own texture — pores, a painting's cracks —
+    instead of turning into a flat patch of colour. Clipped to LID_RELIGHT."""
+    folded = skin_median(image, origin, ax, width, upper, (-UPPER_LID_BAND[0], -UPPER_LID_BAND[1]))
+    lo, hi = LID_RELIGHT
+    return np.clip(lit / np.maximum(folded, 1.0), lo, hi).astype(np.float32)
 
 
 def curve_points(origin: np.ndarray, ax: np.ndarray, width: float, coeffs: tuple[float, float, float],
@@ -227,13 +246,14 @@ def source_eyes(image: np.ndarray, lm: np.ndarray) -> tuple[EyeShape, ...]:
         sclera, iris_rgb = eye_colours(image, outline, at, r, width)
         white, white_at = sclera_plate(image, outline, at, r, width, sclera)
         lid_rgb = skin_below(image, o, ax, width, h_lo)
+        relight = lid_relight(image, o, ax, width, h_up, lid_rgb)
         eyes.append(EyeShape(
             corners=corners, upper_idx=np.asarray(upper, np.int64), upper_w=up_w,
             lower_idx=np.asarray(lower, np.int64), lower_w=lo_w, iris_idx=iris[0],
             origin=o.astype(np.float32), axis=ax.astype(np.float32), width=width, upper=h_up, lower=h_lo,
             iris=centre, iris_r=r, iris_mark=mark,
             feather=max(EYE_FEATHER[1], EYE_FEATHER[0] * width), sclera_rgb=sclera, iris_rgb=iris_rgb,
-            lid_rgb=lid_rgb, white=white, white_at=white_at))
+            lid_rgb=lid_rgb, relight=relight, white=white, white_at=white_at))
     return tuple(eyes)
 
 
