@@ -414,9 +414,7 @@ class Bridge:
                 if busy:
                     print("OBS answers again; watching", flush=True)
                     busy = False
-            except OSError as e:
-                raise OBSNotRunningError(f"lost the connection to OBS ({e}) — restart OBS, then streamfx obs setup") from None
-            except OBSBusyError as e:
+            except OBSBusyError as e:  # (a lost connection is _send's OBSNotRunningError: it ends the watch)
                 if not busy:
                     print(f"{e} (still watching)", flush=True)
                 busy = True

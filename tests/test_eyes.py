@@ -355,7 +355,7 @@ def test_a_closing_lid_is_relit_not_painted_flat() -> None:
     origin, ax, width = np.array([40.0, 80.0]), np.array([1.0, 0.0]), 120.0
     upper, lower = (-20.0 / 1.0, 0.0, 0.0), (20.0, 0.0, 0.0)  # lid heights at the middle: 20 px up, 20 down
     lit = skin_median(image, origin, ax, width, lower, (0.12, 0.3))
-    ratio = lid_relight(image, origin, ax, width, upper, lit)
+    ratio = lid_relight(image, origin, ax, width, upper, lower)
     folded = np.array([120, 90, 75], np.float32)
     assert np.allclose(folded * ratio, lit, rtol=0.08), f"the folded skin relit is the lit skin ({folded * ratio}, {lit})"
     # a texture of ±10 on the folded skin stays a texture (a flat colour would erase it)

@@ -143,12 +143,12 @@ LASH_THIN = (0.5, 0.25)
 """A lid's lash band thins by up to this share as the lid comes down, fully once it came this
 far (× the eye's width): lashes turn down as an eye closes."""
 LID_SKIN_BELOW = (0.12, 0.3)
-"""The lit skin a closing lid's unfolding part tends to is measured this far below the lower lid,
-× the eye's width."""
+"""The lit skin a closing lid's unfolding part is relit to look like is measured this far below the
+lower lid, × the eye's width."""
 LID_UNFOLD = 0.6
-"""How far a closing lid's newly unfolded skin takes that lit colour (0: the stretched skin as is)."""
+"""How far a closing lid's newly unfolded skin is relit so (0: the stretched skin as is)."""
 LID_RELIGHT = (0.5, 2.0)
-"""… taken as a per-channel ratio (the lit skin's colour over the folded lid's), clipped to these."""
+"""The relighting is a per-channel ratio (the lit skin's colour over the folded lid's), clipped to these."""
 LID_EDGE_MARGIN = 0.03
 """A moving lid's band starts this far outside the mesh's lid line, × the eye's width."""
 LASH_OVERHANG = 0.03
@@ -173,15 +173,14 @@ with fewer (a statue, a squint) it is the eye's own brightest colour."""
 IRIS_GONE = 1.2
 """Where the iris was is painted over out to this × its radius (its dark rim, the limbus, too)."""
 SCLERA_BESIDE = 1.1
-"""Where the iris moved away, the sclera is taken from beside it, × its radius from its centre."""
+"""The sclera plate takes the visible white from beyond this × the iris's radius from its centre."""
 SCLERA_DARKEST = 0.75
-"""Beside the iris, pixels darker than this × the sclera's measured brightness are lashes or the
-lid's line, not the white of the eye."""
+"""… not pixels darker than this × the sclera's measured brightness (lashes, the lid's line) …"""
 SCLERA_MAX_SATURATION = 0.3
 """… and pixels more saturated than this (HSV's S) are skin or iris, not the white of the eye."""
 SCLERA_SPREAD = (1.2, 0.6, 0.3)
-"""The sclera behind the iris is the visible sclera's local mean over Gaussians of these × the
-iris's radius, coarse to fine."""
+"""Behind the iris and under the lids the plate is the visible sclera's local mean over Gaussians
+of these × the iris's radius, coarse to fine."""
 SCLERA_TRUST = (0.02, 0.25)
 """It is trusted fully where at least the first share of the coarsest Gaussian's weight lay on
 visible sclera; a finer scale takes over where the second share of its weight did."""

@@ -76,8 +76,7 @@ class EyeShape:
     feather: float  # lid edge softness, pixels
     sclera_rgb: np.ndarray  # 3: the white of the eye
     iris_rgb: np.ndarray  # 3: the iris (for what the source's lids hid of it)
-    lid_rgb: np.ndarray  # 3: the lit skin below the eye (what a closing lid's unfolding skin tends to)
-    relight: np.ndarray  # 3: per channel, folded upper-lid skin → lit (lid_relight)
+    relight: np.ndarray  # 3: per channel, a closing lid's folded skin → lit (lid_relight)
     white: np.ndarray  # h×w×4 uint8: the white of the eye behind the iris and under the lids (sclera_plate)
     white_at: tuple[float, float]  # its top-left corner, source pixels
 
@@ -98,16 +97,20 @@ def lid_weights(lm: np.ndarray, idx: list[int], origin: np.ndarray, ax: np.ndarr
     return np.linalg.pinv(design, rcond=1e-4).astype(np.float32)
 
 
-def eye_colours(image: np.ndarray, outline: np.ndarray, centre: np.ndarray, r: float,
-                width: float) -> tuple[np.ndarray, np.ndarray]:
-    """(sclera, iris) colours of one source eye from the pixels inside its outline (N×2 pixels)."""
-    h, w = image.shape[:2]
-    mask = np.zeros((h, w), np.uint8)
+def eye_inside(shape: tuple[int, ...], outline: np.ndarray, width: float) -> np.ndarray:
+    """H×W bool: inside an eye's outline (N×2 pixels), EYE_SAMPLE_INSET in from it — where the
+    eye's own colours are sampled, clear of the lid line."""
+    mask = np.zeros(shape[:2], np.uint8)
     cv2.fillPoly(mask, [np.round(outline).astype(np.int32)], 1)
     inset = max(EYE_SAMPLE_INSET[1], EYE_SAMPLE_INSET[0] * width)
     k = 2 * int(round(inset)) + 1
-    mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    ys, xs = np.nonzero(mask)
+    return cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
+
+
+def eye_colours(image: np.ndarray, outline: np.ndarray, centre: np.ndarray, r: float,
+                width: float) -> tuple[np.ndarray, np.ndarray]:
+    """(sclera, iris) colours of one source eye from the pixels inside its outline (N×2 pixels)."""
+    ys, xs = np.nonzero(eye_inside(image.shape, outline, width))
     px = image[ys, xs, :3].astype(np.float32)
     d = np.sqrt((xs - centre[0]) ** 2 + (ys - centre[1]) ** 2) / max(r, 1e-6)
     ring = px[(d > IRIS_SAMPLE_RING[0]) & (d < IRIS_SAMPLE_RING[1])]
@@ -152,11 +155,7 @@ def sclera_plate(image: np.ndarray, outline: np.ndarray, centre: np.ndarray, r: 
     if x1 <= x0 or y1 <= y0:
         return sprite, (float(x0), float(y0))
     crop = image[y0:y1, x0:x1, :3].astype(np.float32)
-    inside = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(inside, [np.round(outline).astype(np.int32)], 1)
-    inset = max(EYE_SAMPLE_INSET[1], EYE_SAMPLE_INSET[0] * width)
-    k = 2 * int(round(inset)) + 1
-    inside = cv2.erode(inside, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))[y0:y1, x0:x1] > 0
+    inside = eye_inside(image.shape, outline, width)[y0:y1, x0:x1]
     ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     d = np.hypot(xs - centre[0], ys - centre[1])
     luma = crop @ np.array([0.299, 0.587, 0.114], np.float32)
@@ -198,19 +197,14 @@ def skin_median(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: fl
     return np.median(px, axis=0).astype(np.float32) if len(px) else np.array(SCLERA_FALLBACK_RGB, np.float32)
 
 
-def skin_below(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: float,
-               lower: tuple[float, float, float]) -> np.ndarray:
-    """The median colour of the skin just below the eye (LID_SKIN_BELOW): lit as a closed upper
-    lid is, whereas the skin above an open eye lies folded in the brow's shadow."""
-    return skin_median(image, origin, ax, width, lower, LID_SKIN_BELOW)
-
-
 def lid_relight(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: float,
-                upper: tuple[float, float, float], lit: np.ndarray) -> np.ndarray:
-    """Per channel, what a closing upper lid's unfolding skin is multiplied by to look lit (the
-    skin below the eye, ``lit``) rather than folded (the upper lid's band above its lashes, whose
-    skin it is): a ratio, so the skin keeps its own texture — pores, a painting's cracks —
-    instead of turning into a flat patch of colour. Clipped to LID_RELIGHT."""
+                upper: tuple[float, float, float], lower: tuple[float, float, float]) -> np.ndarray:
+    """Per channel, what a closing upper lid's unfolding skin is multiplied by to look lit — as
+    the skin just below the eye is (LID_SKIN_BELOW) — rather than folded in the brow's shadow, as
+    the upper lid's band above its lashes is, whose skin it is: a ratio of their median colours,
+    so the skin keeps its own texture — pores, a painting's cracks — instead of turning into a
+    flat patch of colour. Clipped to LID_RELIGHT."""
+    lit = skin_median(image, origin, ax, width, lower, LID_SKIN_BELOW)
     folded = skin_median(image, origin, ax, width, upper, (-UPPER_LID_BAND[0], -UPPER_LID_BAND[1]))
     lo, hi = LID_RELIGHT
     return np.clip(lit / np.maximum(folded, 1.0), lo, hi).astype(np.float32)
@@ -245,15 +239,14 @@ def source_eyes(image: np.ndarray, lm: np.ndarray) -> tuple[EyeShape, ...]:
         at = o + centre[0] * ax + centre[1] * down
         sclera, iris_rgb = eye_colours(image, outline, at, r, width)
         white, white_at = sclera_plate(image, outline, at, r, width, sclera)
-        lid_rgb = skin_below(image, o, ax, width, h_lo)
-        relight = lid_relight(image, o, ax, width, h_up, lid_rgb)
+        relight = lid_relight(image, o, ax, width, h_up, h_lo)
         eyes.append(EyeShape(
             corners=corners, upper_idx=np.asarray(upper, np.int64), upper_w=up_w,
             lower_idx=np.asarray(lower, np.int64), lower_w=lo_w, iris_idx=iris[0],
             origin=o.astype(np.float32), axis=ax.astype(np.float32), width=width, upper=h_up, lower=h_lo,
             iris=centre, iris_r=r, iris_mark=mark,
             feather=max(EYE_FEATHER[1], EYE_FEATHER[0] * width), sclera_rgb=sclera, iris_rgb=iris_rgb,
-            lid_rgb=lid_rgb, relight=relight, white=white, white_at=white_at))
+            relight=relight, white=white, white_at=white_at))
     return tuple(eyes)
 
 
