@@ -252,6 +252,20 @@ def fit_openings(target: np.ndarray, driver: np.ndarray, reference: np.ndarray, 
     return target
 
 
+def keep_lid_gaps(smoothed: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """The smoothed target (478×3, in place; returned) with its lids as far apart as the raw
+    target's: each upper lid point moved along its pair's down axis.
+
+    A blink closes an eye for 2–4 frames at 30 fps; the One Euro filter's speed estimate
+    (1 Hz) is too slow to open up for it, so a smoothed blink stopped at a third open. The
+    lids' jitter is a few hundredths of the eye's width, their blinks its whole opening: the
+    gap is passed through raw, the eye's place stays smoothed."""
+    s, r = pair_gaps(smoothed), pair_gaps(raw)
+    change = np.where(_IS_MOUTH, 0.0, r.gaps - s.gaps)
+    smoothed[PAIR_UPPER, :2] -= change[:, None] * s.down
+    return smoothed
+
+
 def _follow_outer_lips(target: np.ndarray, origin: np.ndarray, axis: np.ndarray, width: float,
                        down: np.ndarray, change: np.ndarray) -> None:
     """Move the outer lips with their inner lip: each side by half the gap change at its place
@@ -443,7 +457,7 @@ class MotionRetargeter:
                 self.set_reference(driver)
             target = self.retarget(driver)
             if self._filter:
-                target = self._filter(target, t)
+                target = keep_lid_gaps(self._filter(target, t), target)
             if self._lost_pose is not None:
                 # the face is back: blend from what we showed while it was gone
                 self._returned_at, self._return_from = t, self._last.copy()

@@ -339,26 +339,63 @@ def test_an_iris_never_leaves_its_eye(photo: tuple[np.ndarray, np.ndarray, WarpG
         assert float(np.asarray(du).reshape(-1)[0]) > 0.03 * e.width
 
 
-def test_a_closing_lid_is_relit_not_painted_flat() -> None:
-    # A new user saw closed lids on paintings as smooth pasted patches: the unfolding lid took
-    # one flat colour. It is relit by a per-channel ratio instead — the folded band above the
-    # lashes onto the lit skin below the eye — so its own texture stays.
-    from streamfx.generator.layers.eyes import lid_relight, skin_median
+def test_a_closing_lid_takes_lit_skin_with_its_own_detail() -> None:
+    # A new user saw closed lids on paintings as smooth pasted patches (one flat colour), and a
+    # deep-set eye's crease shadow and eyeliner wing stretched into a black blot as the lid came
+    # down (a ratio cannot lift near-black). The unfolding lid takes the lit skin's colour plus
+    # the source's own fine detail: the shading goes, the texture stays.
+    from streamfx.generator.constants import LID_SKIN_BELOW
+    from streamfx.generator.layers.eyes import lid_skin, skin_median
 
     h, w = 160, 200
     image = np.zeros((h, w, 3), np.uint8)
-    image[:60] = (120, 90, 75)  # the folded lid band above the eye: in the brow's shadow
+    image[:60] = (40, 30, 28)  # the band above the eye: the crease's shadow, near black
     image[60:100] = (230, 225, 220)  # the eye
     image[100:] = (200, 150, 120)  # the lit skin below it
     rng = np.random.default_rng(1)
-    image = np.clip(image.astype(int) + rng.integers(-6, 7, image.shape), 0, 255).astype(np.uint8)
+    texture = rng.choice([-10, 10], size=(h, w, 1))  # pores: ±10 levels, pixel by pixel
+    image = np.clip(image.astype(int) + texture, 0, 255).astype(np.uint8)
     origin, ax, width = np.array([40.0, 80.0]), np.array([1.0, 0.0]), 120.0
-    upper, lower = (-20.0 / 1.0, 0.0, 0.0), (20.0, 0.0, 0.0)  # lid heights at the middle: 20 px up, 20 down
-    lit = skin_median(image, origin, ax, width, lower, (0.12, 0.3))
-    ratio = lid_relight(image, origin, ax, width, upper, lower)
-    folded = np.array([120, 90, 75], np.float32)
-    assert np.allclose(folded * ratio, lit, rtol=0.08), f"the folded skin relit is the lit skin ({folded * ratio}, {lit})"
-    # a texture of ±10 on the folded skin stays a texture (a flat colour would erase it)
-    texture = folded + np.array([[10.0], [-10.0]])
-    relit = texture * ratio
-    assert np.all(np.abs(relit[0] - relit[1]) > 15)
+    upper, lower = (-20.0, 0.0, 0.0), (20.0, 0.0, 0.0)  # lid heights at the middle: 20 px up, 20 down
+    sprite, (x0, y0) = lid_skin(image, origin, ax, width, upper, lower)
+    band = sprite[int(15 - y0):int(40 - y0), int(60 - x0):int(140 - x0), :3].astype(float)
+    lit = skin_median(image, origin, ax, width, lower, LID_SKIN_BELOW)  # the lit skin: (200, 150, 120) ± its pores
+    assert np.allclose(lit, (200, 150, 120), atol=10.5)
+    assert np.allclose(band.reshape(-1, 3).mean(axis=0), lit, atol=3), (band.reshape(-1, 3).mean(axis=0), lit)
+    # the pores are still there, in step with the source's (a flat colour would erase them)
+    pores = texture[15:40, 60:140, 0]
+    assert np.corrcoef(band[..., 0].ravel(), pores.ravel())[0, 1] > 0.8
+    assert (sprite[..., 3] == 255).all()
+
+
+def test_the_lit_skin_is_the_brighter_of_below_the_eye_and_the_brow_bone() -> None:
+    # a painting's (or a tired eye's) bags are in shadow: the lid comes into the brow bone's light
+    from streamfx.generator.layers.eyes import lid_skin
+
+    image = np.zeros((200, 200, 3), np.uint8)
+    image[:] = (90, 60, 50)  # the bags, and the crease
+    image[:40] = (220, 190, 170)  # the brow bone, well above the crease
+    image[80:110] = (230, 225, 220)  # the eye
+    origin, ax, width = np.array([40.0, 95.0]), np.array([1.0, 0.0]), 120.0
+    sprite, (x0, y0) = lid_skin(image, origin, ax, width, (-15.0, 0.0, 0.0), (15.0, 0.0, 0.0))
+    assert np.allclose(sprite[int(60 - y0), int(100 - x0), :3], (220, 190, 170), atol=2)  # the crease, 20 px from its edges
+
+
+def test_a_closing_lids_lit_skin_starts_smoothly_past_the_lashes() -> None:
+    # the lit skin switched on at the lash band's end in one step: a closed eye's lash line got
+    # a hard, pixel-stepped top edge against it
+    from streamfx.generator.layers.eyelids import slide
+    from streamfx.generator.ops.numpy_ops import NumpyOps
+
+    ops = NumpyOps.__new__(NumpyOps)
+    ops._f = {}
+    width = 60.0
+    w = np.linspace(-15.0, 25.0, 4001, dtype=np.float32)  # outward from the eye, pixels (the lid came 12 down)
+    _, unfolded = slide(ops, w, np.float32(0.0), np.float32(-12.0), (0.36, 0.12), width, unfolds=True)
+    assert unfolded is not None
+    u = np.broadcast_to(unfolded, w.shape)
+    step = np.abs(np.diff(u)).max() / float(w[1] - w[0])
+    assert step < 0.2, f"the lit skin's weight jumps by {step:.2f} a pixel"
+    assert u.max() > 0.2  # and it does come in
+
+

@@ -143,12 +143,15 @@ LASH_THIN = (0.5, 0.25)
 """A lid's lash band thins by up to this share as the lid comes down, fully once it came this
 far (× the eye's width): lashes turn down as an eye closes."""
 LID_SKIN_BELOW = (0.12, 0.3)
-"""The lit skin a closing lid's unfolding part is relit to look like is measured this far below the
-lower lid, × the eye's width."""
+"""The lit skin a closing lid's unfolding part takes is measured this far below the lower lid, ×
+the eye's width, …"""
+LID_SKIN_ABOVE = (0.4, 0.55)
+"""… or this far above the upper lid (the brow bone, past the crease), whichever is brighter."""
 LID_UNFOLD = 0.6
-"""How far a closing lid's newly unfolded skin is relit so (0: the stretched skin as is)."""
-LID_RELIGHT = (0.5, 2.0)
-"""The relighting is a per-channel ratio (the lit skin's colour over the folded lid's), clipped to these."""
+"""How far a closing lid's newly unfolded skin takes the lit skin (0: the stretched skin as is)."""
+LID_DETAIL = (0.05, 24.0)
+"""The lit skin keeps the source's detail finer than a Gaussian of this × the eye's width (the
+shading coarser than that — the crease's shadow — goes), each channel within ± this many levels."""
 LID_EDGE_MARGIN = 0.03
 """A moving lid's band starts this far outside the mesh's lid line, × the eye's width."""
 LASH_OVERHANG = 0.03

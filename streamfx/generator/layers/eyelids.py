@@ -65,8 +65,9 @@ class EyelidLayer(EyeLayer):
             x, y = source_xy(ops, eye, u, ops.mul(src_w, o))
             colour = ops.source_at(win, x, y)
             if unfolded is not None:  # a closing upper lid unfolds from its crease into the light:
-                # relit by a ratio (eyes.lid_relight), so it keeps its own texture
-                lit = ops.mul(colour, ops.rgb(eye.relight))
+                # lit skin with the source's own fine detail (eyes.lid_skin), not its stretched shadow
+                lit, _ = ops.sample(win, eye.lid_skin, ops.sub(x, ops.f(eye.lid_skin_at[0])),
+                                    ops.sub(y, ops.f(eye.lid_skin_at[1])))
                 colour = ops.add(colour, ops.mul(ops.sub(lit, colour), unfolded))
             frame.canvas = ops.composite(frame.canvas, win, colour, cover)
 
@@ -108,5 +109,9 @@ def slide(ops: Ops, w: Tensor, ws: Tensor, wt: Tensor, band: tuple[float, float]
     src_w = ops.where(in_lash, rigid, stretched)
     if not unfolds:
         return src_w, None
-    unfolded = ops.where(in_lash, ops.f(0.0), ops.clip01(ops.mul(to_anchor, ops.f(LID_UNFOLD / reach))))
+    # from none at the lashes' end, over another lash band's width (a step there drew the lash
+    # line's top as a hard, pixel-stepped edge against the lit skin), to most near the lashes
+    # and none at the anchor
+    past_lash = ops.clip01(ops.div(ops.sub(below, lash_t), lash_t))
+    unfolded = ops.mul(past_lash, ops.clip01(ops.mul(to_anchor, ops.f(LID_UNFOLD / reach))))
     return src_w, ops.mul(unfolded, thin)

@@ -30,8 +30,9 @@ from streamfx.generator.constants import (
     IRIS_FALLBACK_RGB,
     IRIS_GONE,
     IRIS_SAMPLE_RING,
-    LID_RELIGHT,
+    LID_DETAIL,
     LID_SHADOW,
+    LID_SKIN_ABOVE,
     LID_SKIN_BELOW,
     LID_WIDEN,
     LOWER_LID_BAND,
@@ -76,7 +77,8 @@ class EyeShape:
     feather: float  # lid edge softness, pixels
     sclera_rgb: np.ndarray  # 3: the white of the eye
     iris_rgb: np.ndarray  # 3: the iris (for what the source's lids hid of it)
-    relight: np.ndarray  # 3: per channel, a closing lid's folded skin → lit (lid_relight)
+    lid_skin: np.ndarray  # h×w×4 uint8: a closing lid's unfolding skin, lit, with the source's detail (lid_skin)
+    lid_skin_at: tuple[float, float]  # its top-left corner, source pixels
     white: np.ndarray  # h×w×4 uint8: the white of the eye behind the iris and under the lids (sclera_plate)
     white_at: tuple[float, float]  # its top-left corner, source pixels
 
@@ -197,17 +199,43 @@ def skin_median(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: fl
     return np.median(px, axis=0).astype(np.float32) if len(px) else np.array(SCLERA_FALLBACK_RGB, np.float32)
 
 
-def lid_relight(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: float,
-                upper: tuple[float, float, float], lower: tuple[float, float, float]) -> np.ndarray:
-    """Per channel, what a closing upper lid's unfolding skin is multiplied by to look lit — as
-    the skin just below the eye is (LID_SKIN_BELOW) — rather than folded in the brow's shadow, as
-    the upper lid's band above its lashes is, whose skin it is: a ratio of their median colours,
-    so the skin keeps its own texture — pores, a painting's cracks — instead of turning into a
-    flat patch of colour. Clipped to LID_RELIGHT."""
-    lit = skin_median(image, origin, ax, width, lower, LID_SKIN_BELOW)
-    folded = skin_median(image, origin, ax, width, upper, (-UPPER_LID_BAND[0], -UPPER_LID_BAND[1]))
-    lo, hi = LID_RELIGHT
-    return np.clip(lit / np.maximum(folded, 1.0), lo, hi).astype(np.float32)
+def lid_skin(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: float,
+             upper: tuple[float, float, float], lower: tuple[float, float, float]) -> tuple[np.ndarray, tuple[float, float]]:
+    """What a closing upper lid's unfolding skin looks like, over the band it is taken from: the
+    lit skin's colour (the median just below the eye, LID_SKIN_BELOW, or on the brow bone,
+    LID_SKIN_ABOVE, whichever is brighter) plus the source's own fine
+    detail there (the image minus its Gaussian blur of LID_DETAIL[0] × the eye's width, each
+    channel clipped to ±LID_DETAIL[1] levels).
+
+    A lid unfolding from its crease comes into the light; the stretched band above the lashes
+    is the crease's shadow — on a deep-set eye or a dark eyeliner's wing, near black — so it is
+    replaced by lit skin, not multiplied: only the shading goes, the pores (a painting's cracks)
+    stay, and a dark wing cannot be stretched into a blot. Returns the RGBA sprite (alpha 255)
+    and its top-left corner in source pixels. Per source, once."""
+    h, w = image.shape[:2]
+    down = np.array([-ax[1], ax[0]])
+    past = EYE_SIDE_FADE[0] + EYE_SIDE_FADE[1]
+    top = min(float(np.min(curve_points(origin, ax, width, upper) @ down - origin @ down)), 0.0)
+    corners = [origin + u * width * ax + v * down for u in (-past, 1.0 + past)
+               for v in (top - (UPPER_LID_BAND[0] + LID_WIDEN) * width, max(lower[0], 0.0) + 2.0)]
+    sigma, most = LID_DETAIL[0] * width, LID_DETAIL[1]
+    pad = 3.0 * sigma + 2.0
+    lo, hi = np.min(corners, axis=0) - pad, np.max(corners, axis=0) + pad
+    x0, y0 = max(0, int(lo[0])), max(0, int(lo[1]))
+    x1, y1 = min(w, int(np.ceil(hi[0])) + 1), min(h, int(np.ceil(hi[1])) + 1)
+    if x1 <= x0 or y1 <= y0:
+        return np.zeros((1, 1, 4), np.uint8), (float(x0), float(y0))
+    crop = image[y0:y1, x0:x1, :3].astype(np.float32)
+    detail = np.clip(crop - cv2.GaussianBlur(crop, (0, 0), max(sigma, 0.5)), -most, most)
+    # the lit skin: below the eye or on the brow bone above the crease, whichever is brighter
+    # (a deep-set eye's crease is in shadow, a painting's or a tired eye's bags may be)
+    luma = np.array([0.299, 0.587, 0.114], np.float32)
+    lit = max((skin_median(image, origin, ax, width, lower, LID_SKIN_BELOW),
+               skin_median(image, origin, ax, width, upper, (-LID_SKIN_ABOVE[1], -LID_SKIN_ABOVE[0]))),
+              key=lambda rgb: float(rgb @ luma))
+    sprite = np.full((y1 - y0, x1 - x0, 4), 255, np.uint8)
+    sprite[..., :3] = np.clip(np.round(lit + detail), 0, 255).astype(np.uint8)
+    return sprite, (float(x0), float(y0))
 
 
 def curve_points(origin: np.ndarray, ax: np.ndarray, width: float, coeffs: tuple[float, float, float],
@@ -239,14 +267,14 @@ def source_eyes(image: np.ndarray, lm: np.ndarray) -> tuple[EyeShape, ...]:
         at = o + centre[0] * ax + centre[1] * down
         sclera, iris_rgb = eye_colours(image, outline, at, r, width)
         white, white_at = sclera_plate(image, outline, at, r, width, sclera)
-        relight = lid_relight(image, o, ax, width, h_up, h_lo)
+        skin, skin_at = lid_skin(image, o, ax, width, h_up, h_lo)
         eyes.append(EyeShape(
             corners=corners, upper_idx=np.asarray(upper, np.int64), upper_w=up_w,
             lower_idx=np.asarray(lower, np.int64), lower_w=lo_w, iris_idx=iris[0],
             origin=o.astype(np.float32), axis=ax.astype(np.float32), width=width, upper=h_up, lower=h_lo,
             iris=centre, iris_r=r, iris_mark=mark,
             feather=max(EYE_FEATHER[1], EYE_FEATHER[0] * width), sclera_rgb=sclera, iris_rgb=iris_rgb,
-            relight=relight, white=white, white_at=white_at))
+            lid_skin=skin, lid_skin_at=skin_at, white=white, white_at=white_at))
     return tuple(eyes)
 
 
