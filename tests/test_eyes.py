@@ -399,3 +399,38 @@ def test_a_closing_lids_lit_skin_starts_smoothly_past_the_lashes() -> None:
     assert u.max() > 0.2  # and it does come in
 
 
+
+
+def test_a_closed_eye_is_one_clean_line(photo: tuple[np.ndarray, np.ndarray, WarpGenerator]) -> None:
+    # A closed driver eye's mesh lids cross each other; drawn as they were, the upper lid
+    # met the lower one here and stopped short of it there, and every blink showed a wavy line
+    # with slivers of eye. Lids that (nearly) meet are drawn closing along one smooth line.
+    from streamfx.generator.layers.eyes import EYE_POINTS, eye_frame
+    from streamfx.generator.ops.numpy_ops import NumpyOps
+
+    image, lm, gen = photo
+    ops = NumpyOps.__new__(NumpyOps)
+    ops._f = {}
+    u = np.linspace(0.0, 1.0, 41)
+    s, bulge = u - 0.5, 4 * u * (1 - u)
+    for n, e in enumerate(source_eyes(image, lm)):
+        _, upper, lower, _ = EYE_POINTS[n]
+        o, ax, down, width = _frame(lm, n)
+        t = lm.copy()
+        # the upper lid's points onto the lower lid, crossing it: a little below it on the left,
+        # above it on the right
+        along = (lm[upper, :2] - o) @ ax
+        lo_along, lo_down = (lm[lower, :2] - o) @ ax, (lm[lower, :2] - o) @ down
+        order = np.argsort(lo_along)
+        lower_at = np.interp(along, lo_along[order], lo_down[order])
+        cross = (0.5 - along / width) * 0.06 * width
+        t[upper, :2] = o + along[:, None] * ax + (lower_at + cross)[:, None] * down
+        target = t[None, :, :2].astype(np.float32)
+        f = eye_frame(ops, target, e)
+        top, bottom = ((bulge * (c[0] + s * (c[1] + s * c[2]))) for c in
+                       ([float(np.asarray(x).ravel()[0]) for x in f.upper], [float(np.asarray(x).ravel()[0]) for x in f.lower]))
+        gap = bottom - top
+        assert gap.max() < 0.005 * width, f"eye {n}: a sliver {gap.max():.2f} px open where the lids cross"
+        # an open eye keeps its lids as they are
+        f = eye_frame(ops, lm[None, :, :2].astype(np.float32), e)
+        assert np.allclose([float(np.asarray(x).ravel()[0]) for x in f.upper], e.upper, atol=1e-3)

@@ -156,6 +156,9 @@ LID_EDGE_MARGIN = 0.03
 """A moving lid's band starts this far outside the mesh's lid line, × the eye's width."""
 LASH_OVERHANG = 0.03
 """A closed eye's upper lashes hang this far over the lower lid, × the eye's width."""
+LID_MEET = 0.05
+"""Lids whose gap (the widest along the eye) is below this × its width are drawn closing along one line
+(their mean), wholly from half that."""
 LID_WIDEN = 0.6
 """A lid opens wider than the source's by at most this share of its stretching band."""
 LID_FADE = 0.06

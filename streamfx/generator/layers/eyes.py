@@ -31,6 +31,7 @@ from streamfx.generator.constants import (
     IRIS_GONE,
     IRIS_SAMPLE_RING,
     LID_DETAIL,
+    LID_MEET,
     LID_SHADOW,
     LID_SKIN_ABOVE,
     LID_SKIN_BELOW,
@@ -336,8 +337,35 @@ def eye_frame(ops: Ops, t: Tensor, eye: EyeShape) -> EyeFrame:
     scale = ops.div(ops.f(eye.width), width)
     upper = lid_curve_of(ops, t, eye.upper_idx, eye.upper_w, ox, oy, ax_x, ax_y, scale)
     lower = lid_curve_of(ops, t, eye.lower_idx, eye.lower_w, ox, oy, ax_x, ax_y, scale)
+    upper, lower = meet(ops, eye, upper, lower)
     return EyeFrame(ox, oy, ax_x, ax_y, width, scale, upper, lower,
                     ops.mul(ops.add(ax_, bx_), ops.f(0.5)), ops.mul(ops.add(ay_, by_), ops.f(0.5)))
+
+
+def meet(ops: Ops, eye: EyeShape, upper: tuple[Tensor, Tensor, Tensor], lower: tuple[Tensor, Tensor, Tensor]
+         ) -> tuple[tuple[Tensor, Tensor, Tensor], tuple[Tensor, Tensor, Tensor]]:
+    """Lid curves that (nearly) meet, drawn as one: both pulled towards one closing line as the
+    gap between them (the widest of three places along the eye) falls below LID_MEET × its
+    width, wholly from half that (under a lid edge's feather: it reads as shut anyway).
+
+    A closed eye's mesh lids cross each other and ripple; drawn as they were, the lid met the
+    lower one here and stopped short of it there, and a blink showed a wavy line with slivers
+    of eye. They close along one line instead: at their mean height, in the shape of the
+    source's lower lid — one clean lash line."""
+    d = [ops.sub(b, a) for a, b in zip(upper, lower, strict=True)]
+    gap = None  # the widest of the gaps at a quarter, half and three quarters along, source pixels
+    for s in (-0.25, 0.0, 0.25):
+        at = ops.mul(ops.f(1.0 - 4.0 * s * s), ops.add(d[0], ops.mul(ops.f(s), ops.add(d[1], ops.mul(ops.f(s), d[2])))))
+        gap = at if gap is None else ops.maximum(gap, at)
+    assert gap is not None
+    k = ops.clip01(ops.sub(ops.f(2.0), ops.mul(gap, ops.f(2.0 / (LID_MEET * eye.width)))))
+    # the line they close along: halfway between them at the middle, shaped as the portrait's
+    # own lower lid, on which a closed lid's lashes rest (the driver's closed lids lean and
+    # ripple as its mesh lets them)
+    mid = (ops.mul(ops.add(upper[0], lower[0]), ops.f(0.5)), ops.f(eye.lower[1]), ops.f(eye.lower[2]))
+    up = tuple(ops.add(a, ops.mul(ops.sub(m, a), k)) for a, m in zip(upper, mid, strict=True))
+    low = tuple(ops.add(b, ops.mul(ops.sub(m, b), k)) for b, m in zip(lower, mid, strict=True))
+    return (up[0], up[1], up[2]), (low[0], low[1], low[2])
 
 
 def eye_window(ops: Ops, canvas: Tensor, e: EyeFrame) -> Window:
