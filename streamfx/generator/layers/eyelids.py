@@ -65,9 +65,12 @@ class EyelidLayer(EyeLayer):
             x, y = source_xy(ops, eye, u, ops.mul(src_w, o))
             colour = ops.source_at(win, x, y)
             if unfolded is not None:  # a closing upper lid unfolds from its crease into the light:
-                # lit skin with the source's own fine detail (eyes.lid_skin), not its stretched shadow
-                lit, _ = ops.sample(win, eye.lid_skin, ops.sub(x, ops.f(eye.lid_skin_at[0])),
-                                    ops.sub(y, ops.f(eye.lid_skin_at[1])))
+                # lit skin with the source's own fine detail (eyes.lid_skin), not its stretched
+                # shadow; its detail moved with the lid edge, not stretched (stretched pores and
+                # cracks read as streaks)
+                lx, ly = source_xy(ops, eye, u, ops.mul(ops.add(w, ops.sub(ws, wt)), o))
+                lit, _ = ops.sample(win, eye.lid_skin, ops.sub(lx, ops.f(eye.lid_skin_at[0])),
+                                    ops.sub(ly, ops.f(eye.lid_skin_at[1])))
                 colour = ops.add(colour, ops.mul(ops.sub(lit, colour), unfolded))
             frame.canvas = ops.composite(frame.canvas, win, colour, cover)
 
