@@ -434,3 +434,31 @@ def test_a_closed_eye_is_one_clean_line(photo: tuple[np.ndarray, np.ndarray, War
         # an open eye keeps its lids as they are
         f = eye_frame(ops, lm[None, :, :2].astype(np.float32), e)
         assert np.allclose([float(np.asarray(x).ravel()[0]) for x in f.upper], e.upper, atol=1e-3)
+
+
+def test_a_closing_lids_lit_skin_is_moved_not_stretched(photo: tuple[np.ndarray, np.ndarray, WarpGenerator],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # Stretched with the unfolding lid, a painting's cracks and a photo's pores became streaks
+    # down the closed lid: the lit skin's detail is taken moved with the lid edge, one source
+    # pixel per pixel, while the lid's own colour still stretches from its crease. (A spy on
+    # the NumPy backend's sampling: the render itself runs unchanged.)
+    from streamfx.generator.ops.numpy_ops import NumpyOps
+
+    image, lm, gen = photo
+    eye = source_eyes(image, lm)[RIGHT]
+    seen: dict[str, np.ndarray] = {}
+    sample = NumpyOps.sample
+
+    def spy_sample(self: NumpyOps, win: object, sprite: np.ndarray, x: np.ndarray, y: np.ndarray) -> object:
+        if sprite is eye.lid_skin or np.array_equal(sprite, eye.lid_skin):
+            seen.setdefault("lit", np.broadcast_to(y, self._shape(win))[..., 0].copy())  # type: ignore[arg-type]
+        return sample(self, win, sprite, x, y)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(NumpyOps, "sample", spy_sample)
+    gen.render(_close(lm, RIGHT))
+    assert "lit" in seen, "the closing lid took no lit skin"
+    lit = seen["lit"]
+    # down a column through the middle of the eye, the lit skin's source rows step by one a row
+    col = lit[:, lit.shape[1] // 2]
+    steps = np.diff(col)
+    assert np.allclose(np.median(steps), 1.0, atol=0.05), np.median(steps)
