@@ -462,3 +462,22 @@ def test_a_closing_lids_lit_skin_is_moved_not_stretched(photo: tuple[np.ndarray,
     col = lit[:, lit.shape[1] // 2]
     steps = np.diff(col)
     assert np.allclose(np.median(steps), 1.0, atol=0.05), np.median(steps)
+
+
+def test_the_sclera_colour_is_the_whites_not_the_lashes_or_lid_skin() -> None:
+    # On a small, dark-lined eye the outline takes in more eyeliner, lashes and lid skin than
+    # white; the measured sclera was a dark skin tone (an anime eye's white read as tan). Only
+    # unsaturated pixels count (a dark pixel's channels differ by more than they measure).
+    from streamfx.generator.layers.eyes import eye_colours
+
+    image = np.zeros((60, 100, 3), np.uint8)
+    image[:] = (150, 95, 70)  # the lid skin the outline takes in
+    image[20:40, 10:90] = (40, 22, 18)  # eyeliner and lashes, most of the eye
+    image[25:35, 14:24] = (225, 222, 228)  # the white, beside the iris on each side
+    image[25:35, 76:86] = (225, 222, 228)
+    image[22:38, 40:60] = (60, 80, 120)  # the iris
+    rng = np.random.default_rng(3)
+    image = np.clip(image.astype(int) + rng.integers(-4, 5, image.shape), 0, 255).astype(np.uint8)
+    outline = np.array([[5, 30], [30, 15], [70, 15], [95, 30], [70, 45], [30, 45]], np.float32)
+    sclera, _ = eye_colours(image, outline, np.array([50.0, 30.0]), 10.0, 90.0)
+    assert np.abs(sclera - (225, 222, 228)).max() < 12, sclera

@@ -124,6 +124,12 @@ def eye_colours(image: np.ndarray, outline: np.ndarray, centre: np.ndarray, r: f
         white = px  # no white to see (a statue, a squint): the eye's own brightest colour
     if len(white) < least:
         return np.array(SCLERA_FALLBACK_RGB, np.float32), iris.astype(np.float32)
+    # the white is unsaturated: not the lid skin or the caruncle a generous outline takes in,
+    # nor the lashes and eyeliner (dark pixels' saturation is high: their channels differ by
+    # more than they measure) that crowd a small, dark-lined eye's few white pixels out
+    sat = (white.max(axis=1) - white.min(axis=1)) / np.maximum(white.max(axis=1), 1.0)
+    if np.count_nonzero(sat < SCLERA_MAX_SATURATION) >= least:
+        white = white[sat < SCLERA_MAX_SATURATION]
     luma = white @ np.array([0.299, 0.587, 0.114], np.float32)
     q0, q1 = np.quantile(luma, [lo, hi])
     sclera = np.median(white[(luma >= q0) & (luma <= q1)], axis=0)
