@@ -457,7 +457,8 @@ class MotionRetargeter:
                 self.set_reference(driver)
             target = self.retarget(driver)
             if self._filter:
-                target = keep_lid_gaps(self._filter(target, t), target)
+                # (a copy: the filter keeps its own state in what it returns)
+                target = keep_lid_gaps(self._filter(target, t).copy(), target)
             if self._lost_pose is not None:
                 # the face is back: blend from what we showed while it was gone
                 self._returned_at, self._return_from = t, self._last.copy()

@@ -210,9 +210,9 @@ def lid_skin(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: float
              upper: tuple[float, float, float], lower: tuple[float, float, float]) -> tuple[np.ndarray, tuple[float, float]]:
     """What a closing upper lid's unfolding skin looks like, over the band it is taken from: the
     lit skin's colour (the median just below the eye, LID_SKIN_BELOW, or on the brow bone,
-    LID_SKIN_ABOVE, whichever is brighter) plus the source's own fine
-    detail there (the image minus its Gaussian blur of LID_DETAIL[0] × the eye's width, each
-    channel clipped to ±LID_DETAIL[1] levels).
+    LID_SKIN_ABOVE, whichever is brighter) plus the source's own fine detail there (the image
+    minus its Gaussian blur of LID_DETAIL[0] × the eye's width, each channel clipped to
+    ±LID_DETAIL[1] levels).
 
     A lid unfolding from its crease comes into the light; the stretched band above the lashes
     is the crease's shadow — on a deep-set eye or a dark eyeliner's wing, near black — so it is
