@@ -50,7 +50,7 @@ def add_motion_options(p: argparse.ArgumentParser, *, offline: bool = True) -> N
         g.add_argument("--reference", choices=("auto", "first"), default="auto",
                        help="neutral driver frame until you calibrate: auto = the most neutral seen so far, "
                             "eased in; first = the first face (default: auto)")
-    g.add_argument("--smoothing", type=float, default=0.3, help="0 (raw) … 1 (heavy) One Euro smoothing of the motion (default 0.3; blinks pass unsmoothed)")
+    g.add_argument("--smoothing", type=float, default=0.3, help="0 (raw) … 1 (heavy) One Euro smoothing of the motion (default 0.3; blinks and glances pass unsmoothed)")
     for region in ("head", "eye", "brow", "mouth"):
         g.add_argument(f"--{region}-gain", type=float, default=1.0, help=f"{region} motion gain, 0–3 (default 1)")
     g.add_argument("--mirror", action="store_true", help="mirror the driver (as a selfie view does)")

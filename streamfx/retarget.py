@@ -252,17 +252,22 @@ def fit_openings(target: np.ndarray, driver: np.ndarray, reference: np.ndarray, 
     return target
 
 
-def keep_lid_gaps(smoothed: np.ndarray, raw: np.ndarray) -> np.ndarray:
-    """The smoothed target (478×3, in place; returned) with its lids as far apart as the raw
-    target's: each upper lid point moved along its pair's down axis.
+def keep_eye_events(smoothed: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """The smoothed target (478×3, in place; returned) with the raw target's blinks and
+    glances: its lids as far apart as the raw target's (each upper lid point moved along its
+    pair's down axis), and each iris where the raw one sits from its eye's corners.
 
-    A blink closes an eye for 2–4 frames at 30 fps; the One Euro filter's speed estimate
-    (1 Hz) is too slow to open up for it, so a smoothed blink stopped at a third open. The
-    lids' jitter is a few hundredths of the eye's width, their blinks its whole opening: the
-    gap is passed through raw, the eye's place stays smoothed."""
+    A blink closes an eye for 2–4 frames at 30 fps and a glance (a saccade) jumps in one or two;
+    the One Euro filter's speed estimate (1 Hz) is too slow to open up for either, so a smoothed
+    blink stopped a third open and a quick glance showed half of its way or less. Lids and irises
+    jitter by a few hundredths of the eye's width, their blinks and glances move by most of it:
+    those pass through raw, the eyes' places stay smoothed."""
     s, r = pair_gaps(smoothed), pair_gaps(raw)
     change = np.where(_IS_MOUTH, 0.0, r.gaps - s.gaps)
     smoothed[PAIR_UPPER, :2] -= change[:, None] * s.down
+    for iris, corners in ((L.RIGHT_IRIS, L.RIGHT_EYE_CORNERS), (L.LEFT_IRIS, L.LEFT_EYE_CORNERS)):
+        c = list(corners)
+        smoothed[iris, :2] = raw[iris, :2] - raw[c, :2].mean(axis=0) + smoothed[c, :2].mean(axis=0)
     return smoothed
 
 
@@ -458,7 +463,7 @@ class MotionRetargeter:
             target = self.retarget(driver)
             if self._filter:
                 # (a copy: the filter keeps its own state in what it returns)
-                target = keep_lid_gaps(self._filter(target, t).copy(), target)
+                target = keep_eye_events(self._filter(target, t).copy(), target)
             if self._lost_pose is not None:
                 # the face is back: blend from what we showed while it was gone
                 self._returned_at, self._return_from = t, self._last.copy()

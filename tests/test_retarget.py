@@ -207,3 +207,22 @@ def test_a_blink_closes_the_eyes_through_the_default_smoothing(portrait_landmark
     assert 0.3 < shift < 2.9, shift
     opened = rt.update(src, t + 1 / 30)
     assert np.all(pair_gaps(opened).gaps[eyes] / gaps.gaps[eyes] > 0.9)  # and opens again at once
+
+
+def test_a_glance_comes_through_the_default_smoothing(portrait_landmarks: np.ndarray) -> None:
+    # A new user saw quick glances (one or two frames) come through at half their way or less:
+    # the irises now sit where the raw ones do from their eye's corners.
+    src = portrait_landmarks.copy()
+    rt = MotionRetargeter(src, RetargetSettings())
+    iod = float(np.linalg.norm(src[L.RIGHT_EYE_CORNERS[0], :2] - src[L.LEFT_EYE_CORNERS[0], :2]))
+    glance = src.copy()
+    glance[L.IRISES, 0] += 0.08 * iod  # both irises to one side
+    t = 0.0
+    for _ in range(10):
+        rt.update(src, t)
+        t += 1 / 30
+    out = rt.update(glance, t)
+    moved = (out[L.IRISES, 0] - src[L.IRISES, 0]).mean() / (0.08 * iod)
+    assert moved > 0.95, moved  # all of it (it was under half smoothed)
+    back = rt.update(src, t + 1 / 30)
+    assert abs((back[L.IRISES, 0] - src[L.IRISES, 0]).mean()) < 0.05 * 0.08 * iod
