@@ -63,15 +63,16 @@ class Opening:
     """The lower side's, each facing the upper point at the same place."""
     closed: float
     """The tracker's gap for this feature closed, in units of its corner distance: a driver
-    gap at or below it counts as closed (mediapipe reads closed lips and lids at 0–0.02)."""
+    gap at or below it counts as closed (mediapipe reads closed lips at 0–0.02, and closed lids
+    at 0–0.05: a closing lid's mesh stops short of the lower lid on some faces)."""
 
 
 MOUTH_OPENING = Opening("mouth", L.INNER_CORNERS, np.array(L.INNER_UPPER[1:-1]), np.array(L.INNER_LOWER[1:-1]),
                         0.015)
 RIGHT_EYE_OPENING = Opening("right eye", L.RIGHT_EYE_CORNERS, np.array(L.RIGHT_EYE_UPPER[1:-1]),
-                            np.array(L.RIGHT_EYE_LOWER[1:-1]), 0.02)
+                            np.array(L.RIGHT_EYE_LOWER[1:-1]), 0.05)
 LEFT_EYE_OPENING = Opening("left eye", L.LEFT_EYE_CORNERS, np.array(L.LEFT_EYE_UPPER[1:-1]),
-                           np.array(L.LEFT_EYE_LOWER[1:-1]), 0.02)
+                           np.array(L.LEFT_EYE_LOWER[1:-1]), 0.05)
 OPENINGS = (MOUTH_OPENING, RIGHT_EYE_OPENING, LEFT_EYE_OPENING)
 
 
