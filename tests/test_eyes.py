@@ -10,7 +10,7 @@ import pytest
 from streamfx import landmarks as L
 from streamfx.generator import GeneratorSettings, WarpGenerator
 from streamfx.generator.geometry import feature_frame
-from streamfx.generator.layers.eyes import source_eyes
+from streamfx.generator.layers.eyes import EyeShape, source_eyes
 from tests.conftest import media
 
 RIGHT, LEFT = 0, 1
@@ -345,7 +345,7 @@ def test_a_closing_lid_takes_lit_skin_with_its_own_detail() -> None:
     # down (a ratio cannot lift near-black). The unfolding lid takes the lit skin's colour plus
     # the source's own fine detail: the shading goes, the texture stays.
     from streamfx.generator.constants import LID_SKIN_BELOW
-    from streamfx.generator.layers.eyes import lid_skin, skin_median
+    from streamfx.generator.layers.eyes import lid_skin, lit_skin, skin_median
 
     h, w = 160, 200
     image = np.zeros((h, w, 3), np.uint8)
@@ -357,7 +357,7 @@ def test_a_closing_lid_takes_lit_skin_with_its_own_detail() -> None:
     image = np.clip(image.astype(int) + texture, 0, 255).astype(np.uint8)
     origin, ax, width = np.array([40.0, 80.0]), np.array([1.0, 0.0]), 120.0
     upper, lower = (-20.0, 0.0, 0.0), (20.0, 0.0, 0.0)  # lid heights at the middle: 20 px up, 20 down
-    sprite, (x0, y0) = lid_skin(image, origin, ax, width, upper, lower)
+    sprite, (x0, y0) = lid_skin(image, origin, ax, width, upper, lower, lit_skin(image, origin, ax, width, upper, lower))
     band = sprite[int(15 - y0):int(40 - y0), int(60 - x0):int(140 - x0), :3].astype(float)
     lit = skin_median(image, origin, ax, width, lower, LID_SKIN_BELOW)  # the lit skin: (200, 150, 120) ± its pores
     assert np.allclose(lit, (200, 150, 120), atol=10.5)
@@ -370,14 +370,15 @@ def test_a_closing_lid_takes_lit_skin_with_its_own_detail() -> None:
 
 def test_the_lit_skin_is_the_brighter_of_below_the_eye_and_the_brow_bone() -> None:
     # a painting's (or a tired eye's) bags are in shadow: the lid comes into the brow bone's light
-    from streamfx.generator.layers.eyes import lid_skin
+    from streamfx.generator.layers.eyes import lid_skin, lit_skin
 
     image = np.zeros((200, 200, 3), np.uint8)
     image[:] = (90, 60, 50)  # the bags, and the crease
     image[:40] = (220, 190, 170)  # the brow bone, well above the crease
     image[80:110] = (230, 225, 220)  # the eye
     origin, ax, width = np.array([40.0, 95.0]), np.array([1.0, 0.0]), 120.0
-    sprite, (x0, y0) = lid_skin(image, origin, ax, width, (-15.0, 0.0, 0.0), (15.0, 0.0, 0.0))
+    upper, lower = (-15.0, 0.0, 0.0), (15.0, 0.0, 0.0)
+    sprite, (x0, y0) = lid_skin(image, origin, ax, width, upper, lower, lit_skin(image, origin, ax, width, upper, lower))
     assert np.allclose(sprite[int(60 - y0), int(100 - x0), :3], (220, 190, 170), atol=2)  # the crease, 20 px from its edges
 
 
@@ -481,3 +482,40 @@ def test_the_sclera_colour_is_the_whites_not_the_lashes_or_lid_skin() -> None:
     outline = np.array([[5, 30], [30, 15], [70, 15], [95, 30], [70, 45], [30, 45]], np.float32)
     sclera, _ = eye_colours(image, outline, np.array([50.0, 30.0]), 10.0, 90.0)
     assert np.abs(sclera - (225, 222, 228)).max() < 12, sclera
+
+
+def test_a_cartoons_white_beyond_the_mesh_is_covered_as_the_eye_shuts() -> None:
+    # A new user saw a 3D cartoon's closed eyes keep a crescent of white under the lid line and
+    # a wedge at the corners: its drawn eyes are bigger than the face mesh's. The white outside
+    # the mesh's outline, ended by the drawn rim, is found once and covered with lid skin as
+    # the eye shuts (where it stays, and where a lid's band carries it).
+    image, lm = _portrait("lp_s7.jpg", 1024)
+    eyes = source_eyes(image, lm)
+    for e in eyes:
+        assert (e.beyond[..., 3] > 128).sum() > 300, "the white below the mesh's lower lid is found"
+    gen = WarpGenerator()
+    gen.prepare(image, lm)
+    shut = gen.render(_close(_close(lm, RIGHT), LEFT))
+
+    def whites(img: np.ndarray, e: EyeShape) -> int:
+        """Pixels as bright and unsaturated as the sclera, around the eye."""
+        x0, y0 = map(int, e.beyond_at)
+        h, w = e.beyond.shape[:2]
+        c = img[y0:y0 + h, x0:x0 + w, :3].astype(np.float32)
+        sat = (c.max(axis=2) - c.min(axis=2)) / np.maximum(c.max(axis=2), 1.0)
+        return int(((_luma(c) > 0.85 * float(_luma(e.sclera_rgb))) & (sat < 0.2)).sum())
+
+    seen = [whites(image, e) for e in eyes]
+    left = [whites(shut, e) for e in eyes]
+    assert max(seen) > 300
+    # 115 of 750 stayed before (a crescent and a wedge): now at most a few pixels
+    assert all(after <= max(10, 0.03 * before) for before, after in zip(seen, left, strict=True)), (seen, left)
+
+
+def test_pale_skin_is_not_taken_for_an_eyes_white() -> None:
+    # photos, paintings, anime drawings: the pale skin under an eye joins its white without a
+    # rim; it runs on to the search's edge and is left alone
+    for name in ("lp_s12.jpg", "lp_s10.jpg", "sadtalker_art_7.png", "lp_s42.jpg"):
+        image, lm = _portrait(name, 1024)
+        for e in source_eyes(image, lm):
+            assert e.beyond.shape[:2] == (1, 1), f"{name}: skin taken for the eye's white"

@@ -156,6 +156,10 @@ LID_EDGE_MARGIN = 0.03
 """A moving lid's band starts this far outside the mesh's lid line, × the eye's width."""
 LASH_OVERHANG = 0.03
 """A closed eye's upper lashes hang this far over the lower lid, × the eye's width."""
+WHITE_BEYOND = (0.15, 0.5, 0.02)
+"""The eye's white outside the mesh's outline (a cartoon's bigger eye) is looked for within this ×
+the eye's width of it, and kept only if it covers at most this × the eye's own area and at most
+this share of it lies on the search's edge (pale skin runs on to it, an eye's white ends at a rim)."""
 LID_MEET = 0.05
 """Lids whose gap (the widest along the eye) is below this × its width are drawn closing along one line
 (their mean), wholly from half that."""

@@ -30,7 +30,7 @@ from streamfx.generator.layers.eyes import (
     eye_white,
     source_xy,
 )
-from streamfx.generator.ops.base import Ops, Tensor
+from streamfx.generator.ops.base import Ops, Tensor, Window
 
 
 class EyelidLayer(EyeLayer):
@@ -45,6 +45,15 @@ class EyelidLayer(EyeLayer):
         # carried on past the old lid line (the iris layer draws the iris over it)
         shown = ops.mul(view.opening, uncovered(ops, eye, v, (view.top_s, view.bottom_s), (top, bottom)))
         frame.canvas = ops.composite(frame.canvas, win, eye_white(ops, eye, view), shown)
+        # the white the mesh's outline leaves out (a cartoon's bigger eye, eyes.white_beyond) is
+        # covered with lid skin as the eye shuts, by how far its lids closed at the middle:
+        # where it stays, and where a lid's band carries it
+        beyond = eye.beyond.shape[0] > 1
+        if beyond:
+            gap = ops.sub(view.e.lower[0], view.e.upper[0])
+            shut = ops.clip01(ops.sub(ops.f(1.0), ops.mul(gap, ops.f(1.0 / max(eye.lower[0] - eye.upper[0], 1e-3)))))
+            skin, white = self.beyond(ops, eye, win, *source_xy(ops, eye, u, v))
+            frame.canvas = ops.composite(frame.canvas, win, skin, ops.mul(white, shut))
         # the lids, the lower one first: where they meet, the upper one's soft edge overlaps it
         half = ops.f(0.5)
         edge = ops.add(half, ops.mul(half, view.closed))
@@ -72,7 +81,15 @@ class EyelidLayer(EyeLayer):
                 lit, _ = ops.sample(win, eye.lid_skin, ops.sub(lx, ops.f(eye.lid_skin_at[0])),
                                     ops.sub(ly, ops.f(eye.lid_skin_at[1])))
                 colour = ops.add(colour, ops.mul(ops.sub(lit, colour), unfolded))
+            if beyond:
+                skin, white = self.beyond(ops, eye, win, x, y)
+                colour = ops.add(colour, ops.mul(ops.sub(skin, colour), ops.mul(white, shut)))
             frame.canvas = ops.composite(frame.canvas, win, colour, cover)
+
+    @staticmethod
+    def beyond(ops: Ops, eye: EyeShape, win: Window, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """(lid skin, 0…1 how much it is the white outside the mesh's outline) at source pixels."""
+        return ops.sample(win, eye.beyond, ops.sub(x, ops.f(eye.beyond_at[0])), ops.sub(y, ops.f(eye.beyond_at[1])))
 
 
 def uncovered(ops: Ops, eye: EyeShape, v: Tensor, source: tuple[Tensor, Tensor], target: tuple[Tensor, Tensor]) -> Tensor:

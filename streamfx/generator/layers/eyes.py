@@ -45,6 +45,7 @@ from streamfx.generator.constants import (
     SCLERA_SPREAD,
     SCLERA_TRUST,
     UPPER_LID_BAND,
+    WHITE_BEYOND,
 )
 from streamfx.generator.eye_fit import eye_crop, fit_iris
 from streamfx.generator.geometry import feature_frame
@@ -80,6 +81,8 @@ class EyeShape:
     iris_rgb: np.ndarray  # 3: the iris (for what the source's lids hid of it)
     lid_skin: np.ndarray  # h×w×4 uint8: a closing lid's unfolding skin, lit, with the source's detail (lid_skin)
     lid_skin_at: tuple[float, float]  # its top-left corner, source pixels
+    beyond: np.ndarray  # h×w×4 uint8: the white outside the mesh's outline, and the skin that covers it (white_beyond)
+    beyond_at: tuple[float, float]  # its top-left corner, source pixels
     white: np.ndarray  # h×w×4 uint8: the white of the eye behind the iris and under the lids (sclera_plate)
     white_at: tuple[float, float]  # its top-left corner, source pixels
 
@@ -206,13 +209,29 @@ def skin_median(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: fl
     return np.median(px, axis=0).astype(np.float32) if len(px) else np.array(SCLERA_FALLBACK_RGB, np.float32)
 
 
+def lit_skin(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: float,
+             upper: tuple[float, float, float], lower: tuple[float, float, float]) -> np.ndarray:
+    """The skin a closing lid comes to look like, RGB: the median just below the eye
+    (LID_SKIN_BELOW) or on the brow bone above the crease (LID_SKIN_ABOVE), whichever is
+    brighter (a deep-set eye's crease is in shadow, a painting's or a tired eye's bags may be)."""
+    luma = np.array([0.299, 0.587, 0.114], np.float32)
+    return max((skin_median(image, origin, ax, width, lower, LID_SKIN_BELOW),
+                skin_median(image, origin, ax, width, upper, (-LID_SKIN_ABOVE[1], -LID_SKIN_ABOVE[0]))),
+               key=lambda rgb: float(rgb @ luma))
+
+
+def skin_detail(crop: np.ndarray, width: float) -> np.ndarray:
+    """The fine detail of an image crop (float RGB): the crop minus its Gaussian blur of
+    LID_DETAIL[0] × the eye's width, each channel clipped to ±LID_DETAIL[1] levels."""
+    return np.clip(crop - cv2.GaussianBlur(crop, (0, 0), max(LID_DETAIL[0] * width, 0.5)), -LID_DETAIL[1], LID_DETAIL[1])
+
+
 def lid_skin(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: float,
-             upper: tuple[float, float, float], lower: tuple[float, float, float]) -> tuple[np.ndarray, tuple[float, float]]:
+             upper: tuple[float, float, float], lower: tuple[float, float, float],
+             lit: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
     """What a closing upper lid's unfolding skin looks like, over the band it is taken from: the
-    lit skin's colour (the median just below the eye, LID_SKIN_BELOW, or on the brow bone,
-    LID_SKIN_ABOVE, whichever is brighter) plus the source's own fine detail there (the image
-    minus its Gaussian blur of LID_DETAIL[0] × the eye's width, each channel clipped to
-    ±LID_DETAIL[1] levels).
+    lit skin's colour (``lit``, :func:`lit_skin`) plus the source's own fine detail there
+    (:func:`skin_detail`).
 
     A lid unfolding from its crease comes into the light; the stretched band above the lashes
     is the crease's shadow — on a deep-set eye or a dark eyeliner's wing, near black — so it is
@@ -225,23 +244,63 @@ def lid_skin(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: float
     top = min(float(np.min(curve_points(origin, ax, width, upper) @ down - origin @ down)), 0.0)
     corners = [origin + u * width * ax + v * down for u in (-past, 1.0 + past)
                for v in (top - (UPPER_LID_BAND[0] + LID_WIDEN) * width, max(lower[0], 0.0) + 2.0)]
-    sigma, most = LID_DETAIL[0] * width, LID_DETAIL[1]
-    pad = 3.0 * sigma + 2.0
+    pad = 3.0 * LID_DETAIL[0] * width + 2.0
     lo, hi = np.min(corners, axis=0) - pad, np.max(corners, axis=0) + pad
     x0, y0 = max(0, int(lo[0])), max(0, int(lo[1]))
     x1, y1 = min(w, int(np.ceil(hi[0])) + 1), min(h, int(np.ceil(hi[1])) + 1)
     if x1 <= x0 or y1 <= y0:
         return np.zeros((1, 1, 4), np.uint8), (float(x0), float(y0))
-    crop = image[y0:y1, x0:x1, :3].astype(np.float32)
-    detail = np.clip(crop - cv2.GaussianBlur(crop, (0, 0), max(sigma, 0.5)), -most, most)
-    # the lit skin: below the eye or on the brow bone above the crease, whichever is brighter
-    # (a deep-set eye's crease is in shadow, a painting's or a tired eye's bags may be)
-    luma = np.array([0.299, 0.587, 0.114], np.float32)
-    lit = max((skin_median(image, origin, ax, width, lower, LID_SKIN_BELOW),
-               skin_median(image, origin, ax, width, upper, (-LID_SKIN_ABOVE[1], -LID_SKIN_ABOVE[0]))),
-              key=lambda rgb: float(rgb @ luma))
+    detail = skin_detail(image[y0:y1, x0:x1, :3].astype(np.float32), width)
     sprite = np.full((y1 - y0, x1 - x0, 4), 255, np.uint8)
     sprite[..., :3] = np.clip(np.round(lit + detail), 0, 255).astype(np.uint8)
+    return sprite, (float(x0), float(y0))
+
+
+def white_beyond(image: np.ndarray, outline: np.ndarray, width: float, sclera: np.ndarray,
+                 lit: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
+    """The white of the eye the mesh's outline leaves out, and the lid skin that covers it when
+    the eye shuts: an RGBA sprite (RGB the lit skin with the source's detail, alpha where the
+    white is) and its top-left corner, source pixels.
+
+    A cartoon's or an anime drawing's eye is bigger than the face mesh's: its lids meet along
+    the mesh's lid lines and leave a crescent of white below them and a wedge at the corners.
+    The white outside the outline — as bright and unsaturated as the sclera (SCLERA_DARKEST,
+    SCLERA_MAX_SATURATION), within WHITE_BEYOND[0] × the eye's width of it, and joined to the
+    white inside it — is covered as the eye closes. If it spreads over more than
+    WHITE_BEYOND[1] × the eye's own area, or runs on to where the search stops (more than
+    WHITE_BEYOND[2] of it on that edge) instead of ending at a drawn rim, it is pale skin, not
+    an eye's white: nothing is kept.
+    Per source, once."""
+    h, w = image.shape[:2]
+    reach = WHITE_BEYOND[0] * width
+    lo, hi = outline.min(axis=0) - reach - 2.0, outline.max(axis=0) + reach + 2.0
+    x0, y0 = max(0, int(lo[0])), max(0, int(lo[1]))
+    x1, y1 = min(w, int(np.ceil(hi[0])) + 1), min(h, int(np.ceil(hi[1])) + 1)
+    empty = np.zeros((1, 1, 4), np.uint8)
+    if x1 <= x0 or y1 <= y0:
+        return empty, (float(x0), float(y0))
+    crop = image[y0:y1, x0:x1, :3].astype(np.float32)
+    pts = np.round(outline - (x0, y0)).astype(np.int32)
+    eye = np.zeros(crop.shape[:2], np.uint8)
+    cv2.fillPoly(eye, [pts], 1)
+    k = 2 * int(round(reach)) + 1
+    near = cv2.dilate(eye, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
+    luma = crop @ np.array([0.299, 0.587, 0.114], np.float32)
+    sat = (crop.max(axis=2) - crop.min(axis=2)) / np.maximum(crop.max(axis=2), 1.0)
+    white_luma = float(sclera @ np.array([0.299, 0.587, 0.114], np.float32))
+    white = near & (luma > SCLERA_DARKEST * white_luma) & (sat < SCLERA_MAX_SATURATION)
+    n, labels = cv2.connectedComponents(white.astype(np.uint8), connectivity=4)
+    seeds = np.unique(labels[white & (eye > 0)])
+    joined = np.isin(labels, seeds[seeds > 0]) & (eye == 0)
+    # an eye's white ends at its drawn rim; pale skin runs on until the search's edge cuts it
+    edge = near & ~(cv2.erode(near.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+    if (not joined.any() or joined.sum() > WHITE_BEYOND[1] * max(int(eye.sum()), 1)
+            or (joined & edge).sum() > WHITE_BEYOND[2] * joined.sum()):
+        return empty, (float(x0), float(y0))
+    alpha = cv2.GaussianBlur(cv2.dilate(joined.astype(np.float32), np.ones((3, 3), np.uint8)), (0, 0), 0.7)
+    sprite = np.zeros((y1 - y0, x1 - x0, 4), np.uint8)
+    sprite[..., :3] = np.clip(np.round(lit + skin_detail(crop, width)), 0, 255).astype(np.uint8)
+    sprite[..., 3] = np.clip(np.round(255 * alpha), 0, 255).astype(np.uint8)
     return sprite, (float(x0), float(y0))
 
 
@@ -274,14 +333,16 @@ def source_eyes(image: np.ndarray, lm: np.ndarray) -> tuple[EyeShape, ...]:
         at = o + centre[0] * ax + centre[1] * down
         sclera, iris_rgb = eye_colours(image, outline, at, r, width)
         white, white_at = sclera_plate(image, outline, at, r, width, sclera)
-        skin, skin_at = lid_skin(image, o, ax, width, h_up, h_lo)
+        lit = lit_skin(image, o, ax, width, h_up, h_lo)
+        skin, skin_at = lid_skin(image, o, ax, width, h_up, h_lo, lit)
+        beyond, beyond_at = white_beyond(image, outline, width, sclera, lit)
         eyes.append(EyeShape(
             corners=corners, upper_idx=np.asarray(upper, np.int64), upper_w=up_w,
             lower_idx=np.asarray(lower, np.int64), lower_w=lo_w, iris_idx=iris[0],
             origin=o.astype(np.float32), axis=ax.astype(np.float32), width=width, upper=h_up, lower=h_lo,
             iris=centre, iris_r=r, iris_mark=mark,
             feather=max(EYE_FEATHER[1], EYE_FEATHER[0] * width), sclera_rgb=sclera, iris_rgb=iris_rgb,
-            lid_skin=skin, lid_skin_at=skin_at, white=white, white_at=white_at))
+            lid_skin=skin, lid_skin_at=skin_at, beyond=beyond, beyond_at=beyond_at, white=white, white_at=white_at))
     return tuple(eyes)
 
 
