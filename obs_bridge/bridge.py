@@ -37,6 +37,9 @@ DEFAULT_URL = "ws://127.0.0.1:4455"
 DEFAULT_STREAM = "tcp://127.0.0.1:8091"
 DEFAULT_OVERLAY = "http://127.0.0.1:8080/overlay"
 MODES = ("overlay", "camera")
+#: how long a watched OBS may have no scene at all before it is said: a shutting-down OBS drops
+#: its scenes first and closes its socket last (its own clean exit waits up to 20 s)
+SCENELESS_SECONDS = 30.0
 #: obs-websocket's "not found" status (a source or scene by that name does not exist)
 _NOT_FOUND = 600
 #: GetSourceScreenshot before the first frame was decoded
@@ -400,11 +403,13 @@ class Bridge:
                 if there is None:
                     scenes = self.scenes()
                     if not scenes:
-                        # OBS drops every scene while it shuts down, and its socket closes next
-                        # (OBSNotRunningError); an OBS that stays without scenes is said once
+                        # OBS drops every scene when it starts to shut down, and its socket closes
+                        # only once the rest is done (OBSNotRunningError) — on a loaded machine
+                        # 5–20 s later; an OBS that stays without scenes longer is said once
                         sceneless += 1
-                        if sceneless == 5:
-                            raise OBSError("OBS has no scenes left — add one, then streamfx obs setup --watch")
+                        if sceneless * interval >= SCENELESS_SECONDS:
+                            raise OBSError("OBS has had no scenes for "
+                                           f"{SCENELESS_SECONDS:.0f} s — add one, then streamfx obs setup --watch")
                         continue
                     if scene not in scenes:
                         raise OBSError(f"the scene {scene!r} is gone from OBS (removed or renamed) — run "
