@@ -52,7 +52,7 @@ class EyelidLayer(EyeLayer):
         if beyond:
             gap = ops.sub(view.e.lower[0], view.e.upper[0])
             shut = ops.clip01(ops.sub(ops.f(1.0), ops.mul(gap, ops.f(1.0 / max(eye.lower[0] - eye.upper[0], 1e-3)))))
-            skin, white = self.beyond(ops, eye, win, *source_xy(ops, eye, u, v))
+            skin, white = white_beyond_at(ops, eye, win, *source_xy(ops, eye, u, v))
             frame.canvas = ops.composite(frame.canvas, win, skin, ops.mul(white, shut))
         # the lids, the lower one first: where they meet, the upper one's soft edge overlaps it
         half = ops.f(0.5)
@@ -82,14 +82,16 @@ class EyelidLayer(EyeLayer):
                                     ops.sub(ly, ops.f(eye.lid_skin_at[1])))
                 colour = ops.add(colour, ops.mul(ops.sub(lit, colour), unfolded))
             if beyond:
-                skin, white = self.beyond(ops, eye, win, x, y)
+                skin, white = white_beyond_at(ops, eye, win, x, y)
                 colour = ops.add(colour, ops.mul(ops.sub(skin, colour), ops.mul(white, shut)))
             frame.canvas = ops.composite(frame.canvas, win, colour, cover)
 
-    @staticmethod
-    def beyond(ops: Ops, eye: EyeShape, win: Window, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-        """(lid skin, 0…1 how much it is the white outside the mesh's outline) at source pixels."""
-        return ops.sample(win, eye.beyond, ops.sub(x, ops.f(eye.beyond_at[0])), ops.sub(y, ops.f(eye.beyond_at[1])))
+
+
+def white_beyond_at(ops: Ops, eye: EyeShape, win: Window, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """(lid skin, 0…1 how much it is the white outside the mesh's outline) at source pixels
+    (``eyes.white_beyond``)."""
+    return ops.sample(win, eye.beyond, ops.sub(x, ops.f(eye.beyond_at[0])), ops.sub(y, ops.f(eye.beyond_at[1])))
 
 
 def uncovered(ops: Ops, eye: EyeShape, v: Tensor, source: tuple[Tensor, Tensor], target: tuple[Tensor, Tensor]) -> Tensor:

@@ -113,6 +113,22 @@ def eye_inside(shape: tuple[int, ...], outline: np.ndarray, width: float) -> np.
     return cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
 
 
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def saturation(px: np.ndarray) -> np.ndarray:
+    """(max − min) / max of RGB pixels (…×3 float), 0…1: a dark pixel's is high, its channels
+    differing by more than they measure."""
+    top = px.max(axis=-1)
+    return (top - px.min(axis=-1)) / np.maximum(top, 1.0)
+
+
+def looks_white(px: np.ndarray, sclera: np.ndarray) -> np.ndarray:
+    """…×3 float RGB → bool: the white of an eye whose sclera is ``sclera`` — bright
+    (SCLERA_DARKEST × its luma) and unsaturated (SCLERA_MAX_SATURATION): not a lash, not skin."""
+    return (px @ LUMA > SCLERA_DARKEST * float(sclera @ LUMA)) & (saturation(px) < SCLERA_MAX_SATURATION)
+
+
 def eye_colours(image: np.ndarray, outline: np.ndarray, centre: np.ndarray, r: float,
                 width: float) -> tuple[np.ndarray, np.ndarray]:
     """(sclera, iris) colours of one source eye from the pixels inside its outline (N×2 pixels)."""
@@ -130,10 +146,10 @@ def eye_colours(image: np.ndarray, outline: np.ndarray, centre: np.ndarray, r: f
     # the white is unsaturated: not the lid skin or the caruncle a generous outline takes in,
     # nor the lashes and eyeliner (dark pixels' saturation is high: their channels differ by
     # more than they measure) that crowd a small, dark-lined eye's few white pixels out
-    sat = (white.max(axis=1) - white.min(axis=1)) / np.maximum(white.max(axis=1), 1.0)
-    if np.count_nonzero(sat < SCLERA_MAX_SATURATION) >= least:
-        white = white[sat < SCLERA_MAX_SATURATION]
-    luma = white @ np.array([0.299, 0.587, 0.114], np.float32)
+    pale = saturation(white) < SCLERA_MAX_SATURATION
+    if np.count_nonzero(pale) >= least:
+        white = white[pale]
+    luma = white @ LUMA
     q0, q1 = np.quantile(luma, [lo, hi])
     sclera = np.median(white[(luma >= q0) & (luma <= q1)], axis=0)
     return sclera.astype(np.float32), iris.astype(np.float32)
@@ -170,11 +186,8 @@ def sclera_plate(image: np.ndarray, outline: np.ndarray, centre: np.ndarray, r: 
     inside = eye_inside(image.shape, outline, width)[y0:y1, x0:x1]
     ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     d = np.hypot(xs - centre[0], ys - centre[1])
-    luma = crop @ np.array([0.299, 0.587, 0.114], np.float32)
-    white_luma = float(sclera @ np.array([0.299, 0.587, 0.114], np.float32))
-    # the white is bright and unsaturated: not a lash, not the skin a generous outline takes in
-    sat = (crop.max(axis=2) - crop.min(axis=2)) / np.maximum(crop.max(axis=2), 1.0)
-    usable = inside & (d > SCLERA_BESIDE * r) & (luma > SCLERA_DARKEST * white_luma) & (sat < SCLERA_MAX_SATURATION)
+    # not a lash, not the skin a generous outline takes in
+    usable = inside & (d > SCLERA_BESIDE * r) & looks_white(crop, sclera)
     # coarse to fine: each finer scale takes over where it has sclera enough — smooth (no
     # row or lash streaks) far from the sclera, the eye's own shading near it
     fill = crop
@@ -214,10 +227,9 @@ def lit_skin(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: float
     """The skin a closing lid comes to look like, RGB: the median just below the eye
     (LID_SKIN_BELOW) or on the brow bone above the crease (LID_SKIN_ABOVE), whichever is
     brighter (a deep-set eye's crease is in shadow, a painting's or a tired eye's bags may be)."""
-    luma = np.array([0.299, 0.587, 0.114], np.float32)
     return max((skin_median(image, origin, ax, width, lower, LID_SKIN_BELOW),
                 skin_median(image, origin, ax, width, upper, (-LID_SKIN_ABOVE[1], -LID_SKIN_ABOVE[0]))),
-               key=lambda rgb: float(rgb @ luma))
+               key=lambda rgb: float(rgb @ LUMA))
 
 
 def skin_detail(crop: np.ndarray, width: float) -> np.ndarray:
@@ -285,10 +297,7 @@ def white_beyond(image: np.ndarray, outline: np.ndarray, width: float, sclera: n
     cv2.fillPoly(eye, [pts], 1)
     k = 2 * int(round(reach)) + 1
     near = cv2.dilate(eye, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
-    luma = crop @ np.array([0.299, 0.587, 0.114], np.float32)
-    sat = (crop.max(axis=2) - crop.min(axis=2)) / np.maximum(crop.max(axis=2), 1.0)
-    white_luma = float(sclera @ np.array([0.299, 0.587, 0.114], np.float32))
-    white = near & (luma > SCLERA_DARKEST * white_luma) & (sat < SCLERA_MAX_SATURATION)
+    white = near & looks_white(crop, sclera)
     n, labels = cv2.connectedComponents(white.astype(np.uint8), connectivity=4)
     seeds = np.unique(labels[white & (eye > 0)])
     joined = np.isin(labels, seeds[seeds > 0]) & (eye == 0)
