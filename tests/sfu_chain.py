@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import importlib.util
 import json
+import os
 import re
 import shutil
 import signal
@@ -60,7 +61,11 @@ class Live:
     """``streamfx live`` in the namespace; its output lines, collected as they come."""
 
     def __init__(self, cmd: list[str]) -> None:
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # A native crash (a codec, the tracker) leaves no Python traceback: faulthandler
+        # prints the threads' stacks, so a failure says where it died.
+        env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env=env)
         self.lines: list[str] = []
         self._cond = threading.Condition()
         threading.Thread(target=self._pump, daemon=True).start()
@@ -85,7 +90,11 @@ class Live:
             while sum(1 for line in self.lines if re.search(pattern, line)) < count:
                 left = end - time.monotonic()
                 if left <= 0 or (self.proc.poll() is not None and not self._cond.wait(0.5)):
-                    raise RuntimeError(f"no {pattern!r} (×{count}) from streamfx live:\n{self.output[-3000:]}")
+                    code = self.proc.poll()
+                    how = "still running" if code is None else f"exited with {code}" + (
+                        f" ({signal.Signals(-code).name})" if code < 0 and -code in signal.valid_signals() else "")
+                    raise RuntimeError(f"no {pattern!r} (×{count}) from streamfx live ({how}) within "
+                                       f"{timeout:g} s:\n{self.output[-3000:]}")
                 self._cond.wait(min(left, 0.5))
 
     def stop(self, timeout: float = 30) -> int:
