@@ -23,8 +23,12 @@ class SourceBasics:
     """gh×gw×2 coarse grid points (x, y), where cv2.resize puts its samples over the region."""
     max_shift: float
     """Displacement clamp, pixels."""
-    soft_matte: np.ndarray | None
-    """The blurred person matte (0–1) that lets the hair move, or None."""
+    layer: np.ndarray
+    """H×W×(C+1) uint8: the head layer — the portrait premultiplied against ``plate``, then its
+    transparency (255 − coverage); see :mod:`streamfx.generator.head`."""
+    plate: np.ndarray
+    """H×W×C uint8: the portrait with the background behind the moving head filled in (the
+    portrait itself wherever the head layer is not opaque)."""
     consts: dict[str, Any] = field(default_factory=dict)
     """Each layer's per-source constants, by layer name (``Layer.prepare``'s results)."""
 

@@ -38,6 +38,28 @@ HAIR_CHIN = (0.7, 1.05)
 HAIR_REACH = (1.75, 2.2)
 """…and beyond this radius from the head, × the oval's size (a raised hand is not hair)."""
 
+# ---- the head layer and the background plate (head.py, layers/motion.py, layers/warp.py) ---
+HEAD_ZONE = (1.8, 3.0, 1.05, 0.6)
+"""Where the head's motion reaches (geometry.head_weight): an ellipse in the face's frame,
+its scale beside, above and below the face oval, and the width of its smooth edge (× its
+radius). Inside it the head layer moves as one piece — face, hair, ears and the background
+around them, which the layer's matte leaves to the plate; below the chin the motion fades out
+down the neck (the neck bridges head and body), so shoulders and body stay still."""
+FACE_LAYER_SHAPE = (1.05, 1.1, 1.0, 0.15)
+"""An ellipse around the face oval that is always part of the head layer, whatever the person
+matte says (statues, cartoons and paintings the matte may miss)."""
+LAYER_EDGE = 0.02
+"""Blur σ of the person matte that cuts the head layer out, × the inter-ocular distance."""
+PLATE_SCALE = 16.0
+"""The background behind the head is inpainted at the resolution where the inter-ocular
+distance is this many pixels (at most full resolution), then upsampled: a large hole filled
+smoothly reads as out-of-focus background; filled at full resolution it smears into streaks."""
+PLATE_RADIUS = 2
+"""cv2.inpaint's neighbourhood at that resolution, pixels."""
+PLATE_REACH = 0.1
+"""The inpainting takes its colours from this far (× the inter-ocular distance) outside the
+head layer's matte, not from the matte's feather: the fill reads as background, not hair."""
+
 # ---- the mouth (layers/mouth.py, layers/mouth_shape.py, layers/driver_mouth.py) -------------
 # The mouth's own frame: u runs 0…1 from one inner lip corner to the other, v down from that
 # axis in pixels; "width" is the inner corners' distance.

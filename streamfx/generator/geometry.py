@@ -11,7 +11,13 @@ import cv2
 import numpy as np
 
 from streamfx import landmarks as L
-from streamfx.generator.constants import HAIR_BLUR, HAIR_CHIN, HAIR_REACH, HEAD_MASK_SHAPE
+from streamfx.generator.constants import (
+    HAIR_BLUR,
+    HAIR_CHIN,
+    HAIR_REACH,
+    HEAD_MASK_SHAPE,
+    HEAD_ZONE,
+)
 
 
 def similarity_rows(p: np.ndarray) -> np.ndarray:
@@ -78,6 +84,17 @@ def falloff_mask(lm: np.ndarray, pts: np.ndarray, sx: float = HEAD_MASK_SHAPE[0]
     vv = np.where(v < 0, v / (f.up_h * s_up), v / (f.down_h * s_down))
     r = np.sqrt((u / (f.half_w * sx)) ** 2 + vv**2)
     return (1.0 - smoothstep(1.0, 1.0 + falloff, r)).astype(np.float32)
+
+
+def head_weight(lm: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """How much of the head's motion points follow: 1 over the head (face, hair, ears and the
+    background around them), fading out down the neck and beside it (``HEAD_ZONE``) to
+    exactly 0 over the body and shoulders.
+
+    The head layer moves as one piece where this is 1; only where its matte has something does
+    that show — the background comes from the plate, unmoved (:mod:`streamfx.generator.head`).
+    """
+    return falloff_mask(lm, pts, *HEAD_ZONE)
 
 
 def soft_matte(lm: np.ndarray, person: np.ndarray) -> np.ndarray:

@@ -15,7 +15,8 @@ from streamfx import landmarks as L
 from streamfx.errors import InputError
 from streamfx.generator.basics import SourceBasics
 from streamfx.generator.constants import GRID_CELLS, MAX_SHIFT, ROI_MARGIN
-from streamfx.generator.geometry import motion_mask_at, soft_matte
+from streamfx.generator.geometry import head_weight
+from streamfx.generator.head import head_layer
 from streamfx.generator.settings import GeneratorSettings
 from streamfx.generator.stack import LayerStack
 
@@ -34,7 +35,8 @@ def prepare_source(image: np.ndarray, landmarks: np.ndarray, alpha: np.ndarray |
     """Precompute everything that depends only on the source portrait.
 
     ``alpha`` (H×W uint8) is carried into the output as a fourth channel; ``person`` (H×W
-    uint8, e.g. :func:`streamfx.matte.person_matte`) lets the hair move with the head;
+    uint8, e.g. :func:`streamfx.matte.person_matte`) cuts the head layer out (face, hair, ears —
+    without it an ellipse around the face moves);
     ``stack`` (default :meth:`LayerStack.default`) names the layers to prepare.
     Raises InputError if the face is too small to animate.
     """
@@ -47,12 +49,14 @@ def prepare_source(image: np.ndarray, landmarks: np.ndarray, alpha: np.ndarray |
     if io < 4:
         raise InputError("the face in the source portrait is too small to animate (eyes < 4 px apart) — use a larger image or crop closer")
 
-    # the region that can change: where the mask is non-zero, grown by the largest shift
+    head = head_layer(image, lm, person)
+    # the region that can change: what of the head layer moves, grown by the largest shift
     max_shift = MAX_SHIFT * io
     ys, xs = np.mgrid[0:h:ROI_MARGIN, 0:w:ROI_MARGIN]
     coarse_pts = np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float32)
-    matte = None if person is None else soft_matte(lm, person)
-    moving = coarse_pts[motion_mask_at(lm, coarse_pts, matte) > 0]
+    moving = coarse_pts[head.moving[::ROI_MARGIN, ::ROI_MARGIN].ravel()]
+    if len(moving) == 0:  # nothing of the layer moves: the head zone itself
+        moving = coarse_pts[head_weight(lm, coarse_pts) > 0]
     x0, y0 = np.maximum(moving.min(axis=0) - max_shift - ROI_MARGIN, 0).astype(int)
     x1, y1 = (np.minimum(moving.max(axis=0) + max_shift + ROI_MARGIN, [w, h])).astype(int)
     rw, rh = int(x1 - x0), int(y1 - y0)
@@ -63,7 +67,7 @@ def prepare_source(image: np.ndarray, landmarks: np.ndarray, alpha: np.ndarray |
     gy = y0 + (np.arange(gh) + 0.5) * (rh / gh) - 0.5
     grid = np.stack(np.meshgrid(gx, gy), axis=-1).astype(np.float32)
     src = SourceTensors(image=np.ascontiguousarray(image), landmarks=lm, roi=(int(x0), int(y0), int(x1), int(y1)),
-                        grid=grid, max_shift=max_shift, soft_matte=matte, stack=stack or LayerStack.default())
+                        grid=grid, max_shift=max_shift, layer=head.layer, plate=head.plate, stack=stack or LayerStack.default())
     for layer in src.stack:
         src.consts[layer.name] = layer.prepare(src)
     return src

@@ -20,7 +20,7 @@ import numpy as np
 from streamfx import landmarks as L
 from streamfx.generator.basics import SourceBasics
 from streamfx.generator.constants import FACE_MASK_SHAPE, NORM_EPSILON, TPS_REGULARISATION
-from streamfx.generator.geometry import falloff_mask, motion_mask_at, similarity_rows, tps_kernel
+from streamfx.generator.geometry import falloff_mask, head_weight, similarity_rows, tps_kernel
 from streamfx.generator.layers.base import Frame, Layer
 from streamfx.generator.ops.base import Ops
 
@@ -56,7 +56,10 @@ def motion_fields(src: SourceBasics) -> tuple[np.ndarray, np.ndarray]:
     flat = src.grid.reshape(-1, 2)
     gn = (flat - c0) / io
     basis = np.concatenate([tps_kernel(((gn[:, None] - cn[None]) ** 2).sum(-1)), np.ones((len(gn), 1)), gn], axis=1)
-    mask = motion_mask_at(lm, flat, src.soft_matte)
+    # the head layer moves as one piece over the still background plate: the head's motion is
+    # full over the whole head zone (the layer's matte decides what of it shows) and fades
+    # out only down the neck, to the still body
+    mask = head_weight(lm, flat)
     # inside the face the landmarks are the truth; beyond it (hair, ears, neck) only the
     # head's rigid motion is, since extrapolating expressions there makes hair swim
     face_mask = np.minimum(falloff_mask(lm, flat, *FACE_MASK_SHAPE), mask)

@@ -7,7 +7,10 @@
 2. The coarse backward offsets are resized to the region (``cv2.resize`` INTER_LINEAR) and
    added to each pixel's coordinates: offsets, not positions, are upsampled, so the
    region's edges, where the mask is zero, stay exactly put.
-3. The portrait is remapped (``cv2.remap`` INTER_LINEAR, BORDER_REPLICATE).
+3. The head layer (the portrait premultiplied, and its transparency) is remapped
+   (``cv2.remap`` INTER_LINEAR, BORDER_REPLICATE) and put over the unwarped background plate
+   (:mod:`streamfx.generator.head`): the background never bends, and where the map is the
+   identity the result is the portrait exactly.
 """
 
 from __future__ import annotations
@@ -58,7 +61,8 @@ class WarpLayer(Layer):
         ops.set_stage("resize")
         mapping = ops.upsample(coarse)
         ops.set_stage("remap")
-        frame.region = ops.remap(mapping)
+        # the head layer moved by the map over the still background plate
+        frame.region = ops.over_plate(ops.remap_layer(mapping))
 
 
 def invert(ops: Ops, k: WarpConsts, disp: Tensor) -> Tensor:

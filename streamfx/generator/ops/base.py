@@ -184,6 +184,17 @@ class Ops(ABC):
         """The source image sampled at the map (``cv2.remap`` INTER_LINEAR, BORDER_REPLICATE)."""
 
     @abstractmethod
+    def remap_layer(self, mapping: Tensor) -> Tensor:
+        """The head layer (``src.layer``: premultiplied colour and transparency) sampled at the
+        map as :meth:`remap` samples the portrait."""
+
+    @abstractmethod
+    def over_plate(self, layer: Tensor) -> Tensor:
+        """A sampled head layer over the still background plate (``src.plate``) of the region,
+        in whole levels: ``min(colour + round(t · plate / 255), 255)`` — the warped region, as
+        :meth:`remap` gives it (the portrait exactly where the map is the identity)."""
+
+    @abstractmethod
     def source_at(self, win: Window, x: Tensor, y: Tensor) -> Tensor:
         """The portrait's colour sampled at per-pixel source coordinates ``x``, ``y`` over the
         window, as :meth:`remap` samples (whole values 0…255): a colour map. Layers use it to
@@ -258,6 +269,8 @@ class GraphConstants:
     taps_y: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     pixels: np.ndarray  # 2×rh×rw pixel coordinates of the region
     planes: np.ndarray  # C×(H·W) the portrait, planar
+    layer_planes: np.ndarray  # (C+1)×(H·W) the head layer, planar
+    plate: np.ndarray  # C×1×rh×rw uint8 the background plate over the region
     xs: np.ndarray  # 1×rh×rw x of each region pixel (for the layers' windows)
     ys: np.ndarray
 
@@ -272,6 +285,8 @@ class GraphConstants:
             taps_y=resize_taps(y1 - y0, gh, clamp_weights=False),
             pixels=np.ascontiguousarray(np.stack([xs, ys])),
             planes=np.ascontiguousarray(src.image.reshape(h * w, src.image.shape[2]).T),
+            layer_planes=np.ascontiguousarray(src.layer.reshape(h * w, src.layer.shape[2]).T),
+            plate=np.ascontiguousarray(src.plate[y0:y1, x0:x1].transpose(2, 0, 1)[:, None]),
             xs=xs[None], ys=ys[None],
         )
 
@@ -349,6 +364,20 @@ class StaticShapeOps(Ops):
         y = self.squeeze(self.slice(mapping, 1, 2, axis=1), 1)
         return self._sample(x, y)
 
+    def remap_layer(self, mapping: Tensor) -> Tensor:
+        x = self.squeeze(self.slice(mapping, 0, 1, axis=1), 1)  # B×rh×rw
+        y = self.squeeze(self.slice(mapping, 1, 2, axis=1), 1)
+        return self._sample(x, y, self.k.layer_planes, hint="layer")
+
+    def over_plate(self, layer: Tensor) -> Tensor:
+        c = self.k.plate.shape[0]
+        colour, clear = self.slice(layer, 0, c, axis=0), self.slice(layer, c, c + 1, axis=0)
+        plate = self.to_float(self.const(self.k.plate, "plate"))  # C×1×rh×rw
+        # t · p / 255 never ends in exactly ½ (255 is odd), so floor(x + ½) is OpenCV's rounding;
+        # the margin (≥ 1/510) dwarfs float32's error on values below 256
+        share = self.floor(self.div(self.add(self.mul(clear, plate), self.f(127.5)), self.f(255.0)))
+        return self.minimum(self.add(colour, share), self.f(255.0))
+
     def source_at(self, win: Window, x: Tensor, y: Tensor) -> Tensor:
         return self.slice(self._sample(x, y), 0, 3, axis=0)
 
@@ -362,7 +391,7 @@ class StaticShapeOps(Ops):
         return self.slice(s, 0, 3, axis=0), alpha
 
     def _sample(self, x: Tensor, y: Tensor, planes: np.ndarray | None = None,
-                size: tuple[int, int] | None = None) -> Tensor:
+                size: tuple[int, int] | None = None, hint: str = "image") -> Tensor:
         """The portrait (or ``planes``, ``C×(h·w)`` of an image of ``size``) at per-pixel maps x, y:
         ``C×B×rh×rw`` whole-valued floats.
 
@@ -380,7 +409,7 @@ class StaticShapeOps(Ops):
         x_b = self.clip_int(self.add(ix, self.i(1)), 0, w - 1)
         y_a = self.mul(self.clip_int(iy, 0, h - 1), self.i(w))
         y_b = self.mul(self.clip_int(self.add(iy, self.i(1)), 0, h - 1), self.i(w))
-        planes = self.const(self.k.planes if planes is None else planes, "image")  # C×(H·W)
+        planes = self.const(self.k.planes if planes is None else planes, hint)  # C×(H·W)
 
         def pix(yy: Tensor, xx: Tensor) -> Tensor:  # C×B×rh×rw
             return self.to_float(self.gather(planes, self.add(yy, xx), 1))

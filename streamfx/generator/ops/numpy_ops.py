@@ -42,6 +42,7 @@ class NumpyOps(OperatorMaths, Ops):
         super().__init__(src)
         single_threaded_blas()
         self._f: dict[float, np.float32] = {}
+        self._plate: np.ndarray | None = None
 
     # ---- numbers and constants ---------------------------------------------------------------
     def f(self, x: float) -> Tensor:
@@ -161,6 +162,23 @@ class NumpyOps(OperatorMaths, Ops):
 
     def remap(self, mapping: Tensor) -> Tensor:
         return cv2.remap(self.src.image, mapping, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    def remap_layer(self, mapping: Tensor) -> Tensor:
+        # the map in OpenCV's own fixed point first (what remap does inside anyway, faster)
+        fixed, frac = cv2.convertMaps(mapping, None, cv2.CV_16SC2)
+        return cv2.remap(self.src.layer, fixed, frac, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    def over_plate(self, layer: Tensor) -> Tensor:
+        if self._plate is None:  # the plate over the region, and its transparency's slot zero
+            x0, y0, x1, y1 = self.src.roi
+            crop = self.src.plate[y0:y1, x0:x1]
+            self._plate = np.ascontiguousarray(np.dstack([crop, np.zeros(crop.shape[:2], np.uint8)]))
+        c = self.src.plate.shape[2]
+        clear = cv2.merge([cv2.extractChannel(layer, c)] * (c + 1))
+        # uint8 × uint8 / 255 rounded (never a tie), then a saturating add: exactly the graph's
+        # floor(x/255 + ½) and min(·, 255); the transparency's slot adds 0 × t and is dropped
+        out = cv2.add(layer, cv2.multiply(self._plate, clear, scale=1.0 / 255.0))
+        return np.ascontiguousarray(out[..., :c])
 
     def source_at(self, win: Window, x: Tensor, y: Tensor) -> Tensor:
         shape = self._shape(win)

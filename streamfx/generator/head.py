@@ -1,0 +1,115 @@
+"""The head layer: what moves as one piece, and the background plate behind it.
+
+One smooth field that fades from "moves with the head" to "background stays still" stretches
+whatever lies in the fade — hair, neck, background. Instead the portrait is two layers, built
+here once per source (NumPy, in ``prepare_source``):
+
+* the **matte** — the head layer's coverage (0–1): the person matte, lightly blurred, and an
+  ellipse around the face oval that is always in (statues and paintings the person matte may
+  miss); without a person matte, the head ellipse. The body is in it too, but the head's
+  motion (:func:`~streamfx.generator.geometry.head_weight`) fades out down the neck, so the
+  body stays still and the neck bridges head and body;
+* the **plate** — the portrait with the background behind the moving head filled in by
+  OpenCV's inpainting (``cv2.inpaint``, Telea) at a reduced resolution, *only inside the
+  matte's opaque core*: wherever the matte is below 1 (its feather) the plate is the portrait
+  itself, so at rest ``α·portrait + (1 − α)·plate`` is the portrait exactly;
+* the **layer** — the portrait premultiplied against the plate, then its transparency
+  (255 − coverage): ``colour = portrait − round(t · plate / 255)``. Per frame the warp samples
+  it at the backward map (``ops.remap_layer``) and puts it over the unwarped plate
+  (``ops.over_plate``): ``out = colour + round(t · plate / 255)`` in whole numbers, so an
+  identity map gives back the portrait to the bit, on every backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from streamfx import landmarks as L
+from streamfx.generator.constants import (
+    FACE_LAYER_SHAPE,
+    LAYER_EDGE,
+    PLATE_RADIUS,
+    PLATE_REACH,
+    PLATE_SCALE,
+)
+from streamfx.generator.geometry import falloff_mask, head_weight
+
+
+@dataclass(frozen=True)
+class HeadLayer:
+    """The head layer of one portrait (see the module docstring)."""
+
+    layer: np.ndarray
+    """H×W×(C+1) uint8: the portrait premultiplied against the plate, then the transparency."""
+    plate: np.ndarray
+    """H×W×C uint8: the portrait with the background behind the moving head filled in."""
+    moving: np.ndarray
+    """H×W bool: where the head layer has something (coverage > 0) that the head's motion moves."""
+
+
+def pixel_points(h: int, w: int, step: int = 1) -> np.ndarray:
+    """(x, y) of every ``step``-th pixel, row by row, float32 (N×2)."""
+    ys, xs = np.mgrid[0:h:step, 0:w:step]
+    return np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float32)
+
+
+def coverage(lm: np.ndarray, shape: tuple[int, int], person: np.ndarray | None) -> np.ndarray:
+    """The head layer's matte (H×W uint8): the person matte blurred by ``LAYER_EDGE`` and an
+    ellipse around the face oval (``FACE_LAYER_SHAPE``); without a person matte, the head
+    ellipse (``HEAD_MASK_SHAPE``)."""
+    h, w = shape
+    pts = pixel_points(h, w)
+    if person is None:
+        cover = falloff_mask(lm, pts).reshape(h, w)
+    else:
+        face = falloff_mask(lm, pts, *FACE_LAYER_SHAPE).reshape(h, w)
+        soft = cv2.GaussianBlur(person.astype(np.float32) / 255.0, (0, 0), max(LAYER_EDGE * L.interocular(lm), 0.5))
+        cover = np.maximum(soft, face)
+    return np.round(np.clip(cover, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def background_plate(image: np.ndarray, hole: np.ndarray, core: np.ndarray, io: float) -> np.ndarray:
+    """The portrait with ``core`` (H×W bool) replaced by background inpainted over ``hole`` (H×W
+    bool, ⊇ core: everything the inpainting must not take colours from) — ``cv2.inpaint``
+    (Telea) at the resolution where the eyes are ``PLATE_SCALE`` pixels apart, upsampled.
+    Colour and alpha are filled apart (cv2.inpaint takes 1 or 3 channels)."""
+    h, w = hole.shape
+    plate = image.copy()
+    if not core.any():
+        return plate
+    s = min(1.0, PLATE_SCALE / max(io, 1e-6))
+    sw, sh = max(int(round(w * s)), 1), max(int(round(h * s)), 1)
+    mask = (cv2.resize(hole.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0).astype(np.uint8) * 255
+    for c0, c1 in ((0, 3), (3, image.shape[2])):
+        if c1 <= c0:
+            continue
+        small = cv2.resize(np.ascontiguousarray(image[..., c0:c1]), (sw, sh), interpolation=cv2.INTER_AREA)
+        fill = cv2.inpaint(small, mask, PLATE_RADIUS, cv2.INPAINT_TELEA)
+        fill = cv2.resize(fill, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, c1 - c0)
+        plate[..., c0:c1] = np.where(core[..., None], fill, image[..., c0:c1])
+    return plate
+
+
+def head_layer(image: np.ndarray, lm: np.ndarray, person: np.ndarray | None) -> HeadLayer:
+    """The head layer and its plate for one portrait (H×W×C uint8, C = 3 or 4)."""
+    h, w = image.shape[:2]
+    io = L.interocular(lm)
+    cover = coverage(lm, (h, w), person)
+    moves = head_weight(lm, pixel_points(h, w)).reshape(h, w) > 0
+    moving = (cover > 0) & moves
+    # only the opaque core is filled: under the feather the plate is the portrait, so that at
+    # rest the composite is the portrait exactly; the fill's colours come from beyond the feather
+    core = (cover == 255) & moves
+    grow = 2 * int(round(PLATE_REACH * io)) + 1
+    hole = cv2.dilate(moving.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow))) > 0
+    plate = background_plate(image, hole & moves, core, io)
+    clear = (255 - cover).astype(np.uint8)
+    c = image.shape[2]
+    # round(t · plate / 255) as the per-frame composite computes it (no ties: 255 is odd)
+    share = cv2.multiply(plate, cv2.merge([clear] * c), scale=1.0 / 255.0)
+    # wherever t > 0 the plate is the portrait, so the share never exceeds it (no negatives)
+    colour = cv2.subtract(image, share)
+    return HeadLayer(layer=np.ascontiguousarray(np.dstack([colour, clear])), plate=plate, moving=moving)

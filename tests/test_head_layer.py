@@ -1,0 +1,113 @@
+"""Issue 12, items 1–2: the head as one layer over a filled-in background plate.
+
+The portrait is prepared with its real person matte (mediapipe). A head move must carry the
+head layer as one piece (hair included) over the still plate: background pixels the head
+neither covered nor covers stay exactly the portrait, the part of the plate the head leaves
+is the filled-in background (not stretched hair), and the still pose is the portrait itself.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from streamfx import landmarks as L
+from streamfx.generator import GeneratorSettings, WarpGenerator, prepare_source
+from streamfx.generator.head import coverage
+from tests.test_engines_support import TOLERANCE
+
+
+@pytest.fixture(scope="module")
+def person(portrait: np.ndarray) -> np.ndarray:
+    from streamfx.matte import person_matte
+
+    return person_matte(portrait)
+
+
+def _head_moved(lm: np.ndarray, scale: float, roll_deg: float, shift: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Target landmarks: the whole face moved by a similarity about its centre, and that
+    similarity as a 2×3 matrix (source → target pixels)."""
+    c = lm[L.FACE_OVAL, :2].mean(axis=0)
+    a = np.deg2rad(roll_deg)
+    m = scale * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    t = lm.copy()
+    t[:, :2] = (lm[:, :2] - c) @ m.T + c + np.asarray(shift)
+    return t.astype(np.float32), np.hstack([m, (c + np.asarray(shift) - m @ c)[:, None]])
+
+
+def test_the_still_pose_is_the_portrait_though_the_plate_behind_the_head_is_filled(
+        portrait: np.ndarray, portrait_landmarks: np.ndarray, person: np.ndarray) -> None:
+    for image, alpha in ((portrait, None), (portrait, person)):  # RGB, and RGBA (with_alpha)
+        gen = WarpGenerator()
+        src = gen.prepare(image, portrait_landmarks, alpha=alpha, person=person)
+        out = gen.render(portrait_landmarks)
+        expected = image if alpha is None else np.dstack([image, alpha])
+        assert out.shape == expected.shape
+        assert np.array_equal(out, expected)
+        # not trivially: behind the face the plate is something else (the filled background)
+        cx, cy = (int(v) for v in portrait_landmarks[L.NOSE_TIP, :2])
+        box = (slice(cy - 10, cy + 10), slice(cx - 10, cx + 10))
+        assert np.abs(src.plate[box][..., :3].astype(float) - image[box].astype(float)).mean() > 20
+
+
+def test_a_large_head_move_leaves_the_background_unbent(
+        portrait: np.ndarray, portrait_landmarks: np.ndarray, person: np.ndarray) -> None:
+    lm = portrait_landmarks
+    io = L.interocular(lm)
+    target, m = _head_moved(lm, 1.15, 8.0, (0.5 * io, -0.3 * io))
+    gen = WarpGenerator(GeneratorSettings(mouth_synthesis=False, eyelids=False, gaze=False))
+    src = gen.prepare(portrait, lm, person=person)
+    out = gen.render(target)
+    h, w = portrait.shape[:2]
+    cover = coverage(lm, (h, w), person)
+    moved = cv2.warpAffine(cover, m, (w, h))
+    x0, y0, x1, y1 = src.roi
+    # background: the head layer had nothing there at rest and has nothing there now (a few
+    # pixels' margin for the map's interpolation); inside the region that can change only
+    near = cv2.dilate(((cover > 0) | (moved > 0)).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    background = ~near
+    background[:y0], background[y1:], background[:, :x0], background[:, x1:] = False, False, False, False
+    assert background.sum() > 5000  # there is background around the head to bend
+    diff = np.abs(out.astype(int) - portrait.astype(int)).max(axis=2)
+    assert diff[background].max() == 0, np.argwhere((diff > 0) & background)[:5]
+
+
+def test_where_the_head_moves_off_the_filled_plate_shows(
+        portrait: np.ndarray, portrait_landmarks: np.ndarray, person: np.ndarray) -> None:
+    lm = portrait_landmarks
+    io = L.interocular(lm)
+    target, m = _head_moved(lm, 1.0, 0.0, (1.0 * io, 0.0))  # one inter-ocular distance right
+    gen = WarpGenerator(GeneratorSettings(mouth_synthesis=False, eyelids=False, gaze=False))
+    src = gen.prepare(portrait, lm, person=person)
+    out = gen.render(target)
+    h, w = portrait.shape[:2]
+    cover = coverage(lm, (h, w), person)
+    moved = cv2.warpAffine(cover, m, (w, h))
+    # the head's opaque core at rest, at the face's height, that the moved head no longer covers
+    f = lm[L.FACE_OVAL, :2]
+    rows = np.zeros((h, w), bool)
+    rows[int(f[:, 1].min()):int(np.median(f[:, 1])), :] = True
+    left = (cover == 255) & rows & (cv2.dilate(moved, np.ones((7, 7), np.uint8)) == 0)
+    assert left.sum() > 200
+    assert np.array_equal(out[left], src.plate[left])  # the plate exactly, not stretched hair
+    # and that plate is not the head that was there
+    assert np.abs(src.plate[left].astype(float) - portrait[left].astype(float)).mean() > 15
+
+
+@pytest.mark.parametrize("engine", ["onnxruntime", "cuda-maths-on-cpu"])
+def test_the_head_layer_over_the_plate_keeps_engine_parity_on_a_large_move(
+        engine: str, portrait: np.ndarray, portrait_landmarks: np.ndarray, person: np.ndarray, tmp_path) -> None:
+    from streamfx.settings import EngineSettings
+    from tests.test_engine_conformance import _make, _reference, _render
+
+    lm = portrait_landmarks
+    io = L.interocular(lm)
+    targets = np.stack([lm, _head_moved(lm, 1.2, -10.0, (-0.8 * io, 0.4 * io))[0],
+                        _head_moved(lm, 0.85, 6.0, (0.6 * io, -0.5 * io))[0]])
+    settings = GeneratorSettings(mouth_synthesis=False, eyelids=False, gaze=False)
+    src = prepare_source(portrait, lm, person, settings, person)  # with its alpha: warped too
+    ref = _reference(src, settings, targets)
+    assert not np.array_equal(ref[1], ref[0])
+    out = _render(_make(engine, EngineSettings(generator=settings), tmp_path), src, targets)
+    TOLERANCE.check(f"{engine} × head layer", ref, out)
