@@ -9,15 +9,18 @@ here once per source (NumPy, in ``prepare_source``):
   miss); without a person matte, the head ellipse. The body is in it too, but the head's
   motion (:func:`~streamfx.generator.geometry.head_weight`) fades out down the neck, so the
   body stays still and the neck bridges head and body;
-* the **plate** — the portrait with the background behind the moving head filled in by
-  OpenCV's inpainting (``cv2.inpaint``, Telea) at a reduced resolution, *only inside the
-  matte's opaque core*: wherever the matte is below 1 (its feather) the plate is the portrait
-  itself, so at rest ``α·portrait + (1 − α)·plate`` is the portrait exactly;
-* the **layer** — the portrait premultiplied against the plate, then its transparency
-  (255 − coverage): ``colour = portrait − round(t · plate / 255)``. Per frame the warp samples
-  it at the backward map (``ops.remap_layer``) and puts it over the unwarped plate
-  (``ops.over_plate``): ``out = colour + round(t · plate / 255)`` in whole numbers, so an
-  identity map gives back the portrait to the bit, on every backend.
+* the **plate** — the portrait with the background behind the moving head (wherever its
+  matte is above 0) filled in by OpenCV's inpainting (``cv2.inpaint``, Telea) at a reduced
+  resolution, from colours beyond the matte's feather: it reads as out-of-focus background;
+* the **layer** — the portrait premultiplied against the plate (:func:`premultiply`: the
+  feather un-mixed from the filled background), then its transparency (255 − coverage), with
+  ``colour + round(t · plate / 255) == portrait`` exactly. Per frame the warp samples it at
+  the backward map (``ops.remap_layer``) and puts it over the unwarped plate
+  (``ops.over_plate``) in whole numbers, so an identity map gives back the portrait to the
+  bit, on every backend, and a moved head carries its soft edge along, leaving no ghost.
+
+(Filling only the matte's opaque core and keeping the portrait under its feather is exact at
+rest too, but a moved head then leaves its feather behind: a dark ghost of the hair's outline.)
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ class HeadLayer:
     plate: np.ndarray
     """H×W×C uint8: the portrait with the background behind the moving head filled in."""
     moving: np.ndarray
-    """H×W bool: where the head layer has something (coverage > 0) that the head's motion moves."""
+    """H×W bool: where the head layer has something (coverage > 0) that the head's motion moves
+    (the plate is filled there)."""
 
 
 def pixel_points(h: int, w: int, step: int = 1) -> np.ndarray:
@@ -71,14 +75,14 @@ def coverage(lm: np.ndarray, shape: tuple[int, int], person: np.ndarray | None) 
     return np.round(np.clip(cover, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def background_plate(image: np.ndarray, hole: np.ndarray, core: np.ndarray, io: float) -> np.ndarray:
-    """The portrait with ``core`` (H×W bool) replaced by background inpainted over ``hole`` (H×W
-    bool, ⊇ core: everything the inpainting must not take colours from) — ``cv2.inpaint``
+def background_plate(image: np.ndarray, hole: np.ndarray, fill: np.ndarray, io: float) -> np.ndarray:
+    """The portrait with ``fill`` (H×W bool) replaced by background inpainted over ``hole`` (H×W
+    bool, ⊇ fill: everything the inpainting must not take colours from) — ``cv2.inpaint``
     (Telea) at the resolution where the eyes are ``PLATE_SCALE`` pixels apart, upsampled.
     Colour and alpha are filled apart (cv2.inpaint takes 1 or 3 channels)."""
     h, w = hole.shape
     plate = image.copy()
-    if not core.any():
+    if not fill.any():
         return plate
     s = min(1.0, PLATE_SCALE / max(io, 1e-6))
     sw, sh = max(int(round(w * s)), 1), max(int(round(h * s)), 1)
@@ -87,9 +91,9 @@ def background_plate(image: np.ndarray, hole: np.ndarray, core: np.ndarray, io: 
         if c1 <= c0:
             continue
         small = cv2.resize(np.ascontiguousarray(image[..., c0:c1]), (sw, sh), interpolation=cv2.INTER_AREA)
-        fill = cv2.inpaint(small, mask, PLATE_RADIUS, cv2.INPAINT_TELEA)
-        fill = cv2.resize(fill, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, c1 - c0)
-        plate[..., c0:c1] = np.where(core[..., None], fill, image[..., c0:c1])
+        filled = cv2.inpaint(small, mask, PLATE_RADIUS, cv2.INPAINT_TELEA)
+        filled = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, c1 - c0)
+        plate[..., c0:c1] = np.where(fill[..., None], filled, image[..., c0:c1])
     return plate
 
 
@@ -100,16 +104,41 @@ def head_layer(image: np.ndarray, lm: np.ndarray, person: np.ndarray | None) -> 
     cover = coverage(lm, (h, w), person)
     moves = head_weight(lm, pixel_points(h, w)).reshape(h, w) > 0
     moving = (cover > 0) & moves
-    # only the opaque core is filled: under the feather the plate is the portrait, so that at
-    # rest the composite is the portrait exactly; the fill's colours come from beyond the feather
-    core = (cover == 255) & moves
+    # the fill takes its colours from beyond the matte's feather (not from hair), and the body
+    # below the head's reach (which stays put) is known
     grow = 2 * int(round(PLATE_REACH * io)) + 1
     hole = cv2.dilate(moving.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow))) > 0
-    plate = background_plate(image, hole & moves, core, io)
-    clear = (255 - cover).astype(np.uint8)
+    plate = background_plate(image, hole & moves, moving, io)
+    return HeadLayer(layer=premultiply(image, cover, plate), plate=plate, moving=moving)
+
+
+def premultiply(image: np.ndarray, cover: np.ndarray, plate: np.ndarray) -> np.ndarray:
+    """The layer (H×W×(C+1) uint8): the portrait premultiplied against the plate, with the
+    transparency t = 255 − coverage as a last channel, such that ``colour + round(t · plate /
+    255) == image`` exactly — the matte's feather un-mixed from the filled background, so a
+    moved head carries its soft edge and leaves no ghost of it behind.
+
+    The premultiplied colour cannot be negative: where the plate is brighter than the portrait
+    allows, the coverage is raised until it fits (the colours prove that much of the pixel is
+    person); what rounding still leaves over (a level at most) comes off the plate, which is
+    changed in place for that."""
     c = image.shape[2]
-    # round(t · plate / 255) as the per-frame composite computes it (no ties: 255 is odd)
+    clear = np.subtract(np.uint8(255), cover)
+    # where the plate is the portrait the share always fits: OpenCV's rounded product is
+    # exactly round(t · p / 255) (255 is odd: never a tie), as the per-frame composite rounds
     share = cv2.multiply(plate, cv2.merge([clear] * c), scale=1.0 / 255.0)
-    # wherever t > 0 the plate is the portrait, so the share never exceeds it (no negatives)
     colour = cv2.subtract(image, share)
-    return HeadLayer(layer=np.ascontiguousarray(np.dstack([colour, clear])), plate=plate, moving=moving)
+    where = np.nonzero((plate != image).any(axis=2) & (clear > 0))
+    src = image[where].astype(np.int32)  # N×C
+    pl = plate[where].astype(np.int32)
+    m = cover[where].astype(np.int32)
+    # (255 − m) · plate / 255 < src + ½ on every channel, so that the rounded share fits
+    need = 255 - (255 * (2 * src + 1)) // np.maximum(2 * pl, 1)
+    m = np.maximum(m, np.clip(need.max(axis=1), 0, 255))
+    inv = (255 - m)[:, None]
+    most = np.where(inv > 0, (255 * src + 127) // np.maximum(inv, 1), 255)
+    pl = np.minimum(pl, np.minimum(most, 255))
+    colour[where] = (src - (inv * pl + 127) // 255).astype(np.uint8)
+    clear[where] = inv[:, 0].astype(np.uint8)
+    plate[where] = pl.astype(np.uint8)
+    return np.ascontiguousarray(np.dstack([colour, clear]))

@@ -2,8 +2,11 @@
 
 Per source: a thin-plate spline solved on the control landmarks inside the face, and a
 least-squares head similarity on the rigid landmarks (hair, ears and neck follow the
-skull, not the expression), both evaluated on the grid and multiplied by falloff masks
-that keep background and body still — folded into two matrices, ``face_field`` and
+skull, not the expression), both evaluated on the grid and multiplied by masks — the TPS
+by an ellipse around the face, the similarity by the rest of the head zone
+(:func:`~streamfx.generator.geometry.head_weight`: the whole head layer moves as one piece
+and the motion fades out only down the neck; the warp composites the layer over the still
+background plate, so the background never bends) — folded into two matrices, ``face_field`` and
 ``head_field``, in float64 (the TPS weights alone reach the thousands and cancel, which
 float32, and any engine's summation order, would amplify).
 
