@@ -39,12 +39,10 @@ HAIR_REACH = (1.75, 2.2)
 """…and beyond this radius from the head, × the oval's size (a raised hand is not hair)."""
 
 # ---- the head layer and the background plate (head.py, layers/motion.py, layers/warp.py) ---
-HEAD_ZONE = (1.8, 3.0, 1.05, 0.6)
-"""Where the head's motion reaches (geometry.head_weight): an ellipse in the face's frame,
-its scale beside, above and below the face oval, and the width of its smooth edge (× its
-radius). Inside it the head layer moves as one piece — face, hair, ears and the background
-around them, which the layer's matte leaves to the plate; below the chin the motion fades out
-down the neck (the neck bridges head and body), so shoulders and body stay still."""
+HEAD_REACH = (2.2, 3.0)
+"""The head layer moves fully out to this radius from the face oval's centre (× its half-width
+beside, × its upper extent above) and not at all beyond the second (geometry.head_weight):
+big hair moves as one piece, a raised hand or a second person far off does not."""
 FACE_LAYER_SHAPE = (1.05, 1.1, 1.0, 0.15)
 """An ellipse around the face oval that is always part of the head layer, whatever the person
 matte says (statues, cartoons and paintings the matte may miss)."""

@@ -16,7 +16,7 @@ from streamfx.generator.constants import (
     HAIR_CHIN,
     HAIR_REACH,
     HEAD_MASK_SHAPE,
-    HEAD_ZONE,
+    HEAD_REACH,
 )
 
 
@@ -87,14 +87,21 @@ def falloff_mask(lm: np.ndarray, pts: np.ndarray, sx: float = HEAD_MASK_SHAPE[0]
 
 
 def head_weight(lm: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    """How much of the head's motion points follow: 1 over the head (face, hair, ears and the
-    background around them), fading out down the neck and beside it (``HEAD_ZONE``) to
-    exactly 0 over the body and shoulders.
+    """How much of the head's motion points follow: 1 over the head and everything near it above
+    the chin (face, hair, ears and the background around them), fading out down the neck
+    (the head ellipse of :func:`falloff_mask`) to exactly 0 over the body and shoulders.
 
     The head layer moves as one piece where this is 1; only where its matte has something does
     that show — the background comes from the plate, unmoved (:mod:`streamfx.generator.head`).
+    Beside and above the face it reaches as far as big hair (``HEAD_REACH``), but only above
+    the chin (``HAIR_CHIN``): the shoulders stay put.
     """
-    return falloff_mask(lm, pts, *HEAD_ZONE)
+    f = HeadFrame.of(lm)
+    u, v = f.coords(pts)
+    above_chin = 1.0 - smoothstep(HAIR_CHIN[0] * f.down_h, HAIR_CHIN[1] * f.down_h, v)
+    r = np.sqrt((u / f.half_w) ** 2 + (np.minimum(v, 0.0) / f.up_h) ** 2)
+    near = 1.0 - smoothstep(*HEAD_REACH, r)
+    return np.maximum(falloff_mask(lm, pts), above_chin * near).astype(np.float32)
 
 
 def soft_matte(lm: np.ndarray, person: np.ndarray) -> np.ndarray:

@@ -174,11 +174,13 @@ class NumpyOps(OperatorMaths, Ops):
             crop = self.src.plate[y0:y1, x0:x1]
             self._plate = np.ascontiguousarray(np.dstack([crop, np.zeros(crop.shape[:2], np.uint8)]))
         c = self.src.plate.shape[2]
-        clear = cv2.merge([cv2.extractChannel(layer, c)] * (c + 1))
+        clear = cv2.extractChannel(layer, c)
+        # (cvtColor's fixed-size copies are faster than merge and slicing)
+        clear = cv2.cvtColor(clear, cv2.COLOR_GRAY2RGBA) if c == 3 else cv2.merge([clear] * (c + 1))
         # uint8 × uint8 / 255 rounded (never a tie), then a saturating add: exactly the graph's
         # floor(x/255 + ½) and min(·, 255); the transparency's slot adds 0 × t and is dropped
         out = cv2.add(layer, cv2.multiply(self._plate, clear, scale=1.0 / 255.0))
-        return np.ascontiguousarray(out[..., :c])
+        return cv2.cvtColor(out, cv2.COLOR_RGBA2RGB) if c == 3 else np.ascontiguousarray(out[..., :c])
 
     def source_at(self, win: Window, x: Tensor, y: Tensor) -> Tensor:
         shape = self._shape(win)
