@@ -58,6 +58,12 @@ SILHOUETTE = [251, 389, 356, 454, 323, 361, 132, 93, 234, 127, 162, 21]
 # Points that move with the skull, not with expressions: used to fit head pose.
 RIGID = [33, 133, 263, 362, 1, 4, 6, 168, 197, 195, 5, 10, 151, 9, 8, 98, 327, 129, 358]
 
+# The rigid points the head layer (hair, ears, the head's outline) moves with: the eye corners
+# and the nose's bridge — not the forehead, which a raised brow lifts, nor the nose's tip and
+# wings, which a turn swings further than the skull (fitted on those, the similarity reads a
+# turn as a slide and a roll that swing the top of the hair out).
+SKULL = [33, 133, 263, 362, 6, 168, 197, 195]
+
 # The eye's corners: they move with the skull; its lids and iris move over the eyeball.
 EYE_CORNERS = list(RIGHT_EYE_CORNERS + LEFT_EYE_CORNERS)
 

@@ -118,3 +118,35 @@ def test_the_head_layer_over_the_plate_keeps_engine_parity_on_a_large_move(
     assert not np.array_equal(ref[1], ref[0])
     out = _render(_make(engine, EngineSettings(generator=settings), tmp_path), src, targets)
     TOLERANCE.check(f"{engine} × head layer", ref, out)
+
+
+def _field(src, target: np.ndarray) -> np.ndarray:
+    """The motion layer's forward displacement (G×2, source pixels) for one target."""
+    from streamfx.generator.layers import Frame
+    from streamfx.generator.ops.numpy_ops import NumpyOps
+
+    ops = NumpyOps(src)
+    frame = Frame(target=ops.landmarks(target))
+    src.stack.layers[0].apply(ops, src.consts["motion"], frame)
+    return np.asarray(frame.displacement)[0]
+
+
+def test_a_raised_brow_or_a_moving_nose_tip_leaves_the_hair_where_it_is(
+        portrait: np.ndarray, portrait_landmarks: np.ndarray, person: np.ndarray) -> None:
+    from streamfx.generator.geometry import HeadFrame, falloff_mask
+
+    lm = portrait_landmarks
+    io = L.interocular(lm)
+    src = prepare_source(portrait, lm, None, GeneratorSettings(), person)
+    target = lm.copy()
+    target[L.BROWS + [10, 151, 9, 8], 1] -= 0.15 * io  # brows raised: the forehead's skin slides up
+    target[[1, 4, 5, 98, 327, 129, 358], 1] += 0.05 * io  # the nose's tip and wings pulled down
+    grid = src.grid.reshape(-1, 2)
+    f = HeadFrame.of(lm)
+    u, v = f.coords(grid)
+    hair = (v < -1.3 * f.up_h) & (falloff_mask(lm, grid, 1.35, 1.35, 1.2, 0.4) == 0)
+    assert hair.sum() > 5
+    still = _field(src, lm)[hair]
+    assert np.abs(still).max() == 0
+    # the head layer moves with the skull (eye corners, the nose's bridge), which did not move
+    assert np.abs(_field(src, target)[hair]).max() < 0.05, np.abs(_field(src, target)[hair]).max()

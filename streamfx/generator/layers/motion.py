@@ -1,8 +1,8 @@
 """The motion field: target landmarks → forward displacement on the coarse grid.
 
 Per source: a thin-plate spline solved on the control landmarks inside the face, and a
-least-squares head similarity on the rigid landmarks (hair, ears and neck follow the
-skull, not the expression), both evaluated on the grid and multiplied by masks — the TPS
+least-squares head similarity on the skull's landmarks (``landmarks.SKULL``: hair, ears and
+neck follow the skull, not the expression), both evaluated on the grid and multiplied by masks — the TPS
 by an ellipse around the face, the similarity by the rest of the head zone
 (:func:`~streamfx.generator.geometry.head_weight`: the whole head layer moves as one piece
 and the motion fades out only down the neck; the warp composites the layer over the still
@@ -66,7 +66,7 @@ def motion_fields(src: SourceBasics) -> tuple[np.ndarray, np.ndarray]:
     # inside the face the landmarks are the truth; beyond it (hair, ears, neck) only the
     # head's rigid motion is, since extrapolating expressions there makes hair swim
     face_mask = np.minimum(falloff_mask(lm, flat, *FACE_MASK_SHAPE), mask)
-    rigid_inverse = np.linalg.pinv(similarity_rows((lm[L.RIGID, :2] - c0) / io))
+    rigid_inverse = np.linalg.pinv(similarity_rows((lm[L.SKULL, :2] - c0) / io))
     face_field = (face_mask[:, None] * (basis @ tps_inverse)).astype(np.float32)
     head_w = np.repeat(mask - face_mask, 2)[:, None]
     head_field = (head_w * (similarity_rows(gn) @ rigid_inverse)).astype(np.float32)
@@ -92,8 +92,8 @@ class MotionLayer(Layer):
         where[rows] = np.arange(len(rows))
         head_rows = np.stack([2 * rows, 2 * rows + 1], axis=1).ravel()
         return MotionConsts(
-            control_idx=np.asarray(L.CONTROL, np.int64), rigid_idx=np.asarray(L.RIGID, np.int64),
-            control=lm[L.CONTROL, :2].astype(np.float32), rigid_source=lm[L.RIGID, :2].astype(np.float32),
+            control_idx=np.asarray(L.CONTROL, np.int64), rigid_idx=np.asarray(L.SKULL, np.int64),
+            control=lm[L.CONTROL, :2].astype(np.float32), rigid_source=lm[L.SKULL, :2].astype(np.float32),
             face_field=np.ascontiguousarray(face_field[rows]), head_field=np.ascontiguousarray(head_field[head_rows]),
             moving=where, still=moves.astype(np.float32).reshape(1, -1, 1), max_shift=src.max_shift)
 
