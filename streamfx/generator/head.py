@@ -70,9 +70,25 @@ def coverage(lm: np.ndarray, shape: tuple[int, int], person: np.ndarray | None) 
         cover = falloff_mask(lm, pts).reshape(h, w)
     else:
         face = falloff_mask(lm, pts, *FACE_LAYER_SHAPE).reshape(h, w)
-        soft = cv2.GaussianBlur(person.astype(np.float32) / 255.0, (0, 0), max(LAYER_EDGE * L.interocular(lm), 0.5))
+        soft = cv2.GaussianBlur(attached(person, face > 0.5).astype(np.float32) / 255.0, (0, 0),
+                                max(LAYER_EDGE * L.interocular(lm), 0.5))
         cover = np.maximum(soft, face)
     return np.round(np.clip(cover, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def attached(person: np.ndarray, face: np.ndarray) -> np.ndarray:
+    """The person matte (H×W uint8) without the parts that do not touch ``face`` (H×W bool):
+    a segmenter also marks things beside the head (a bottle on a shelf, a second person);
+    they are not this head and must neither move with it nor be filled in behind it."""
+    count, labels = cv2.connectedComponents((person > 127).astype(np.uint8), connectivity=8)
+    if count <= 2:
+        return person
+    keep = np.zeros(count, bool)
+    keep[np.unique(labels[face])] = True
+    keep[0] = False
+    # a dropped part goes with its soft edge (values ≤ 127, a few pixels wide), but no kept part
+    dropped = cv2.dilate((~keep[labels] & (labels > 0)).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    return np.where(dropped & ~keep[labels], 0, person).astype(person.dtype)
 
 
 def background_plate(image: np.ndarray, hole: np.ndarray, fill: np.ndarray, io: float) -> np.ndarray:
