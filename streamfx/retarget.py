@@ -444,7 +444,10 @@ class MotionRetargeter:
         scale = float(np.sqrt(abs(np.linalg.det(self._to_source))))
         out = self.source.copy()
         out[:, :2] += delta_src
-        out[:, 2] += (driver[:, 2] - ref[:, 2]) * scale
+        depth = driver[:, 2] - ref[:, 2]
+        if s.mirror:
+            depth = depth[mirror_pairs()]  # a mirrored turn: each point takes its twin's depth change
+        out[:, 2] += depth * scale
         provisional = s.reference == "auto" and not self._fixed
         head_scale = float(np.sqrt(abs(np.linalg.det(a))))
         fit_openings(out, driver, ref, self.source, scale, s, provisional, head_scale)

@@ -126,7 +126,7 @@ def _field(src, target: np.ndarray) -> np.ndarray:
     from streamfx.generator.ops.numpy_ops import NumpyOps
 
     ops = NumpyOps(src)
-    frame = Frame(target=ops.landmarks(target))
+    frame = Frame(target=ops.landmarks(target), depth=ops.depths(target))
     src.stack.layers[0].apply(ops, src.consts["motion"], frame)
     return np.asarray(frame.displacement)[0]
 
@@ -150,3 +150,74 @@ def test_a_raised_brow_or_a_moving_nose_tip_leaves_the_hair_where_it_is(
     assert np.abs(still).max() == 0
     # the head layer moves with the skull (eye corners, the nose's bridge), which did not move
     assert np.abs(_field(src, target)[hair]).max() < 0.05, np.abs(_field(src, target)[hair]).max()
+
+
+def _turned(lm: np.ndarray, yaw_deg: float, behind: float) -> np.ndarray:
+    """The face turned (yaw, about a vertical axis ``behind`` × inter-ocular distance behind the
+    rigid landmarks; mediapipe's z grows away from the camera) and projected orthographically."""
+    io = L.interocular(lm)
+    centre = lm[L.RIGID].mean(axis=0) + np.array([0.0, 0.0, behind * io])
+    a = np.deg2rad(yaw_deg)
+    p = lm.astype(np.float64) - centre
+    out = p.copy()
+    out[:, 0] = p[:, 0] * np.cos(a) + p[:, 2] * np.sin(a)
+    out[:, 2] = -p[:, 0] * np.sin(a) + p[:, 2] * np.cos(a)
+    return (out + centre).astype(np.float32)
+
+
+def test_a_turn_swings_the_face_not_the_heads_outline(
+        portrait: np.ndarray, portrait_landmarks: np.ndarray, person: np.ndarray) -> None:
+    """A head turning on its neck moves the face across a head whose outline barely shifts
+    (issue 12, item 3): the 2D similarity of the face's landmarks reads the turn as a slide; the
+    landmarks' depths tell it apart, and the hair moves as points behind the face do."""
+    from streamfx.generator.constants import HEAD_DEPTH
+    from streamfx.generator.geometry import HeadFrame, falloff_mask
+
+    lm = portrait_landmarks
+    src = prepare_source(portrait, lm, None, GeneratorSettings(), person)
+    grid = src.grid.reshape(-1, 2)
+    f = HeadFrame.of(lm)
+    hair = (f.coords(grid)[1] < -1.3 * f.up_h) & (falloff_mask(lm, grid, 1.35, 1.35, 1.2, 0.4) == 0)
+    assert hair.sum() > 5
+    for yaw in (-12.0, 12.0):
+        target = _turned(lm, yaw, HEAD_DEPTH)
+        face_dx = float((target[L.SKULL, 0] - lm[L.SKULL, 0]).mean())
+        assert abs(face_dx) > 0.15 * L.interocular(lm)  # the face slid a long way in 2D
+        hair_dx = _field(src, target)[hair, 0]
+        # without the depths the hair slid as far as the face (the similarity's translation:
+        # 4.1 px on average, up to 10.2); what is left is the turn's foreshortening
+        assert np.abs(hair_dx).mean() < 0.1 * abs(face_dx), (yaw, face_dx, hair_dx.mean())
+        assert np.abs(hair_dx).max() < 0.3 * abs(face_dx), (yaw, face_dx, hair_dx.min(), hair_dx.max())
+    # a slide is still a slide: the same 2D shift with no change in depth moves the hair fully
+    slid = lm.copy()
+    slid[:, 0] += 0.3 * L.interocular(lm)
+    dx = _field(src, slid)[hair, 0]
+    assert abs(dx.max() - 0.3 * L.interocular(lm)) < 0.05 and dx.min() >= 0, (dx.min(), dx.max())
+
+
+def test_a_thing_the_segmenter_marks_beside_the_head_stays_put(
+        portrait: np.ndarray, portrait_landmarks: np.ndarray, person: np.ndarray) -> None:
+    """A person matte also marks things beside the head (a bottle on a shelf, a second person):
+    not joined to the face, they neither move with the head nor are filled in behind it."""
+    lm = portrait_landmarks
+    io = L.interocular(lm)
+    h, w = portrait.shape[:2]
+    f = lm[L.FACE_OVAL, :2]
+    x = int(min(w - 12, f[:, 0].max() + 1.6 * io))  # beside the face, within the head's reach
+    y = int(np.median(f[:, 1]))
+    blob = np.zeros((h, w), bool)
+    blob[y - 25:y + 25, x - 10:x + 10] = True
+    marked = np.where(blob, 255, person).astype(np.uint8)
+    assert not (cv2.dilate(person, np.ones((9, 9), np.uint8))[blob] > 0).any(), "the blob must stand apart"
+    assert (coverage(lm, (h, w), marked)[blob] == 0).all()
+    target, _ = _head_moved(lm, 1.1, 6.0, (0.4 * io, 0.0))
+    gen = WarpGenerator(GeneratorSettings(mouth_synthesis=False, eyelids=False, gaze=False))
+    src = gen.prepare(portrait, lm, person=marked)
+    assert np.array_equal(src.plate[blob][:, :3], portrait[blob])  # not filled in
+    out = gen.render(target)
+    core = cv2.erode(blob.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    moved_head = cv2.dilate(cv2.warpAffine(coverage(lm, (h, w), person), _head_moved(lm, 1.1, 6.0, (0.4 * io, 0.0))[1],
+                                           (w, h)), np.ones((7, 7), np.uint8)) > 0
+    core &= ~moved_head
+    assert core.sum() > 100
+    assert np.array_equal(out[core], portrait[core])

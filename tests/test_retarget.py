@@ -81,6 +81,23 @@ def test_mirror_swaps_sides(portrait_landmarks: np.ndarray) -> None:
     assert left > 3.5 and right < 1.0
 
 
+def test_mirror_mirrors_a_turns_depths_too(portrait_landmarks: np.ndarray) -> None:
+    """The generator reads a turn from the depths (the head's outline moves less than the face):
+    mirrored, the 2D motion turns the other way, so the depth changes must swap sides with it."""
+    src = portrait_landmarks
+    turned = src.copy()
+    x = src[:, 0] - src[L.RIGID, 0].mean()
+    turned[:, 2] -= 0.2 * x  # a yaw: one side comes nearer, the other goes back
+    turned[:, 0] += 0.2 * (src[:, 2] - src[L.RIGID, 2].mean() - 40.0)
+    outs = {}
+    for mirror in (False, True):
+        rt = MotionRetargeter(src, RetargetSettings(smoothing=0, mirror=mirror))
+        rt.update(src, 0)
+        outs[mirror] = rt.update(turned, 0.04)
+    plain, mirrored = (np.polyfit(x[L.RIGID], outs[m][L.RIGID, 2] - src[L.RIGID, 2], 1)[0] for m in (False, True))
+    assert plain < -0.15 and mirrored > 0.15, (plain, mirrored)
+
+
 def test_best_reference_picks_the_frame_closest_to_the_source(portrait_landmarks: np.ndarray) -> None:
     src = portrait_landmarks
     frames = []

@@ -48,6 +48,11 @@ FACE_LAYER_SHAPE = (1.05, 1.1, 1.0, 0.15)
 matte says (statues, cartoons and paintings the matte may miss)."""
 LAYER_EDGE = 0.02
 """Blur σ of the person matte that cuts the head layer out, × the inter-ocular distance."""
+HEAD_DEPTH = 1.2
+"""How far behind the face's rigid landmarks the head turns about, × the inter-ocular distance
+(the mesh's depth scale): the head's outline, hair and ears move as points that deep do. A turn
+(yaw, pitch; read from the landmarks' depths) swings the face across a head whose outline
+barely shifts; 0 moves the whole head layer with the face's 2D similarity."""
 PLATE_SCALE = 16.0
 """The background behind the head is inpainted at the resolution where the inter-ocular
 distance is this many pixels (at most full resolution), then upsampled: a large hole filled

@@ -92,7 +92,7 @@ class LayerStack:
     # ---- running -------------------------------------------------------------------------------
     def run(self, ops: Ops, src: SourceBasics, settings: GeneratorSettings, target: Tensor) -> Tensor:
         """The compiled layers on ``ops``: target landmarks in, the assembled frame(s) out."""
-        frame = Frame(target=ops.landmarks(target))
+        frame = Frame(target=ops.landmarks(target), depth=ops.depths(target))
         for layer in self.compiled(settings):
             ops.set_stage(layer.stage)
             if layer.kind == "overlay" and frame.canvas is None:

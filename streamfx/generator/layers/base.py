@@ -40,6 +40,8 @@ class Frame:
 
     target: Tensor
     """``B×478×2`` target landmarks, source pixels."""
+    depth: Tensor = None
+    """``B×478×1`` the target landmarks' depths (z, source pixels; the motion reads a turn from them)."""
     displacement: Tensor = None
     """``B×G×2`` forward motion on the source's coarse grid (field layers)."""
     region: Tensor = None

@@ -22,7 +22,12 @@ import numpy as np
 
 from streamfx import landmarks as L
 from streamfx.generator.basics import SourceBasics
-from streamfx.generator.constants import FACE_MASK_SHAPE, NORM_EPSILON, TPS_REGULARISATION
+from streamfx.generator.constants import (
+    FACE_MASK_SHAPE,
+    HEAD_DEPTH,
+    NORM_EPSILON,
+    TPS_REGULARISATION,
+)
 from streamfx.generator.geometry import falloff_mask, head_weight, similarity_rows, tps_kernel
 from streamfx.generator.layers.base import Frame, Layer
 from streamfx.generator.ops.base import Ops
@@ -36,14 +41,18 @@ class MotionConsts:
     rigid_source: np.ndarray  # R×2
     face_field: np.ndarray  # M×K: control displacements → masked TPS displacement, moving grid points
     head_field: np.ndarray  # 2M×2R: rigid displacements → masked head-similarity field
+    turn_idx: np.ndarray  # T landmark indices a turn is read from (their depths)
+    turn_depth: np.ndarray  # T×1 the source's depths there
+    turn_field: np.ndarray  # 2M×T: depth changes → a turn's parallax on the head layer
     moving: np.ndarray  # G: each grid point's row among the M moving ones (0 for a still one)
     still: np.ndarray  # 1×G×1 float32: 0 where a grid point never moves (both masks zero), else 1
     max_shift: float
 
 
-def motion_fields(src: SourceBasics) -> tuple[np.ndarray, np.ndarray]:
-    """(face_field, head_field) of a source: the TPS and head similarity, solved, evaluated on
-    the grid, masked and folded into one float32 matrix each (computed in float64)."""
+def motion_fields(src: SourceBasics) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(face_field, head_field, turn_field) of a source: the TPS, the head similarity and a
+    turn's parallax, solved, evaluated on the grid, masked and folded into one float32 matrix
+    each (computed in float64)."""
     lm = src.landmarks
     io = L.interocular(lm)
     # TPS on normalised coordinates so the regulariser means the same at any resolution
@@ -69,8 +78,28 @@ def motion_fields(src: SourceBasics) -> tuple[np.ndarray, np.ndarray]:
     rigid_inverse = np.linalg.pinv(similarity_rows((lm[L.SKULL, :2] - c0) / io))
     face_field = (face_mask[:, None] * (basis @ tps_inverse)).astype(np.float32)
     head_w = np.repeat(mask - face_mask, 2)[:, None]
-    head_field = (head_w * (similarity_rows(gn) @ rigid_inverse)).astype(np.float32)
-    return face_field, head_field
+    similarity = similarity_rows(gn) @ rigid_inverse  # 2G×2R: skull displacements → the head's motion
+    head_field = (head_w * similarity).astype(np.float32)
+    # A turn (yaw, pitch) moves each landmark in 2D by its depth: the skull's similarity reads
+    # that as a slide (and, as the nose's bridge lies in front of the eyes' corners, a little
+    # roll), and hair and the head's outline would swing out with the face — though the outline
+    # of a head turning on its neck barely moves. The turn shows in the landmarks' depth changes
+    # (the retargeter carries the driver's; mediapipe's z grows away from the camera):
+    # Δz ≈ −yaw·x + pitch·y + a shift and a scale in depth (leaning in scales z with the face),
+    # fitted on the rigid landmarks. Each skull point's own parallax, (yaw, −pitch)·(its depth −
+    # theirs), comes off before the similarity is fitted, and the head layer then moves as points
+    # HEAD_DEPTH behind the skull points do (small angles: sin θ ≈ θ).
+    rigid = lm[L.RIGID].astype(np.float64)
+    rn = (rigid[:, :2] - c0) / io
+    rz = (rigid[:, 2] - rigid[:, 2].mean()) / io
+    design = np.stack([-rn[:, 0], rn[:, 1], np.ones(len(rn)), rz], axis=1)
+    yaw_pitch = np.linalg.pinv(design)[:2] / io  # 2×T: depth changes (px) → (yaw, pitch), radians
+    turn = np.stack([yaw_pitch[0], -yaw_pitch[1]])  # 2×T: → the parallax (dx, dy) per pixel of depth
+    skull_z = lm[L.SKULL, 2].astype(np.float64)
+    parallax = (np.repeat(skull_z - skull_z.mean(), 2)[:, None] * np.tile(turn, (len(skull_z), 1)))  # 2R×T
+    behind = HEAD_DEPTH * io * np.tile(turn, (len(gn), 1))  # 2G×T
+    turn_field = (head_w * (behind - similarity @ parallax)).astype(np.float32)
+    return face_field, head_field, turn_field
 
 
 class MotionLayer(Layer):
@@ -80,7 +109,7 @@ class MotionLayer(Layer):
     settings = ("grid_step",)
 
     def prepare(self, src: SourceBasics) -> MotionConsts:
-        face_field, head_field = motion_fields(src)
+        face_field, head_field, turn_field = motion_fields(src)
         lm = src.landmarks
         # most of the grid (background, body) never moves: the products run over the rows that
         # do, and a gather spreads them back (a third of the work on a head-and-shoulders photo)
@@ -95,6 +124,8 @@ class MotionLayer(Layer):
             control_idx=np.asarray(L.CONTROL, np.int64), rigid_idx=np.asarray(L.SKULL, np.int64),
             control=lm[L.CONTROL, :2].astype(np.float32), rigid_source=lm[L.SKULL, :2].astype(np.float32),
             face_field=np.ascontiguousarray(face_field[rows]), head_field=np.ascontiguousarray(head_field[head_rows]),
+            turn_idx=np.asarray(L.RIGID, np.int64), turn_depth=lm[L.RIGID, 2:3].astype(np.float32),
+            turn_field=np.ascontiguousarray(turn_field[head_rows]),
             moving=where, still=moves.astype(np.float32).reshape(1, -1, 1), max_shift=src.max_shift)
 
     def apply(self, ops: Ops, k: MotionConsts, frame: Frame) -> None:
@@ -107,6 +138,8 @@ class MotionLayer(Layer):
         d_rig = ops.sub(rig, ops.const(k.rigid_source, "rigid_source"))
         d_rig = ops.reshape(d_rig, (0, 2 * n_rigid, 1))
         rigid = ops.matmul(ops.const(k.head_field, "head_field"), d_rig)  # B×2M×1
+        d_depth = ops.sub(ops.gather(frame.depth, ops.const(k.turn_idx), axis=1), ops.const(k.turn_depth, "turn_depth"))
+        rigid = ops.add(rigid, ops.matmul(ops.const(k.turn_field, "turn_field"), d_depth))  # a turn's parallax
         rigid = ops.reshape(rigid, (0, n_moving, 2))
         disp = ops.add(nonrigid, rigid)
         # clamp to the margin the region of interest was grown by

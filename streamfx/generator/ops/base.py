@@ -165,6 +165,11 @@ class Ops(ABC):
     def landmarks(self, target: Tensor) -> Tensor:
         """The frame's input as ``B×478×2`` target landmarks (x, y; z dropped)."""
 
+    def depths(self, target: Tensor) -> Tensor:
+        """The frame's input's depths as ``B×478×1`` (z of the target landmarks); after
+        :meth:`landmarks`."""
+        return self.slice(target, 2, 3)
+
     @abstractmethod
     def batch_offsets(self, n: int) -> Tensor:
         """``B×1×1`` int64: ``b · n`` for each frame b of the batch (to index flattened data)."""

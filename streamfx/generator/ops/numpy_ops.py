@@ -148,6 +148,9 @@ class NumpyOps(OperatorMaths, Ops):
     def landmarks(self, target: Tensor) -> Tensor:
         return np.asarray(target, F32)[None, :, :2]  # one frame: 1×478×2
 
+    def depths(self, target: Tensor) -> Tensor:
+        return np.asarray(target, F32)[None, :, 2:3]  # one frame: 1×478×1
+
     def batch_offsets(self, n: int) -> Tensor:
         return np.zeros((1, 1, 1), np.int64)
 
