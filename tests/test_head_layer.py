@@ -93,10 +93,10 @@ def test_where_the_head_moves_off_the_filled_plate_shows(
     assert np.array_equal(out[left], src.plate[left])  # the plate exactly, not stretched hair
     # and that plate is not the head that was there
     assert np.abs(src.plate[left].astype(float) - portrait[left].astype(float)).mean() > 15
-    # nor a ghost of its outline: where the matte's feather was, the plate too, and that is
-    # the filled background, not the portrait's half-hair, half-background edge
+    # nor a ghost of its outline: where the segmenter's soft edge was (half hair, half
+    # background), the plate too, and that is the filled background, not the portrait's edge
     vacated = cv2.dilate(moved, np.ones((7, 7), np.uint8)) == 0
-    feather = (cover >= 96) & (cover <= 224) & rows & vacated
+    feather = (person >= 32) & (person <= 224) & rows & vacated
     assert feather.sum() > 50
     assert np.array_equal(out[feather], src.plate[feather])
     assert np.abs(src.plate[feather].astype(float) - portrait[feather].astype(float)).mean() > 8

@@ -46,6 +46,10 @@ big hair moves as one piece, a raised hand or a second person far off does not."
 FACE_LAYER_SHAPE = (1.05, 1.1, 1.0, 0.15)
 """An ellipse around the face oval that is always part of the head layer, whatever the person
 matte says (statues, cartoons and paintings the matte may miss)."""
+LAYER_GROW = 0.04
+"""The person matte is grown by this much (× the inter-ocular distance) before it cuts the head
+layer out: a segmenter's matte sits tight inside hair's fine fringe, and a fringe left out stays
+behind in the plate as a dark arc where the head was."""
 LAYER_EDGE = 0.02
 """Blur σ of the person matte that cuts the head layer out, × the inter-ocular distance."""
 HEAD_DEPTH = 1.2
@@ -53,13 +57,14 @@ HEAD_DEPTH = 1.2
 (the mesh's depth scale): the head's outline, hair and ears move as points that deep do. A turn
 (yaw, pitch; read from the landmarks' depths) swings the face across a head whose outline
 barely shifts; 0 moves the whole head layer with the face's 2D similarity."""
-PLATE_SCALE = 16.0
+PLATE_SCALE = 40.0
 """The background behind the head is inpainted at the resolution where the inter-ocular
 distance is this many pixels (at most full resolution), then upsampled: a large hole filled
-smoothly reads as out-of-focus background; filled at full resolution it smears into streaks."""
+smoothly reads as out-of-focus background, and the fill still meets the background it continues
+without a visible seam (at 16 px the fill's edge showed as a grey ring where the head left)."""
 PLATE_RADIUS = 2
 """cv2.inpaint's neighbourhood at that resolution, pixels."""
-PLATE_REACH = 0.1
+PLATE_REACH = 0.03
 """The inpainting takes its colours from this far (× the inter-ocular distance) outside the
 head layer's matte, not from the matte's feather: the fill reads as background, not hair."""
 

@@ -34,6 +34,7 @@ from streamfx import landmarks as L
 from streamfx.generator.constants import (
     FACE_LAYER_SHAPE,
     LAYER_EDGE,
+    LAYER_GROW,
     PLATE_RADIUS,
     PLATE_REACH,
     PLATE_SCALE,
@@ -70,8 +71,11 @@ def coverage(lm: np.ndarray, shape: tuple[int, int], person: np.ndarray | None) 
         cover = falloff_mask(lm, pts).reshape(h, w)
     else:
         face = falloff_mask(lm, pts, *FACE_LAYER_SHAPE).reshape(h, w)
-        soft = cv2.GaussianBlur(attached(person, face > 0.5).astype(np.float32) / 255.0, (0, 0),
-                                max(LAYER_EDGE * L.interocular(lm), 0.5))
+        own = attached(person, face > 0.5)
+        grow = 2 * int(round(LAYER_GROW * L.interocular(lm))) + 1
+        if grow > 1:
+            own = cv2.dilate(own, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow)))
+        soft = cv2.GaussianBlur(own.astype(np.float32) / 255.0, (0, 0), max(LAYER_EDGE * L.interocular(lm), 0.5))
         cover = np.maximum(soft, face)
     return np.round(np.clip(cover, 0.0, 1.0) * 255.0).astype(np.uint8)
 
