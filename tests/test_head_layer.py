@@ -221,3 +221,40 @@ def test_a_thing_the_segmenter_marks_beside_the_head_stays_put(
     core &= ~moved_head
     assert core.sum() > 100
     assert np.array_equal(out[core], portrait[core])
+
+
+def test_the_plate_behind_the_head_continues_the_background_not_the_body(portrait_landmarks: np.ndarray) -> None:
+    """The fill behind the head is background: not the sweater below the neck (the inpainting
+    takes no colours from the person), and no seam where the inpainting's fronts meet (a wall lit
+    from one side stays one smooth gradient)."""
+    from streamfx.generator.geometry import HeadFrame
+    from streamfx.generator.head import head_layer
+
+    lm = portrait_landmarks
+    h, w = 512, 512
+    ramp = np.linspace(40, 220, w)
+    image = np.dstack([0.5 * ramp, 0.6 * ramp, ramp]).repeat(h, 0)  # a blue wall, lit from the right
+    person = np.zeros((h, w), np.uint8)
+    f = HeadFrame.of(lm)
+    cx, cy = (int(v) for v in f.centre)
+    cv2.ellipse(person, (cx, cy - int(0.3 * f.up_h)), (int(1.3 * f.half_w), int(1.2 * (f.up_h + f.down_h) / 2)), 0, 0, 360,
+                255, -1)
+    chin = int(cy + f.down_h)
+    cv2.rectangle(person, (cx - int(0.5 * f.half_w), cy), (cx + int(0.5 * f.half_w), chin + 40), 255, -1)  # the neck
+    body = np.zeros((h, w), bool)
+    body[chin + 30:, cx - int(2.5 * f.half_w):cx + int(2.5 * f.half_w)] = True
+    person[body] = 255
+    image[person > 0] = (200, 170, 150)  # skin
+    image[body] = (30, 160, 60)  # a green sweater
+    image = np.round(image).astype(np.uint8)
+    plate = head_layer(image, lm, person)
+    fill = plate.moving & (person > 0) & ~body
+    assert fill.sum() > 5000
+    got = plate.plate[fill].astype(float)
+    # the wall's colour: blue over green everywhere (the sweater is green over blue)
+    assert (got[:, 2] > got[:, 1]).mean() > 0.99, (got[:, 2] <= got[:, 1]).mean()
+    # one smooth gradient: no step between neighbours inside the fill bigger than the wall's own
+    # few levels (where Telea's fronts met, unsmoothed: 27 levels)
+    luma = plate.plate[..., 2].astype(float)
+    step = np.abs(np.diff(luma, axis=1))[fill[:, 1:] & fill[:, :-1]]
+    assert step.max() <= 8, step.max()

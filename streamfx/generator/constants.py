@@ -62,6 +62,9 @@ PLATE_SCALE = 40.0
 distance is this many pixels (at most full resolution), then upsampled: a large hole filled
 smoothly reads as out-of-focus background, and the fill still meets the background it continues
 without a visible seam (at 16 px the fill's edge showed as a grey ring where the head left)."""
+PLATE_SMOOTH = 0.5
+"""The fill is then blurred by this σ (× the inter-ocular distance), so the seams where the
+inpainting's fronts meet melt into a smooth gradient."""
 PLATE_RADIUS = 2
 """cv2.inpaint's neighbourhood at that resolution, pixels."""
 PLATE_REACH = 0.03

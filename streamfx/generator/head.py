@@ -38,6 +38,7 @@ from streamfx.generator.constants import (
     PLATE_RADIUS,
     PLATE_REACH,
     PLATE_SCALE,
+    PLATE_SMOOTH,
 )
 from streamfx.generator.geometry import falloff_mask, head_weight
 
@@ -112,6 +113,14 @@ def background_plate(image: np.ndarray, hole: np.ndarray, fill: np.ndarray, io: 
             continue
         small = cv2.resize(np.ascontiguousarray(image[..., c0:c1]), (sw, sh), interpolation=cv2.INTER_AREA)
         filled = cv2.inpaint(small, mask, PLATE_RADIUS, cv2.INPAINT_TELEA)
+        # Telea's fronts from either side meet in a seam (a wall lit from one side): smoothed
+        # over inside, the fill reads as out-of-focus background, and it keeps Telea's own
+        # values at the hole's edge, which continue the background there without a step
+        sigma = PLATE_SMOOTH * s * io
+        smooth = cv2.GaussianBlur(filled, (0, 0), sigma).astype(np.float32)
+        k = np.clip(cv2.distanceTransform(mask, cv2.DIST_L2, 3) / (2.0 * sigma), 0.0, 1.0)
+        k = k.reshape(sh, sw, *([1] if filled.ndim == 3 else []))
+        filled = np.round(filled + k * (smooth - filled)).astype(image.dtype)
         filled = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, c1 - c0)
         plate[..., c0:c1] = np.where(fill[..., None], filled, image[..., c0:c1])
     return plate
@@ -124,11 +133,11 @@ def head_layer(image: np.ndarray, lm: np.ndarray, person: np.ndarray | None) -> 
     cover = coverage(lm, (h, w), person)
     moves = head_weight(lm, pixel_points(h, w)).reshape(h, w) > 0
     moving = (cover > 0) & moves
-    # the fill takes its colours from beyond the matte's feather (not from hair), and the body
-    # below the head's reach (which stays put) is known
+    # the fill takes its colours from the background beyond the matte's feather: not from hair,
+    # and not from the body either (behind a neck is the wall, not the sweater below it)
     grow = 2 * int(round(PLATE_REACH * io)) + 1
-    hole = cv2.dilate(moving.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow))) > 0
-    plate = background_plate(image, hole & moves, moving, io)
+    hole = cv2.dilate((cover > 0).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow))) > 0
+    plate = background_plate(image, hole, moving, io)
     return HeadLayer(layer=premultiply(image, cover, plate), plate=plate, moving=moving)
 
 

@@ -6,12 +6,14 @@ neck follow the skull, not the expression), both evaluated on the grid and multi
 by an ellipse around the face, the similarity by the rest of the head zone
 (:func:`~streamfx.generator.geometry.head_weight`: the whole head layer moves as one piece
 and the motion fades out only down the neck; the warp composites the layer over the still
-background plate, so the background never bends) — folded into two matrices, ``face_field`` and
-``head_field``, in float64 (the TPS weights alone reach the thousands and cancel, which
+background plate, so the background never bends) — and a turn's parallax on the head zone
+(yaw and pitch read from the rigid landmarks' depth changes: a head turning on its neck swings
+its face, not its outline), folded into three matrices, ``face_field``, ``head_field`` and
+``turn_field``, in float64 (the TPS weights alone reach the thousands and cancel, which
 float32, and any engine's summation order, would amplify).
 
-Per frame: two matmuls of the landmarks' displacements (over the grid points that move at
-all), and a clamp to ``max_shift``.
+Per frame: three matmuls of the landmarks' displacements and depth changes (over the grid
+points that move at all), and a clamp to ``max_shift``.
 """
 
 from __future__ import annotations
