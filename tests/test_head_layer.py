@@ -36,6 +36,19 @@ def _head_moved(lm: np.ndarray, scale: float, roll_deg: float, shift: tuple[floa
     return t.astype(np.float32), np.hstack([m, (c + np.asarray(shift) - m @ c)[:, None]])
 
 
+def _moved_render(portrait: np.ndarray, lm: np.ndarray, person: np.ndarray, scale: float, roll_deg: float,
+                  shift: tuple[float, float]) -> tuple:
+    """(src, output, the head layer's coverage at rest, that coverage moved by the head's
+    similarity) for the portrait rendered with its whole face moved; no mouth or eye layers."""
+    target, m = _head_moved(lm, scale, roll_deg, shift)
+    gen = WarpGenerator(GeneratorSettings(mouth_synthesis=False, eyelids=False, gaze=False))
+    src = gen.prepare(portrait, lm, person=person)
+    out = gen.render(target)
+    h, w = portrait.shape[:2]
+    cover = coverage(lm, (h, w), person)
+    return src, out, cover, cv2.warpAffine(cover, m, (w, h))
+
+
 def test_the_still_pose_is_the_portrait_though_the_plate_behind_the_head_is_filled(
         portrait: np.ndarray, portrait_landmarks: np.ndarray, person: np.ndarray) -> None:
     for image, alpha in ((portrait, None), (portrait, person)):  # RGB, and RGBA (with_alpha)
@@ -55,13 +68,7 @@ def test_a_large_head_move_leaves_the_background_unbent(
         portrait: np.ndarray, portrait_landmarks: np.ndarray, person: np.ndarray) -> None:
     lm = portrait_landmarks
     io = L.interocular(lm)
-    target, m = _head_moved(lm, 1.15, 8.0, (0.5 * io, -0.3 * io))
-    gen = WarpGenerator(GeneratorSettings(mouth_synthesis=False, eyelids=False, gaze=False))
-    src = gen.prepare(portrait, lm, person=person)
-    out = gen.render(target)
-    h, w = portrait.shape[:2]
-    cover = coverage(lm, (h, w), person)
-    moved = cv2.warpAffine(cover, m, (w, h))
+    src, out, cover, moved = _moved_render(portrait, lm, person, 1.15, 8.0, (0.5 * io, -0.3 * io))
     x0, y0, x1, y1 = src.roi
     # background: the head layer had nothing there at rest and has nothing there now (a few
     # pixels' margin for the map's interpolation); inside the region that can change only
@@ -77,13 +84,8 @@ def test_where_the_head_moves_off_the_filled_plate_shows(
         portrait: np.ndarray, portrait_landmarks: np.ndarray, person: np.ndarray) -> None:
     lm = portrait_landmarks
     io = L.interocular(lm)
-    target, m = _head_moved(lm, 1.0, 0.0, (1.0 * io, 0.0))  # one inter-ocular distance right
-    gen = WarpGenerator(GeneratorSettings(mouth_synthesis=False, eyelids=False, gaze=False))
-    src = gen.prepare(portrait, lm, person=person)
-    out = gen.render(target)
+    src, out, cover, moved = _moved_render(portrait, lm, person, 1.0, 0.0, (1.0 * io, 0.0))  # one io right
     h, w = portrait.shape[:2]
-    cover = coverage(lm, (h, w), person)
-    moved = cv2.warpAffine(cover, m, (w, h))
     # the head's opaque core at rest, at the face's height, that the moved head no longer covers
     f = lm[L.FACE_OVAL, :2]
     rows = np.zeros((h, w), bool)
