@@ -22,6 +22,7 @@ import numpy as np
 from streamfx.generator import SourceTensors
 from streamfx.generator.appearance import DriverAppearance
 from streamfx.generator.ops.numpy_ops import NumpyOps
+from streamfx.generator.source import bound_target
 from streamfx.settings import EngineSettings
 
 __all__ = ["EngineSettings", "GeneratorEngine", "check_targets"]
@@ -95,7 +96,7 @@ class GeneratorEngine(ABC):
         the driver's images) feeds the appearance layers."""
         if self.src is None:
             raise RuntimeError(f"{type(self).__name__}.render_batch called before prepare()")
-        t = check_targets(targets, batched=True)
+        t = bound_target(self.src, check_targets(targets, batched=True))
         looks = list(appearance) if appearance is not None else [None] * len(t)
         if len(looks) != len(t):
             raise ValueError(f"{len(looks)} appearances for {len(t)} targets")

@@ -260,3 +260,33 @@ def test_the_plate_behind_the_head_continues_the_background_not_the_body(portrai
     luma = plate.plate[..., 2].astype(float)
     step = np.abs(np.diff(luma, axis=1))[fill[:, 1:] & fill[:, :-1]]
     assert step.max() <= 8, step.max()
+
+
+def test_a_driver_beyond_the_bound_moves_the_head_as_far_as_it_may_with_the_expression_whole(
+        portrait: np.ndarray, portrait_landmarks: np.ndarray, person: np.ndarray) -> None:
+    """A head sent further than the warp can reach is moved that far and no further, as a whole:
+    the field is clamped point by point anyway, and a clamped field under landmarks that went
+    on drew a second pair of eyes and a torn mouth beside the warped face (lp_d12 #168)."""
+    from engines import create_engine
+    from streamfx.generator.constants import MOTION_BOUND
+    from streamfx.generator.source import bound_target
+
+    lm = portrait_landmarks
+    io = L.interocular(lm)
+    far, _ = _head_moved(lm, 1.1, 5.0, (3.0 * io, -1.0 * io))
+    lips = [13, 14]  # the inner lips' middles: the mouth opens too
+    far[lips[1], 1] += 0.3 * io
+    gen = WarpGenerator()
+    src = gen.prepare(portrait, lm, person=person)
+    bounded = bound_target(src, far)
+    reach = np.sqrt(((bounded[:, :2] - lm[:, :2]) ** 2).sum(-1)).max()
+    assert reach <= MOTION_BOUND * src.max_shift + 1e-3
+    assert reach > 0.9 * MOTION_BOUND * src.max_shift  # as far as it may, not less
+    gap = bounded[lips[1], 1] - bounded[lips[0], 1]
+    assert abs(gap - (far[lips[1], 1] - far[lips[0], 1])) < 0.05 * io  # the expression whole
+    assert np.array_equal(bounded[:, 2], far[:, 2])
+    # every engine draws from the bounded target: what it renders for the far one is that
+    assert np.array_equal(gen.render(far), gen.render(bounded))
+    engine = create_engine("onnxruntime")
+    engine.prepare(src)
+    assert np.array_equal(engine.render(far), engine.render(bounded))

@@ -11,6 +11,10 @@ from __future__ import annotations
 MAX_SHIFT = 1.2
 """Largest displacement of the motion field, × the inter-ocular distance; the region of
 interest is grown by it."""
+MOTION_BOUND = 0.85
+"""No target landmark moves further than this share of ``MAX_SHIFT`` from the source's: a
+driver beyond it moves the head that far and no further (the field under the landmarks stays
+within its clamp, so the eyes and lips drawn at the landmarks sit on the warped face)."""
 ROI_MARGIN = 4
 """Extra pixels around the moving region (and the step of the coarse mask it is found on)."""
 GRID_CELLS = (32, 96)

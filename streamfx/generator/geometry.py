@@ -33,6 +33,43 @@ def similarity_rows(p: np.ndarray) -> np.ndarray:
     return rows
 
 
+def bounded_motion(source: np.ndarray, target: np.ndarray, limit: float) -> np.ndarray:
+    """Target landmarks (N×3, or B×N×3) moved back towards ``source`` (N×3) so that none is more
+    than ``limit`` pixels from its source point (x, y; z is kept).
+
+    The head's slide goes first — the mean displacement of the rigid landmarks is taken off as
+    far as needed, which keeps the expression whole; only if that is not enough is the rest
+    scaled down as one. The motion field is clamped point by point as well (the warp cannot
+    reach further than the region of interest was grown), but a clamped field no longer matches
+    the landmarks the eyes and lips are drawn at: without this, a driver moving farther than
+    the bound drew a second pair of eyes beside the warped ones.
+    """
+    t = np.array(target, dtype=np.float32, copy=True)
+    frames = t.reshape(-1, *t.shape[-2:])
+    for f in frames:
+        d = f[:, :2] - source[:, :2]
+        if np.sqrt((d * d).sum(-1)).max() <= limit:
+            continue
+        slide = d[L.RIGID].mean(axis=0)
+
+        def reach(k: float, d: np.ndarray = d, slide: np.ndarray = slide) -> float:
+            e = d - k * slide
+            return float(np.sqrt((e * e).sum(-1)).max())
+
+        lo, hi = 0.0, 1.0  # the least of the slide to take off (the reach falls as more goes)
+        if reach(hi) > limit:
+            lo = hi
+        else:
+            for _ in range(20):
+                mid = 0.5 * (lo + hi)
+                lo, hi = (mid, hi) if reach(mid) > limit else (lo, mid)
+            lo = hi
+        e = d - lo * slide
+        e *= min(1.0, limit / max(reach(lo), 1e-6))
+        f[:, :2] = source[:, :2] + e
+    return t
+
+
 def tps_kernel(r2: np.ndarray) -> np.ndarray:
     """The thin-plate spline's radial basis U(r) = r² log r, of squared distances."""
     return np.where(r2 > 0, 0.5 * r2 * np.log(np.maximum(r2, 1e-12)), 0.0)

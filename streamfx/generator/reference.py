@@ -7,7 +7,7 @@ import numpy as np
 from streamfx.generator.appearance import DriverAppearance
 from streamfx.generator.ops.numpy_ops import NumpyOps
 from streamfx.generator.settings import GeneratorSettings
-from streamfx.generator.source import SourceTensors, prepare_source
+from streamfx.generator.source import SourceTensors, bound_target, prepare_source
 from streamfx.generator.stack import LayerStack
 
 
@@ -35,6 +35,7 @@ class WarpGenerator:
             raise RuntimeError("WarpGenerator.render called before prepare()")
         if self._ops is None or self._ops.src is not src:  # ``src`` may also be assigned directly
             self._ops = NumpyOps(src)
+        target = bound_target(src, target)
         out: np.ndarray = src.stack.run(self._ops, src, self.settings, target)
         src.stack.finish(self._ops, out, target, src, self.settings, appearance)
         return out

@@ -14,8 +14,8 @@ import numpy as np
 from streamfx import landmarks as L
 from streamfx.errors import InputError
 from streamfx.generator.basics import SourceBasics
-from streamfx.generator.constants import GRID_CELLS, MAX_SHIFT, ROI_MARGIN
-from streamfx.generator.geometry import head_weight
+from streamfx.generator.constants import GRID_CELLS, MAX_SHIFT, MOTION_BOUND, ROI_MARGIN
+from streamfx.generator.geometry import bounded_motion, head_weight
 from streamfx.generator.head import head_layer
 from streamfx.generator.settings import GeneratorSettings
 from streamfx.generator.stack import LayerStack
@@ -71,3 +71,12 @@ def prepare_source(image: np.ndarray, landmarks: np.ndarray, alpha: np.ndarray |
     for layer in src.stack:
         src.consts[layer.name] = layer.prepare(src)
     return src
+
+
+def bound_target(src: SourceBasics, target: np.ndarray) -> np.ndarray:
+    """``target`` (478×3 or B×478×3, source pixels) with no landmark further than
+    ``MOTION_BOUND × max_shift`` from the source's (:func:`~streamfx.generator.geometry.bounded_motion`);
+    every engine renders from the bounded target, so the warp and the features drawn at the
+    landmarks agree however far the driver goes."""
+    return bounded_motion(src.landmarks, target, MOTION_BOUND * src.max_shift)
+
