@@ -189,27 +189,6 @@ def _head_frame(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, flo
     return oval, centre, down, up_h, down_h
 
 
-def test_hair_the_matte_finds_moves_with_the_head_and_the_body_stays(portrait_landmarks: np.ndarray) -> None:
-    from streamfx.generator import hair_weight, motion_mask
-
-    lm = portrait_landmarks
-    _oval, (cx, cy), _down, up_h, down_h = _head_frame(lm)
-    h, w = 512, 512
-    # a drawn person: tall hair far above the head ellipse, and a body below the chin
-    person = np.zeros((h, w), np.uint8)
-    person[max(int(cy - 2.6 * up_h), 0):int(cy), int(cx - 60):int(cx + 60)] = 255
-    person[int(cy + 1.6 * down_h):, :] = 255
-    hair_pt = np.array([[cx, cy - 1.9 * up_h]], np.float32)
-    body_pt = np.array([[cx, cy + 2.2 * down_h]], np.float32)
-    sky_pt = np.array([[cx + 150, cy - 2.0 * up_h]], np.float32)
-    assert falloff_mask(lm, hair_pt)[0] < 0.2  # the head ellipse alone would leave this hair behind
-    assert hair_weight(lm, hair_pt, person)[0] > 0.8
-    assert motion_mask(lm, hair_pt, person)[0] > 0.8
-    assert motion_mask(lm, body_pt, person)[0] == 0.0
-    assert motion_mask(lm, sky_pt, person)[0] == 0.0
-    np.testing.assert_array_equal(motion_mask(lm, hair_pt, None), falloff_mask(lm, hair_pt))
-
-
 def test_with_the_person_matte_the_hair_follows_a_head_move(portrait: np.ndarray, portrait_landmarks: np.ndarray) -> None:
     from streamfx.matte import person_matte
 

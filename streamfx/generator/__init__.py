@@ -21,14 +21,14 @@ reference, :class:`WarpGenerator`), the ONNX graph and torch all implement — s
 docs/architecture.md. Importing this package imports no engine.
 """
 
-from streamfx.generator.constants import FACE_MASK_SHAPE, HAIR_BLUR, MOUTH_FEATHER
-from streamfx.generator.geometry import falloff_mask, hair_weight, motion_mask
+from streamfx.generator.constants import FACE_MASK_SHAPE, MOUTH_FEATHER
+from streamfx.generator.geometry import falloff_mask, head_weight
 from streamfx.generator.layers import Frame, FrameFilter, Layer
 from streamfx.generator.reference import WarpGenerator
 from streamfx.generator.settings import GeneratorSettings
 from streamfx.generator.source import SourceTensors, prepare_source
 from streamfx.generator.stack import LayerStack
 
-__all__ = ["FACE_MASK_SHAPE", "HAIR_BLUR", "MOUTH_FEATHER", "Frame", "FrameFilter", "GeneratorSettings", "Layer",
-           "LayerStack", "SourceTensors", "WarpGenerator", "falloff_mask", "hair_weight", "motion_mask",
+__all__ = ["FACE_MASK_SHAPE", "MOUTH_FEATHER", "Frame", "FrameFilter", "GeneratorSettings", "Layer",
+           "LayerStack", "SourceTensors", "WarpGenerator", "falloff_mask", "head_weight",
            "prepare_source"]

@@ -35,12 +35,9 @@ HEAD_MASK_SHAPE = (1.15, 1.35, 1.05, 0.55)
 width of its smooth falloff."""
 FACE_MASK_SHAPE = (1.35, 1.35, 1.2, 0.4)
 """The face-oval ellipse inside which expressions move the image (the rest follows the head)."""
-HAIR_BLUR = 0.15
-"""Person-matte blur σ, × the inter-ocular distance: hair's soft motion edge."""
 HAIR_CHIN = (0.7, 1.05)
-"""Hair weight fades out between these depths below the oval's centre, × its lower extent."""
-HAIR_REACH = (1.75, 2.2)
-"""…and beyond this radius from the head, × the oval's size (a raised hand is not hair)."""
+"""The head's motion beyond the face fades out between these depths below the oval's centre,
+× its lower extent (geometry.head_weight): the neck bridges head and still body."""
 
 # ---- the head layer and the background plate (head.py, layers/motion.py, layers/warp.py) ---
 HEAD_REACH = (2.2, 3.0)

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from streamfx import landmarks as L
 from streamfx.generator.constants import (
-    HAIR_BLUR,
     HAIR_CHIN,
-    HAIR_REACH,
     HEAD_MASK_SHAPE,
     HEAD_REACH,
 )
@@ -139,47 +136,6 @@ def head_weight(lm: np.ndarray, pts: np.ndarray) -> np.ndarray:
     r = np.sqrt((u / f.half_w) ** 2 + (np.minimum(v, 0.0) / f.up_h) ** 2)
     near = 1.0 - smoothstep(*HEAD_REACH, r)
     return np.maximum(falloff_mask(lm, pts), above_chin * near).astype(np.float32)
-
-
-def soft_matte(lm: np.ndarray, person: np.ndarray) -> np.ndarray:
-    """The person matte in 0–1, blurred so hair's motion edge is soft (once per source)."""
-    return cv2.GaussianBlur(person.astype(np.float32) / 255.0, (0, 0), HAIR_BLUR * L.interocular(lm))
-
-
-def hair_weight(lm: np.ndarray, pts: np.ndarray, person: np.ndarray) -> np.ndarray:
-    """Motion weight at points from the person matte: 1 over hair and head above the chin.
-
-    The head ellipse of :func:`falloff_mask` fits a face, not a hairstyle: big hair would
-    keep still above it while the head moves, and stretch into wings. Where the portrait's
-    person matte (blurred, so hair's motion edge is soft) says "person", above the chin and
-    near the head, the hair moves with the head and the background beyond it takes up the
-    stretch instead.
-    """
-    return hair_weight_at(lm, pts, soft_matte(lm, person))
-
-
-def hair_weight_at(lm: np.ndarray, pts: np.ndarray, matte: np.ndarray) -> np.ndarray:
-    """:func:`hair_weight` from an already blurred matte (:func:`soft_matte`)."""
-    h, w = matte.shape
-    xi = np.clip(np.round(pts[:, 0]).astype(int), 0, w - 1)
-    yi = np.clip(np.round(pts[:, 1]).astype(int), 0, h - 1)
-    f = HeadFrame.of(lm)
-    u, v = f.coords(pts)
-    above_chin = 1.0 - smoothstep(HAIR_CHIN[0] * f.down_h, HAIR_CHIN[1] * f.down_h, v)  # neck and body stay put
-    r = np.sqrt((u / f.half_w) ** 2 + (np.minimum(v, 0.0) / f.down_h) ** 2)
-    near = 1.0 - smoothstep(*HAIR_REACH, r)  # not a raised hand or a second person
-    return (matte[yi, xi] * above_chin * near).astype(np.float32)
-
-
-def motion_mask(lm: np.ndarray, pts: np.ndarray, person: np.ndarray | None) -> np.ndarray:
-    """Where the portrait may move: the head ellipse, and the hair the person matte finds."""
-    return motion_mask_at(lm, pts, None if person is None else soft_matte(lm, person))
-
-
-def motion_mask_at(lm: np.ndarray, pts: np.ndarray, matte: np.ndarray | None) -> np.ndarray:
-    """:func:`motion_mask` from an already blurred matte (or None)."""
-    mask = falloff_mask(lm, pts)
-    return mask if matte is None else np.maximum(mask, hair_weight_at(lm, pts, matte))
 
 
 def feature_frame(lm: np.ndarray, corners: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
