@@ -8,9 +8,10 @@ name's comment. Every layer and every ops backend reads these names — never a 
 from __future__ import annotations
 
 # ---- source region and motion field (source.py, layers/motion.py) ---------------------------
-MAX_SHIFT = 1.2
+MAX_SHIFT = 1.4
 """Largest displacement of the motion field, × the inter-ocular distance; the region of
-interest is grown by it."""
+interest is grown by it (1.4: the target landmarks are bounded at 0.85 of it, 1.19 io — as
+far as the field reached before the bound — and the field around them has room to go on)."""
 MOTION_BOUND = 0.85
 """No target landmark moves further than this share of ``MAX_SHIFT`` from the source's: a
 driver beyond it moves the head that far and no further (the field under the landmarks stays
