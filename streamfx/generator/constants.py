@@ -67,8 +67,9 @@ without a visible seam (at 16 px the fill's edge showed as a grey ring where the
 PLATE_SMOOTH = 0.5
 """The fill is then blurred by this σ (× the inter-ocular distance), so the seams where the
 inpainting's fronts meet melt into a smooth gradient."""
-PLATE_RADIUS = 2
-"""cv2.inpaint's neighbourhood at that resolution, pixels."""
+PLATE_RADIUS = 5
+"""cv2.inpaint's neighbourhood at that resolution, pixels (1/8 of the inter-ocular distance:
+a smaller one draws the background's edges into the hole as fan-shaped streaks)."""
 PLATE_REACH = 0.03
 """The inpainting takes its colours from this far (× the inter-ocular distance) outside the
 head layer's matte, not from the matte's feather: the fill reads as background, not hair."""
