@@ -4,14 +4,16 @@ One smooth field that fades from "moves with the head" to "background stays stil
 whatever lies in the fade — hair, neck, background. Instead the portrait is two layers, built
 here once per source (NumPy, in ``prepare_source``):
 
-* the **matte** — the head layer's coverage (0–1): the person matte, lightly blurred, and an
+* the **matte** — the head layer's coverage (0–1): the parts of the person matte joined to
+  the face (:func:`attached`), grown a little past hair's fringe and lightly blurred, and an
   ellipse around the face oval that is always in (statues and paintings the person matte may
   miss); without a person matte, the head ellipse. The body is in it too, but the head's
   motion (:func:`~streamfx.generator.geometry.head_weight`) fades out down the neck, so the
   body stays still and the neck bridges head and body;
 * the **plate** — the portrait with the background behind the moving head (wherever its
   matte is above 0) filled in by OpenCV's inpainting (``cv2.inpaint``, Telea) at a reduced
-  resolution, from colours beyond the matte's feather: it reads as out-of-focus background;
+  resolution, from the background's colours alone (not hair, not the body), and smoothed
+  inside so the inpainting's fronts leave no seam: it reads as out-of-focus background;
 * the **layer** — the portrait premultiplied against the plate (:func:`premultiply`: the
   feather un-mixed from the filled background), then its transparency (255 − coverage), with
   ``colour + round(t · plate / 255) == portrait`` exactly. Per frame the warp samples it at
@@ -63,9 +65,9 @@ def pixel_points(h: int, w: int, step: int = 1) -> np.ndarray:
 
 
 def coverage(lm: np.ndarray, shape: tuple[int, int], person: np.ndarray | None) -> np.ndarray:
-    """The head layer's matte (H×W uint8): the person matte blurred by ``LAYER_EDGE`` and an
-    ellipse around the face oval (``FACE_LAYER_SHAPE``); without a person matte, the head
-    ellipse (``HEAD_MASK_SHAPE``)."""
+    """The head layer's matte (H×W uint8): the person matte's parts joined to the face, grown
+    by ``LAYER_GROW`` and blurred by ``LAYER_EDGE``, and an ellipse around the face oval
+    (``FACE_LAYER_SHAPE``); without a person matte, the head ellipse (``HEAD_MASK_SHAPE``)."""
     h, w = shape
     pts = pixel_points(h, w)
     if person is None:
@@ -99,8 +101,9 @@ def attached(person: np.ndarray, face: np.ndarray) -> np.ndarray:
 def background_plate(image: np.ndarray, hole: np.ndarray, fill: np.ndarray, io: float) -> np.ndarray:
     """The portrait with ``fill`` (H×W bool) replaced by background inpainted over ``hole`` (H×W
     bool, ⊇ fill: everything the inpainting must not take colours from) — ``cv2.inpaint``
-    (Telea) at the resolution where the eyes are ``PLATE_SCALE`` pixels apart, upsampled.
-    Colour and alpha are filled apart (cv2.inpaint takes 1 or 3 channels)."""
+    (Telea) at the resolution where the eyes are ``PLATE_SCALE`` pixels apart, smoothed inside
+    by ``PLATE_SMOOTH``, upsampled. Colour and alpha are filled apart (cv2.inpaint takes 1 or
+    3 channels)."""
     h, w = hole.shape
     plate = image.copy()
     if not fill.any():
