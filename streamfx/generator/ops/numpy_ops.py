@@ -43,6 +43,7 @@ class NumpyOps(OperatorMaths, Ops):
         single_threaded_blas()
         self._f: dict[float, np.float32] = {}
         self._plate: np.ndarray | None = None
+        self._layer_parts: tuple[np.ndarray, np.ndarray] | None = None
 
     # ---- numbers and constants ---------------------------------------------------------------
     def f(self, x: float) -> Tensor:
@@ -169,21 +170,33 @@ class NumpyOps(OperatorMaths, Ops):
     def remap_layer(self, mapping: Tensor) -> Tensor:
         # the map in OpenCV's own fixed point first (what remap does inside anyway, faster)
         fixed, frac = cv2.convertMaps(mapping, None, cv2.CV_16SC2)
-        return cv2.remap(self.src.layer, fixed, frac, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        layer = self.src.layer
+        if layer.shape[2] <= 4:
+            return cv2.remap(layer, fixed, frac, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        # an RGBA portrait's layer has 5 channels, which cv2.remap takes 4× as long for as 4
+        # (6.6 against 1.6 ms at 1024²): the colour and the transparency apart, as a pair
+        if self._layer_parts is None:
+            self._layer_parts = (np.ascontiguousarray(layer[..., :4]), np.ascontiguousarray(layer[..., 4]))
+        return tuple(cv2.remap(part, fixed, frac, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                     for part in self._layer_parts)
 
     def over_plate(self, layer: Tensor) -> Tensor:
-        if self._plate is None:  # the plate over the region, and its transparency's slot zero
+        c = self.src.plate.shape[2]
+        if self._plate is None:  # the plate over the region (RGB: and its transparency's slot, zero)
             x0, y0, x1, y1 = self.src.roi
             crop = self.src.plate[y0:y1, x0:x1]
-            self._plate = np.ascontiguousarray(np.dstack([crop, np.zeros(crop.shape[:2], np.uint8)]))
-        c = self.src.plate.shape[2]
+            self._plate = np.ascontiguousarray(crop if c == 4 else np.dstack([crop, np.zeros(crop.shape[:2], np.uint8)]))
+        if isinstance(layer, tuple):  # RGBA: (colour, transparency) from remap_layer
+            colour, clear = layer
+            # uint8 × uint8 / 255 rounded (never a tie), then a saturating add: exactly the
+            # graph's floor(x/255 + ½) and min(·, 255)
+            return cv2.add(colour, cv2.multiply(self._plate, cv2.merge([clear] * 4), scale=1.0 / 255.0))
         clear = cv2.extractChannel(layer, c)
         # (cvtColor's fixed-size copies are faster than merge and slicing)
-        clear = cv2.cvtColor(clear, cv2.COLOR_GRAY2RGBA) if c == 3 else cv2.merge([clear] * (c + 1))
-        # uint8 × uint8 / 255 rounded (never a tie), then a saturating add: exactly the graph's
-        # floor(x/255 + ½) and min(·, 255); the transparency's slot adds 0 × t and is dropped
+        clear = cv2.cvtColor(clear, cv2.COLOR_GRAY2RGBA)
+        # the same rounding; the transparency's slot adds 0 × t and is dropped
         out = cv2.add(layer, cv2.multiply(self._plate, clear, scale=1.0 / 255.0))
-        return cv2.cvtColor(out, cv2.COLOR_RGBA2RGB) if c == 3 else np.ascontiguousarray(out[..., :c])
+        return cv2.cvtColor(out, cv2.COLOR_RGBA2RGB)
 
     def source_at(self, win: Window, x: Tensor, y: Tensor) -> Tensor:
         shape = self._shape(win)
