@@ -64,12 +64,13 @@ def pixel_points(h: int, w: int, step: int = 1) -> np.ndarray:
     return np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float32)
 
 
-def coverage(lm: np.ndarray, shape: tuple[int, int], person: np.ndarray | None) -> np.ndarray:
+def coverage(lm: np.ndarray, shape: tuple[int, int], person: np.ndarray | None,
+             pts: np.ndarray | None = None) -> np.ndarray:
     """The head layer's matte (H×W uint8): the person matte's parts joined to the face, grown
     by ``LAYER_GROW`` and blurred by ``LAYER_EDGE``, and an ellipse around the face oval
     (``FACE_LAYER_SHAPE``); without a person matte, the head ellipse (``HEAD_MASK_SHAPE``)."""
     h, w = shape
-    pts = pixel_points(h, w)
+    pts = pixel_points(h, w) if pts is None else pts  # every pixel, row by row
     if person is None:
         cover = falloff_mask(lm, pts).reshape(h, w)
     else:
@@ -133,8 +134,9 @@ def head_layer(image: np.ndarray, lm: np.ndarray, person: np.ndarray | None) -> 
     """The head layer and its plate for one portrait (H×W×C uint8, C = 3 or 4)."""
     h, w = image.shape[:2]
     io = L.interocular(lm)
-    cover = coverage(lm, (h, w), person)
-    moves = head_weight(lm, pixel_points(h, w)).reshape(h, w) > 0
+    pts = pixel_points(h, w)
+    cover = coverage(lm, (h, w), person, pts)
+    moves = head_weight(lm, pts).reshape(h, w) > 0
     moving = (cover > 0) & moves
     # the fill takes its colours from the background beyond the matte's feather: not from hair,
     # and not from the body either (behind a neck is the wall, not the sweater below it)

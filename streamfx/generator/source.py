@@ -16,7 +16,7 @@ from streamfx.errors import InputError
 from streamfx.generator.basics import SourceBasics
 from streamfx.generator.constants import GRID_CELLS, MAX_SHIFT, MOTION_BOUND, ROI_MARGIN
 from streamfx.generator.geometry import bounded_motion, head_weight
-from streamfx.generator.head import head_layer
+from streamfx.generator.head import head_layer, pixel_points
 from streamfx.generator.settings import GeneratorSettings
 from streamfx.generator.stack import LayerStack
 
@@ -52,8 +52,7 @@ def prepare_source(image: np.ndarray, landmarks: np.ndarray, alpha: np.ndarray |
     head = head_layer(image, lm, person)
     # the region that can change: what of the head layer moves, grown by the largest shift
     max_shift = MAX_SHIFT * io
-    ys, xs = np.mgrid[0:h:ROI_MARGIN, 0:w:ROI_MARGIN]
-    coarse_pts = np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float32)
+    coarse_pts = pixel_points(h, w, ROI_MARGIN)
     moving = coarse_pts[head.moving[::ROI_MARGIN, ::ROI_MARGIN].ravel()]
     if len(moving) == 0:  # nothing of the layer moves: the head zone itself
         moving = coarse_pts[head_weight(lm, coarse_pts) > 0]
