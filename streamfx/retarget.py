@@ -84,6 +84,9 @@ IdleMotion = Callable[[float], np.ndarray]
 REFERENCES = ("auto", "first", "best")
 #: live ``auto``: a more neutral reference is eased in over this long (no visible jump)
 ADAPT_EASE_SECONDS = 0.6
+#: a face lost mid-blink: its held pose's lids open to the portrait's rest over this long (a
+#: blink reopens in about a tenth of a second; held for the hold time it read as a wink)
+REOPEN_SECONDS = 0.15
 
 
 @dataclass
@@ -269,6 +272,23 @@ def keep_eye_events(smoothed: np.ndarray, raw: np.ndarray) -> np.ndarray:
         c = list(corners)
         smoothed[iris, :2] = raw[iris, :2] - raw[c, :2].mean(axis=0) + smoothed[c, :2].mean(axis=0)
     return smoothed
+
+
+def reopen_eyes(pose: np.ndarray, source: np.ndarray, k: float) -> np.ndarray:
+    """``pose`` (478×3) with each eye's lids opened ``k`` (0…1) of the way to the source's
+    rest opening, relative to each eye's width (a copy). Only lids closer than the source's
+    open; the rest of the face, and wider lids, are kept.
+
+    A pose held while the face is lost keeps its expression, but not a blink caught in it:
+    a transient frozen for the hold time reads as a deliberate wink."""
+    out = pose.copy()
+    if k <= 0.0:
+        return out
+    p, s = pair_gaps(pose), pair_gaps(source)
+    rest = s.gaps / np.maximum(s.width, 1e-6) * p.width
+    change = np.where(_IS_MOUTH, 0.0, np.maximum(rest - p.gaps, 0.0)) * min(k, 1.0)
+    out[PAIR_UPPER, :2] -= change[:, None] * p.down
+    return out
 
 
 def _follow_outer_lips(target: np.ndarray, origin: np.ndarray, axis: np.ndarray, width: float,
@@ -491,7 +511,8 @@ class MotionRetargeter:
         lost_for = t - (self._last_seen if self._last_seen is not None else t)
         k = _ease((lost_for - s.hold_seconds) / max(s.ease_seconds, 1e-6))
         rest = self.idle(t) if (s.idle and self.idle is not None) else self.source
-        target = self._lost_pose + k * (rest - self._lost_pose)
+        held = reopen_eyes(self._lost_pose, self.source, _ease(lost_for / REOPEN_SECONDS))
+        target = held + k * (rest - held)
         self.presence = 1.0 - k
         if self._filter:
             self._filter.reset()

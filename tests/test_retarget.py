@@ -7,7 +7,14 @@ import pytest
 
 from streamfx import landmarks as L
 from streamfx.errors import InputError
-from streamfx.expression import MOUTH_OPENING, OPENING_SLICES, PAIR_LOWER, PAIR_UPPER, pair_gaps
+from streamfx.expression import (
+    MOUTH_OPENING,
+    OPENING_SLICES,
+    PAIR_LOWER,
+    PAIR_UPPER,
+    RIGHT_EYE_OPENING,
+    pair_gaps,
+)
 from streamfx.filters import OneEuroFilter
 from streamfx.retarget import (
     MotionRetargeter,
@@ -224,6 +231,36 @@ def test_a_blink_closes_the_eyes_through_the_default_smoothing(portrait_landmark
     assert 0.3 < shift < 2.9, shift
     opened = rt.update(src, t + 1 / 30)
     assert np.all(pair_gaps(opened).gaps[eyes] / gaps.gaps[eyes] > 0.9)  # and opens again at once
+
+
+def test_a_face_lost_mid_blink_holds_its_pose_with_the_eyes_reopened(portrait_landmarks: np.ndarray) -> None:
+    # A new user saw a half-wink held for a second after the face left the frame mid-blink:
+    # the held pose froze a transient. The held pose keeps the head and the mouth; its lids
+    # open to the portrait's rest within a blink's time.
+    src = portrait_landmarks.copy()
+    s = RetargetSettings(smoothing=0, hold_seconds=0.5, ease_seconds=0.5, idle=False)
+    rt = MotionRetargeter(src, s)
+    gaps = pair_gaps(src)
+    eyes = np.ones(len(gaps.gaps), bool)
+    eyes[OPENING_SLICES[MOUTH_OPENING.name]] = False
+    mouth = ~eyes
+    rt.update(src, 0.0)
+    pose = src.copy()
+    pose[:, 0] += 10.0  # the head moved
+    pose[MOUTH_OPENING.lower, 1] += 6.0  # the mouth opened
+    right = OPENING_SLICES[RIGHT_EYE_OPENING.name]
+    half = pose.copy()
+    half[PAIR_UPPER[right], :2] += 0.6 * (half[PAIR_LOWER[right], :2] - half[PAIR_UPPER[right], :2])  # a half-wink
+    posed = rt.update(half, 0.1)
+    assert np.all(pair_gaps(posed).gaps[right] < 0.5 * gaps.gaps[right])
+    first = rt.update(None, 0.1 + 1 / 30)  # just lost: the lids have begun to open, no jump
+    assert np.all(pair_gaps(first).gaps[right] < 0.8 * gaps.gaps[right])
+    held = rt.update(None, 0.4)  # still within the hold
+    ratio = pair_gaps(held).gaps[eyes] / gaps.gaps[eyes]
+    assert np.all(np.abs(ratio - 1.0) < 0.02), ratio  # both eyes open as the portrait's
+    np.testing.assert_allclose(pair_gaps(held).gaps[mouth], pair_gaps(posed).gaps[mouth], atol=1e-3)  # mouth held
+    not_lids = np.setdiff1d(np.arange(len(src)), PAIR_UPPER[eyes])
+    np.testing.assert_allclose(held[not_lids], posed[not_lids], atol=1e-4)  # the head and the rest held
 
 
 def test_a_glance_comes_through_the_default_smoothing(portrait_landmarks: np.ndarray) -> None:
