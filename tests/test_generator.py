@@ -130,7 +130,7 @@ def test_the_warp_inverts_a_linear_motion_field() -> None:
 
     gx, gy = np.meshgrid(np.arange(40) * 3.0 + 1, np.arange(30) * 2.0 + 5)
     grid = np.stack([gx, gy], -1).astype(np.float32)
-    src = SimpleNamespace(grid=grid, grid_shape=grid.shape[:2], max_shift=100.0)
+    src = SimpleNamespace(grid=grid, grid_shape=grid.shape[:2], max_shift=100.0, consts={})
     k = WarpLayer().prepare(src)  # type: ignore[arg-type]
     a, p0 = 0.05, np.array([60.0, 35.0])
     forward = (a * (grid - p0)).reshape(1, -1, 2).astype(np.float32)  # p moves to p + a·(p − p0)

@@ -290,3 +290,42 @@ def test_a_driver_beyond_the_bound_moves_the_head_as_far_as_it_may_with_the_expr
     engine = create_engine("onnxruntime")
     engine.prepare(src)
     assert np.array_equal(engine.render(far), engine.render(bounded))
+
+
+def test_the_warp_solves_only_where_the_field_moves_and_gets_the_same_map(
+        portrait: np.ndarray, portrait_landmarks: np.ndarray, person: np.ndarray) -> None:
+    # the inverse is solved at the grid points the motion layer can move (59% of the demo's
+    # grid) and is exactly 0 elsewhere; the full solve gives the same offsets, bit for bit,
+    # and NumpyOps samples the head layer only inside the box where the map is not the identity
+    from dataclasses import replace
+
+    from streamfx.generator.layers import Frame
+    from streamfx.generator.layers.warp import invert
+    from streamfx.generator.ops import NumpyOps
+    from streamfx.motion import CHANNELS, FaceRig
+
+    lm = portrait_landmarks
+    src = prepare_source(portrait, lm, None, GeneratorSettings(), person)
+    k = src.consts["warp"]
+    assert k.rows is not None and 0 < len(k.rows) < k.gh * k.gw * 0.8
+    gh, gw = k.gh, k.gw
+    everywhere = replace(k, rows=None, grid_u=np.tile(np.arange(gw, dtype=np.float32), gh).reshape(1, -1, 1),
+                         grid_v=np.repeat(np.arange(gh, dtype=np.float32), gw).reshape(1, -1, 1))
+    ops = NumpyOps(src)
+    rig = FaceRig(lm)
+    for pose in ({"yaw": 25.0}, {"tx": 2.5, "ty": 1.0, "mouth_open": 1.0}, {"pitch": -15.0, "roll": 20.0}):
+        target = rig.pose({c: pose.get(c, 0.0) for c in CHANNELS})
+        frame = Frame(target=ops.landmarks(target), depth=ops.depths(target))
+        src.stack.layers[0].apply(ops, src.consts["motion"], frame)
+        solved, full = invert(ops, k, frame.displacement), invert(ops, everywhere, frame.displacement)
+        assert np.abs(full).max() > 5
+        np.testing.assert_array_equal(solved, full)
+        mapping = ops.upsample(solved)
+        x0, y0, x1, y1 = mapping.box
+        rh, rw = src.roi[3] - src.roi[1], src.roi[2] - src.roi[0]
+        assert 0 < (x1 - x0) * (y1 - y0) < rh * rw
+        resized = cv2.resize(np.asarray(full)[0], (rw, rh), interpolation=cv2.INTER_LINEAR)
+        outside = np.ones((rh, rw), bool)
+        outside[y0:y1, x0:x1] = False
+        assert np.abs(resized[outside]).max() == 0  # nothing outside the box moves
+        np.testing.assert_array_equal(mapping.values[0], (resized + src.pixels)[y0:y1, x0:x1])

@@ -46,6 +46,7 @@ class MotionConsts:
     turn_idx: np.ndarray  # T landmark indices a turn is read from (their depths)
     turn_depth: np.ndarray  # T×1 the source's depths there
     turn_field: np.ndarray  # 2M×T: depth changes → a turn's parallax on the head layer
+    rows: np.ndarray  # M: the grid points that move at all (the warp inverts the field there alone)
     moving: np.ndarray  # G: each grid point's row among the M moving ones (0 for a still one)
     still: np.ndarray  # 1×G×1 float32: 0 where a grid point never moves (both masks zero), else 1
     max_shift: float
@@ -128,7 +129,7 @@ class MotionLayer(Layer):
             face_field=np.ascontiguousarray(face_field[rows]), head_field=np.ascontiguousarray(head_field[head_rows]),
             turn_idx=np.asarray(L.RIGID, np.int64), turn_depth=lm[L.RIGID, 2:3].astype(np.float32),
             turn_field=np.ascontiguousarray(turn_field[head_rows]),
-            moving=where, still=moves.astype(np.float32).reshape(1, -1, 1), max_shift=src.max_shift)
+            rows=rows, moving=where, still=moves.astype(np.float32).reshape(1, -1, 1), max_shift=src.max_shift)
 
     def apply(self, ops: Ops, k: MotionConsts, frame: Frame) -> None:
         t = frame.target

@@ -3,7 +3,10 @@
 1. The forward field is inverted on the coarse grid by Newton's method in *offset* form,
    solving y + d(p + y) = 0 for y = x − p (bilinear sampling and the cell's Jacobian by
    gathers, :func:`invert`), so float32 keeps the precision and zero motion is exactly the
-   identity.
+   identity. Only the grid points the motion layer can move are solved for (a point the field
+   leaves still keeps the offset 0 exactly: its residual is 0 from the start), and the rest get
+   0 by the same gather the motion layer spreads its rows with (a third of the grid on a
+   head-and-shoulders portrait).
 2. The coarse backward offsets are resized to the region (``cv2.resize`` INTER_LINEAR) and
    added to each pixel's coordinates: offsets, not positions, are upsampled, so the
    region's edges, where the mask is zero, stay exactly put.
@@ -27,6 +30,7 @@ from streamfx.generator.constants import (
     NORM_EPSILON,
 )
 from streamfx.generator.layers.base import Frame, Layer
+from streamfx.generator.layers.motion import MotionConsts
 from streamfx.generator.ops.base import Ops, Tensor
 
 
@@ -39,6 +43,9 @@ class WarpConsts:
     gh: int
     gw: int
     max_shift: float  # the field's clamp: no inverse offset is longer
+    rows: np.ndarray | None  # M: the grid points the field may move (None: all of them)
+    spread: np.ndarray  # G: each grid point's row among the M (0 for a still one)
+    still: np.ndarray  # 1×G×1 float32: 0 where a grid point never moves, else 1
 
 
 class WarpLayer(Layer):
@@ -50,8 +57,18 @@ class WarpLayer(Layer):
         gh, gw = src.grid_shape
         grid = src.grid.astype(np.float32)
         jj, ii = np.meshgrid(np.arange(gw, dtype=np.float32), np.arange(gh, dtype=np.float32))
+        # the motion layer (the only field layer, prepared before the warp) says which grid
+        # points its field can move at all; without it, every point is solved for
+        motion = src.consts.get("motion")
+        if isinstance(motion, MotionConsts):
+            rows, spread, still = motion.rows, motion.moving, motion.still
+        else:
+            rows, spread, still = None, np.arange(gh * gw, dtype=np.int64), np.ones((1, gh * gw, 1), np.float32)
+        pick = slice(None) if rows is None else rows
         return WarpConsts(
-            grid_u=jj.reshape(1, -1, 1), grid_v=ii.reshape(1, -1, 1),
+            grid_u=np.ascontiguousarray(jj.reshape(1, -1, 1)[:, pick]),
+            grid_v=np.ascontiguousarray(ii.reshape(1, -1, 1)[:, pick]),
+            rows=rows, spread=spread, still=still,
             sx=float(np.float32((grid[0, -1, 0] - grid[0, 0, 0]) / (gw - 1))),
             sy=float(np.float32((grid[-1, 0, 1] - grid[0, 0, 1]) / (gh - 1))),
             gh=gh, gw=gw, max_shift=src.max_shift)
@@ -85,7 +102,9 @@ def invert(ops: Ops, k: WarpConsts, disp: Tensor) -> Tensor:
     flat_y = ops.reshape(ops.slice(disp, 1, 2), (-1,))
     gx, gy = ops.const(k.grid_u, "grid_u"), ops.const(k.grid_v, "grid_v")
     one, sx, sy = ops.f(1.0), ops.f(k.sx), ops.f(k.sy)
-    ox, oy = ops.neg(ops.slice(disp, 0, 1)), ops.neg(ops.slice(disp, 1, 2))  # B×G×1 each
+    # solved at the M points that can move; the field is sampled anywhere on the grid
+    moves = disp if k.rows is None else ops.gather(disp, ops.const(k.rows, "warp_rows"), axis=1)
+    ox, oy = ops.neg(ops.slice(moves, 0, 1)), ops.neg(ops.slice(moves, 1, 2))  # B×M×1 each
     for _ in range(INVERT_ITERATIONS):
         u = ops.clip(ops.add(gx, ops.div(ox, sx)), 0.0, gw - 1)
         v = ops.clip(ops.add(gy, ops.div(oy, sy)), 0.0, gh - 1)
@@ -93,14 +112,14 @@ def invert(ops: Ops, k: WarpConsts, disp: Tensor) -> Tensor:
         v0 = ops.minimum(ops.floor(v), ops.f(gh - 2))
         fu, fv = ops.sub(u, u0), ops.sub(v, v0)
         base = ops.add(ops.to_int(ops.add(ops.mul(v0, ops.f(gw)), u0)), boff)
-        base = ops.squeeze(base, 2)  # B×G
+        base = ops.squeeze(base, 2)  # B×M
+        taps = [base] + [ops.add(base, ops.i(delta)) for delta in (1, gw, gw + 1)]  # the cell's corners, both components'
         one_u, one_v = ops.sub(one, fu), ops.sub(one, fv)
 
-        def bilinear(flat: Tensor, base: Tensor = base, fu: Tensor = fu, fv: Tensor = fv, one_u: Tensor = one_u,
+        def bilinear(flat: Tensor, taps: list[Tensor] = taps, fu: Tensor = fu, fv: Tensor = fv, one_u: Tensor = one_u,
                      one_v: Tensor = one_v) -> tuple[Tensor, Tensor, Tensor]:
             """One component of d: its value at p + offset and its x and y derivatives there."""
-            f00, f01, f10, f11 = (ops.reshape(ops.gather(flat, ops.add(base, ops.i(delta)), axis=0), (0, -1, 1))
-                                  for delta in (0, 1, gw, gw + 1))
+            f00, f01, f10, f11 = (ops.reshape(ops.gather(flat, tap, axis=0), (0, -1, 1)) for tap in taps)
             top = ops.add(ops.mul(f00, one_u), ops.mul(f01, fu))
             bottom = ops.add(ops.mul(f10, one_u), ops.mul(f11, fu))
             value = ops.add(ops.mul(top, one_v), ops.mul(bottom, fv))
@@ -121,8 +140,10 @@ def invert(ops: Ops, k: WarpConsts, disp: Tensor) -> Tensor:
         ox = ops.where(good, ops.sub(ox, step_x), ops.neg(vx))
         oy = ops.where(good, ops.sub(oy, step_y), ops.neg(vy))
         ox, oy = _shorten(ops, ox, oy, k.max_shift)
-    unit_x, unit_y = np.eye(2, dtype=np.float32).reshape(2, 1, 1, 2)  # (x, y) back into one B×G×2
+    unit_x, unit_y = np.eye(2, dtype=np.float32).reshape(2, 1, 1, 2)  # (x, y) back into one B×M×2
     offset = ops.add(ops.mul(ox, ops.const(unit_x)), ops.mul(oy, ops.const(unit_y)))
+    if k.rows is not None:  # back onto the whole grid (B×G×2), 0 where nothing moves
+        offset = ops.mul(ops.gather(offset, ops.const(k.spread, "warp_spread"), axis=1), ops.const(k.still, "warp_still"))
     return ops.reshape(offset, (0, gh, gw, 2))
 
 

@@ -1,15 +1,18 @@
 """The reference ops: NumPy and OpenCV, one frame at a time.
 
 Values keep the graph's shapes with B = 1, except where OpenCV is faster: the map is
-``rh×rw×2`` for ``cv2.resize``/``cv2.remap``, the region and canvas are ``rh×rw×C`` uint8,
-and a window is *cropped* to its box, its per-pixel maps ``h×w×1`` (so colours are
-``h×w×3``). Every number is float32 (``f``), so each formula rounds as it does in the graph.
+``h×w×2`` for ``cv2.resize``/``cv2.remap`` over the part of the region where it can differ
+from the identity (:class:`WarpBox`), the region and canvas are ``rh×rw×C`` uint8 (a view
+into the frame :meth:`NumpyOps.assemble` hands back), and a window is *cropped* to its box,
+its per-pixel maps ``h×w×1`` (so colours are ``h×w×3``). Every number is float32 (``f``),
+so each formula rounds as it does in the graph.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -20,6 +23,7 @@ from streamfx.generator.ops.base import OperatorMaths, Ops, Tensor, Window
 from streamfx.generator.spline import affine_fit, resize_grid
 
 F32 = np.float32
+_CLIP = np.core.umath.clip  # type: ignore[attr-defined]  # min(max(x, lo), hi) elementwise, NaN kept (numpy < 2, as pinned)
 
 
 @functools.cache
@@ -37,6 +41,27 @@ def _whole(v: Tensor) -> int:
     return int(np.asarray(v).reshape(-1)[0])
 
 
+def _xy(x: Tensor, y: Tensor, h: int, w: int) -> np.ndarray:
+    """Two per-pixel maps (each broadcasting to h×w×1) side by side: an h×w×2 float32 map for
+    cv2.remap (filled in place: np.broadcast_to and dstack cost more than the copy here)."""
+    out = np.empty((h, w, 2), F32)
+    out[..., 0:1] = x
+    out[..., 1:2] = y
+    return out
+
+
+@dataclass(frozen=True)
+class WarpBox:
+    """NumPy's backward map, and then the head layer sampled at it, over ``box`` (x0, y0, x1, y1
+    in region pixels, end exclusive): the part of the region where the map can differ from
+    the identity. Outside it every coarse offset the resize reads is 0, so each pixel samples
+    itself, and the layer over the plate there is the portrait to the bit: those pixels are
+    not sampled at all (a quarter of the region on a head-and-shoulders portrait)."""
+
+    box: tuple[int, int, int, int]
+    values: tuple[np.ndarray, ...]  # the map (h×w×2 float32), or the sampled layer's part(s)
+
+
 class NumpyOps(OperatorMaths, Ops):
     def __init__(self, src: SourceBasics):
         super().__init__(src)
@@ -44,6 +69,8 @@ class NumpyOps(OperatorMaths, Ops):
         self._f: dict[float, np.float32] = {}
         self._plate: np.ndarray | None = None
         self._layer_parts: tuple[np.ndarray, np.ndarray] | None = None
+        self._reach: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._frame: tuple[np.ndarray, np.ndarray] | None = None  # the frame over_plate made, and its region
 
     # ---- numbers and constants ---------------------------------------------------------------
     def f(self, x: float) -> Tensor:
@@ -88,8 +115,9 @@ class NumpyOps(OperatorMaths, Ops):
         return np.trunc(x)
 
     def clip(self, x: Tensor, lo: float, hi: float) -> Tensor:
-        # min(max(·)) as ONNX's Clip; np.clip is slow on the many per-frame scalars
-        return np.minimum(np.maximum(x, self.f(lo)), self.f(hi))
+        # min(max(·)) as ONNX's Clip, in one pass: the ufunc np.clip calls after its Python
+        # dispatch, which costs more than the clip on the many per-frame scalars and windows
+        return _CLIP(x, self.f(lo), self.f(hi))
 
     def clip_int(self, x: Tensor, lo: int, hi: int) -> Tensor:
         return np.clip(x, lo, hi)
@@ -117,7 +145,7 @@ class NumpyOps(OperatorMaths, Ops):
 
     # ---- gathers, reductions, layout -------------------------------------------------------
     def gather(self, x: Tensor, idx: Tensor, axis: int) -> Tensor:
-        return np.take(x, idx, axis=axis)
+        return x.take(idx, axis=axis)  # (np.take's dispatch costs as much as a small take)
 
     def reduce_sum(self, x: Tensor, axes: Sequence[int]) -> Tensor:
         return x.sum(axis=tuple(axes), keepdims=True)
@@ -161,48 +189,85 @@ class NumpyOps(OperatorMaths, Ops):
     def upsample(self, coarse: Tensor) -> Tensor:
         x0, y0, x1, y1 = self.src.roi
         full = cv2.resize(coarse[0], (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
-        full += self.src.pixels
-        return full
+        bx0, by0, bx1, by1 = box = self._moved_box(coarse[0])
+        return WarpBox(box, (full[by0:by1, bx0:bx1] + self.src.pixels[by0:by1, bx0:bx1],))
+
+    def _moved_box(self, coarse: np.ndarray) -> tuple[int, int, int, int]:
+        """The region's pixels whose resized offset can be non-zero: those reading a coarse node
+        (gh×gw×2) that is not 0, with a node's margin (x0, y0, x1, y1; empty: all 0)."""
+        gh, gw = coarse.shape[:2]
+        if self._reach is None:
+            # a region pixel d reads nodes floor(f) and floor(f) + 1, f = (d + ½)·n/size − ½
+            # (cv2.resize's half-pixel centres): node j reaches at most the pixels over
+            # (j − 1, j + 2) cells
+            x0, y0, x1, y1 = self.src.roi
+            def reach(size: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+                cell = size / n
+                j = np.arange(n)
+                return (np.clip(np.floor((j - 1) * cell), 0, size).astype(int),
+                        np.clip(np.ceil((j + 2) * cell), 0, size).astype(int))
+            self._reach = (*reach(x1 - x0, gw), *reach(y1 - y0, gh))
+        lo_x, hi_x, lo_y, hi_y = self._reach
+        moved = (coarse != 0).any(axis=2)
+        cols, rows = np.flatnonzero(moved.any(axis=0)), np.flatnonzero(moved.any(axis=1))
+        if len(rows) == 0:
+            return 0, 0, 0, 0
+        return int(lo_x[cols[0]]), int(lo_y[rows[0]]), int(hi_x[cols[-1]]), int(hi_y[rows[-1]])
 
     def remap(self, mapping: Tensor) -> Tensor:
         return cv2.remap(self.src.image, mapping, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
     def remap_layer(self, mapping: Tensor) -> Tensor:
+        box, (xy,) = mapping.box, mapping.values
+        if xy.size == 0:
+            return WarpBox(box, ())
         # the map in OpenCV's own fixed point first (what remap does inside anyway, faster)
-        fixed, frac = cv2.convertMaps(mapping, None, cv2.CV_16SC2)
+        fixed, frac = cv2.convertMaps(xy, None, cv2.CV_16SC2)
         layer = self.src.layer
         if layer.shape[2] <= 4:
-            return cv2.remap(layer, fixed, frac, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            return WarpBox(box, (cv2.remap(layer, fixed, frac, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE),))
         # an RGBA portrait's layer has 5 channels, which cv2.remap takes 4× as long for as 4
         # (6.6 against 1.6 ms at 1024²): the colour and the transparency apart, as a pair
         if self._layer_parts is None:
             self._layer_parts = (np.ascontiguousarray(layer[..., :4]), np.ascontiguousarray(layer[..., 4]))
-        return tuple(cv2.remap(part, fixed, frac, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-                     for part in self._layer_parts)
+        return WarpBox(box, tuple(cv2.remap(part, fixed, frac, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                                  for part in self._layer_parts))
 
     def over_plate(self, layer: Tensor) -> Tensor:
         c = self.src.plate.shape[2]
+        x0, y0, x1, y1 = self.src.roi
         if self._plate is None:  # the plate over the region (RGB: and its transparency's slot, zero)
-            x0, y0, x1, y1 = self.src.roi
             crop = self.src.plate[y0:y1, x0:x1]
             self._plate = np.ascontiguousarray(crop if c == 4 else np.dstack([crop, np.zeros(crop.shape[:2], np.uint8)]))
-        if isinstance(layer, tuple):  # RGBA: (colour, transparency) from remap_layer
-            colour, clear = layer
+        # the output frame, whose region is the portrait outside the box; overlays then draw
+        # on the region in place and assemble hands the frame back without another copy
+        out = self.src.image.copy()
+        region = out[y0:y1, x0:x1]
+        self._frame = (out, region)
+        if not layer.values:
+            return region
+        bx0, by0, bx1, by1 = layer.box
+        plate = self._plate[by0:by1, bx0:bx1]
+        if len(layer.values) == 2:  # RGBA: (colour, transparency) from remap_layer
+            colour, clear = layer.values
             # uint8 × uint8 / 255 rounded (never a tie), then a saturating add: exactly the
             # graph's floor(x/255 + ½) and min(·, 255)
-            return cv2.add(colour, cv2.multiply(self._plate, cv2.merge([clear] * 4), scale=1.0 / 255.0))
-        clear = cv2.extractChannel(layer, c)
+            region[by0:by1, bx0:bx1] = cv2.add(colour, cv2.multiply(plate, cv2.merge([clear] * 4), scale=1.0 / 255.0))
+            return region
+        (sampled,) = layer.values
+        clear = cv2.extractChannel(sampled, c)
         # (cvtColor's fixed-size copies are faster than merge and slicing)
         clear = cv2.cvtColor(clear, cv2.COLOR_GRAY2RGBA)
         # the same rounding; the transparency's slot adds 0 × t and is dropped
-        out = cv2.add(layer, cv2.multiply(self._plate, clear, scale=1.0 / 255.0))
-        return cv2.cvtColor(out, cv2.COLOR_RGBA2RGB)
+        mixed = cv2.add(sampled, cv2.multiply(plate, clear, scale=1.0 / 255.0))
+        region[by0:by1, bx0:bx1] = cv2.cvtColor(mixed, cv2.COLOR_RGBA2RGB)
+        return region
 
     def source_at(self, win: Window, x: Tensor, y: Tensor) -> Tensor:
         shape = self._shape(win)
         if 0 in shape:
             return np.zeros((*shape[:2], 3), F32)
-        mapping = np.dstack([np.broadcast_to(x, shape)[..., 0], np.broadcast_to(y, shape)[..., 0]]).astype(F32)
+        mapping = _xy(x, y, shape[0], shape[1])
         out = cv2.remap(self.src.image, mapping, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         return out[..., :3].astype(F32)
 
@@ -210,7 +275,7 @@ class NumpyOps(OperatorMaths, Ops):
         shape = self._shape(win)
         if 0 in shape:
             return np.zeros((*shape[:2], 3), F32), np.zeros(shape, F32)
-        mapping = np.dstack([np.broadcast_to(x, shape)[..., 0], np.broadcast_to(y, shape)[..., 0]]).astype(F32)
+        mapping = _xy(x, y, shape[0], shape[1])
         out = cv2.remap(image, mapping, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         return out[..., :3].astype(F32), out[..., 3:4].astype(F32) * self.f(1.0 / 255.0)
 
@@ -252,8 +317,7 @@ class NumpyOps(OperatorMaths, Ops):
         h, w, _ = self._shape(win)
         if h == 0 or w == 0:
             return np.zeros((h, w, 1), F32)
-        mapping = np.dstack([np.broadcast_to(x, (h, w, 1))[..., 0], np.broadcast_to(y, (h, w, 1))[..., 0]])
-        out = cv2.remap(np.asarray(texture, F32), mapping.astype(F32), None, cv2.INTER_LINEAR,
+        out = cv2.remap(np.asarray(texture, F32), _xy(x, y, h, w), None, cv2.INTER_LINEAR,
                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         return out.reshape(h, w, 1)
 
@@ -264,6 +328,9 @@ class NumpyOps(OperatorMaths, Ops):
         return canvas
 
     def assemble(self, region: Tensor) -> Tensor:
+        made, self._frame = self._frame, None
+        if made is not None and made[1] is region:  # over_plate's frame, drawn on in place
+            return made[0]
         x0, y0, x1, y1 = self.src.roi
         out = self.src.image.copy()
         out[y0:y1, x0:x1] = region
@@ -281,12 +348,12 @@ class NumpyOps(OperatorMaths, Ops):
         return Window(xs, ys, crop=(bx0 - x0, by0 - y0, bx1 - x0, by1 - y0))
 
     def window_max(self, win: Window, x: Tensor, fill: float) -> Tensor:
-        x = np.broadcast_to(x, self._shape(win))
-        return x.max() if x.size else self.f(fill)
+        h, w, _ = self._shape(win)  # (a map smaller than the window broadcasts: the same values)
+        return np.max(x) if h and w else self.f(fill)
 
     def window_min(self, win: Window, x: Tensor, fill: float) -> Tensor:
-        x = np.broadcast_to(x, self._shape(win))
-        return x.min() if x.size else self.f(fill)
+        h, w, _ = self._shape(win)
+        return np.min(x) if h and w else self.f(fill)
 
     @staticmethod
     def _shape(win: Window) -> tuple[int, int, int]:
@@ -300,7 +367,7 @@ class NumpyOps(OperatorMaths, Ops):
         if cx1 <= cx0 or cy1 <= cy0 or np.max(cover) <= 0:
             return canvas  # nothing to draw: the canvas stays exactly as it is
         patch = canvas[cy0:cy1, cx0:cx1, :3]
-        a = np.broadcast_to(cover, (cy1 - cy0, cx1 - cx0, 1))
+        a = cover  # h×w×1, or what broadcasts to it
         one = self.f(1.0)
         mixed = patch.astype(F32) * (one - a) + colour * a + self.f(0.5)
         # whole values in 0…255 after the clip: the cast truncates, which is the floor
