@@ -175,7 +175,7 @@ def test_the_warp_inverts_a_field_that_stretches_the_lips_apart() -> None:
 
     gx, gy = np.meshgrid(np.arange(40) * 3.0, np.arange(30) * 3.0)
     grid = np.stack([gx, gy], -1).astype(np.float32)
-    src = SimpleNamespace(grid=grid, grid_shape=grid.shape[:2], max_shift=200.0)
+    src = SimpleNamespace(grid=grid, grid_shape=grid.shape[:2], max_shift=200.0, consts={})
     k = WarpLayer().prepare(src)  # type: ignore[arg-type]
     # y moves by 1.5·(y − 40.5) between y = 30 and 51 (grid rows: bilinear sampling is exact),
     # and rigidly beyond: a band opened 2.5-fold

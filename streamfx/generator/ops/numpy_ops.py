@@ -334,6 +334,7 @@ class NumpyOps(OperatorMaths, Ops):
         made, self._frame = self._frame, None
         if made is not None and made[1] is region:  # over_plate's frame, drawn on in place
             return made[0]
+        # any other region (or a frame another render's over_plate replaced): copied in
         x0, y0, x1, y1 = self.src.roi
         out = self.src.image.copy()
         out[y0:y1, x0:x1] = region
