@@ -154,6 +154,38 @@ def test_a_raised_brow_or_a_moving_nose_tip_leaves_the_hair_where_it_is(
     assert np.abs(_field(src, target)[hair]).max() < 0.05, np.abs(_field(src, target)[hair]).max()
 
 
+def test_a_chin_moved_far_towards_the_body_compresses_the_neck_without_folding_it(
+        portrait: np.ndarray, portrait_landmarks: np.ndarray, person: np.ndarray) -> None:
+    """A head moved down (a performer leaning in and down; lp_s7 × lp_d12 #164–172) over a short
+    fade below the chin folded the neck over: the warp drew the chin's underside as a ragged,
+    smeared patch. The fade lengthens with the chin's move (up to 1.8 × the bound), so the
+    neck is compressed, never folded; a small move keeps the body exactly still."""
+    from streamfx.generator.constants import MAX_SHIFT, MOTION_BOUND
+    from streamfx.generator.geometry import HeadFrame
+
+    lm = portrait_landmarks
+    io = L.interocular(lm)
+    src = prepare_source(portrait, lm, None, GeneratorSettings(), person)
+    gh, gw = src.grid.shape[:2]
+    f = HeadFrame.of(lm)
+    u, v = f.coords(src.grid.reshape(-1, 2))
+    neck = ((v > f.down_h) & (np.abs(u) < f.half_w)).reshape(gh, gw)
+    assert neck[1:].sum() > 20
+    y = src.grid[..., 1]
+    for down in (0.4, 0.7, 1.0, MOTION_BOUND * MAX_SHIFT - 0.01):
+        target, _ = _head_moved(lm, 1.0, 0.0, (0.0, down * io))
+        dy = _field(src, target).reshape(gh, gw, 2)[..., 1]
+        # the moved rows' spacing over the source's, down each column: > 0 is unfolded
+        spacing = np.diff(y + dy, axis=0) / np.diff(y, axis=0)
+        least = float(spacing[neck[1:]].min())
+        assert least > 0.05, (down, least)
+    # a small move (below NECK_EASE's start) keeps the resting fade: the body below it is still
+    target, _ = _head_moved(lm, 1.0, 0.0, (0.0, 0.2 * io))
+    body = (v > 1.75 * f.down_h) & (np.abs(u) < f.half_w)
+    assert body.sum() > 10
+    assert np.abs(_field(src, target)[body]).max() == 0
+
+
 def _turned(lm: np.ndarray, yaw_deg: float, behind: float) -> np.ndarray:
     """The face turned (yaw, about a vertical axis ``behind`` × inter-ocular distance behind the
     rigid landmarks; mediapipe's z grows away from the camera) and projected orthographically."""

@@ -45,28 +45,30 @@ CUT_MARGIN = 0.1
 # Bounds, in grey levels of the blurred ring around the face oval (tests/picture.Surround),
 # measured on both portraits with the gate and with it open (TrackGate.check passing every
 # tracked face: `scripts/mutants.py --only open-gate`). The head is one layer over a filled-in
-# plate: the ring sees a whole head move where it used to see a fade, so the same ease changes
-# it ~1.5× more than before the head layer (1.6 and 1.4 then).
+# plate, and the fade below its chin lengthens with the chin's move (the neck never folds):
+# the ring sees a whole head, and a little of the neck and shoulders, move where it used to
+# see a fade, so the same ease changes it ~2× more than before the head layer (1.6 and 1.4
+# then) — smoothly, frame by frame, not in a step.
 #
 #                                   astronaut  gate / open     lp_s1  gate / open
-#   held, against the first cut frame        0.07 / 5.5              0.05 / 6.6
-#   largest step while cut or gone           2.3  / 3.9              2.7  / 4.2
-#   largest step as the face returns         1.7  / 8.7              2.4  / 11.6
-#   settled, against the nearest before      2.8  / 2.8              2.0  / 2.0
+#   held, against the first cut frame        0.19 / 5.9              0.08 / 8.2
+#   largest step while cut or gone           3.3  / 10.5             3.6  / 9.4
+#   largest step as the face returns         1.8  / 14.1             2.4  / 15.0
+#   settled, against the nearest before      3.1  / 3.1              2.7  / 2.7
 #
 HELD_CHANGE = 1.0
-"""While the pose is held the picture is frozen: codec noise only (< 0.1). Cut faces reaching
-the portrait keep dragging the head, and the mouth and eyes out of the face (5.5 and more)."""
-LOST_STEP = 3.3
+"""While the pose is held the picture is frozen: codec noise only (< 0.2). Cut faces reaching
+the portrait keep dragging the head, and the mouth and eyes out of the face (5.9 and more)."""
+LOST_STEP = 5.0
 """While the face is cut or gone, no frame changes the ring more than the ease towards the
-idle pose does (2.7 at its fastest); each cut face that reaches the portrait is a new torn
-pose (3.9 and more). 3.3 lies a factor 1.2 from both."""
+idle pose does (3.6 at its fastest); each cut face that reaches the portrait is a new torn
+pose (9.4 and more). 5.0 lies a factor 1.4 from the one and 1.9 from the other."""
 RETURN_STEP = 4.5
 """As the face slides back in, the blend-in and the slide itself move the head (2.4 at most);
-cut faces snapping the head between made-up poses change it by 8.7 and more. 4.5 lies a
-factor ~1.9 from both."""
+cut faces snapping the head between made-up poses change it by 14 and more. 4.5 lies a
+factor ~1.9 from the one and 3 from the other."""
 SETTLED_CHANGE = 4.0
-"""Once back, the ring looks as it did before the face left (2.0 and 2.8: the driver's pose
+"""Once back, the ring looks as it did before the face left (2.7 and 3.1: the driver's pose
 differs a little). The gate does not change this one; it catches a head that never comes
 back: the pose held while the face is gone differs by 9 and more."""
 

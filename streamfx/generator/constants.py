@@ -39,6 +39,18 @@ FACE_MASK_SHAPE = (1.35, 1.35, 1.2, 0.4)
 HAIR_CHIN = (0.7, 1.05)
 """The head's motion beyond the face fades out between these depths below the oval's centre,
 × its lower extent (geometry.head_weight): the neck bridges head and still body."""
+NECK_FOLD_FREE = 1.8
+"""At its longest, the fade below the chin is this × the furthest a landmark may move
+(``MOTION_BOUND × MAX_SHIFT``): a smoothstep over a length F has a slope of at most 1.5 / F, so
+a chin moved T towards the body compresses the neck to 1 − 1.5·T / F of its height — at the
+bound to a sixth, never folded over (a fold drew the chin's underside as a ragged, smeared
+patch on the neck)."""
+NECK_LONGEST = NECK_FOLD_FREE * MOTION_BOUND * MAX_SHIFT
+"""That longest fade below the chin, × the inter-ocular distance (geometry.head_weight's ``neck``)."""
+NECK_EASE = (0.25, 0.8)
+"""The fade below the chin lengthens from the resting one to the longest as the chin moves
+from the first to the second of these distances from its place, × the inter-ocular distance:
+small moves keep the body still, large ones let the neck and shoulders follow a little."""
 
 # ---- the head layer and the background plate (head.py, layers/motion.py, layers/warp.py) ---
 HEAD_REACH = (2.2, 3.0)

@@ -120,7 +120,7 @@ def falloff_mask(lm: np.ndarray, pts: np.ndarray, sx: float = HEAD_MASK_SHAPE[0]
     return (1.0 - smoothstep(1.0, 1.0 + falloff, r)).astype(np.float32)
 
 
-def head_weight(lm: np.ndarray, pts: np.ndarray) -> np.ndarray:
+def head_weight(lm: np.ndarray, pts: np.ndarray, neck: float = 0.0) -> np.ndarray:
     """How much of the head's motion points follow: 1 over the head and everything near it above
     the chin (face, hair, ears and the background around them), fading out down the neck
     (the head ellipse of :func:`falloff_mask`) to exactly 0 over the body and shoulders.
@@ -129,13 +129,27 @@ def head_weight(lm: np.ndarray, pts: np.ndarray) -> np.ndarray:
     that show — the background comes from the plate, unmoved (:mod:`streamfx.generator.head`).
     Beside and above the face it reaches as far as big hair (``HEAD_REACH``), but only above
     the chin (``HAIR_CHIN``): the shoulders stay put.
+
+    ``neck`` (× the inter-ocular distance; 0: the resting fade) is how long the fade below the
+    chin is at least — straight below the face, and for hair beside the neck — so that a chin
+    moved that far towards the body over 1.5 (``NECK_FOLD_FREE``) compresses the neck without
+    folding it. With ``neck`` 0 this is the head ellipse's own falloff exactly.
     """
     f = HeadFrame.of(lm)
     u, v = f.coords(pts)
-    above_chin = 1.0 - smoothstep(HAIR_CHIN[0] * f.down_h, HAIR_CHIN[1] * f.down_h, v)
+    length = neck * L.interocular(lm)
+    chin_end = max(HAIR_CHIN[1] * f.down_h, HAIR_CHIN[0] * f.down_h + length)
+    above_chin = 1.0 - smoothstep(HAIR_CHIN[0] * f.down_h, chin_end, v)
     r = np.sqrt((u / f.half_w) ** 2 + (np.minimum(v, 0.0) / f.up_h) ** 2)
     near = 1.0 - smoothstep(*HEAD_REACH, r)
-    return np.maximum(falloff_mask(lm, pts), above_chin * near).astype(np.float32)
+    sx, s_up, s_down, fall = HEAD_MASK_SHAPE
+    vv = np.where(v < 0, v / (f.up_h * s_up), v / (f.down_h * s_down))
+    rr = np.sqrt((u / (f.half_w * sx)) ** 2 + vv**2)
+    # the falloff's width (in the ellipse's radius) widens from beside the face to straight below it
+    below = np.clip(vv / np.maximum(rr, 1e-6), 0.0, 1.0) ** 2
+    width = fall + below * max(length / (f.down_h * s_down) - fall, 0.0)
+    head = 1.0 - smoothstep(1.0, 1.0 + width, rr)
+    return np.maximum(head, above_chin * near).astype(np.float32)
 
 
 def feature_frame(lm: np.ndarray, corners: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:

@@ -37,6 +37,7 @@ from streamfx.generator.constants import (
     FACE_LAYER_SHAPE,
     LAYER_EDGE,
     LAYER_GROW,
+    NECK_LONGEST,
     PLATE_RADIUS,
     PLATE_REACH,
     PLATE_SCALE,
@@ -136,7 +137,8 @@ def head_layer(image: np.ndarray, lm: np.ndarray, person: np.ndarray | None) -> 
     io = L.interocular(lm)
     pts = pixel_points(h, w)
     cover = coverage(lm, (h, w), person, pts)
-    moves = head_weight(lm, pts).reshape(h, w) > 0
+    # (with the neck's longest fade: what a large move lets follow is behind the plate too)
+    moves = head_weight(lm, pts, NECK_LONGEST).reshape(h, w) > 0
     moving = (cover > 0) & moves
     # the fill takes its colours from the background beyond the matte's feather: not from hair,
     # and not from the body either (behind a neck is the wall, not the sweater below it)

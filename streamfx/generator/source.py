@@ -14,7 +14,13 @@ import numpy as np
 from streamfx import landmarks as L
 from streamfx.errors import InputError
 from streamfx.generator.basics import SourceBasics
-from streamfx.generator.constants import GRID_CELLS, MAX_SHIFT, MOTION_BOUND, ROI_MARGIN
+from streamfx.generator.constants import (
+    GRID_CELLS,
+    MAX_SHIFT,
+    MOTION_BOUND,
+    NECK_LONGEST,
+    ROI_MARGIN,
+)
 from streamfx.generator.geometry import bounded_motion, head_weight
 from streamfx.generator.head import head_layer, pixel_points
 from streamfx.generator.settings import GeneratorSettings
@@ -55,7 +61,7 @@ def prepare_source(image: np.ndarray, landmarks: np.ndarray, alpha: np.ndarray |
     coarse_pts = pixel_points(h, w, ROI_MARGIN)
     moving = coarse_pts[head.moving[::ROI_MARGIN, ::ROI_MARGIN].ravel()]
     if len(moving) == 0:  # nothing of the layer moves: the head zone itself
-        moving = coarse_pts[head_weight(lm, coarse_pts) > 0]
+        moving = coarse_pts[head_weight(lm, coarse_pts, NECK_LONGEST) > 0]
     x0, y0 = np.maximum(moving.min(axis=0) - max_shift - ROI_MARGIN, 0).astype(int)
     x1, y1 = (np.minimum(moving.max(axis=0) + max_shift + ROI_MARGIN, [w, h])).astype(int)
     rw, rh = int(x1 - x0), int(y1 - y0)

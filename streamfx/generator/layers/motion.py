@@ -13,7 +13,9 @@ its face, not its outline), folded into three matrices, ``face_field``, ``head_f
 float32, and any engine's summation order, would amplify).
 
 Per frame: three matmuls of the landmarks' displacements and depth changes (over the grid
-points that move at all), and a clamp to ``max_shift``.
+points that move at all), their masks, and a clamp to ``max_shift``. The masks blend from the
+resting fade below the chin to a longer one as the chin moves away from its place
+(``NECK_EASE``): over the short fade a chin moved far towards the body folded the neck over.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from streamfx.generator.basics import SourceBasics
 from streamfx.generator.constants import (
     FACE_MASK_SHAPE,
     HEAD_DEPTH,
+    NECK_EASE,
+    NECK_LONGEST,
     NORM_EPSILON,
     TPS_REGULARISATION,
 )
@@ -41,21 +45,26 @@ class MotionConsts:
     rigid_idx: np.ndarray  # R
     control: np.ndarray  # K×2 the source's control points
     rigid_source: np.ndarray  # R×2
-    face_field: np.ndarray  # M×K: control displacements → masked TPS displacement, moving grid points
-    head_field: np.ndarray  # 2M×2R: rigid displacements → masked head-similarity field
+    face_field: np.ndarray  # M×K: control displacements → the TPS displacement, moving grid points
+    head_field: np.ndarray  # 2M×2R: rigid displacements → the head-similarity field
     turn_idx: np.ndarray  # T landmark indices a turn is read from (their depths)
     turn_depth: np.ndarray  # T×1 the source's depths there
     turn_field: np.ndarray  # 2M×T: depth changes → a turn's parallax on the head layer
+    face_w: np.ndarray  # 2×M×1: the TPS's mask at rest, and how much more of it the longest neck fade adds
+    head_w: np.ndarray  # 2×2M×1: the same for the head's motion (similarity and parallax)
+    chin: np.ndarray  # 1×2: the source's chin (the neck's fade lengthens as it moves away)
+    chin_ease: tuple[float, float]  # the chin's distance from it where the lengthening starts and ends, pixels
     rows: np.ndarray  # M: the grid points that move at all (the warp inverts the field there alone)
     moving: np.ndarray  # G: each grid point's row among the M moving ones (0 for a still one)
     still: np.ndarray  # 1×G×1 float32: 0 where a grid point never moves (both masks zero), else 1
     max_shift: float
 
 
-def motion_fields(src: SourceBasics) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(face_field, head_field, turn_field) of a source: the TPS, the head similarity and a
-    turn's parallax, solved, evaluated on the grid, masked and folded into one float32 matrix
-    each (computed in float64)."""
+def motion_fields(src: SourceBasics) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(face_field, head_field, turn_field, face_w, head_w) of a source: the TPS, the head
+    similarity and a turn's parallax, solved, evaluated on the grid and folded into one float32
+    matrix each (computed in float64), and their masks (2×G×1 and 2×2G×1: at rest, and what the
+    longest neck fade adds)."""
     lm = src.landmarks
     io = L.interocular(lm)
     # TPS on normalised coordinates so the regulariser means the same at any resolution
@@ -74,15 +83,19 @@ def motion_fields(src: SourceBasics) -> tuple[np.ndarray, np.ndarray, np.ndarray
     # the head layer moves as one piece over the still background plate: the head's motion is
     # full over the whole head zone (the layer's matte decides what of it shows) and fades
     # out only down the neck, to the still body
-    mask = head_weight(lm, flat)
+    # — at rest, and with the longest fade below the chin (the motion layer blends between them
+    # as the chin moves away from its place: NECK_EASE)
+    masks = (head_weight(lm, flat), head_weight(lm, flat, NECK_LONGEST))
     # inside the face the landmarks are the truth; beyond it (hair, ears, neck) only the
     # head's rigid motion is, since extrapolating expressions there makes hair swim
-    face_mask = np.minimum(falloff_mask(lm, flat, *FACE_MASK_SHAPE), mask)
+    face_masks = [np.minimum(falloff_mask(lm, flat, *FACE_MASK_SHAPE), m) for m in masks]
+    head_ws = [m - fm for m, fm in zip(masks, face_masks, strict=True)]
+    face_w = np.stack([face_masks[0], face_masks[1] - face_masks[0]])[..., None].astype(np.float32)
+    head_w = np.stack([np.repeat(w, 2) for w in (head_ws[0], head_ws[1] - head_ws[0])])[..., None].astype(np.float32)
     rigid_inverse = np.linalg.pinv(similarity_rows((lm[L.SKULL, :2] - c0) / io))
-    face_field = (face_mask[:, None] * (basis @ tps_inverse)).astype(np.float32)
-    head_w = np.repeat(mask - face_mask, 2)[:, None]
+    face_field = (basis @ tps_inverse).astype(np.float32)
     similarity = similarity_rows(gn) @ rigid_inverse  # 2G×2R: skull displacements → the head's motion
-    head_field = (head_w * similarity).astype(np.float32)
+    head_field = similarity.astype(np.float32)
     # A turn (yaw, pitch) moves each landmark in 2D by its depth: the skull's similarity reads
     # that as a slide (and, as the nose's bridge lies in front of the eyes' corners, a little
     # roll), and hair and the head's outline would swing out with the face — though the outline
@@ -101,8 +114,8 @@ def motion_fields(src: SourceBasics) -> tuple[np.ndarray, np.ndarray, np.ndarray
     skull_z = lm[L.SKULL, 2].astype(np.float64)
     parallax = (np.repeat(skull_z - skull_z.mean(), 2)[:, None] * np.tile(turn, (len(skull_z), 1)))  # 2R×T
     behind = HEAD_DEPTH * io * np.tile(turn, (len(gn), 1))  # 2G×T
-    turn_field = (head_w * (behind - similarity @ parallax)).astype(np.float32)
-    return face_field, head_field, turn_field
+    turn_field = (behind - similarity @ parallax).astype(np.float32)
+    return face_field, head_field, turn_field, face_w, head_w
 
 
 class MotionLayer(Layer):
@@ -112,11 +125,11 @@ class MotionLayer(Layer):
     settings = ("grid_step",)
 
     def prepare(self, src: SourceBasics) -> MotionConsts:
-        face_field, head_field, turn_field = motion_fields(src)
+        face_field, head_field, turn_field, face_w, head_w = motion_fields(src)
         lm = src.landmarks
         # most of the grid (background, body) never moves: the products run over the rows that
         # do, and a gather spreads them back (a third of the work on a head-and-shoulders photo)
-        moves = (face_field != 0).any(axis=1) | (head_field != 0).reshape(len(face_field), -1).any(axis=1)
+        moves = (face_w.sum(axis=0)[:, 0] != 0) | (head_w.sum(axis=0)[:, 0].reshape(-1, 2) != 0).any(axis=1)
         rows = np.flatnonzero(moves)
         if len(rows) == 0:
             rows = np.zeros(1, np.int64)
@@ -129,6 +142,9 @@ class MotionLayer(Layer):
             face_field=np.ascontiguousarray(face_field[rows]), head_field=np.ascontiguousarray(head_field[head_rows]),
             turn_idx=np.asarray(L.RIGID, np.int64), turn_depth=lm[L.RIGID, 2:3].astype(np.float32),
             turn_field=np.ascontiguousarray(turn_field[head_rows]),
+            face_w=np.ascontiguousarray(face_w[:, rows]), head_w=np.ascontiguousarray(head_w[:, head_rows]),
+            chin=lm[L.CHIN_TIP:L.CHIN_TIP + 1, :2].astype(np.float32),
+            chin_ease=(NECK_EASE[0] * L.interocular(lm), NECK_EASE[1] * L.interocular(lm)),
             rows=rows, moving=where, still=moves.astype(np.float32).reshape(1, -1, 1), max_shift=src.max_shift)
 
     def apply(self, ops: Ops, k: MotionConsts, frame: Frame) -> None:
@@ -136,14 +152,22 @@ class MotionLayer(Layer):
         n_moving, n_rigid = len(k.face_field), len(k.rigid_idx)
         ctrl = ops.gather(t, ops.const(k.control_idx), axis=1)
         d_ctrl = ops.sub(ctrl, ops.const(k.control, "control"))
-        nonrigid = ops.matmul(ops.const(k.face_field, "face_field"), d_ctrl)  # B×M×2
+        # how far the fade below the chin has lengthened (0: at rest … 1: the longest): a chin
+        # moved far towards the body would fold the neck over a short fade
+        d_chin = ops.sub(ops.gather(t, ops.const(np.array([L.CHIN_TIP], np.int64)), axis=1), ops.const(k.chin, "chin"))
+        chin_moved = ops.sqrt(ops.reduce_sum(ops.mul(d_chin, d_chin), (2,)))  # B×1×1
+        lo, hi = k.chin_ease
+        longer = ops.clip01(ops.mul(ops.sub(chin_moved, ops.f(lo)), ops.f(1.0 / max(hi - lo, 1e-6))))
+        face_w = ops.add(ops.const(k.face_w[0:1], "face_w_rest"), ops.mul(longer, ops.const(k.face_w[1:2], "face_w_more")))
+        head_w = ops.add(ops.const(k.head_w[0:1], "head_w_rest"), ops.mul(longer, ops.const(k.head_w[1:2], "head_w_more")))
+        nonrigid = ops.mul(face_w, ops.matmul(ops.const(k.face_field, "face_field"), d_ctrl))  # B×M×2
         rig = ops.gather(t, ops.const(k.rigid_idx), axis=1)
         d_rig = ops.sub(rig, ops.const(k.rigid_source, "rigid_source"))
         d_rig = ops.reshape(d_rig, (0, 2 * n_rigid, 1))
         rigid = ops.matmul(ops.const(k.head_field, "head_field"), d_rig)  # B×2M×1
         d_depth = ops.sub(ops.gather(frame.depth, ops.const(k.turn_idx), axis=1), ops.const(k.turn_depth, "turn_depth"))
         rigid = ops.add(rigid, ops.matmul(ops.const(k.turn_field, "turn_field"), d_depth))  # a turn's parallax
-        rigid = ops.reshape(rigid, (0, n_moving, 2))
+        rigid = ops.reshape(ops.mul(head_w, rigid), (0, n_moving, 2))
         disp = ops.add(nonrigid, rigid)
         # clamp to the margin the region of interest was grown by
         norm = ops.sqrt(ops.reduce_sum(ops.mul(disp, disp), (2,)))
