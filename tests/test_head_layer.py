@@ -257,6 +257,35 @@ def test_a_thing_the_segmenter_marks_beside_the_head_stays_put(
     assert np.array_equal(out[core], portrait[core])
 
 
+def test_a_faint_stretch_of_matte_apart_from_the_head_stays_put(
+        portrait: np.ndarray, portrait_landmarks: np.ndarray, person: np.ndarray) -> None:
+    """The segmenter half-believes some background (values that never reach 128): on
+    two_faces.jpg × lp_d12 the grass beside the other portrait was taken into the head layer and
+    filled in, a blurred strip by the picture's edge. Faint values count only as the fringe of
+    the matte's confident part; the hair's own fringe stays in the layer."""
+    lm = portrait_landmarks
+    io = L.interocular(lm)
+    h, w = portrait.shape[:2]
+    f = lm[L.FACE_OVAL, :2]
+    x = int(min(w - 12, f[:, 0].max() + 1.6 * io))  # beside the face, within the head's reach
+    y = int(np.median(f[:, 1]))
+    faint = np.zeros((h, w), bool)
+    faint[y - 25:y + 25, x - 10:x + 10] = True
+    assert not (cv2.dilate(person, np.ones((9, 9), np.uint8))[faint] > 0).any(), "the stretch must stand apart"
+    marked = np.where(faint, 100, person).astype(np.uint8)
+    assert (coverage(lm, (h, w), marked)[faint] == 0).all()
+    src = prepare_source(portrait, lm, None, GeneratorSettings(), marked)
+    assert np.array_equal(src.plate[faint][:, :3], portrait[faint])  # not filled in
+    # the soft edge of the head's own confident matte (hair's fringe, the segmenter's ramp a few
+    # pixels wide) is still the head's
+    _, labels = cv2.connectedComponents((person > 127).astype(np.uint8), connectivity=8)
+    cx, cy = (int(v) for v in f.mean(axis=0))
+    head = (labels == labels[cy, cx]).astype(np.uint8)
+    ramp = (person > 0) & (person <= 127) & (cv2.dilate(head, np.ones((7, 7), np.uint8)) > 0)
+    assert ramp.sum() > 100
+    assert (coverage(lm, (h, w), person)[ramp] > 0).all()
+
+
 def test_the_plate_behind_the_head_continues_the_background_not_the_body(portrait_landmarks: np.ndarray) -> None:
     """The fill behind the head is background: not the sweater below the neck (the inpainting
     takes no colours from the person), and no seam where the inpainting's fronts meet (a wall lit

@@ -64,6 +64,10 @@ LAYER_GROW = 0.04
 """The person matte is grown by this much (× the inter-ocular distance) before it cuts the head
 layer out: a segmenter's matte sits tight inside hair's fine fringe, and a fringe left out stays
 behind in the plate as a dark arc where the head was."""
+MATTE_EDGE = 0.1
+"""A person matte's soft values (≤ 127) count as the head's out to this far from its confident
+part (× the inter-ocular distance): hair's fine fringe; fainter stretches further off are the
+segmenter half-believing background, not this head (head.attached)."""
 LAYER_EDGE = 0.02
 """Blur σ of the person matte that cuts the head layer out, × the inter-ocular distance."""
 HEAD_DEPTH = 1.2

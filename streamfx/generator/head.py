@@ -37,6 +37,7 @@ from streamfx.generator.constants import (
     FACE_LAYER_SHAPE,
     LAYER_EDGE,
     LAYER_GROW,
+    MATTE_EDGE,
     NECK_LONGEST,
     PLATE_RADIUS,
     PLATE_REACH,
@@ -76,7 +77,7 @@ def coverage(lm: np.ndarray, shape: tuple[int, int], person: np.ndarray | None,
         cover = falloff_mask(lm, pts).reshape(h, w)
     else:
         face = falloff_mask(lm, pts, *FACE_LAYER_SHAPE).reshape(h, w)
-        own = attached(person, face > 0.5)
+        own = attached(person, face > 0.5, MATTE_EDGE * L.interocular(lm))
         grow = 2 * int(round(LAYER_GROW * L.interocular(lm))) + 1
         if grow > 1:
             own = cv2.dilate(own, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow)))
@@ -85,19 +86,21 @@ def coverage(lm: np.ndarray, shape: tuple[int, int], person: np.ndarray | None,
     return np.round(np.clip(cover, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def attached(person: np.ndarray, face: np.ndarray) -> np.ndarray:
-    """The person matte (H×W uint8) without the parts that do not touch ``face`` (H×W bool):
-    a segmenter also marks things beside the head (a bottle on a shelf, a second person);
-    they are not this head and must neither move with it nor be filled in behind it."""
+def attached(person: np.ndarray, face: np.ndarray, reach: float) -> np.ndarray:
+    """The person matte (H×W uint8) without what does not belong to ``face`` (H×W bool): the
+    parts (> 127) that touch it, with their soft edge out to ``reach`` pixels, and nothing else.
+
+    A segmenter also marks things beside the head (a bottle on a shelf, a second person), and
+    half-believes stretches of background (values that never reach 128: a waterfall's spray,
+    grass beside a second portrait); they are not this head and must neither move with it nor
+    be filled in behind it."""
     count, labels = cv2.connectedComponents((person > 127).astype(np.uint8), connectivity=8)
-    if count <= 2:
-        return person
     keep = np.zeros(count, bool)
     keep[np.unique(labels[face])] = True
     keep[0] = False
-    # a dropped part goes with its soft edge (values ≤ 127, a few pixels wide), but no kept part
-    dropped = cv2.dilate((~keep[labels] & (labels > 0)).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
-    return np.where(dropped & ~keep[labels], 0, person).astype(person.dtype)
+    k = 2 * int(round(reach)) + 1
+    near = cv2.dilate(keep[labels].astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
+    return np.where(near, person, 0).astype(person.dtype)
 
 
 def background_plate(image: np.ndarray, hole: np.ndarray, fill: np.ndarray, io: float) -> np.ndarray:
