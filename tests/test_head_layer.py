@@ -229,6 +229,19 @@ def test_a_turn_swings_the_face_not_the_heads_outline(
     assert abs(dx.max() - 0.3 * L.interocular(lm)) < 0.05 and dx.min() >= 0, (dx.min(), dx.max())
 
 
+def _beside_head(lm: np.ndarray, person: np.ndarray) -> np.ndarray:
+    """H×W bool: a 20×50 px patch beside the face, within the head's reach, apart from the
+    person matte."""
+    h, w = person.shape
+    f = lm[L.FACE_OVAL, :2]
+    x = int(min(w - 12, f[:, 0].max() + 1.6 * L.interocular(lm)))
+    y = int(np.median(f[:, 1]))
+    patch = np.zeros((h, w), bool)
+    patch[y - 25:y + 25, x - 10:x + 10] = True
+    assert not (cv2.dilate(person, np.ones((9, 9), np.uint8))[patch] > 0).any(), "the patch must stand apart"
+    return patch
+
+
 def test_a_thing_the_segmenter_marks_beside_the_head_stays_put(
         portrait: np.ndarray, portrait_landmarks: np.ndarray, person: np.ndarray) -> None:
     """A person matte also marks things beside the head (a bottle on a shelf, a second person):
@@ -236,13 +249,8 @@ def test_a_thing_the_segmenter_marks_beside_the_head_stays_put(
     lm = portrait_landmarks
     io = L.interocular(lm)
     h, w = portrait.shape[:2]
-    f = lm[L.FACE_OVAL, :2]
-    x = int(min(w - 12, f[:, 0].max() + 1.6 * io))  # beside the face, within the head's reach
-    y = int(np.median(f[:, 1]))
-    blob = np.zeros((h, w), bool)
-    blob[y - 25:y + 25, x - 10:x + 10] = True
+    blob = _beside_head(lm, person)
     marked = np.where(blob, 255, person).astype(np.uint8)
-    assert not (cv2.dilate(person, np.ones((9, 9), np.uint8))[blob] > 0).any(), "the blob must stand apart"
     assert (coverage(lm, (h, w), marked)[blob] == 0).all()
     target, _ = _head_moved(lm, 1.1, 6.0, (0.4 * io, 0.0))
     gen = WarpGenerator(GeneratorSettings(mouth_synthesis=False, eyelids=False, gaze=False))
@@ -264,14 +272,8 @@ def test_a_faint_stretch_of_matte_apart_from_the_head_stays_put(
     filled in, a blurred strip by the picture's edge. Faint values count only as the fringe of
     the matte's confident part; the hair's own fringe stays in the layer."""
     lm = portrait_landmarks
-    io = L.interocular(lm)
     h, w = portrait.shape[:2]
-    f = lm[L.FACE_OVAL, :2]
-    x = int(min(w - 12, f[:, 0].max() + 1.6 * io))  # beside the face, within the head's reach
-    y = int(np.median(f[:, 1]))
-    faint = np.zeros((h, w), bool)
-    faint[y - 25:y + 25, x - 10:x + 10] = True
-    assert not (cv2.dilate(person, np.ones((9, 9), np.uint8))[faint] > 0).any(), "the stretch must stand apart"
+    faint = _beside_head(lm, person)
     marked = np.where(faint, 100, person).astype(np.uint8)
     assert (coverage(lm, (h, w), marked)[faint] == 0).all()
     src = prepare_source(portrait, lm, None, GeneratorSettings(), marked)
@@ -279,7 +281,7 @@ def test_a_faint_stretch_of_matte_apart_from_the_head_stays_put(
     # the soft edge of the head's own confident matte (hair's fringe, the segmenter's ramp a few
     # pixels wide) is still the head's
     _, labels = cv2.connectedComponents((person > 127).astype(np.uint8), connectivity=8)
-    cx, cy = (int(v) for v in f.mean(axis=0))
+    cx, cy = (int(v) for v in lm[L.FACE_OVAL, :2].mean(axis=0))
     head = (labels == labels[cy, cx]).astype(np.uint8)
     ramp = (person > 0) & (person <= 127) & (cv2.dilate(head, np.ones((7, 7), np.uint8)) > 0)
     assert ramp.sum() > 100
