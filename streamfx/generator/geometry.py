@@ -106,18 +106,23 @@ class HeadFrame:
 
 
 def falloff_mask(lm: np.ndarray, pts: np.ndarray, sx: float = HEAD_MASK_SHAPE[0], s_up: float = HEAD_MASK_SHAPE[1],
-                 s_down: float = HEAD_MASK_SHAPE[2], falloff: float = HEAD_MASK_SHAPE[3]) -> np.ndarray:
+                 s_down: float = HEAD_MASK_SHAPE[2], falloff: float = HEAD_MASK_SHAPE[3], below: float = 0.0) -> np.ndarray:
     """Motion weight at points: 1 over the head, 0 over background and body.
 
     An ellipse in the face's own frame, taller above the eyes (hair) than below the chin
-    (neck), with a smooth falloff so nothing tears where moving meets still.
+    (neck), with a smooth falloff so nothing tears where moving meets still. ``below`` widens
+    the falloff (in the ellipse's radius) by up to that much straight below the face, less
+    towards its sides, and not at all beside and above it.
     """
     f = HeadFrame.of(lm)
     u, v = f.coords(pts)
     # sx, s_up, s_down: how far past the face oval the motion stays full strength
     vv = np.where(v < 0, v / (f.up_h * s_up), v / (f.down_h * s_down))
     r = np.sqrt((u / (f.half_w * sx)) ** 2 + vv**2)
-    return (1.0 - smoothstep(1.0, 1.0 + falloff, r)).astype(np.float32)
+    width: float | np.ndarray = falloff
+    if below > 0:
+        width = falloff + below * np.clip(vv / np.maximum(r, 1e-6), 0.0, 1.0) ** 2
+    return (1.0 - smoothstep(1.0, 1.0 + width, r)).astype(np.float32)
 
 
 def head_weight(lm: np.ndarray, pts: np.ndarray, neck: float = 0.0) -> np.ndarray:
@@ -142,13 +147,8 @@ def head_weight(lm: np.ndarray, pts: np.ndarray, neck: float = 0.0) -> np.ndarra
     above_chin = 1.0 - smoothstep(HAIR_CHIN[0] * f.down_h, chin_end, v)
     r = np.sqrt((u / f.half_w) ** 2 + (np.minimum(v, 0.0) / f.up_h) ** 2)
     near = 1.0 - smoothstep(*HEAD_REACH, r)
-    sx, s_up, s_down, fall = HEAD_MASK_SHAPE
-    vv = np.where(v < 0, v / (f.up_h * s_up), v / (f.down_h * s_down))
-    rr = np.sqrt((u / (f.half_w * sx)) ** 2 + vv**2)
-    # the falloff's width (in the ellipse's radius) widens from beside the face to straight below it
-    below = np.clip(vv / np.maximum(rr, 1e-6), 0.0, 1.0) ** 2
-    width = fall + below * max(length / (f.down_h * s_down) - fall, 0.0)
-    head = 1.0 - smoothstep(1.0, 1.0 + width, rr)
+    s_down, fall = HEAD_MASK_SHAPE[2:]
+    head = falloff_mask(lm, pts, below=max(length / (f.down_h * s_down) - fall, 0.0))
     return np.maximum(head, above_chin * near).astype(np.float32)
 
 

@@ -52,6 +52,7 @@ class MotionConsts:
     turn_field: np.ndarray  # 2M×T: depth changes → a turn's parallax on the head layer
     face_w: np.ndarray  # 2×M×1: the TPS's mask at rest, and how much more of it the longest neck fade adds
     head_w: np.ndarray  # 2×2M×1: the same for the head's motion (similarity and parallax)
+    chin_idx: np.ndarray  # 1: the chin's landmark
     chin: np.ndarray  # 1×2: the source's chin (the neck's fade lengthens as it moves away)
     chin_ease: tuple[float, float]  # the chin's distance from it where the lengthening starts and ends, pixels
     rows: np.ndarray  # M: the grid points that move at all (the warp inverts the field there alone)
@@ -143,7 +144,7 @@ class MotionLayer(Layer):
             turn_idx=np.asarray(L.RIGID, np.int64), turn_depth=lm[L.RIGID, 2:3].astype(np.float32),
             turn_field=np.ascontiguousarray(turn_field[head_rows]),
             face_w=np.ascontiguousarray(face_w[:, rows]), head_w=np.ascontiguousarray(head_w[:, head_rows]),
-            chin=lm[L.CHIN_TIP:L.CHIN_TIP + 1, :2].astype(np.float32),
+            chin_idx=np.array([L.CHIN_TIP], np.int64), chin=lm[L.CHIN_TIP:L.CHIN_TIP + 1, :2].astype(np.float32),
             chin_ease=(NECK_EASE[0] * L.interocular(lm), NECK_EASE[1] * L.interocular(lm)),
             rows=rows, moving=where, still=moves.astype(np.float32).reshape(1, -1, 1), max_shift=src.max_shift)
 
@@ -154,7 +155,7 @@ class MotionLayer(Layer):
         d_ctrl = ops.sub(ctrl, ops.const(k.control, "control"))
         # how far the fade below the chin has lengthened (0: at rest … 1: the longest): a chin
         # moved far towards the body would fold the neck over a short fade
-        d_chin = ops.sub(ops.gather(t, ops.const(np.array([L.CHIN_TIP], np.int64)), axis=1), ops.const(k.chin, "chin"))
+        d_chin = ops.sub(ops.gather(t, ops.const(k.chin_idx), axis=1), ops.const(k.chin, "chin"))
         chin_moved = ops.sqrt(ops.reduce_sum(ops.mul(d_chin, d_chin), (2,)))  # B×1×1
         lo, hi = k.chin_ease
         longer = ops.clip01(ops.mul(ops.sub(chin_moved, ops.f(lo)), ops.f(1.0 / max(hi - lo, 1e-6))))
