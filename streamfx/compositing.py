@@ -277,6 +277,25 @@ class Compositor:
         if self._source is not None:
             self.set_source(self._source, self._landmarks)
 
+    def shown_scale(self, width: int, height: int, landmarks: np.ndarray | None = None) -> float:
+        """The scale at which :meth:`compose` draws a ``width``×``height`` portrait (its
+        framing crop, found from ``landmarks`` in the portrait's pixels): below 1 the canvas
+        shows fewer pixels than the portrait has, and a smaller portrait would look the same.
+
+        1.0 where the crop needs landmarks that are not given. ``stretch`` scales the two
+        axes apart: the larger scale counts.
+        """
+        _, _, bw, bh = self.pip.box(self.width, self.height)
+        if self.frame == "full":
+            cw, ch = width, height
+        elif landmarks is None:
+            return 1.0
+        else:
+            _, _, cw, ch = frame_rect(landmarks, (width, height), self.frame, bw / bh)
+        p = placement(cw, ch, bw, bh, "cover" if self.pip.layout == "side" else self.mode)
+        _, _, kw, kh = p.crop
+        return max(p.w / kw, p.h / kh)
+
     @property
     def crop(self) -> tuple[int, int, int, int] | None:
         """The framing crop (x, y, w, h) in source pixels, or None for the whole portrait."""

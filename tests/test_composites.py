@@ -192,3 +192,71 @@ async def test_the_panel_reframes_the_running_output(portrait: np.ndarray, portr
     assert live.pipe.compositor.crop == frame_rect(portrait_landmarks, (512, 512), "head", SIZE[0] / SIZE[1])
     # the face now fills the height: the picture is a different one, not the letterboxed portrait
     assert float(np.abs(after.astype(int) - before).mean()) > 20
+
+
+# -- the size a live portrait is animated at ----------------------------------------------
+def test_the_canvas_says_how_large_it_shows_the_portrait(portrait_landmarks: np.ndarray) -> None:
+    """Compositor.shown_scale: the fitted, covered, corner-boxed and cropped portrait's scale,
+    and shown_portrait's image and landmarks at that size (never below LIVE_MIN_SIDE, the
+    image itself where the saving would be under a tenth)."""
+    from streamfx.live.pipeline import LIVE_MIN_SIDE, shown_portrait
+
+    assert Compositor(1280, 720).shown_scale(1024, 1024) == pytest.approx(720 / 1024)
+    assert Compositor(1280, 720, mode="cover").shown_scale(1024, 1024) == pytest.approx(1280 / 1024)
+    corner = Compositor(1280, 720, pip=PictureInPicture(layout="corner", size=0.5))
+    assert corner.shown_scale(1024, 1024) == pytest.approx(corner.pip.box(1280, 720)[2] / 1024)
+    head = Compositor(1280, 720, frame="head")
+    assert head.shown_scale(1024, 1024) == 1.0  # its crop needs landmarks
+    lm = portrait_landmarks * 2.0  # the demo portrait's face, in a 1024² picture
+    _, _, cw, ch = frame_rect(lm, (1024, 1024), "head", 1280 / 720)
+    assert head.shown_scale(1024, 1024, lm) == pytest.approx(min(1280 / cw, 720 / ch), rel=0.01)
+
+    big = np.zeros((1024, 1024, 4), np.uint8)  # RGBA: the alpha comes along
+    big[200:800, 300:700] = (200, 100, 50, 255)
+    image, shown_lm = shown_portrait(big, lm, Compositor(1280, 720))
+    assert image.shape == (720, 720, 4) and image[350, 350].tolist() == [200, 100, 50, 255]
+    assert shown_lm is not None and np.allclose(shown_lm, lm * (720 / 1024), atol=1e-3)
+    tiny = shown_portrait(big, None, Compositor(320, 180))[0]
+    assert tiny.shape[:2] == (LIVE_MIN_SIDE, LIVE_MIN_SIDE)  # 180 px would starve the face of pixels
+    for kept in (big[:760, :760], big[:600, :600]):  # shown at 0.95, or at more than its size
+        assert shown_portrait(kept, lm, Compositor(1280, 720))[0] is kept
+
+
+def test_live_animates_a_large_portrait_at_the_size_the_canvas_shows_it(
+        tmp_path, portrait: np.ndarray, portrait_landmarks: np.ndarray) -> None:
+    """`streamfx live` with a 1024² portrait on a 1280×720 canvas animates it at 720² (half the
+    pixels to generate, the same picture: the canvas shows no more); framing the head shows
+    less of it larger, so it is animated again at that size, and back to 720² for the full
+    portrait. Each re-animation is a portrait swap (source_version), and the output stays the
+    portrait, animated, where the canvas puts it."""
+    import cv2
+
+    from streamfx.live.cli import add_live_arguments, build_pipeline
+    from tests.picture import PortraitCheck
+    from tests.test_live_pipeline import WAIT, next_frames
+
+    big = cv2.resize(portrait, (1024, 1024), interpolation=cv2.INTER_CUBIC)
+    path = tmp_path / "big.png"
+    cv2.imwrite(str(path), cv2.cvtColor(big, cv2.COLOR_RGB2BGR))
+    p = argparse.ArgumentParser()
+    add_live_arguments(p)
+    args = p.parse_args(["--source", str(path), "--driver", "talk", "--no-webrtc"])
+    pipe = build_pipeline(args, LiveSettings(width=1280, height=720))
+    anim = pipe.animator
+    assert anim.size == (720, 720)
+    assert pipe.compositor.shown_scale(720, 720) == pytest.approx(1.0)
+    check = PortraitCheck(big, portrait_landmarks * 2.0, out_size=(1280, 720))
+    with pipe:
+        check.assert_animated([lf.image for lf in next_frames(pipe.hub, 20)])
+        version = pipe.source_version
+        pipe.set_frame("head").result(WAIT)
+        head = anim.size
+        assert head[0] > 720 and pipe.source_version == version + 1
+        lm = anim.source_landmarks
+        assert pipe.compositor.crop == frame_rect(lm, head, "head", 1280 / 720)
+        framed = next_frames(pipe.hub, 5)[-1].image
+        face = track_portrait(np.ascontiguousarray(framed), "head-framed frame")[:, 1]
+        assert (face.max() - face.min()) / 720 >= 0.40  # the face fills the canvas
+        pipe.set_frame("full").result(WAIT)
+        assert anim.size == (720, 720) and pipe.source_version == version + 2
+        check.assert_animated([lf.image for lf in next_frames(pipe.hub, 20)])

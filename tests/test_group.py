@@ -171,7 +171,8 @@ def test_group_animator_in_live_has_the_animator_interface(two_faces: Path, port
     parser = argparse.ArgumentParser()
     add_live_arguments(parser)
     args = parser.parse_args(["--source", str(two_faces), "--face", "all", "--driver", "talk", "--no-vcam"])
-    pipe = build_pipeline(args, LiveSettings(width=640, height=360))
+    # a canvas that shows the 1024×512 photo at its own size (a smaller one animates it smaller)
+    pipe = build_pipeline(args, LiveSettings(width=1280, height=720))
     animator = pipe.animator
     driver = open_driver("talk", neutral_landmarks=animator.source_landmarks)
     try:

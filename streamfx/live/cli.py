@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from streamfx.compositing import FIT_MODES, FRAMES, LAYOUTS, POSITIONS
 from streamfx.errors import DeviceUnavailableError, StreamFXError
-from streamfx.live.pipeline import LIVE_MAX_SIDE
+from streamfx.live.pipeline import LIVE_MAX_SIDE, live_compositor, shown_portrait
 
 if TYPE_CHECKING:
     from streamfx.group import AnyAnimator
@@ -389,9 +389,14 @@ def build_pipeline(args: argparse.Namespace, settings: Any) -> Any:
     else:
         image, name = demo_portrait(), "demo portrait"
     motion = animator_settings(args)
+    # animated at the size the canvas shows it (the loaded one stays for reframing)
+    shown, shown_landmarks = shown_portrait(image, landmarks, live_compositor(settings))
+    if shown.shape != image.shape:
+        log.info("portrait %dx%d animated at %dx%d, the size the %dx%d output shows it at",
+                 image.shape[1], image.shape[0], shown.shape[1], shown.shape[0], settings.width, settings.height)
     # NoFaceError → one line from the main CLI; --face picks a face of a group photo, or all
-    animator = make_animator(image, source_landmarks=landmarks, source_name=name, face=getattr(args, "face", None),
-                             settings=motion)
+    animator = make_animator(shown, source_landmarks=shown_landmarks, source_name=name,
+                             face=getattr(args, "face", None), settings=motion)
     from streamfx.options import voice_settings
 
     driver = open_live_driver(args.driver, animator, voice=voice_settings(args))

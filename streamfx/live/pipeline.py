@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+import cv2
 import numpy as np
 
 from streamfx.compositing import FIT_MODES, FRAMES, Compositor, PictureInPicture, check_size
@@ -64,6 +65,12 @@ class AnimatorLike(Protocol):
 
 #: Portraits are regenerated every frame at their own resolution: cap it for real time.
 LIVE_MAX_SIDE = 1024
+#: However small the canvas shows a portrait, it is animated with a long side of at least
+#: this many pixels (below it the face has too few for its landmarks and layers).
+LIVE_MIN_SIDE = 384
+#: A portrait the canvas shows at more than this part of its size is animated at its own
+#: size: the saving would not pay for softening it with one more resample.
+SHOWN_KEEP = 0.9
 
 
 @dataclass
@@ -92,6 +99,34 @@ class LiveSettings:
             raise ValueError(f"frame must be one of {', '.join(FRAMES)}, not {self.frame!r}")
 
 
+def live_compositor(settings: LiveSettings) -> Compositor:
+    """The compositor that places a live pipeline's frames on its canvas."""
+    return Compositor(settings.width, settings.height, mode=settings.fit, background=settings.background,
+                      frame=settings.frame, pip=settings.pip)
+
+
+def shown_portrait(image: np.ndarray, landmarks: np.ndarray | None, compositor: Compositor
+                   ) -> tuple[np.ndarray, np.ndarray | None]:
+    """``image`` (H×W×3 or ×4 uint8) and its ``landmarks`` (N×2+, in its pixels) scaled down
+    to the size at which ``compositor`` shows it (:meth:`Compositor.shown_scale`).
+
+    Live output animates the portrait every frame at a cost in proportion to its pixels, then
+    the compositor scales the frame to the canvas: a 1024² portrait on a 1280×720 canvas is
+    seen at 720², and animating it at 720² halves the work for the same picture (the one
+    resample happens once, before the warp, rather than every frame after it). Never below
+    :data:`LIVE_MIN_SIDE`; the image itself where it would shrink by less than a tenth.
+    """
+    h, w = image.shape[:2]
+    scale = max(compositor.shown_scale(w, h, landmarks), min(1.0, LIVE_MIN_SIDE / max(w, h)))
+    if scale > SHOWN_KEEP:
+        return image, landmarks
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    if landmarks is None:
+        return small, None
+    return small, np.asarray(landmarks, np.float32) * np.float32(size[0] / w)  # z scales with x (mediapipe's)
+
+
 class LivePipeline:
     """Owns the threads; the web server and CLI drive it through thread-safe methods."""
 
@@ -116,12 +151,12 @@ class LivePipeline:
         self.metrics = metrics or LiveMetrics()
         self.driver_hub: LatestFrameHub[DriverFrame] = LatestFrameHub()
         self.hub: LatestFrameHub[LiveFrame] = LatestFrameHub()
-        self.compositor = Compositor(
-            self.settings.width, self.settings.height, mode=self.settings.fit,
-            background=self.settings.background, frame=self.settings.frame, pip=self.settings.pip,
-        )
+        self.compositor = live_compositor(self.settings)
+        # the portrait as loaded: the animator may animate it smaller (shown_portrait), and a
+        # reframe that shows more of it animates it again from this one
+        self._portrait = source_image
         if source_image is not None:
-            self.compositor.set_source(source_image, getattr(animator, "source_landmarks", None))
+            self._show_source()
         self._driver = driver
         self._driver_name = type(driver).__name__
         self._fallback_driver = fallback_driver
@@ -306,24 +341,52 @@ class LivePipeline:
         """Swap the portrait live; the Future raises NoFaceError (old portrait kept) if it has no face."""
 
         def swap() -> None:
+            shown, lm = shown_portrait(image, landmarks, self.compositor)
             if name is not None:
-                self.animator.set_source(image, landmarks, name=name)
+                self.animator.set_source(shown, lm, name=name)
             else:
-                self.animator.set_source(image, landmarks)
-            self.compositor.set_source(image, getattr(self.animator, "source_landmarks", None))
+                self.animator.set_source(shown, lm)
+            self._portrait = image
+            self._show_source()
             self.source_version += 1
 
         return self.submit(swap)
 
     def set_frame(self, frame: str) -> concurrent.futures.Future[None]:
         """Reframe the output (full | bust | head) between two frames; the Future raises
-        ValueError for anything else."""
+        ValueError for anything else. Where the new framing shows the portrait at another
+        size, it is animated again at that size (a pause of one portrait preparation)."""
 
         def reframe() -> None:
             self.compositor.set_frame(frame)
             self.settings.frame = frame
+            self._refit_source()
 
         return self.submit(reframe)
+
+    def _show_source(self) -> None:
+        """Give the compositor the portrait as animated (its crop is in those pixels)."""
+        image = getattr(self.animator, "source_image", self._portrait)
+        if image is not None:
+            self.compositor.set_source(image, getattr(self.animator, "source_landmarks", None))
+
+    def _refit_source(self) -> None:
+        """Animate the loaded portrait again if the compositor now shows it at another size."""
+        portrait, animated = self._portrait, getattr(self.animator, "source_image", None)
+        landmarks = getattr(self.animator, "source_landmarks", None)
+        if portrait is None or animated is None or landmarks is None:
+            return
+        now = animated.shape[1] / portrait.shape[1]
+        shown, lm = shown_portrait(portrait, landmarks / np.float32(now), self.compositor)
+        if shown.shape == animated.shape:
+            return
+        # a group animates every face it finds (landmarks would pick just one); a single
+        # face keeps the one chosen (--face, --landmarks) without tracking it again
+        group = hasattr(self.animator, "members")
+        self.animator.set_source(shown, None if group else lm, name=getattr(self.animator, "source_name", "upload"))
+        log.info("portrait animated at %dx%d for the %s framing", shown.shape[1], shown.shape[0], self.settings.frame)
+        self._show_source()
+        self.source_version += 1
 
     def calibrate(self) -> concurrent.futures.Future[None]:
         return self.submit(self.animator.calibrate)
