@@ -293,6 +293,34 @@ def test_the_drivers_white_teeth_do_not_take_a_ruddy_portraits_skin_tint() -> No
     assert interior[2] < interior[0] * 0.5  # the interior stays a warm dark red
 
 
+def test_a_pale_portraits_mouth_from_a_tanned_driver_stays_red_and_a_paintings_takes_its_palette() -> None:
+    """The colour cast comes from the lips, not the skin. Measured looks (mouth_look): lp_d10's
+    tanned skin (214, 153, 128) over lp_s42's pale one (196, 174, 167) pushed the driver's
+    pink tongue to lilac (blue × 1.3, red × 0.92) and the pale skin's low saturation greyed it;
+    their lips are alike (199, 109, 103) / (179, 96, 95), and so is the inside of a mouth.
+    A golden painting's lips (lp_s9: 155, 116, 65) still bring its palette to the tongue."""
+    from streamfx.generator.layers.driver_mouth import DriverMouth, MouthLook, matched_patch
+
+    patch = np.zeros((32, 64, 4), np.uint8)
+    patch[..., :3] = (90, 40, 45)  # the throat's shadow
+    patch[16:28, 8:56, :3] = (200, 110, 122)  # a pink tongue
+    tanned = MouthLook(np.array([199, 109, 103], np.float32), np.array([214, 153, 128], np.float32), 0.49, 0.007)
+    pale = MouthLook(np.array([179, 96, 95], np.float32), np.array([196, 174, 167], np.float32), 0.49, 0.008)
+    golden = MouthLook(np.array([155, 116, 65], np.float32), np.array([166, 132, 75], np.float32), 0.58, 0.018)
+
+    def tongue(look: MouthLook) -> np.ndarray:
+        return matched_patch(DriverMouth(patch, tanned, 1.0), look)[18:26, 12:52, :3].reshape(-1, 3).mean(axis=0)
+
+    def blue_over_red(rgb: np.ndarray) -> float:
+        return float(rgb[2] / rgb[0])
+
+    driver = patch[20, 30, :3].astype(float)
+    on_pale = tongue(pale)
+    assert blue_over_red(on_pale) < 1.1 * blue_over_red(driver), on_pale  # not lilac
+    assert on_pale.max() - on_pale.min() > 0.8 * (driver.max() - driver.min()), on_pale  # not greyed
+    assert blue_over_red(tongue(golden)) < 0.8 * blue_over_red(driver)  # the painting's warm cast
+
+
 # ---- 3. a drawn interior without a driver image ----------------------------------------------------
 def _centre_column(out: np.ndarray, target: np.ndarray) -> np.ndarray:
     """The output's pixels down the middle of the target's opening, upper lip to lower."""

@@ -8,9 +8,10 @@ upper inner lip (0) to the lower (1), a margin beyond each, and measures the col
 tone match needs (the driver's lips and the skin around them) and its fine detail.
 
 :meth:`~DriverMouthLayer.apply` maps every pixel between the *target's* inner lips to its
-(u, s) and samples the patch there, after matching it to the portrait: each channel scaled by the portrait's skin colour over the driver's (light and
-tint), its saturation scaled to the portrait's, and its fine detail scaled to the portrait's (a cartoon's flat shading
-smooths it, a painting's brushwork keeps or raises it). The soft edge lies inside the
+(u, s) and samples the patch there, after matching it to the portrait: each channel scaled
+by the portrait's light over the driver's (brightness from the skin around the mouth, colour
+cast from the lips), its saturation scaled as the lips' is, and its fine detail scaled to
+the portrait's (a cartoon's flat shading smooths it, a painting's brushwork keeps or raises it). The soft edge lies inside the
 target's inner lips, so nothing is drawn outside them at any mouth gain. The source's own
 teeth, where it shows them, go on top, moved rigidly (as in the compiled mouth layer). A
 closed driver mouth draws nothing.
@@ -64,7 +65,7 @@ from streamfx.imageio import shrink_by
 @dataclass(frozen=True)
 class MouthLook:
     """What one face's image says about its mouth's colours (the driver's, per frame, and the
-    portrait's, once): lips, the skin around them, saturation, fine detail."""
+    portrait's, once): lips, the skin around them, the lips' saturation, fine detail."""
 
     lip_rgb: np.ndarray
     skin_rgb: np.ndarray
@@ -164,7 +165,7 @@ class DriverMouthLayer(AppearanceLayer):
 
 
 def mouth_look(image: np.ndarray, lm: np.ndarray, width: float) -> MouthLook:
-    """The colours of a face's lips and the skin around them, its saturation and fine detail
+    """The colours of a face's lips and the skin around them, the lips' saturation, fine detail
     (mean |image − blur| over lips and skin, per unit brightness; the blur's σ scales with the
     mouth, so a face's detail reads the same at any size). Works in a crop around the mouth,
     shrunk first by a whole factor where the mouth is at least twice :data:`LOOK_WIDTH` pixels wide
@@ -193,7 +194,10 @@ def mouth_look(image: np.ndarray, lm: np.ndarray, width: float) -> MouthLook:
     ring, near_mouth = (dist > near) & (dist <= far), (dist <= far) & (opening == 0)
     skin_px = area[::2, ::2][ring].astype(np.float32)
     skin = skin_px.mean(axis=0) if len(skin_px) >= 10 else np.full(3, 160.0, np.float32)
-    sat = float(cv2.cvtColor(area, cv2.COLOR_RGB2HSV)[::2, ::2, 1][near_mouth].mean() / 255.0)
+    # saturation on the lips themselves, like the cast (a pale face's lips are as red as any)
+    on_lips = (dist == 0) & (opening == 0)
+    hsv_sat = cv2.cvtColor(area, cv2.COLOR_RGB2HSV)[::2, ::2, 1]
+    sat = float(hsv_sat[on_lips if int(on_lips.sum()) >= 10 else near_mouth].mean() / 255.0)
     grey = cv2.cvtColor(area, cv2.COLOR_RGB2GRAY).astype(np.float32)
     sigma = DRIVER_DETAIL[2] * max(width / DRIVER_PATCH[1], 0.5)
     high = np.abs(grey - cv2.GaussianBlur(grey, (0, 0), sigma))[::2, ::2]
@@ -218,6 +222,12 @@ def driver_teeth(patch: np.ndarray, look: MouthLook) -> np.ndarray:
     return np.asarray(cv2.GaussianBlur(teeth, (0, 0), 1.0), np.float32)
 
 
+def chroma(rgb: np.ndarray) -> np.ndarray:
+    """A colour over its luma (Rec. 601): its cast, 1 1 1 for grey (3-vector, float32)."""
+    rgb = np.maximum(np.asarray(rgb, np.float32), 1.0)
+    return np.asarray(rgb / float(rgb @ np.asarray(LUMA_RGB, np.float32)), np.float32)
+
+
 def matched_patch(data: DriverMouth, portrait: MouthLook, teeth_rgb: np.ndarray | None = None) -> np.ndarray:
     """The driver's patch in the portrait's tones, saturation and detail (NumPy, on the small
     patch; the appearance layer runs on the reference ops). ``teeth_rgb``: the portrait's teeth
@@ -225,10 +235,16 @@ def matched_patch(data: DriverMouth, portrait: MouthLook, teeth_rgb: np.ndarray 
     rgb = data.patch[..., :3].astype(np.float32)
     teeth = (data.patch[..., 3:4].astype(np.float32) / 255.0)
     d, p = data.look, portrait
-    # each channel scaled by the portrait's skin over the driver's (around the mouth): the
-    # driver's light and colour cast become the portrait's, and dark stays dark. (A fit through
-    # lips and skin followed the lips' colour, which the opening mouth itself changes.)
-    gain = np.clip(p.skin_rgb / np.maximum(d.skin_rgb, 1.0), *DRIVER_TONE_GAIN)
+    # each channel scaled by the portrait's light over the driver's, and dark stays dark: the
+    # brightness from the skin around the mouth (a large, even area), the colour cast from the
+    # lips. The inside of a mouth is the lips' kind of tissue, red with blood whatever the
+    # skin's pigment: a pale portrait's skin over a tanned driver's would tint it lilac, a
+    # painting's or statue's lips carry its palette all the same. (The driver's lips' cast
+    # holds within 5 % as its mouth opens; their brightness does not, so it is not used.)
+    luma = np.asarray(LUMA_RGB, np.float32)
+    light = float(p.skin_rgb @ luma) / max(float(d.skin_rgb @ luma), 1.0)
+    cast = chroma(p.lip_rgb) / chroma(d.lip_rgb)
+    gain = np.clip(light * cast, *DRIVER_TONE_GAIN)
     # but skin colour is mostly pigment, not light: white teeth scaled by a pale driver's skin
     # over a ruddy portrait's turned pink. The teeth take the portrait's teeth colour instead
     # (their own over the driver's teeth colour), or only the skin's change of brightness
