@@ -294,11 +294,12 @@ def test_the_drivers_white_teeth_do_not_take_a_ruddy_portraits_skin_tint() -> No
 
 
 def test_a_pale_portraits_mouth_from_a_tanned_driver_stays_red_and_a_paintings_takes_its_palette() -> None:
-    """The colour cast comes from the lips, not the skin. Measured looks (mouth_look): lp_d10's
-    tanned skin (214, 153, 128) over lp_s42's pale one (196, 174, 167) pushed the driver's
-    pink tongue to lilac (blue × 1.3, red × 0.92) and the pale skin's low saturation greyed it;
-    their lips are alike (199, 109, 103) / (179, 96, 95), and so is the inside of a mouth.
-    A golden painting's lips (lp_s9: 155, 116, 65) still bring its palette to the tongue."""
+    """The colour cast comes from the lips (half of it), not the skin. Measured looks
+    (mouth_look): lp_d10's tanned skin (214, 153, 128) over lp_s42's pale one (196, 174, 167)
+    pushed the driver's pink tongue to lilac (blue × 1.3, red × 0.92) and the pale skin's low
+    saturation greyed it; their lips are alike (199, 109, 103) / (179, 96, 95), and so is the
+    inside of a mouth. A golden painting's lips (lp_s9: 155, 116, 65) still bring some of its
+    palette to the tongue; a red-lipped photo's (lp_s3: 199, 95, 78) do not make it coral."""
     from streamfx.generator.layers.driver_mouth import DriverMouth, MouthLook, matched_patch
 
     patch = np.zeros((32, 64, 4), np.uint8)
@@ -307,6 +308,7 @@ def test_a_pale_portraits_mouth_from_a_tanned_driver_stays_red_and_a_paintings_t
     tanned = MouthLook(np.array([199, 109, 103], np.float32), np.array([214, 153, 128], np.float32), 0.49, 0.007)
     pale = MouthLook(np.array([179, 96, 95], np.float32), np.array([196, 174, 167], np.float32), 0.49, 0.008)
     golden = MouthLook(np.array([155, 116, 65], np.float32), np.array([166, 132, 75], np.float32), 0.58, 0.018)
+    red_lips = MouthLook(np.array([199, 95, 78], np.float32), np.array([215, 175, 148], np.float32), 0.63, 0.011)
 
     def tongue(look: MouthLook) -> np.ndarray:
         return matched_patch(DriverMouth(patch, tanned, 1.0), look)[18:26, 12:52, :3].reshape(-1, 3).mean(axis=0)
@@ -318,7 +320,8 @@ def test_a_pale_portraits_mouth_from_a_tanned_driver_stays_red_and_a_paintings_t
     on_pale = tongue(pale)
     assert blue_over_red(on_pale) < 1.1 * blue_over_red(driver), on_pale  # not lilac
     assert on_pale.max() - on_pale.min() > 0.8 * (driver.max() - driver.min()), on_pale  # not greyed
-    assert blue_over_red(tongue(golden)) < 0.8 * blue_over_red(driver)  # the painting's warm cast
+    assert blue_over_red(tongue(golden)) < 0.95 * blue_over_red(driver)  # the painting's warm cast
+    assert blue_over_red(tongue(red_lips)) > 0.8 * blue_over_red(driver)  # a pink tongue, not coral
 
 
 # ---- 3. a drawn interior without a driver image ----------------------------------------------------

@@ -165,8 +165,9 @@ TEETH_MIN_PIXELS = 8
 """Driver patch pixels that must show teeth before its teeth's colour is matched to the portrait's."""
 LUMA_RGB = (0.299, 0.587, 0.114)
 """Rec. 601 luma weights of R, G, B."""
-DRIVER_SATURATION = (0.0, 1.2)
-"""The patch's saturation × (portrait's / driver's around the mouth), clamped to this."""
+DRIVER_SATURATION = (0.0, 1.0)
+"""The patch's saturation × (portrait's lips' / driver's lips'), clamped to this: less colourful
+in a muted or grey portrait, never more than the driver's own (lipstick is no guide to a tongue)."""
 DRIVER_DETAIL = (0.0, 1.5, 1.2)
 """The patch's fine detail × (portrait's detail / driver's), clamped to these; measured over a
 Gaussian blur of this σ × (pixels per patch pixel)."""

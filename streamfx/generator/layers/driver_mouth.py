@@ -9,8 +9,8 @@ tone match needs (the driver's lips and the skin around them) and its fine detai
 
 :meth:`~DriverMouthLayer.apply` maps every pixel between the *target's* inner lips to its
 (u, s) and samples the patch there, after matching it to the portrait: each channel scaled
-by the portrait's light over the driver's (brightness from the skin around the mouth, colour
-cast from the lips), its saturation scaled as the lips' is, and its fine detail scaled to
+by the portrait's light over the driver's (brightness from the skin around the mouth, half
+the colour cast from the lips), its saturation scaled as the lips' is (at most to the driver's), and its fine detail scaled to
 the portrait's (a cartoon's flat shading smooths it, a painting's brushwork keeps or raises it). The soft edge lies inside the
 target's inner lips, so nothing is drawn outside them at any mouth gain. The source's own
 teeth, where it shows them, go on top, moved rigidly (as in the compiled mouth layer). A
@@ -238,12 +238,14 @@ def matched_patch(data: DriverMouth, portrait: MouthLook, teeth_rgb: np.ndarray 
     # each channel scaled by the portrait's light over the driver's, and dark stays dark: the
     # brightness from the skin around the mouth (a large, even area), the colour cast from the
     # lips. The inside of a mouth is the lips' kind of tissue, red with blood whatever the
-    # skin's pigment: a pale portrait's skin over a tanned driver's would tint it lilac, a
-    # painting's or statue's lips carry its palette all the same. (The driver's lips' cast
-    # holds within 5 % as its mouth opens; their brightness does not, so it is not used.)
+    # skin's pigment: a pale portrait's skin over a tanned driver's would tint it lilac, and a
+    # painting's or statue's lips carry its palette all the same. Half of the lips' cast (in
+    # ratio): the rest is their own pigment, or lipstick, which the tongue does not wear (in
+    # full, a red-lipped photo's tongue came out coral, the colour of its lips). (The driver's
+    # lips' cast holds within 5 % as its mouth opens; their brightness does not: not used.)
     luma = np.asarray(LUMA_RGB, np.float32)
     light = float(p.skin_rgb @ luma) / max(float(d.skin_rgb @ luma), 1.0)
-    cast = chroma(p.lip_rgb) / chroma(d.lip_rgb)
+    cast = np.sqrt(chroma(p.lip_rgb) / chroma(d.lip_rgb))
     gain = np.clip(light * cast, *DRIVER_TONE_GAIN)
     # but skin colour is mostly pigment, not light: white teeth scaled by a pale driver's skin
     # over a ruddy portrait's turned pink. The teeth take the portrait's teeth colour instead
