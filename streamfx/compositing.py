@@ -282,8 +282,9 @@ class Compositor:
         framing crop, found from ``landmarks`` in the portrait's pixels): below 1 the canvas
         shows fewer pixels than the portrait has, and a smaller portrait would look the same.
 
-        1.0 where the crop needs landmarks that are not given. ``stretch`` scales the two
-        axes apart: the larger scale counts.
+        1.0 where the crop needs landmarks that are not given. ``fit`` and ``cover`` scale
+        both axes alike (the smaller of the two rounded ones counts: a portrait scaled by it
+        is no taller or wider than its place); ``stretch`` scales them apart: the larger counts.
         """
         _, _, bw, bh = self.pip.box(self.width, self.height)
         if self.frame == "full":
@@ -292,9 +293,10 @@ class Compositor:
             return 1.0
         else:
             _, _, cw, ch = frame_rect(landmarks, (width, height), self.frame, bw / bh)
-        p = placement(cw, ch, bw, bh, "cover" if self.pip.layout == "side" else self.mode)
+        mode = "cover" if self.pip.layout == "side" else self.mode
+        p = placement(cw, ch, bw, bh, mode)
         _, _, kw, kh = p.crop
-        return max(p.w / kw, p.h / kh)
+        return (max if mode == "stretch" else min)(p.w / kw, p.h / kh)
 
     @property
     def crop(self) -> tuple[int, int, int, int] | None:

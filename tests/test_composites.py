@@ -220,6 +220,9 @@ def test_the_canvas_says_how_large_it_shows_the_portrait(portrait_landmarks: np.
     assert tiny.shape[:2] == (LIVE_MIN_SIDE, LIVE_MIN_SIDE)  # 180 px would starve the face of pixels
     for kept in (big[:760, :760], big[:600, :600]):  # shown at 0.95, or at more than its size
         assert shown_portrait(kept, lm, Compositor(1280, 720))[0] is kept
+    # lp_s10's 874×1024 fills the 720 px height exactly (rounding once made it 721 px tall,
+    # resampled to 720 every frame)
+    assert shown_portrait(big[:, :874], None, Compositor(1280, 720))[0].shape[:2] == (720, 615)
 
 
 def test_live_animates_a_large_portrait_at_the_size_the_canvas_shows_it(
@@ -260,3 +263,25 @@ def test_live_animates_a_large_portrait_at_the_size_the_canvas_shows_it(
         pipe.set_frame("full").result(WAIT)
         assert anim.size == (720, 720) and pipe.source_version == version + 2
         check.assert_animated([lf.image for lf in next_frames(pipe.hub, 20)])
+
+
+def test_a_portrait_swapped_in_while_framed_is_animated_at_the_size_its_crop_shows(
+        portrait: np.ndarray, portrait_landmarks: np.ndarray) -> None:
+    """A portrait uploaded (no landmarks) while the output shows a bust crop: its face is
+    tracked first, so its crop, and the size the canvas shows it at, are known — it was
+    animated at its full 1024² (found by a fresh user: 25 ms a frame where 15 would do)."""
+    import cv2
+
+    from streamfx.live.pipeline import shown_portrait
+    from tests.test_live_pipeline import WAIT, next_frames, real_pipeline
+
+    big = cv2.resize(portrait, (1024, 1024), interpolation=cv2.INTER_CUBIC)
+    pipe = real_pipeline(portrait, portrait_landmarks, width=640, height=360)
+    with pipe:
+        pipe.set_frame("bust").result(WAIT)
+        pipe.set_source(big, name="big").result(WAIT)
+        expected = shown_portrait(big, portrait_landmarks * 2.0, pipe.compositor)[0].shape
+        assert pipe.animator.size[0] < 1024
+        assert abs(pipe.animator.size[0] - expected[1]) <= 2 and abs(pipe.animator.size[1] - expected[0]) <= 2
+        framed = next_frames(pipe.hub, 5)[-1].image
+        assert framed.shape == (360, 640, 3) and float(framed.std()) > 20  # a picture, not a blank

@@ -487,7 +487,7 @@ def test_live_warns_once_with_the_fix_when_the_output_stays_slow(
     text = warnings[0]
     assert "below the 30 fps target" in text and "for 5 s" in text
     # the fix, in options the user can type: a smaller --size, a smaller portrait
-    assert "--size 854x480" in text and "smaller portrait (this one is 1024x1024" in text and "512 px" in text, text
+    assert "--size 854x480" in text and "smaller portrait (this one is animated at 1024x1024" in text and "512 px" in text, text
 
 
 def test_live_does_not_warn_while_the_output_keeps_up(

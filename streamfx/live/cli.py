@@ -389,8 +389,16 @@ def build_pipeline(args: argparse.Namespace, settings: Any) -> Any:
     else:
         image, name = demo_portrait(), "demo portrait"
     motion = animator_settings(args)
-    # animated at the size the canvas shows it (the loaded one stays for reframing)
-    shown, shown_landmarks = shown_portrait(image, landmarks, live_compositor(settings))
+    # animated at the size the canvas shows it (the loaded one stays for reframing); a bust
+    # or head crop, and so its size, is found from the face: track it here once
+    found = landmarks
+    if found is None and settings.frame != "full" and getattr(args, "face", None) is None:
+        import numpy as np
+
+        from streamfx.tracking import track_portrait
+
+        found = track_portrait(np.ascontiguousarray(image[..., :3]), name)
+    shown, shown_landmarks = shown_portrait(image, found, live_compositor(settings))
     if shown.shape != image.shape:
         log.info("portrait %dx%d animated at %dx%d, the size the %dx%d output shows it at",
                  image.shape[1], image.shape[0], shown.shape[1], shown.shape[0], settings.width, settings.height)
@@ -624,10 +632,10 @@ def falling_behind_advice(pipeline: Any, output_fps: float, held_s: float) -> st
     fixes: list[str] = []
     pw, ph = pipeline.animator.size
     if max(pw, ph) > LIGHT_PORTRAIT_SIDE:
-        # the generator's cost grows with the portrait's pixels; --frame only crops what is
-        # shown, so the portrait itself has to be smaller
-        fixes.append(f"a smaller portrait (this one is {pw}x{ph}: a head-and-shoulders crop of --source, "
-                     f"about {LIGHT_PORTRAIT_SIDE} px)")
+        # the generator's cost grows with the pixels it animates: the portrait at the size the
+        # output shows it (a head framing shows it larger), so a smaller portrait, or crop
+        fixes.append(f"a smaller portrait (this one is animated at {pw}x{ph}: a head-and-shoulders crop of "
+                     f"--source, about {LIGHT_PORTRAIT_SIDE} px)")
     smaller = next(((w, h) for w, h in SMALLER_SIZES if w * h < s.width * s.height), None)
     if smaller is not None:
         size_fix = f"a smaller --size (e.g. --size {smaller[0]}x{smaller[1]})"

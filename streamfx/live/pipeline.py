@@ -127,6 +127,12 @@ def shown_portrait(image: np.ndarray, landmarks: np.ndarray | None, compositor: 
     return small, np.asarray(landmarks, np.float32) * np.float32(size[0] / w)  # z scales with x (mediapipe's)
 
 
+def _animates_every_face(animator: object) -> bool:
+    """Whether ``animator`` animates every face of its portrait (a GroupAnimator): landmarks
+    given to its set_source would pick one face."""
+    return hasattr(animator, "members")
+
+
 class LivePipeline:
     """Owns the threads; the web server and CLI drive it through thread-safe methods."""
 
@@ -341,7 +347,14 @@ class LivePipeline:
         """Swap the portrait live; the Future raises NoFaceError (old portrait kept) if it has no face."""
 
         def swap() -> None:
-            shown, lm = shown_portrait(image, landmarks, self.compositor)
+            found = landmarks
+            if found is None and self.compositor.frame != "full" and not _animates_every_face(self.animator):
+                # the crop, and so the size it is shown at, is found from the face: track it
+                # here once (the animator then takes these landmarks and does not track again)
+                from streamfx.tracking import track_portrait
+
+                found = track_portrait(np.ascontiguousarray(image[..., :3]), name or "upload")
+            shown, lm = shown_portrait(image, found, self.compositor)
             if name is not None:
                 self.animator.set_source(shown, lm, name=name)
             else:
@@ -349,6 +362,8 @@ class LivePipeline:
             self._portrait = image
             self._show_source()
             self.source_version += 1
+            log.info("portrait %s (%dx%d) animated at %dx%d", name or "swapped", image.shape[1], image.shape[0],
+                     shown.shape[1], shown.shape[0])
 
         return self.submit(swap)
 
@@ -382,7 +397,7 @@ class LivePipeline:
             return
         # a group animates every face it finds (landmarks would pick just one); a single
         # face keeps the one chosen (--face, --landmarks) without tracking it again
-        group = hasattr(self.animator, "members")
+        group = _animates_every_face(self.animator)
         self.animator.set_source(shown, None if group else lm, name=getattr(self.animator, "source_name", "upload"))
         log.info("portrait animated at %dx%d for the %s framing", shown.shape[1], shown.shape[0], self.settings.frame)
         self._show_source()
