@@ -362,8 +362,8 @@ class LivePipeline:
             self._portrait = image
             self._show_source()
             self.source_version += 1
-            log.info("portrait %s (%dx%d) animated at %dx%d", name or "swapped", image.shape[1], image.shape[0],
-                     shown.shape[1], shown.shape[0])
+            # (not its name: the web server logs that, cleaned of anything a name could forge)
+            log.info("new portrait (%dx%d) animated at %dx%d", image.shape[1], image.shape[0], shown.shape[1], shown.shape[0])
 
         return self.submit(swap)
 
