@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from streamfx.compositing import FIT_MODES, FRAMES, LAYOUTS, POSITIONS
 from streamfx.errors import DeviceUnavailableError, StreamFXError
-from streamfx.live.pipeline import LIVE_MAX_SIDE, live_compositor, shown_portrait
+from streamfx.live.pipeline import LIVE_MAX_SIDE, live_compositor, live_portrait
 
 if TYPE_CHECKING:
     from streamfx.group import AnyAnimator
@@ -389,16 +389,10 @@ def build_pipeline(args: argparse.Namespace, settings: Any) -> Any:
     else:
         image, name = demo_portrait(), "demo portrait"
     motion = animator_settings(args)
-    # animated at the size the canvas shows it (the loaded one stays for reframing); a bust
-    # or head crop, and so its size, is found from the face: track it here once
-    found = landmarks
-    if found is None and settings.frame != "full" and getattr(args, "face", None) is None:
-        import numpy as np
-
-        from streamfx.tracking import track_portrait
-
-        found = track_portrait(np.ascontiguousarray(image[..., :3]), name)
-    shown, shown_landmarks = shown_portrait(image, found, live_compositor(settings))
+    # animated at the size the canvas shows it (the loaded one stays for reframing); --face
+    # picks its face itself (one of several, or all)
+    shown, shown_landmarks = live_portrait(image, landmarks, live_compositor(settings), name,
+                                           every_face=getattr(args, "face", None) is not None)
     if shown.shape != image.shape:
         log.info("portrait %dx%d animated at %dx%d, the size the %dx%d output shows it at",
                  image.shape[1], image.shape[0], shown.shape[1], shown.shape[0], settings.width, settings.height)

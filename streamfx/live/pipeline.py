@@ -127,6 +127,20 @@ def shown_portrait(image: np.ndarray, landmarks: np.ndarray | None, compositor: 
     return small, np.asarray(landmarks, np.float32) * np.float32(size[0] / w)  # z scales with x (mediapipe's)
 
 
+def live_portrait(image: np.ndarray, landmarks: np.ndarray | None, compositor: Compositor, name: str,
+                  *, every_face: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`shown_portrait` for a portrait about to be animated live: with a bust or head
+    crop and no ``landmarks``, its face is tracked here first (the crop, and so the size it is
+    shown at, is found from the face; the animator then takes these landmarks and does not
+    track it again) — unless the animator animates ``every_face`` of it, where landmarks would
+    pick one. Raises NoFaceError for a portrait without a face (then)."""
+    if landmarks is None and compositor.frame != "full" and not every_face:
+        from streamfx.tracking import track_portrait
+
+        landmarks = track_portrait(np.ascontiguousarray(image[..., :3]), name)
+    return shown_portrait(image, landmarks, compositor)
+
+
 def _animates_every_face(animator: object) -> bool:
     """Whether ``animator`` animates every face of its portrait (a GroupAnimator): landmarks
     given to its set_source would pick one face."""
@@ -347,14 +361,8 @@ class LivePipeline:
         """Swap the portrait live; the Future raises NoFaceError (old portrait kept) if it has no face."""
 
         def swap() -> None:
-            found = landmarks
-            if found is None and self.compositor.frame != "full" and not _animates_every_face(self.animator):
-                # the crop, and so the size it is shown at, is found from the face: track it
-                # here once (the animator then takes these landmarks and does not track again)
-                from streamfx.tracking import track_portrait
-
-                found = track_portrait(np.ascontiguousarray(image[..., :3]), name or "upload")
-            shown, lm = shown_portrait(image, found, self.compositor)
+            shown, lm = live_portrait(image, landmarks, self.compositor, name or "upload",
+                                      every_face=_animates_every_face(self.animator))
             if name is not None:
                 self.animator.set_source(shown, lm, name=name)
             else:
