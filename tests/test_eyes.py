@@ -196,6 +196,35 @@ def test_glasses_stay_rigid_while_lids_and_irises_move() -> None:
     assert not changed[~windows].any(), f"{changed[~windows].sum()} pixels changed outside the eyes"
 
 
+def test_a_closing_lid_leaves_the_glasses_frame_where_it_is() -> None:
+    """sadtalker_art_6: the frame of the glasses crosses the upper lid's band. A closing lid
+    pulled the band, frame and all, down over the eye: the frame's top bar bent into it. The
+    band ends below the frame (eyes.lid_reach), so the frame's pixels stay dark and no dark bar
+    comes down into the eye."""
+    from streamfx.generator.constants import UPPER_LID_BAND
+
+    image, lm = _portrait("sadtalker_art_6.png")
+    gen = WarpGenerator()
+    gen.prepare(image, lm)
+    out = gen.render(_close(lm, LEFT))
+    luma, luma_out = _luma(image), _luma(out)
+    o, ax, down, width = _frame(lm, LEFT)
+    # columns over the eye's middle, rows from the lash band up past the band's full reach
+    along = np.linspace(0.25, 0.75, 11)
+    up = np.arange(UPPER_LID_BAND[1] * width, (UPPER_LID_BAND[0] + 0.15) * width)
+    top = min(float((lm[i, :2] - o) @ down) for i in EYE[LEFT][1])
+    pts = o + (along * width)[:, None, None] * ax + (top - up)[None, :, None] * down
+    xi, yi = np.round(pts[..., 0]).astype(int), np.round(pts[..., 1]).astype(int)
+    frame = luma[yi, xi] < 0.2 * np.median(luma[yi, xi])
+    assert frame.any(axis=1).all(), "no frame above the eye: the portrait changed"
+    kept = (luma_out[yi, xi] < 0.2 * np.median(luma[yi, xi]))[frame].mean()
+    assert kept > 0.9, f"only {kept:.0%} of the frame above the closing eye stayed where it was"
+    # and what the lid drew over the eye is skin, not a copy of the frame
+    eye = _eye_mask(image.shape, lm, LEFT)
+    dark_in_eye = (luma_out[eye] < 0.2 * np.median(luma[yi, xi])).mean()
+    assert dark_in_eye < 0.05, f"{dark_in_eye:.0%} of the closed eye is as dark as the frame"
+
+
 def test_the_iris_circle_is_fitted_on_the_image() -> None:
     """The mesh's iris is a third too small on a 3D cartoon's big eyes; on a photo it is right."""
     for name, least, most in (("lp_s7.jpg", 1.2, 1.5), ("lp_s42.jpg", 0.9, 1.15)):
@@ -392,7 +421,8 @@ def test_a_closing_lids_lit_skin_starts_smoothly_past_the_lashes() -> None:
     ops._f = {}
     width = 60.0
     w = np.linspace(-15.0, 25.0, 4001, dtype=np.float32)  # outward from the eye, pixels (the lid came 12 down)
-    _, unfolded = slide(ops, w, np.float32(0.0), np.float32(-12.0), (0.36, 0.12), width, unfolds=True)
+    _, unfolded = slide(ops, w, np.float32(0.0), np.float32(-12.0), np.float32(0.36 * width), 0.12 * width, width,
+                        unfolds=True)
     assert unfolded is not None
     u = np.broadcast_to(unfolded, w.shape)
     step = np.abs(np.diff(u)).max() / float(w[1] - w[0])

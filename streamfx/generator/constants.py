@@ -225,6 +225,14 @@ LID_WIDEN = 0.6
 """A lid opens wider than the source's by at most this share of its stretching band."""
 LID_FADE = 0.06
 """A lid band fades into the warped image over this, × the eye's width, at its far end."""
+LID_REACH = (25, 2.0, 0.06)
+"""A lid band ends short of what is not lid skin (layers/eyes.lid_reach), measured in this many
+columns along the eye (its side fades included), this many pixels before it, and never within
+this × the eye's width past the lash band."""
+EYEWEAR_RIM = (0.2, 0.6, 0.12, 0.9)
+"""An eyewear rim across a lid band: pixels darker than the first × the lid's lit skin, in a run
+at most the third × the eye's width thick with skin (brighter than the second × it) beyond, in
+at least the fourth share of the columns over the eye's middle."""
 
 SCLERA_FALLBACK_RGB = (228.0, 222.0, 215.0)
 """The white of the eye when the source shows too little of it to measure."""

@@ -62,15 +62,15 @@ class EyelidLayer(EyeLayer):
         # corners the lids always meet)
         came_down = ops.clip01(ops.mul(ops.sub(view.e.upper[0], ops.f(eye.upper[0])), k))
         overhang = ops.add(top, ops.mul(ops.mul(view.closed, came_down), ops.f(LASH_OVERHANG * eye.width)))
-        for edge_s, edge_t, out, band in ((view.bottom_s, bottom, 1.0, LOWER_LID_BAND),
-                                          (view.top_s, overhang, -1.0, UPPER_LID_BAND)):
+        for edge_s, edge_t, out, reach, band in ((view.bottom_s, bottom, 1.0, view.low_reach, LOWER_LID_BAND),
+                                                 (view.top_s, overhang, -1.0, view.up_reach, UPPER_LID_BAND)):
             o = ops.f(out)
             # outward from the eye: past the target's edge, and not yet at the band's far end
             w, ws, wt = ops.mul(v, o), ops.mul(edge_s, o), ops.mul(edge_t, o)
-            within = ops.sub(ops.add(ws, ops.f(band[0] * eye.width)), w)
+            within = ops.sub(ops.add(ws, reach), w)
             cover = ops.mul(ops.mul(ops.clip01(ops.add(ops.mul(ops.sub(w, wt), k), edge)), ops.clip01(ops.mul(within, fade))),
                             view.sides)
-            src_w, unfolded = slide(ops, w, ws, wt, band, eye.width, unfolds=out < 0)
+            src_w, unfolded = slide(ops, w, ws, wt, reach, band[1] * eye.width, eye.width, unfolds=out < 0)
             x, y = source_xy(ops, eye, u, ops.mul(src_w, o))
             colour = ops.source_at(win, x, y)
             if unfolded is not None:  # a closing upper lid unfolds from its crease into the light:
@@ -105,16 +105,15 @@ def uncovered(ops: Ops, eye: EyeShape, v: Tensor, source: tuple[Tensor, Tensor],
     return ops.maximum(ops.mul(up, past_up), ops.mul(low, past_low))
 
 
-def slide(ops: Ops, w: Tensor, ws: Tensor, wt: Tensor, band: tuple[float, float], width: float,
+def slide(ops: Ops, w: Tensor, ws: Tensor, wt: Tensor, reach: Tensor, lash: float, width: float,
           unfolds: bool) -> tuple[Tensor, Tensor | None]:
     """Where in the source a lid pixel comes from, as distances outward from the eye: ``w`` the
-    pixel's, ``ws`` the source's lid edge, ``wt`` the target's. The lash band at the edge slides
-    with it — thinning as the lid comes down, as lashes seen from the front do when they turn
-    down — and the skin beyond it, up to an anchor ``band[0]`` eye widths past the source's
-    edge, stretches to fill the rest. With ``unfolds``, also how far each pixel takes the lit
-    skin's colour (LID_UNFOLD × how much of it is newly unfolded lid)."""
-    reach, lash = band[0] * width, band[1] * width
-    anchor = ops.add(ws, ops.f(reach))
+    pixel's, ``ws`` the source's lid edge, ``wt`` the target's. The lash band at the edge (``lash``
+    pixels) slides with it — thinning as the lid comes down, as lashes seen from the front do
+    when they turn down — and the skin beyond it, up to an anchor ``reach`` pixels past the
+    source's edge (eyes.lid_reach), stretches to fill the rest. With ``unfolds``, also how far
+    each pixel takes the lit skin's colour (LID_UNFOLD × how much of it is newly unfolded lid)."""
+    anchor = ops.add(ws, reach)
     shift = ops.sub(ws, wt)  # > 0: the lid came further over the eye
     # once the lid moves over the eye, its band is taken from a little outside the mesh's lid
     # line, which often lies on the eye itself: else a sliver of iris would come along
@@ -135,5 +134,5 @@ def slide(ops: Ops, w: Tensor, ws: Tensor, wt: Tensor, band: tuple[float, float]
     # line's top as a hard, pixel-stepped edge against the lit skin), to most near the lashes
     # and none at the anchor
     past_lash = ops.clip01(ops.div(ops.sub(below, lash_t), lash_t))
-    unfolded = ops.mul(past_lash, ops.clip01(ops.mul(to_anchor, ops.f(LID_UNFOLD / reach))))
+    unfolded = ops.mul(past_lash, ops.clip01(ops.div(ops.mul(to_anchor, ops.f(LID_UNFOLD)), reach)))
     return src_w, ops.mul(unfolded, thin)

@@ -26,12 +26,14 @@ from streamfx.generator.constants import (
     EYE_FEATHER,
     EYE_SAMPLE_INSET,
     EYE_SIDE_FADE,
+    EYEWEAR_RIM,
     IRIS_EDGE,
     IRIS_FALLBACK_RGB,
     IRIS_GONE,
     IRIS_SAMPLE_RING,
     LID_DETAIL,
     LID_MEET,
+    LID_REACH,
     LID_SHADOW,
     LID_SKIN_ABOVE,
     LID_SKIN_BELOW,
@@ -85,6 +87,7 @@ class EyeShape:
     beyond_at: tuple[float, float]  # its top-left corner, source pixels
     white: np.ndarray  # h×w×4 uint8: the white of the eye behind the iris and under the lids (sclera_plate)
     white_at: tuple[float, float]  # its top-left corner, source pixels
+    reach: np.ndarray  # 2×n×4 uint8: how far each lid's band reaches along the eye (lid_reach)
 
     @property
     def down(self) -> np.ndarray:
@@ -313,6 +316,62 @@ def white_beyond(image: np.ndarray, outline: np.ndarray, width: float, sclera: n
     return sprite, (float(x0), float(y0))
 
 
+def lid_reach(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: float,
+              upper: tuple[float, float, float], lower: tuple[float, float, float], lit: np.ndarray) -> np.ndarray:
+    """How far each lid's band (UPPER_LID_BAND, LOWER_LID_BAND) reaches from its edge, column by
+    column along the eye: a 2×n×4 sprite (n = LID_REACH[0] columns from EYE_SIDE_FADE's far end
+    past one corner to the other's) whose alpha is the band's reach as a share of its full
+    reach, the upper band's in row 0, the lower's in row 1 (alpha: the one per-pixel map every
+    engine's ``sample`` gives alike).
+
+    A closing lid stretches the skin between its lashes and the band's far end over the eye, so
+    whatever lies in the band comes down with it. That must be lid skin: the band ends, LID_REACH
+    pixels short, where an eyewear rim crosses it (the frame of a pair of glasses was pulled
+    down with the lid: eyewear stays rigid) or the image ends. A rim is told from a lid's own
+    dark lines (lashes, a crease's shadow, eyeliner) by EYEWEAR_RIM: near black, thin, with
+    skin beyond, and across the whole eye. Columns take the nearest of their neighbours' ends,
+    so the band's end runs smoothly. Per source, once."""
+    cols, margin, least = LID_REACH
+    dark, bright, thick, span = EYEWEAR_RIM
+    past = EYE_SIDE_FADE[0] + EYE_SIDE_FADE[1]
+    u = np.linspace(-past, 1.0 + past, cols)
+    middle = (u >= 0.15) & (u <= 0.85)
+    b, s = np.clip(4 * u * (1 - u), 0.0, 1.0), u - 0.5
+    down = np.array([-ax[1], ax[0]])
+    h, w = image.shape[:2]
+    luma = image[..., :3].astype(np.float32) @ LUMA
+    skin = float(lit @ LUMA)
+    sprite = np.zeros((2, cols, 4), np.uint8)
+    for row, (coeffs, band, sign) in enumerate(((upper, UPPER_LID_BAND, -1.0), (lower, LOWER_LID_BAND, 1.0))):
+        reach, lash = band[0] * width, band[1] * width
+        steps = np.arange(0.0, reach + thick * width + 1.0, 1.0)  # outward from the edge, pixels
+        edge = b * (coeffs[0] + s * (coeffs[1] + s * coeffs[2]))
+        v = edge[:, None] + sign * steps[None, :]  # columns × steps
+        pts = origin + (u * width)[:, None, None] * ax + v[..., None] * down
+        xi, yi = np.round(pts[..., 0]).astype(int), np.round(pts[..., 1]).astype(int)
+        inside = (xi >= 0) & (yi >= 0) & (xi < w) & (yi < h)
+        xi, yi = np.clip(xi, 0, w - 1), np.clip(yi, 0, h - 1)
+        off = ~inside
+        lum = np.where(inside, luma[yi, xi], 0.0)
+        within = (steps[None, :] <= reach) & (steps[None, :] >= lash)
+        black = (lum < dark * skin) & within
+        # a rim: the first near-black run in reach is thin, and skin lies beyond it
+        first = np.where(black.any(axis=1), np.argmax(black, axis=1), len(steps))
+        after = np.arange(len(steps))[None, :] >= first[:, None]
+        ends = np.where((after & (lum >= dark * skin)).any(axis=1),
+                        np.argmax(after & (lum >= dark * skin), axis=1), len(steps))
+        beyond = (np.arange(len(steps))[None, :] >= ends[:, None]) & (lum > bright * skin)
+        rim = (first < len(steps)) & ((steps[np.minimum(ends, len(steps) - 1)] - steps[np.minimum(first, len(steps) - 1)])
+                                      <= thick * width) & beyond.any(axis=1)
+        off &= steps[None, :] <= reach
+        stop = off | black if rim[middle].mean() >= span else off  # eyewear: every column's band ends at its rim
+        at = np.where(stop.any(axis=1), steps[np.argmax(stop, axis=1)] - margin, reach)
+        at = np.clip(at, lash + least * width, reach)
+        at = np.minimum(at, np.minimum(np.r_[at[1:], at[-1]], np.r_[at[0], at[:-1]]))
+        sprite[row, :, 3] = np.round(255 * at / reach).astype(np.uint8)
+    return sprite
+
+
 def curve_points(origin: np.ndarray, ax: np.ndarray, width: float, coeffs: tuple[float, float, float],
                  n: int = 24) -> np.ndarray:
     """n source points along a lid curve, corner to corner."""
@@ -345,13 +404,15 @@ def source_eyes(image: np.ndarray, lm: np.ndarray) -> tuple[EyeShape, ...]:
         lit = lit_skin(image, o, ax, width, h_up, h_lo)
         skin, skin_at = lid_skin(image, o, ax, width, h_up, h_lo, lit)
         beyond, beyond_at = white_beyond(image, outline, width, sclera, lit)
+        reach = lid_reach(image, o, ax, width, h_up, h_lo, lit)
         eyes.append(EyeShape(
             corners=corners, upper_idx=np.asarray(upper, np.int64), upper_w=up_w,
             lower_idx=np.asarray(lower, np.int64), lower_w=lo_w, iris_idx=iris[0],
             origin=o.astype(np.float32), axis=ax.astype(np.float32), width=width, upper=h_up, lower=h_lo,
             iris=centre, iris_r=r, iris_mark=mark,
             feather=max(EYE_FEATHER[1], EYE_FEATHER[0] * width), sclera_rgb=sclera, iris_rgb=iris_rgb,
-            lid_skin=skin, lid_skin_at=skin_at, beyond=beyond, beyond_at=beyond_at, white=white, white_at=white_at))
+            lid_skin=skin, lid_skin_at=skin_at, beyond=beyond, beyond_at=beyond_at, white=white, white_at=white_at,
+            reach=reach))
     return tuple(eyes)
 
 
@@ -546,6 +607,8 @@ class EyeView:
     sides: Tensor  # 1 over the eye, fading out beyond its corners
     opening: Tensor  # 0…1: between the target's lids
     shade: Tensor  # what is drawn inside the eye darkens just below the upper lid (lid_shadow)
+    up_reach: Tensor  # how far the upper lid's band reaches from its edge, source pixels (lid_reach)
+    low_reach: Tensor  # the lower lid's
     white: Tensor | None = None  # the white of the eye over the window (eye_white), once asked for
 
 
@@ -558,16 +621,30 @@ def eye_view(ops: Ops, frame: Frame, eye: EyeShape, n: int) -> EyeView:
         u, v = eye_coords(ops, win, e)
         s, b = ops.sub(u, ops.f(0.5)), bulge(ops, u)
         top_s, bottom_s = source_lids(ops, eye, s, b)
-        up_band, low_band = UPPER_LID_BAND, LOWER_LID_BAND
-        highest = ops.sub(top_s, ops.mul(b, ops.f(LID_WIDEN * (up_band[0] - up_band[1]) * eye.width)))
-        lowest = ops.add(bottom_s, ops.mul(b, ops.f(LID_WIDEN * (low_band[0] - low_band[1]) * eye.width)))
+        up_reach, low_reach = band_reach(ops, eye, win, u)
+        up_lash, low_lash = ops.f(UPPER_LID_BAND[1] * eye.width), ops.f(LOWER_LID_BAND[1] * eye.width)
+        widen = ops.f(LID_WIDEN)
+        highest = ops.sub(top_s, ops.mul(b, ops.mul(widen, ops.sub(up_reach, up_lash))))
+        lowest = ops.add(bottom_s, ops.mul(b, ops.mul(widen, ops.sub(low_reach, low_lash))))
         bottom = ops.minimum(lid_curve(ops, e.lower, s, b), lowest)
         top = ops.minimum(ops.maximum(lid_curve(ops, e.upper, s, b), highest), bottom)
         closed = ops.clip01(ops.sub(ops.f(1.0), ops.mul(ops.sub(bottom, top), ops.f(1.0 / eye.feather))))
         views[n] = EyeView(e, win, u, v, top_s, bottom_s, top, bottom, closed, side_fade(ops, u),
-                           between(ops, v, top, bottom, eye.feather), lid_shadow(ops, eye, v, top))
+                           between(ops, v, top, bottom, eye.feather), lid_shadow(ops, eye, v, top),
+                           up_reach, low_reach)
     view: EyeView = views[n]
     return view
+
+
+def band_reach(ops: Ops, eye: EyeShape, win: Window, u: Tensor) -> tuple[Tensor, Tensor]:
+    """How far the upper and the lower lid's bands reach from their edges over the window,
+    source pixels (:func:`lid_reach`'s columns, interpolated along the eye)."""
+    cols = eye.reach.shape[1]
+    past = EYE_SIDE_FADE[0] + EYE_SIDE_FADE[1]
+    x = ops.mul(ops.add(u, ops.f(past)), ops.f((cols - 1) / (1.0 + 2.0 * past)))
+    zero = ops.mul(u, ops.f(0.0))
+    up, low = (ops.sample(win, eye.reach, x, ops.add(zero, ops.f(float(row))))[1] for row in range(2))
+    return ops.mul(up, ops.f(UPPER_LID_BAND[0] * eye.width)), ops.mul(low, ops.f(LOWER_LID_BAND[0] * eye.width))
 
 
 def side_fade(ops: Ops, u: Tensor) -> Tensor:
