@@ -15,9 +15,10 @@ from streamfx.generator import SourceTensors, WarpGenerator
 from tests.conftest import media
 from tests.test_engines_support import assert_parity, driver_targets
 
-# a photo, a painting, a second painting and a 3D cartoon (whose eyes are bigger than the mesh's:
-# eyes.white_beyond), at the sizes they come in (≤ 1024 px)
-PORTRAITS = ["lp_s42.jpg", "lp_s3.jpg", "sadtalker_art_6.png", "lp_s7.jpg"]
+# a photo, a painting, a CGI face with glasses (eyes.lid_reach), a 3D cartoon (whose eyes are
+# bigger than the mesh's: eyes.white_beyond) and a moustache (mouth_shape.moustache_sprite), at
+# the sizes they come in (≤ 1024 px)
+PORTRAITS = ["lp_s42.jpg", "lp_s3.jpg", "sadtalker_art_6.png", "lp_s7.jpg", "lp_s12.jpg"]
 
 
 @pytest.fixture(scope="module", params=PORTRAITS)

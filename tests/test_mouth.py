@@ -325,6 +325,46 @@ def test_a_pale_portraits_mouth_from_a_tanned_driver_stays_red_and_a_paintings_t
 
 
 # ---- 3. a drawn interior without a driver image ----------------------------------------------------
+def test_a_moustache_hangs_over_an_opening_mouth(lp_d10: tuple[list[np.ndarray], list[np.ndarray]]) -> None:
+    # lp_s12: the mesh's upper lip lies in the moustache and its inner lip at the hair's lower
+    # edge. As the mouth opened, the upper inner lip rose into the hair and the driver's
+    # interior was drawn there: a smooth hole punched in the moustache. The hair hangs over the
+    # opening now (mouth_shape.moustache_sprite), and the opening shows below it.
+    images, marks = lp_d10
+    i = _widest(marks)
+    image = load_image(media("source", "lp_s12.jpg"))
+    image = cv2.resize(image, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)  # its mouth is 39 px wide
+    lm = track_portrait(image, "lp_s12.jpg")
+    width = float(np.linalg.norm(lm[L.MOUTH_CORNERS[0], :2] - lm[L.MOUTH_CORNERS[1], :2]))
+    target = _open_jaw(lm, 0.6)
+    target[L.INNER_UPPER[1:-1], 1] -= 0.3 * width  # the upper lip's half of the opening, as the retargeter splits it
+    g = WarpGenerator()
+    src = g.prepare(image, lm)
+    out = g.render(target, extract_appearance(src.stack.layers, images[i], marks[i]))  # the driver's wide-open interior
+    # where the upper inner lip rose above the source's: the upper half of that was the
+    # moustache's hair, and is again, hanging over the opening (clear of the lips' soft edge)
+    xs = np.linspace(lm[L.MOUTH_CORNERS[0], 0], lm[L.MOUTH_CORNERS[1], 0], 11)[3:8]
+    def inner_upper(marks: np.ndarray) -> np.ndarray:
+        order = np.argsort(marks[L.INNER_UPPER, 0])
+        return np.interp(xs, marks[L.INNER_UPPER, 0][order], marks[L.INNER_UPPER, 1][order])
+
+    rest, risen = inner_upper(lm), inner_upper(target)
+    pts = [(x, y) for x, top, low in zip(xs, risen, rest, strict=True)
+           for y in np.arange(top + 0.25 * (low - top), top + 0.45 * (low - top))]
+    xi, yi = np.round(np.array(pts)).astype(int).T
+    there = out[yi, xi, :3].astype(np.float32).mean(axis=0)
+    hair = image[yi, xi, :3].astype(np.float32).mean(axis=0)
+    lips = image[_polygon(image.shape, lm[L.OUTER_LOWER + L.INNER_LOWER[::-1], :2])][:, :3].astype(np.float32).mean(axis=0)
+    assert np.linalg.norm(lips - hair) > 60, "the test's premise: dark hair over the upper lip"
+    assert np.linalg.norm(there - hair) < 0.4 * np.linalg.norm(lips - hair), (
+        f"over the opening's top, {there.round()}: the moustache ({hair.round()}) was cut away (lips {lips.round()})")
+    # and the mouth did open below it: the new opening is no longer the lower lip's colour
+    luma = image[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    luma_out = out[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    opening = _polygon(image.shape, np.concatenate([lm[L.INNER_LOWER, :2], target[L.INNER_LOWER[::-1], :2]]), grow=-1)
+    assert np.abs(luma_out[opening] - luma[opening]).mean() > 15
+
+
 def _centre_column(out: np.ndarray, target: np.ndarray) -> np.ndarray:
     """The output's pixels down the middle of the target's opening, upper lip to lower."""
     ops = NumpyOps(None)  # type: ignore[arg-type]

@@ -149,6 +149,15 @@ TEETH_WHITEN = 0.5
 TEETH_EXTEND = 0.12
 """The source's teeth continue this far (× the width) past the lip edge that hid them, so a
 wider opening shows more of them rather than a gap."""
+MOUSTACHE = (0.6, 0.5, (0.05, 0.2), 0.35, 0.5, 1.0)
+"""Hair over the upper lip (mouth_shape.moustache_sprite). A moustache: the upper lip's band
+darker (median brightness) than the first × both the lower lip's and the skin's below the
+mouth, and the skin just above the lip (between these × the mouth's width above its outer
+contour) darker than the second × that skin. A pixel is hair by where its brightness lies
+between the hair's and the lower lip's (fully below the fourth share of the way, none past the
+fifth); the sprite reaches up to the last × the mouth's width above the outer lip."""
+MOUSTACHE_LIFT = 0.5
+"""A moustache rises with this share of the upper lip's own rise (beyond the skull's motion)."""
 JAW = [152, 175, 199, 200, 18, 421, 201, 428, 208, 171, 396, 32, 262, 148, 176, 377, 400]
 """Landmarks the lower teeth move with beyond the head's motion: the chin, which the jaw carries
 (the lower lip also moves on its own: anchored to it, the lower teeth followed a pout;

@@ -43,7 +43,7 @@ from streamfx.generator.constants import (
     TEETH_MIN_PIXELS,
 )
 from streamfx.generator.layers.base import AppearanceLayer, Frame
-from streamfx.generator.layers.mouth import interior_cover
+from streamfx.generator.layers.mouth import hair_over, interior_cover
 from streamfx.generator.layers.mouth_shape import (
     CONTOURS,
     INNER_LO,
@@ -160,6 +160,7 @@ class DriverMouthLayer(AppearanceLayer):
             for sprite, motion in ((shape.lower_teeth, lower), (shape.upper_teeth, upper)):
                 if sprite is not None:
                     colour = draw_teeth(ops, sprite, motion, win, colour, teeth_seen)
+        colour = hair_over(ops, shape, t, win, colour)  # a moustache hangs over the driver's interior too
         cover = ops.mul(interior_cover(ops, px, feather), ops.f(data.open * min(shown, 1.0)))
         frame.canvas = ops.composite(frame.canvas, win, colour, cover)
 

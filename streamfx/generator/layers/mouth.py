@@ -15,7 +15,9 @@ source's teeth are smeared into the opening. This layer therefore redraws the mo
   their size whatever the opening;
 * the source's own teeth, where it shows teeth: the upper ones moved with the skull, the
   lower ones with the jaw (sampled at the rigidly moved coordinates, so never stretched),
-  only inside the target's opening — the lips cover them as the mouth closes.
+  only inside the target's opening — the lips cover them as the mouth closes;
+* over all that, a moustache's hair, moved with the skull: it hangs over the opening rather
+  than being cut by it.
 
 With a driver's image, :class:`~streamfx.generator.layers.driver_mouth.DriverMouthLayer`
 then puts the driver's own mouth interior between the lips (after any engine).
@@ -30,6 +32,7 @@ from streamfx.generator.constants import (
     LIP_EDGE,
     LIP_INSET,
     LIP_MARGIN,
+    MOUSTACHE_LIFT,
     MOUTH_FEATHER,
     MOUTH_FEATHER_MIN,
     MOUTH_OWN,
@@ -85,9 +88,27 @@ class MouthLayer(Layer):
         lips = lip_cover(ops, px, m, margin, t)
         inside = interior_cover(ops, px, feather)
         drawn = ops.mul(inside, differs)
-        interior = drawn_interior(ops, k, px, m, feather, t, win)
+        interior = hair_over(ops, k, t, win, drawn_interior(ops, k, px, m, feather, t, win))
         colour = ops.add(ops.mul(colour, ops.sub(ops.f(1.0), drawn)), ops.mul(interior, drawn))
         frame.canvas = ops.composite(frame.canvas, win, colour, ops.maximum(lips, drawn))
+
+
+def hair_over(ops: Ops, k: MouthShape, t: Tensor, win: Window, colour: Tensor) -> Tensor:
+    """``colour`` (what shows between the lips) with the portrait's moustache hanging over it,
+    moved with the skull (mouth_shape.moustache_sprite); as it is without one."""
+    if k.moustache is None or k.lip_mid is None:
+        return colour
+    upper, _ = teeth_motions(ops, k, t)
+    # lifted by a share of the upper lip's own rise beyond the skull's motion: the hair grows
+    # from the lip's skin
+    mx, my = ops.point(t, L.UPPER_LIP_MID)
+    lx, ly = upper.at(ops, mx, my)
+    lift = ops.f(MOUSTACHE_LIFT)
+    dx, dy = ops.mul(lift, ops.sub(ops.f(float(k.lip_mid[0])), lx)), ops.mul(lift, ops.sub(ops.f(float(k.lip_mid[1])), ly))
+    sx, sy = upper.at(ops, win.xs, win.ys)
+    sprite = k.moustache
+    rgb, alpha = ops.sample(win, sprite.rgba, ops.add(ops.sub(sx, ops.f(sprite.x0)), dx), ops.add(ops.sub(sy, ops.f(sprite.y0)), dy))
+    return ops.add(ops.mul(colour, ops.sub(ops.f(1.0), alpha)), ops.mul(rgb, alpha))
 
 
 def lip_map(ops: Ops, px: MouthPixels, source_width: Tensor, width: Tensor, differs: Tensor, inset: Tensor) -> Tensor:

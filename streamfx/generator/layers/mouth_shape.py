@@ -31,7 +31,9 @@ from streamfx.generator.basics import SourceBasics
 from streamfx.generator.constants import (
     JAW,
     LIP_FALLBACK_RGB,
+    MOUSTACHE,
     MOUTH_TABLE,
+    SKIN_RING,
     TEETH_EXTEND,
     TEETH_FALLBACK_RGB,
     TEETH_MATTE,
@@ -116,6 +118,8 @@ class MouthShape:
     teeth_rgb: np.ndarray  # the source's teeth colour, or an off-white matched to the portrait
     upper_teeth: Sprite | None  # the source's visible teeth, or None
     lower_teeth: Sprite | None
+    moustache: Sprite | None = None  # hair over the upper lip, which hangs over an opening (moustache_sprite)
+    lip_mid: np.ndarray | None = None  # 2: the upper inner lip's middle (landmark 13), source pixels
 
 
 # ---- per frame, against the ops ------------------------------------------------------------------
@@ -306,7 +310,9 @@ def mouth_shape(src: SourceBasics) -> MouthShape:
         rigid_idx=np.asarray(L.RIGID, np.int64), rigid_source=rigid_n,
         rigid_inverse=np.linalg.pinv(similarity_rows(rigid_n.astype(np.float64))).astype(np.float32),
         jaw_idx=np.asarray(JAW, np.int64), jaw_source=jaw_n, centre=centre, scale=io, lip_rgb=lip,
-        teeth_rgb=np.clip(seen if seen is not None else drawn_teeth_colour(image, lm), 0, 255).astype(np.float32), upper_teeth=upper, lower_teeth=lower)
+        teeth_rgb=np.clip(seen if seen is not None else drawn_teeth_colour(image, lm), 0, 255).astype(np.float32),
+        upper_teeth=upper, lower_teeth=lower, moustache=moustache_sprite(image, table, origin, ax, width),
+        lip_mid=lm[L.UPPER_LIP_MID, :2].astype(np.float32))
 
 
 def lip_colour(image: np.ndarray, lm: np.ndarray) -> np.ndarray:
@@ -403,6 +409,56 @@ def teeth_sprites(image: np.ndarray, table: np.ndarray, origin: np.ndarray, ax: 
         sprites.append(Sprite(np.ascontiguousarray(np.clip(np.rint(rgba), 0, 255).astype(np.uint8)),
                               float(bx0), float(by0)))
     return sprites[0], sprites[1], colour
+
+
+def moustache_sprite(image: np.ndarray, table: np.ndarray, origin: np.ndarray, ax: np.ndarray,
+                     width: float) -> Sprite | None:
+    """The hair over the source's upper lip, as a sprite (matte: hair), or None without a moustache.
+
+    Under a moustache the mesh's upper lip lies in the hair and its inner lip at the hair's
+    lower edge. As the mouth opened, the upper inner lip rose into the hair and the interior
+    was drawn there: a smooth hole punched in the moustache. Hair hangs over an opening instead:
+    the mouth layers draw this sprite, moved with the skull as the upper teeth are, over what
+    they draw between the lips. A moustache is told from lips by brightness (MOUSTACHE), over
+    the mouth's middle: the band between the upper lip's outer and inner contours far darker
+    than both the lower lip and the skin below the mouth (lipstick darkens both lips alike),
+    and the skin just above the lip dark too (an upper lip in the shadow of top light, a
+    drawing's darker upper lip, has lit skin above it). Per source, once."""
+    dark, above_dark, above, full, none, reach = MOUSTACHE
+    lo, hi, nb = MOUTH_TABLE
+    h, w = image.shape[:2]
+    down = np.array([-ax[1], ax[0]], np.float32)
+    us = np.linspace(lo, hi, nb)
+    top = float(table[:, OUTER].min()) - reach * width
+    corners = np.array([origin + ax * width * uu + down * vv for uu in (lo, hi)
+                        for vv in (top, float(table[:, OUTER_LO].max()) + SKIN_RING[1] * width)])
+    x0, y0 = np.maximum(np.floor(corners.min(axis=0)) - 2, 0).astype(int)
+    x1, y1 = np.minimum(np.ceil(corners.max(axis=0)) + 3, [w, h]).astype(int)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return None
+    crop = image[y0:y1, x0:x1, :3].astype(np.float32)
+    luma = crop @ np.array([0.299, 0.587, 0.114], np.float32)
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    rx, ry = xx - origin[0], yy - origin[1]
+    u = (rx * ax[0] + ry * ax[1]) / width
+    v = rx * down[0] + ry * down[1]
+    outer, inner_up, inner_lo, outer_lo = (np.interp(u, us, table[:, c]) for c in range(4))
+    middle = (u > 0.2) & (u < 0.8)
+    upper_lip = middle & (v > outer) & (v < inner_up)
+    lower_lip = middle & (v > inner_lo) & (v < outer_lo)
+    chin = middle & (v > outer_lo + SKIN_RING[0] * width) & (v < outer_lo + SKIN_RING[1] * width)
+    philtrum = middle & (v < outer - above[0] * width) & (v > outer - above[1] * width)
+    if min(int(upper_lip.sum()), int(lower_lip.sum()), int(chin.sum()), int(philtrum.sum())) < 10:
+        return None
+    hair, lip, skin, over = (float(np.median(luma[m])) for m in (upper_lip, lower_lip, chin, philtrum))
+    if hair >= dark * min(lip, skin) or over >= above_dark * skin:
+        return None
+    # hair by brightness, above the inner lip, fully over the sprite's reach
+    share = (luma - hair) / max(lip - hair, 1.0)
+    matte = np.clip((none - share) / (none - full), 0.0, 1.0) * (v < inner_up + 1.0) * (v > top) * (u > lo) * (u < hi)
+    matte = cv2.GaussianBlur(matte.astype(np.float32), (0, 0), 0.7)
+    rgba = np.dstack([crop, matte * 255.0])
+    return Sprite(np.ascontiguousarray(np.clip(np.rint(rgba), 0, 255).astype(np.uint8)), float(x0), float(y0))
 
 
 def _extend(rgba: np.ndarray, direction: np.ndarray, length: float) -> np.ndarray:
