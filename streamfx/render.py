@@ -245,7 +245,8 @@ def _remove_empty(output: str) -> None:
 def render(job: RenderJob) -> RenderResult:
     t_start = time.perf_counter()
     # before anything is opened: the output file is created (and truncated) right away
-    refuse_overwriting_inputs(job.output, job.source, job.driver, job.landmarks)
+    # every file the job reads: the soundtrack and a background image are inputs too
+    refuse_overwriting_inputs(job.output, job.source, job.driver, job.landmarks, job.audio, job.background)
     job.validate()
     check_driver(job.driver)  # its header only: a bad driver fails before the models load
     track = soundtrack(job)

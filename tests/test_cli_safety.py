@@ -83,6 +83,31 @@ def test_render_refuses_to_write_over_its_portrait_or_landmarks(tmp_path: Path, 
     assert "lm.json" in line and lm.read_text() == "{}"
 
 
+def test_render_refuses_to_write_over_its_soundtrack_or_background_image(tmp_path: Path, portrait_file: Path) -> None:
+    # a new user's `-o song.mp4 --audio song.mp4` truncated the song, then called it undecodable
+    song = tmp_path / "song.mp4"
+    with av.open(str(song), "w") as c:  # a second of a 440 Hz tone
+        a = c.add_stream("aac", rate=48000)
+        t = np.arange(48000) / 48000
+        tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+        for i in range(0, 48000, 1024):
+            f = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, i:i + 1024]), format="fltp", layout="mono")
+            f.sample_rate = 48000
+            for pkt in a.encode(f):
+                c.mux(pkt)
+        for pkt in a.encode(None):
+            c.mux(pkt)
+    before = sha1(song)
+    line = only_error_line(run("render", str(portrait_file), "idle", "-o", str(song), "--audio", str(song)))
+    assert "song.mp4" in line and "same file" in line and sha1(song) == before
+    backdrop = tmp_path / "backdrop.gif"
+    backdrop.write_bytes(portrait_file.read_bytes())
+    os.link(backdrop, tmp_path / "out.gif")
+    line = only_error_line(run("render", str(portrait_file), "idle", "-o", str(tmp_path / "out.gif"),
+                               "--background", str(backdrop)))
+    assert "backdrop.gif" in line and sha1(backdrop) == sha1(portrait_file)
+
+
 def test_landmarks_and_export_refuse_to_write_over_the_image(tmp_path: Path, portrait_file: Path) -> None:
     img = tmp_path / "p.png"
     img.write_bytes(portrait_file.read_bytes())

@@ -261,7 +261,8 @@ def _run_live(args: argparse.Namespace, signals: StopSignals) -> int:
         from streamfx.errors import refuse_overwriting_inputs
         from streamfx.sinks.record import RECORD_EXTENSIONS
 
-        refuse_overwriting_inputs(args.record, args.source, args.driver, getattr(args, "audio", None), flag="--record")
+        refuse_overwriting_inputs(args.record, args.source, args.driver, getattr(args, "audio", None),
+                                  getattr(args, "background", None), flag="--record")
         if not args.record.lower().endswith(RECORD_EXTENSIONS):
             raise StreamFXError(f"--record {args.record}: record to .mp4 or .webm (they carry sound and survive a kill; "
                                 ".webm keeps a transparent background)")
