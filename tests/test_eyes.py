@@ -225,6 +225,31 @@ def test_a_closing_lid_leaves_the_glasses_frame_where_it_is() -> None:
     assert dark_in_eye < 0.05, f"{dark_in_eye:.0%} of the closed eye is as dark as the frame"
 
 
+def test_glasses_stay_rigid_while_the_cheeks_and_jaw_move() -> None:
+    """sadtalker_art_6: a smile raises the cheeks under the lenses and the jaw drops. The face's
+    spline bent the frame's lower rims into waves with them; over the glasses the field is the
+    head's rigid motion now (motion.eyewear_weight), and the cheeks take up the difference."""
+    image, lm = _portrait("sadtalker_art_6.png")
+    gen = WarpGenerator()
+    gen.prepare(image, lm)
+    io = L.interocular(lm)
+    t = lm.copy()
+    t[L.CHEEKS, 1] -= 0.12 * io  # a smile's cheeks
+    t[L.OUTER_LOWER[1:-1] + L.INNER_LOWER[1:-1] + L.CHIN, 1] += 0.3 * io  # and an open mouth
+    out = gen.render(t)
+    luma, luma_out = _luma(image), _luma(out)
+    # the frame: near-black pixels in a box around both eyes, down past the lenses' lower rims
+    (o, _, _, width), (o2, *_) = _frame(lm, RIGHT), _frame(lm, LEFT)
+    x0, x1 = int(min(o[0], o2[0]) - 0.6 * width), int(max(o[0], o2[0]) + 1.6 * width)
+    y0, y1 = int(o[1] - 0.7 * width), int(o[1] + 1.0 * width)
+    box = (slice(y0, y1), slice(x0, x1))
+    dark = 0.2 * float(np.median(luma[box]))
+    frame = luma[box] < dark
+    assert frame.sum() > 2000, "the test's premise: a dark frame around the eyes"
+    kept = (luma_out[box] < dark)[frame].mean()
+    assert kept > 0.97, f"only {kept:.1%} of the glasses' frame stayed where it was"
+
+
 def test_the_iris_circle_is_fitted_on_the_image() -> None:
     """The mesh's iris is a third too small on a 3D cartoon's big eyes; on a photo it is right."""
     for name, least, most in (("lp_s7.jpg", 1.2, 1.5), ("lp_s42.jpg", 0.9, 1.15)):

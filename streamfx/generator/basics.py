@@ -31,6 +31,9 @@ class SourceBasics:
     portrait itself wherever the head layer is not opaque)."""
     consts: dict[str, Any] = field(default_factory=dict)
     """Each layer's per-source constants, by layer name (``Layer.prepare``'s results)."""
+    shared: dict[str, Any] = field(default_factory=dict)
+    """Per-source measurements more than one layer prepares from, by key, made once by the
+    first that asks (the eyes: :func:`streamfx.generator.layers.eyes.eyes_of`)."""
 
     @property
     def grid_shape(self) -> tuple[int, int]:

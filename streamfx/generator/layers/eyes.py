@@ -88,6 +88,7 @@ class EyeShape:
     white: np.ndarray  # h×w×4 uint8: the white of the eye behind the iris and under the lids (sclera_plate)
     white_at: tuple[float, float]  # its top-left corner, source pixels
     reach: np.ndarray  # 2×n×4 uint8: how far each lid's band reaches along the eye (lid_reach)
+    rim: float = 0.0  # where an eyewear rim over the eye ends above it (v at the middle, pixels; lid_reach); 0: none
 
     @property
     def down(self) -> np.ndarray:
@@ -317,7 +318,8 @@ def white_beyond(image: np.ndarray, outline: np.ndarray, width: float, sclera: n
 
 
 def lid_reach(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: float,
-              upper: tuple[float, float, float], lower: tuple[float, float, float], lit: np.ndarray) -> np.ndarray:
+              upper: tuple[float, float, float], lower: tuple[float, float, float],
+              lit: np.ndarray) -> tuple[np.ndarray, float]:
     """How far each lid's band (UPPER_LID_BAND, LOWER_LID_BAND) reaches from its edge, column by
     column along the eye: a 2×n×4 sprite (n = LID_REACH[0] columns from EYE_SIDE_FADE's far end
     past one corner to the other's) whose alpha is the band's reach as a share of its full
@@ -330,7 +332,9 @@ def lid_reach(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: floa
     down with the lid: eyewear stays rigid) or the image ends. A rim is told from a lid's own
     dark lines (lashes, a crease's shadow, eyeliner) by EYEWEAR_RIM: near black, thin, with
     skin beyond, and across the whole eye. Columns take the nearest of their neighbours' ends,
-    so the band's end runs smoothly. Per source, once."""
+    so the band's end runs smoothly. Also returns where a rim across the upper band ends above
+    the eye (its top edge's v over the eye's middle, pixels, negative; 0: no rim): the eye is
+    behind glasses, which the motion field keeps rigid. Per source, once."""
     cols, margin, least = LID_REACH
     dark, bright, thick, span = EYEWEAR_RIM
     past = EYE_SIDE_FADE[0] + EYE_SIDE_FADE[1]
@@ -342,6 +346,7 @@ def lid_reach(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: floa
     luma = image[..., :3].astype(np.float32) @ LUMA
     skin = float(lit @ LUMA)
     sprite = np.zeros((2, cols, 4), np.uint8)
+    rim_top = 0.0
     for row, (coeffs, band, sign) in enumerate(((upper, UPPER_LID_BAND, -1.0), (lower, LOWER_LID_BAND, 1.0))):
         reach, lash = band[0] * width, band[1] * width
         steps = np.arange(0.0, reach + thick * width + 1.0, 1.0)  # outward from the edge, pixels
@@ -364,12 +369,16 @@ def lid_reach(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: floa
         rim = (first < len(steps)) & ((steps[np.minimum(ends, len(steps) - 1)] - steps[np.minimum(first, len(steps) - 1)])
                                       <= thick * width) & beyond.any(axis=1)
         off &= steps[None, :] <= reach
-        stop = off | black if rim[middle].mean() >= span else off  # eyewear: every column's band ends at its rim
+        eyewear = bool(rim[middle].mean() >= span)
+        if eyewear and row == 0:  # the rim's top edge, over the eye's middle
+            top_end = steps[np.minimum(ends, len(steps) - 1)]
+            rim_top = float(np.median((edge - top_end)[middle & rim]))
+        stop = off | black if eyewear else off  # eyewear: every column's band ends at its rim
         at = np.where(stop.any(axis=1), steps[np.argmax(stop, axis=1)] - margin, reach)
         at = np.clip(at, lash + least * width, reach)
         at = np.minimum(at, np.minimum(np.r_[at[1:], at[-1]], np.r_[at[0], at[:-1]]))
         sprite[row, :, 3] = np.round(255 * at / reach).astype(np.uint8)
-    return sprite
+    return sprite, rim_top
 
 
 def curve_points(origin: np.ndarray, ax: np.ndarray, width: float, coeffs: tuple[float, float, float],
@@ -404,7 +413,7 @@ def source_eyes(image: np.ndarray, lm: np.ndarray) -> tuple[EyeShape, ...]:
         lit = lit_skin(image, o, ax, width, h_up, h_lo)
         skin, skin_at = lid_skin(image, o, ax, width, h_up, h_lo, lit)
         beyond, beyond_at = white_beyond(image, outline, width, sclera, lit)
-        reach = lid_reach(image, o, ax, width, h_up, h_lo, lit)
+        reach, rim = lid_reach(image, o, ax, width, h_up, h_lo, lit)
         eyes.append(EyeShape(
             corners=corners, upper_idx=np.asarray(upper, np.int64), upper_w=up_w,
             lower_idx=np.asarray(lower, np.int64), lower_w=lo_w, iris_idx=iris[0],
@@ -412,8 +421,17 @@ def source_eyes(image: np.ndarray, lm: np.ndarray) -> tuple[EyeShape, ...]:
             iris=centre, iris_r=r, iris_mark=mark,
             feather=max(EYE_FEATHER[1], EYE_FEATHER[0] * width), sclera_rgb=sclera, iris_rgb=iris_rgb,
             lid_skin=skin, lid_skin_at=skin_at, beyond=beyond, beyond_at=beyond_at, white=white, white_at=white_at,
-            reach=reach))
+            reach=reach, rim=rim))
     return tuple(eyes)
+
+
+def eyes_of(src: SourceBasics) -> tuple[EyeShape, ...]:
+    """The source's eyes (:func:`source_eyes`), measured once for every layer that prepares from
+    them: the eye layers draw with them, the motion field keeps glasses rigid by them."""
+    eyes: tuple[EyeShape, ...] | None = src.shared.get("eyes")
+    if eyes is None:
+        eyes = src.shared["eyes"] = source_eyes(src.image, src.landmarks)
+    return eyes
 
 
 @dataclass(frozen=True)
@@ -426,7 +444,7 @@ class EyeLayer(Layer):
     then :meth:`draw_eye` per eye and frame."""
 
     def prepare(self, src: SourceBasics) -> EyeConsts:
-        return EyeConsts(source_eyes(src.image, src.landmarks))
+        return EyeConsts(eyes_of(src))
 
     def apply(self, ops: Ops, k: EyeConsts, frame: Frame) -> None:
         for n, eye in enumerate(k.eyes):

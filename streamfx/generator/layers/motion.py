@@ -20,6 +20,7 @@ resting fade below the chin to a longer one as the chin moves away from its plac
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,7 @@ import numpy as np
 from streamfx import landmarks as L
 from streamfx.generator.basics import SourceBasics
 from streamfx.generator.constants import (
+    EYEWEAR_LENS,
     FACE_MASK_SHAPE,
     HEAD_DEPTH,
     NECK_EASE,
@@ -36,6 +38,7 @@ from streamfx.generator.constants import (
 )
 from streamfx.generator.geometry import falloff_mask, head_weight, similarity_rows, tps_kernel
 from streamfx.generator.layers.base import Frame, Layer
+from streamfx.generator.layers.eyes import EyeShape, eyes_of
 from streamfx.generator.ops.base import Ops
 
 
@@ -90,6 +93,11 @@ def motion_fields(src: SourceBasics) -> tuple[np.ndarray, np.ndarray, np.ndarray
     # inside the face the landmarks are the truth; beyond it (hair, ears, neck) only the
     # head's rigid motion is, since extrapolating expressions there makes hair swim
     face_masks = [np.minimum(falloff_mask(lm, flat, *FACE_MASK_SHAPE), m) for m in masks]
+    # glasses are rigid: over them the head's motion alone (a smile's cheeks bent the frame's
+    # lower rims, a wink pulled one into a wave), and no turn parallax — they sit in front of
+    # the face, not behind it as the head's outline does
+    glasses = eyewear_weight(eyes_of(src), flat)
+    face_masks = [fm * (1.0 - glasses) for fm in face_masks]
     head_ws = [m - fm for m, fm in zip(masks, face_masks, strict=True)]
     face_w = np.stack([face_masks[0], face_masks[1] - face_masks[0]])[..., None].astype(np.float32)
     head_w = np.stack([np.repeat(w, 2) for w in (head_ws[0], head_ws[1] - head_ws[0])])[..., None].astype(np.float32)
@@ -114,9 +122,30 @@ def motion_fields(src: SourceBasics) -> tuple[np.ndarray, np.ndarray, np.ndarray
     turn = np.stack([yaw_pitch[0], -yaw_pitch[1]])  # 2×T: → the parallax (dx, dy) per pixel of depth
     skull_z = lm[L.SKULL, 2].astype(np.float64)
     parallax = (np.repeat(skull_z - skull_z.mean(), 2)[:, None] * np.tile(turn, (len(skull_z), 1)))  # 2R×T
-    behind = HEAD_DEPTH * io * np.tile(turn, (len(gn), 1))  # 2G×T
+    behind = HEAD_DEPTH * io * np.tile(turn, (len(gn), 1)) * np.repeat(1.0 - glasses, 2)[:, None]  # 2G×T
     turn_field = (behind - similarity @ parallax).astype(np.float32)
     return face_field, head_field, turn_field, face_w, head_w
+
+
+def eyewear_weight(eyes: Sequence[EyeShape], pts: np.ndarray) -> np.ndarray:
+    """0…1 at points (N×2 pixels): over a pair of glasses — a soft box around each eye, just past
+    its eyewear rim's top edge above it (EyeShape.rim) and EYEWEAR_LENS beside and below it; 0
+    everywhere without glasses."""
+    side, side_fade, up, up_fade, down, down_fade = EYEWEAR_LENS
+    weight = np.zeros(len(pts))
+    top = min((e.rim for e in eyes), default=0.0)
+    if top >= 0.0:
+        return weight
+    for e in eyes:  # both eyes: a frame holds both lenses, though a rim may show over one only
+        w = e.width
+        d = pts - (e.origin + 0.5 * w * e.axis)
+        along, v = np.abs(d @ e.axis), d @ e.down
+        rim = e.rim if e.rim < 0.0 else top
+        across = np.clip((side * w + side_fade * w - along) / (side_fade * w), 0.0, 1.0)
+        above = np.clip((v - rim + (up + up_fade) * w) / (up_fade * w), 0.0, 1.0)
+        below = np.clip(((down + down_fade) * w - v) / (down_fade * w), 0.0, 1.0)
+        weight = np.maximum(weight, across * above * below)
+    return weight
 
 
 class MotionLayer(Layer):
