@@ -33,7 +33,9 @@ def _cmd_render(args: argparse.Namespace) -> int:
                     background=args.background, audio=args.audio, keep_audio=args.keep_audio, voice=voice,
                     jobs=args.jobs)
     res = render(job)
-    print(f"wrote {res.output} ({res.frames} frames, {res.size[0]}×{res.size[1]} @ {res.fps:g} fps) in {res.seconds:.1f} s")
+    rate = (f"at the driver's variable frame rate, {res.fps:.1f} fps on average" if res.variable_rate
+            else f"@ {res.fps:g} fps")
+    print(f"wrote {res.output} ({res.frames} frames, {res.size[0]}×{res.size[1]} {rate}) in {res.seconds:.1f} s")
     return 0
 
 

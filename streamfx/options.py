@@ -72,8 +72,8 @@ def add_motion_options(p: argparse.ArgumentParser, *, offline: bool = True) -> N
     g.add_argument("--color-match", action="store_true", help="match the face colour statistics to the source")
     g.add_argument("--sharpen", type=float, default=0.0, help="unsharp-mask amount, 0–2 (default 0)")
     g.add_argument("--engine", choices=ENGINE_CHOICES, default="opencv",
-                   help="generator runtime; auto = the fastest that works here, falling back to opencv "
-                        "if it fails mid-stream (default opencv; see `streamfx engines`)")
+                   help="generator runtime (default opencv); 'auto' picks the fastest that works here, "
+                        "falling back to opencv if it fails mid-stream (see `streamfx engines`)")
     g.add_argument("--device", default="cuda:0", help="torch device of the cuda engine (default cuda:0)")
     g.add_argument("--threads", type=int, default=0, help="CPU threads of ONNX Runtime (default 0: one per core)")
     g.add_argument("--fp16", action="store_true", help="tensorrt: FP16 for the colour layers (the warp stays FP32)")

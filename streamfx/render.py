@@ -114,6 +114,8 @@ class RenderResult:
     with worker processes), encode (+ compositing)."""
     workers: int = 0
     """Generator worker processes used (0: generated on the render's thread)."""
+    variable_rate: bool = False
+    """The frames keep a variable-rate driver's own times; ``fps`` is then their average."""
 
 
 def load_source(path: str, max_size: int, landmarks_path: str | None = None
@@ -299,6 +301,8 @@ def render(job: RenderJob) -> RenderResult:
     stage = {"retarget": 0.0, "generate": 0.0, "encode": 0.0}
     truncated: list[TruncatedInputError] = []
     stopped = False  # interrupted or failed: an output without a single frame is removed
+    steps: list[float] = []  # the frames' time steps, seconds (a variable-rate driver's vary)
+    last_time: float | None = None
 
     def until_truncated(frames: Iterable[DriverFrame]) -> Iterator[DriverFrame]:
         """The frames that decoded: a truncated driver's are still rendered, then it is reported."""
@@ -371,6 +375,10 @@ def render(job: RenderJob) -> RenderResult:
             elif out.shape[2] == 4:
                 out = out[..., :3]
             sink.write(out, item.timestamp)  # at the driver's own time: a VFR driver stays in time
+            if item.timestamp is not None:
+                if last_time is not None:
+                    steps.append(item.timestamp - last_time)
+                last_time = item.timestamp
             if feed is not None and audio_sink is not None:  # the sound up to this frame's end
                 audio_sink.write_audio(feed.take_until(audio_sink.duration))
             stage["generate"] += t1 - t0
@@ -404,6 +412,9 @@ def render(job: RenderJob) -> RenderResult:
         log.info("the driver's face was lost in %d of %d frames (held, then eased to neutral)", lost, n)
     stage["generate"] -= stage["retarget"]  # the poses were made while the render waited for frames
     seconds = {**(chain.seconds if chain is not None else {}), **stage}
-    return RenderResult(output=Path(job.output), frames=n, fps=driver.fps, size=(w, h),
+    # variable rate: a frame step more than a fifth off the typical one (a constant-rate
+    # file's steps differ by its timestamps' rounding only)
+    variable = bool(steps) and float(np.ptp(steps)) > 0.2 * float(np.median(steps))
+    return RenderResult(output=Path(job.output), frames=n, fps=driver.fps, size=(w, h), variable_rate=variable,
                         seconds=time.perf_counter() - t_start, faces_lost=lost,
                         stage_ms={k: v * 1e3 / max(n, 1) for k, v in seconds.items()}, workers=workers)

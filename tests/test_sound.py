@@ -117,7 +117,7 @@ def test_audio_file_without_sound_is_one_line(tmp_path: Path, portrait_file: Pat
     assert rc != 0 and len(err) == 1 and "has no audio stream" in err[0], err
 
 
-def test_vfr_driver_keeps_its_frame_times(tmp_path: Path, portrait_file: Path) -> None:
+def test_vfr_driver_keeps_its_frame_times(tmp_path: Path, portrait_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """driver_vfr.mp4 (30 fps, 10 fps for a second, 30 fps): each output frame is shown at its
     driver frame's own time (VFR out), not on a constant 23.33 fps grid (up to 0.36 s off)."""
     driver = case("driver_vfr.mp4")
@@ -127,6 +127,8 @@ def test_vfr_driver_keeps_its_frame_times(tmp_path: Path, portrait_file: Path) -
     for ext in ("mp4", "webm"):
         out = tmp_path / f"vfr.{ext}"
         assert main(["render", str(portrait_file), str(driver), "-o", str(out), "-q"]) == 0
+        # and the closing line says so: "@ 23.3333 fps" read as the old constant-rate bug
+        assert "variable frame rate" in capsys.readouterr().out
         got = frame_times(out)
         assert len(got) == len(want)
         off = np.abs(np.array(got) - want)
