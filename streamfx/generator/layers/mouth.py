@@ -104,11 +104,8 @@ def hair_over(ops: Ops, k: MouthShape, t: Tensor, win: Window, colour: Tensor) -
     mx, my = ops.point(t, L.UPPER_LIP_MID)
     lx, ly = upper.at(ops, mx, my)
     lift = ops.f(MOUSTACHE_LIFT)
-    dx, dy = ops.mul(lift, ops.sub(ops.f(float(k.lip_mid[0])), lx)), ops.mul(lift, ops.sub(ops.f(float(k.lip_mid[1])), ly))
-    sx, sy = upper.at(ops, win.xs, win.ys)
-    sprite = k.moustache
-    rgb, alpha = ops.sample(win, sprite.rgba, ops.add(ops.sub(sx, ops.f(sprite.x0)), dx), ops.add(ops.sub(sy, ops.f(sprite.y0)), dy))
-    return ops.add(ops.mul(colour, ops.sub(ops.f(1.0), alpha)), ops.mul(rgb, alpha))
+    shift = (ops.mul(lift, ops.sub(ops.f(float(k.lip_mid[0])), lx)), ops.mul(lift, ops.sub(ops.f(float(k.lip_mid[1])), ly)))
+    return draw_teeth(ops, k.moustache, upper, win, colour, ops.f(1.0), shift)
 
 
 def lip_map(ops: Ops, px: MouthPixels, source_width: Tensor, width: Tensor, differs: Tensor, inset: Tensor) -> Tensor:

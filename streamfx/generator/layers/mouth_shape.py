@@ -276,9 +276,13 @@ def teeth_motions(ops: Ops, k: MouthShape, t: Tensor) -> tuple[Rigid, Rigid]:
     return upper, lower
 
 
-def draw_teeth(ops: Ops, sprite: Sprite, motion: Rigid, win: Window, colour: Tensor, cover: Tensor) -> Tensor:
-    """``colour`` with the sprite's teeth, moved rigidly, over it where ``cover`` lets them show."""
+def draw_teeth(ops: Ops, sprite: Sprite, motion: Rigid, win: Window, colour: Tensor, cover: Tensor,
+               shift: tuple[Tensor, Tensor] | None = None) -> Tensor:
+    """``colour`` with the sprite's teeth (or hair), moved rigidly, over it where ``cover`` lets
+    them show; ``shift``: source pixels the sprite is sampled further off by (it moves the other way)."""
     sx, sy = motion.at(ops, win.xs, win.ys)
+    if shift is not None:
+        sx, sy = ops.add(sx, shift[0]), ops.add(sy, shift[1])
     rgb, alpha = ops.sample(win, sprite.rgba, ops.sub(sx, ops.f(sprite.x0)), ops.sub(sy, ops.f(sprite.y0)))
     a = ops.mul(alpha, cover)
     return ops.add(ops.mul(colour, ops.sub(ops.f(1.0), a)), ops.mul(rgb, a))
