@@ -225,6 +225,30 @@ def test_a_closing_lid_leaves_the_glasses_frame_where_it_is() -> None:
     assert dark_in_eye < 0.05, f"{dark_in_eye:.0%} of the closed eye is as dark as the frame"
 
 
+def test_a_closed_lid_behind_glasses_takes_no_detail_from_past_the_rim() -> None:
+    """sadtalker_art_6: a rim ends the upper lid's band a fifth of the eye's width up, so a closing
+    lid's skin detail, moved with its edge, came from past the band — the crease's lines and the
+    rim's — and rippled the closed lid. Behind a rim that detail fades out (eyelids.draw_eye)."""
+    import cv2
+
+    image, lm = _portrait("sadtalker_art_6.png")
+    gen = WarpGenerator()
+    gen.prepare(image, lm)
+    for eye, lower in ((LEFT, L.LEFT_EYE_LOWER), (RIGHT, L.RIGHT_EYE_LOWER)):
+        out = gen.render(_close(lm, eye))
+        o, _, down, width = _frame(lm, eye)
+        # the closed lid's upper part: where the open eye was, clear of the closed lash line
+        ys, xs = np.mgrid[0:image.shape[0], 0:image.shape[1]]
+        v = (xs - o[0]) * down[0] + (ys - o[1]) * down[1]
+        line = float(((lm[lower, :2] - o) @ down).mean())
+        lid = (cv2.erode(_eye_mask(image.shape, lm, eye).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & (
+            v < line - 0.08 * width)
+        luma = _luma(out)
+        fine = luma - cv2.GaussianBlur(luma, (0, 0), 0.08 * width)
+        assert lid.sum() > 100
+        assert fine[lid].std() < 16.5, f"eye {eye}: the closed lid ripples ({fine[lid].std():.1f} levels of fine detail)"
+
+
 def test_glasses_stay_rigid_while_the_cheeks_and_jaw_move() -> None:
     """sadtalker_art_6: a smile raises the cheeks under the lenses and the jaw drops. The face's
     spline bent the frame's lower rims into waves with them; over the glasses the field is the

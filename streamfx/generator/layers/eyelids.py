@@ -80,6 +80,12 @@ class EyelidLayer(EyeLayer):
                 lx, ly = source_xy(ops, eye, u, ops.mul(ops.add(w, ops.sub(ws, wt)), o))
                 lit, _ = ops.sample(win, eye.lid_skin, ops.sub(lx, ops.f(eye.lid_skin_at[0])),
                                     ops.sub(ly, ops.f(eye.lid_skin_at[1])))
+                if eye.rim < 0.0:  # behind glasses: detail from past the rim that ends the band is
+                    # the rim's and the crease's above it, not lid skin (its lines rippled a closed lid)
+                    past = ops.clip01(ops.mul(ops.sub(ops.sub(w, wt), reach), ops.f(1.0 / eye.feather)))
+                    keep = ops.sub(ops.f(1.0), ops.mul(past, view.up_cut))
+                    plain = ops.rgb(eye.lit_rgb)
+                    lit = ops.add(plain, ops.mul(ops.sub(lit, plain), keep))
                 colour = ops.add(colour, ops.mul(ops.sub(lit, colour), unfolded))
             if beyond:
                 skin, white = white_beyond_at(ops, eye, win, x, y)

@@ -82,12 +82,13 @@ class EyeShape:
     sclera_rgb: np.ndarray  # 3: the white of the eye
     iris_rgb: np.ndarray  # 3: the iris (for what the source's lids hid of it)
     lid_skin: np.ndarray  # h×w×4 uint8: a closing lid's unfolding skin, lit, with the source's detail (lid_skin)
+    lit_rgb: np.ndarray  # 3: that lit skin's colour (lit_skin), without the detail
     lid_skin_at: tuple[float, float]  # its top-left corner, source pixels
     beyond: np.ndarray  # h×w×4 uint8: the white outside the mesh's outline, and the skin that covers it (white_beyond)
     beyond_at: tuple[float, float]  # its top-left corner, source pixels
     white: np.ndarray  # h×w×4 uint8: the white of the eye behind the iris and under the lids (sclera_plate)
     white_at: tuple[float, float]  # its top-left corner, source pixels
-    reach: np.ndarray  # 2×n×4 uint8: how far each lid's band reaches along the eye (lid_reach)
+    reach: np.ndarray  # 3×n×4 uint8: how far each lid's band reaches along the eye, where a rim ends it (lid_reach)
     rim: float = 0.0  # where an eyewear rim over the eye ends above it (v at the middle, pixels; lid_reach); 0: none
 
     @property
@@ -317,14 +318,19 @@ def white_beyond(image: np.ndarray, outline: np.ndarray, width: float, sclera: n
     return sprite, (float(x0), float(y0))
 
 
+RIM_ROW = 2
+"""The row of :func:`lid_reach`'s sprite that says where an eyewear rim ends the upper band."""
+
+
 def lid_reach(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: float,
               upper: tuple[float, float, float], lower: tuple[float, float, float],
               lit: np.ndarray) -> tuple[np.ndarray, float]:
     """How far each lid's band (UPPER_LID_BAND, LOWER_LID_BAND) reaches from its edge, column by
-    column along the eye: a 2×n×4 sprite (n = LID_REACH[0] columns from EYE_SIDE_FADE's far end
+    column along the eye: a 3×n×4 sprite (n = LID_REACH[0] columns from EYE_SIDE_FADE's far end
     past one corner to the other's) whose alpha is the band's reach as a share of its full
-    reach, the upper band's in row 0, the lower's in row 1 (alpha: the one per-pixel map every
-    engine's ``sample`` gives alike).
+    reach, the upper band's in row 0, the lower's in row 1, and in row 2 where an eyewear rim
+    ends the upper band (255; 0 elsewhere): beyond it is no lid skin to take detail from
+    (alpha: the one per-pixel map every engine's ``sample`` gives alike).
 
     A closing lid stretches the skin between its lashes and the band's far end over the eye, so
     whatever lies in the band comes down with it. That must be lid skin: the band ends, LID_REACH
@@ -345,7 +351,7 @@ def lid_reach(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: floa
     h, w = image.shape[:2]
     luma = image[..., :3].astype(np.float32) @ LUMA
     skin = float(lit @ LUMA)
-    sprite = np.zeros((2, cols, 4), np.uint8)
+    sprite = np.zeros((3, cols, 4), np.uint8)
     rim_top = 0.0
     for row, (coeffs, band, sign) in enumerate(((upper, UPPER_LID_BAND, -1.0), (lower, LOWER_LID_BAND, 1.0))):
         reach, lash = band[0] * width, band[1] * width
@@ -378,6 +384,9 @@ def lid_reach(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: floa
         at = np.clip(at, lash + least * width, reach)
         at = np.minimum(at, np.minimum(np.r_[at[1:], at[-1]], np.r_[at[0], at[:-1]]))
         sprite[row, :, 3] = np.round(255 * at / reach).astype(np.uint8)
+        if eyewear and row == 0:
+            cut = (black & within).any(axis=1)
+            sprite[RIM_ROW, :, 3] = 255 * (cut | np.r_[cut[1:], cut[-1]] | np.r_[cut[0], cut[:-1]])
     return sprite, rim_top
 
 
@@ -420,7 +429,7 @@ def source_eyes(image: np.ndarray, lm: np.ndarray) -> tuple[EyeShape, ...]:
             origin=o.astype(np.float32), axis=ax.astype(np.float32), width=width, upper=h_up, lower=h_lo,
             iris=centre, iris_r=r, iris_mark=mark,
             feather=max(EYE_FEATHER[1], EYE_FEATHER[0] * width), sclera_rgb=sclera, iris_rgb=iris_rgb,
-            lid_skin=skin, lid_skin_at=skin_at, beyond=beyond, beyond_at=beyond_at, white=white, white_at=white_at,
+            lid_skin=skin, lid_skin_at=skin_at, lit_rgb=lit.astype(np.float32), beyond=beyond, beyond_at=beyond_at, white=white, white_at=white_at,
             reach=reach, rim=rim))
     return tuple(eyes)
 
@@ -627,6 +636,7 @@ class EyeView:
     shade: Tensor  # what is drawn inside the eye darkens just below the upper lid (lid_shadow)
     up_reach: Tensor  # how far the upper lid's band reaches from its edge, source pixels (lid_reach)
     low_reach: Tensor  # the lower lid's
+    up_cut: Tensor  # 0…1: where an eyewear rim ends the upper lid's band (lid_reach)
     white: Tensor | None = None  # the white of the eye over the window (eye_white), once asked for
 
 
@@ -639,7 +649,7 @@ def eye_view(ops: Ops, frame: Frame, eye: EyeShape, n: int) -> EyeView:
         u, v = eye_coords(ops, win, e)
         s, b = ops.sub(u, ops.f(0.5)), bulge(ops, u)
         top_s, bottom_s = source_lids(ops, eye, s, b)
-        up_reach, low_reach = band_reach(ops, eye, win, u)
+        up_reach, low_reach, up_cut = band_reach(ops, eye, win, u)
         up_lash, low_lash = ops.f(UPPER_LID_BAND[1] * eye.width), ops.f(LOWER_LID_BAND[1] * eye.width)
         widen = ops.f(LID_WIDEN)
         highest = ops.sub(top_s, ops.mul(b, ops.mul(widen, ops.sub(up_reach, up_lash))))
@@ -649,20 +659,21 @@ def eye_view(ops: Ops, frame: Frame, eye: EyeShape, n: int) -> EyeView:
         closed = ops.clip01(ops.sub(ops.f(1.0), ops.mul(ops.sub(bottom, top), ops.f(1.0 / eye.feather))))
         views[n] = EyeView(e, win, u, v, top_s, bottom_s, top, bottom, closed, side_fade(ops, u),
                            between(ops, v, top, bottom, eye.feather), lid_shadow(ops, eye, v, top),
-                           up_reach, low_reach)
+                           up_reach, low_reach, up_cut)
     view: EyeView = views[n]
     return view
 
 
-def band_reach(ops: Ops, eye: EyeShape, win: Window, u: Tensor) -> tuple[Tensor, Tensor]:
+def band_reach(ops: Ops, eye: EyeShape, win: Window, u: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """How far the upper and the lower lid's bands reach from their edges over the window,
-    source pixels (:func:`lid_reach`'s columns, interpolated along the eye)."""
+    source pixels, and 0…1 where an eyewear rim ends the upper one (:func:`lid_reach`'s
+    columns, interpolated along the eye)."""
     cols = eye.reach.shape[1]
     past = EYE_SIDE_FADE[0] + EYE_SIDE_FADE[1]
     x = ops.mul(ops.add(u, ops.f(past)), ops.f((cols - 1) / (1.0 + 2.0 * past)))
     zero = ops.mul(u, ops.f(0.0))
-    up, low = (ops.sample(win, eye.reach, x, ops.add(zero, ops.f(float(row))))[1] for row in range(2))
-    return ops.mul(up, ops.f(UPPER_LID_BAND[0] * eye.width)), ops.mul(low, ops.f(LOWER_LID_BAND[0] * eye.width))
+    up, low, cut = (ops.sample(win, eye.reach, x, ops.add(zero, ops.f(float(row))))[1] for row in range(3))
+    return ops.mul(up, ops.f(UPPER_LID_BAND[0] * eye.width)), ops.mul(low, ops.f(LOWER_LID_BAND[0] * eye.width)), cut
 
 
 def side_fade(ops: Ops, u: Tensor) -> Tensor:
