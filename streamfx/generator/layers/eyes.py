@@ -60,6 +60,10 @@ EYE_POINTS = ((L.RIGHT_EYE_CORNERS, L.RIGHT_EYE_UPPER[1:-1], L.RIGHT_EYE_LOWER[1
               (L.LEFT_EYE_CORNERS, L.LEFT_EYE_UPPER[1:-1], L.LEFT_EYE_LOWER[1:-1], L.LEFT_IRIS))
 
 
+RIM_ROW = 2
+"""The row of :func:`lid_reach`'s sprite that says where an eyewear rim ends the upper band."""
+
+
 @dataclass(frozen=True)
 class EyeShape:
     """One eye of the source portrait, in its own frame (source pixels)."""
@@ -90,6 +94,11 @@ class EyeShape:
     white_at: tuple[float, float]  # its top-left corner, source pixels
     reach: np.ndarray  # 3×n×4 uint8: how far each lid's band reaches along the eye, where a rim ends it (lid_reach)
     rim: float = 0.0  # where an eyewear rim over the eye ends above it (v at the middle, pixels; lid_reach); 0: none
+
+    @property
+    def full_reach(self) -> bool:
+        """Both lid bands reach their full length along the whole eye, and no rim ends one."""
+        return bool((self.reach[:RIM_ROW, :, 3] == 255).all() and not self.reach[RIM_ROW, :, 3].any())
 
     @property
     def down(self) -> np.ndarray:
@@ -318,10 +327,6 @@ def white_beyond(image: np.ndarray, outline: np.ndarray, width: float, sclera: n
     return sprite, (float(x0), float(y0))
 
 
-RIM_ROW = 2
-"""The row of :func:`lid_reach`'s sprite that says where an eyewear rim ends the upper band."""
-
-
 def lid_reach(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: float,
               upper: tuple[float, float, float], lower: tuple[float, float, float],
               lit: np.ndarray) -> tuple[np.ndarray, float]:
@@ -376,16 +381,15 @@ def lid_reach(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: floa
                                       <= thick * width) & beyond.any(axis=1)
         off &= steps[None, :] <= reach
         eyewear = bool(rim[middle].mean() >= span)
-        if eyewear and row == 0:  # the rim's top edge, over the eye's middle
-            top_end = steps[np.minimum(ends, len(steps) - 1)]
-            rim_top = float(np.median((edge - top_end)[middle & rim]))
         stop = off | black if eyewear else off  # eyewear: every column's band ends at its rim
         at = np.where(stop.any(axis=1), steps[np.argmax(stop, axis=1)] - margin, reach)
         at = np.clip(at, lash + least * width, reach)
         at = np.minimum(at, np.minimum(np.r_[at[1:], at[-1]], np.r_[at[0], at[:-1]]))
         sprite[row, :, 3] = np.round(255 * at / reach).astype(np.uint8)
-        if eyewear and row == 0:
-            cut = (black & within).any(axis=1)
+        if eyewear and row == 0:  # the rim's top edge over the eye's middle, and where it ends the band
+            top_end = steps[np.minimum(ends, len(steps) - 1)]
+            rim_top = float(np.median((edge - top_end)[middle & rim]))
+            cut = black.any(axis=1)
             sprite[RIM_ROW, :, 3] = 255 * (cut | np.r_[cut[1:], cut[-1]] | np.r_[cut[0], cut[:-1]])
     return sprite, rim_top
 
@@ -668,6 +672,8 @@ def band_reach(ops: Ops, eye: EyeShape, win: Window, u: Tensor) -> tuple[Tensor,
     """How far the upper and the lower lid's bands reach from their edges over the window,
     source pixels, and 0…1 where an eyewear rim ends the upper one (:func:`lid_reach`'s
     columns, interpolated along the eye)."""
+    if eye.full_reach:  # most eyes: nothing ends a band, so no per-pixel lookup on the hot path
+        return ops.f(UPPER_LID_BAND[0] * eye.width), ops.f(LOWER_LID_BAND[0] * eye.width), ops.f(0.0)
     cols = eye.reach.shape[1]
     past = EYE_SIDE_FADE[0] + EYE_SIDE_FADE[1]
     x = ops.mul(ops.add(u, ops.f(past)), ops.f((cols - 1) / (1.0 + 2.0 * past)))
