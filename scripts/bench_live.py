@@ -14,7 +14,8 @@ measures how fast and how soon they arrive.
 
 Phases
   rt-720p     1 viewer, 1280×720: output fps, vcam fps, p50/p95 motion-to-output per sink
-  max-720p    driver unpaced (as fast as it decodes): where the pipeline itself tops out
+  max-720p    driver unpaced (each frame decoded as soon as the animator took the last):
+              where the pipeline itself tops out
   paced-720p  the talk script driving at 60 fps, camera at 30: the virtual camera must be
               paced at its own 30 fps (frame interval p50/p95), the extra frames skipped
   alpha-720p  as rt-720p with ``--background transparent``: the subject cut out (RGBA from

@@ -28,6 +28,7 @@ from streamfx.compositing import Compositor, overlay, parse_size, placement
 from streamfx.drivers import open_driver
 from streamfx.live.hub import LatestFrameHub, LiveFrame
 from streamfx.live.metrics import FallingBehind, LiveMetrics, RateMeter
+from streamfx.live.pacer import FramePacer
 from streamfx.live.pipeline import LivePipeline, LiveSettings
 from streamfx.sinks.base import FrameSink
 from streamfx.sources.base import DriverFrame, FrameSource
@@ -134,6 +135,23 @@ class SlowAnimator:
         return getattr(self.inner, name)
 
 
+class FastCamera(FrameSource):
+    """The talk script read unpaced, standing in for a camera far faster than the animator
+    (its rate is the point). A live driver is never held back; an unpaced file is read only
+    as fast as the animator takes it (test_a_driver_no_clock_paces_...)."""
+
+    live = True
+
+    def __init__(self, script: FrameSource) -> None:
+        self.script, self.frame_count = script, script.frame_count
+
+    def __iter__(self) -> Iterator[DriverFrame]:
+        return iter(self.script)
+
+    def close(self) -> None:
+        self.script.close()
+
+
 class UnpluggedDriver(ScriptSource):
     """The talk script until ``unplug`` is set, then the error of a camera pulled out.
 
@@ -158,6 +176,50 @@ def driver_up(pipe: LivePipeline) -> str:
 
 
 # -- hub ---------------------------------------------------------------------------------
+def paced_sends(arrivals: list[float], fps: float) -> list[tuple[float, float]]:
+    """(arrival, sent) of each frame a paced device took, frames arriving at ``arrivals``
+    (s), as the sink runner sends them: the newest, once the pacer allows."""
+    pacer, sends = FramePacer(fps), []
+    pending: float | None = None
+    for a in [*arrivals, float("inf")]:
+        while pending is not None and max(pending, pacer.earliest()) <= a:
+            t = max(pending, pacer.earliest())
+            pacer.sent(t)
+            sends.append((pending, t))
+            pending = None
+        pending = a  # a newer frame replaces one not yet sent
+    return sends
+
+
+def test_a_paced_camera_takes_each_frame_the_moment_it_is_there() -> None:
+    """A 30 fps camera on a 30 fps animator: no frame waits for a tick of its own clock.
+
+    A clock of the camera's own would hold each frame until its next tick: at an unlucky
+    phase most of an interval (here 25 ms of every 33), and a camera clock a hair slower
+    than the animator's walks through every phase."""
+    rng = np.random.default_rng(7)
+    for rate in (30.0, 30.05, 29.9):  # the animator's clock: exact, a hair fast, slow
+        arrivals = list(np.arange(300) / rate + rng.uniform(-0.004, 0.004, 300) + 0.025)
+        sends = paced_sends(arrivals, 30.0)
+        assert len(sends) == 300, rate  # none skipped
+        waits = [t - a for a, t in sends]
+        assert max(waits) < 1e-9, (rate, max(waits))
+    # the clock it replaces: ticks at k/30 s, the frames 25 ms past each
+    ticks = [np.ceil(a * 30) / 30 - a for a in np.arange(300) / 30 + 0.025]
+    assert np.mean(ticks) > 0.008
+
+
+def test_a_paced_camera_never_goes_much_faster_than_its_rate() -> None:
+    arrivals = list(np.arange(600) / 60)  # a 60 fps animator for 10 s
+    sends = paced_sends(arrivals, 30.0)
+    times = np.array([t for _, t in sends])
+    rate = (len(times) - 1) / (times[-1] - times[0])
+    assert 29.5 <= rate <= 30 * 1.03, rate  # FramePacer's 2 % headroom, no more
+    assert np.diff(times).min() >= 0.7 / 30  # no burst beyond its tolerance (¼ interval early)
+    with pytest.raises(ValueError):
+        FramePacer(0)
+
+
 def test_hub_keeps_only_latest_and_counts_drops() -> None:
     hub: LatestFrameHub[int] = LatestFrameHub()
     assert hub.latest() is None
@@ -294,8 +356,8 @@ def test_pipeline_animates_the_portrait_and_obeys_commands(portrait: np.ndarray,
 def test_the_newest_frame_wins_at_both_hand_offs(portrait: np.ndarray, portrait_landmarks: np.ndarray) -> None:
     """A sink that fell behind gets the newest frame next, not a backlog; so does the animator.
 
-    The driver is the talk script unpaced (its 240 frames as fast as they come, far faster
-    than the animator); the sink holds its first frame until the script has ended and the
+    The driver is the talk script as a camera far faster than the animator (its 240 frames
+    as fast as they come); the sink holds its first frame until the script has ended and the
     last frame is out. Everything in between was skipped: the sink's next frame is the
     animation of the script's last frame.
     """
@@ -309,7 +371,7 @@ def test_the_newest_frame_wins_at_both_hand_offs(portrait: np.ndarray, portrait_
         return out
 
     anim.step = recording  # type: ignore[method-assign]
-    driver = open_driver("talk", neutral_landmarks=anim.source_landmarks, realtime=False, loop=False)
+    driver = FastCamera(open_driver("talk", neutral_landmarks=anim.source_landmarks, realtime=False, loop=False))
     last = driver.frame_count - 1 if driver.frame_count else -1
     assert last == 239
 
@@ -343,6 +405,27 @@ def test_the_newest_frame_wins_at_both_hand_offs(portrait: np.ndarray, portrait_
     assert len(sink.frames) == 2, len(sink.frames)  # no backlog: nothing between the two
     assert newest.index == last and newest.seq == seq == len(rendered)
     assert np.array_equal(sink.frames[1], newest.image)
+
+
+def test_a_driver_no_clock_paces_is_read_as_fast_as_the_animator_takes_it(
+        portrait: np.ndarray, portrait_landmarks: np.ndarray) -> None:
+    """A video or script read unpaced is not decoded ahead into frames that are only dropped:
+    each frame is made once the animator took the last (before, the capture thread decoded
+    ten frames for every one animated, on a core the animator needed)."""
+    anim = SlowAnimator(real_animator(portrait, portrait_landmarks), cost_s=0.03)
+    driver = open_driver("talk", neutral_landmarks=anim.inner.source_landmarks, realtime=False, loop=True)
+    assert not driver.live
+    pipe = LivePipeline(anim, driver, LiveSettings(width=160, height=96),  # type: ignore[arg-type]
+                        source_image=portrait, generator_process=False)
+    anim.driver_hub = pipe.driver_hub
+    with pipe:
+        wait_until(lambda: len(anim.indices) >= 20, "20 animated frames")
+        time.sleep(0.2)
+    hub = pipe.driver_hub
+    assert hub.dropped == 0, hub.dropped
+    # the one being animated and at most one made ahead of it
+    assert hub.published - len(anim.indices) <= 2, (hub.published, len(anim.indices))
+    assert anim.indices == list(range(len(anim.indices)))  # in order, none skipped
 
 
 def test_pipeline_drops_instead_of_queueing_when_animator_is_slow(portrait: np.ndarray,

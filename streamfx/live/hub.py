@@ -121,8 +121,7 @@ class LatestFrameHub(Generic[T]):
         with self._cond:
             if self._item is None:
                 return None
-            self._taken = True
-            self._last_take = time.monotonic()
+            self._take()
             return self._seq, self._item
 
     def wait_newer(self, after_seq: int, timeout: float | None = None) -> tuple[int, T] | None:
@@ -136,8 +135,7 @@ class LatestFrameHub(Generic[T]):
                 if remaining is not None and remaining <= 0:
                     return None
                 self._cond.wait(remaining)
-            self._taken = True
-            self._last_take = time.monotonic()
+            self._take()
             return self._seq, self._item
 
     async def wait_newer_async(
@@ -147,8 +145,7 @@ class LatestFrameHub(Generic[T]):
         loop = asyncio.get_running_loop()
         with self._cond:
             if self._seq > after_seq and self._item is not None:
-                self._taken = True
-                self._last_take = time.monotonic()
+                self._take()
                 return self._seq, self._item
             if self._closed:
                 return None
@@ -162,9 +159,32 @@ class LatestFrameHub(Generic[T]):
             return None
         if result is not None:
             with self._cond:
-                self._taken = True
-                self._last_take = time.monotonic()
+                self._take()
         return result
+
+    def _take(self) -> None:
+        """Mark the latest item taken (the caller holds the lock) and wake :meth:`wait_taken`."""
+        self._taken = True
+        self._last_take = time.monotonic()
+        self._cond.notify_all()
+
+    def wait_taken(self, timeout: float | None = None) -> bool:
+        """Block until a consumer has taken the latest item (or nothing waits to be taken).
+
+        What a producer that is not paced by a clock (a video file read as fast as it
+        decodes) waits on before making the next item: an item nobody takes would only take
+        CPU from the ones somebody does. True when taken, False on timeout or close.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while not self._taken:
+                if self._closed:
+                    return False
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
 
 
 def _resolve(fut: asyncio.Future[T], value: T) -> None:

@@ -15,6 +15,9 @@ class FrameSink(abc.ABC):
     accepts_alpha: bool = False
     """True for sinks that keep RGBA frames' alpha; the live pipeline hands the others RGB
     (a transparent canvas over black, flattened once for all of them)."""
+    paced: bool = False
+    """True for devices with a frame rate (a virtual camera): the live pipeline sends them
+    at most one frame per output interval, the newest, and repeats the last when none is new."""
 
     @abc.abstractmethod
     def open(self, width: int, height: int, fps: float) -> None: ...

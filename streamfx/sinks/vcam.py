@@ -55,6 +55,7 @@ class VirtualCameraSink(FrameSink):
     """
 
     name = "vcam"
+    paced = True  # the live pipeline paces it (not pyvirtualcam's own clock: see its sink runner)
 
     def __init__(self, *, device: str | None = None, backend: str | None = None, **backend_kw: object) -> None:
         self.device = device
@@ -96,10 +97,6 @@ class VirtualCameraSink(FrameSink):
         if frame.ndim == 3 and frame.shape[2] == 4:
             frame = flatten(frame)  # cameras have no alpha: a transparent canvas shows black
         self.camera.send(np.ascontiguousarray(frame))
-
-    def pace(self) -> None:
-        """Sleep until the next frame is due (pyvirtualcam's adaptive pacing)."""
-        self.camera.sleep_until_next_frame()
 
     def close(self) -> None:
         if self._cam is not None:
