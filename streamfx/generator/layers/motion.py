@@ -53,6 +53,8 @@ class MotionConsts:
     turn_idx: np.ndarray  # T landmark indices a turn is read from (their depths)
     turn_depth: np.ndarray  # T×1 the source's depths there
     turn_field: np.ndarray  # 2M×T: depth changes → a turn's parallax on the head layer
+    turn_angles: np.ndarray  # 2×T: depth changes → the turn's (yaw, pitch), radians
+    fore_field: np.ndarray  # 2M×2: (yaw², pitch²) → the head similarity's foreshortening undone
     face_w: np.ndarray  # 2×M×1: the TPS's mask at rest, and how much more of it the longest neck fade adds
     head_w: np.ndarray  # 2×2M×1: the same for the head's motion (similarity and parallax)
     chin_idx: np.ndarray  # 1: the chin's landmark
@@ -64,11 +66,23 @@ class MotionConsts:
     max_shift: float
 
 
-def motion_fields(src: SourceBasics) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(face_field, head_field, turn_field, face_w, head_w) of a source: the TPS, the head
-    similarity and a turn's parallax, solved, evaluated on the grid and folded into one float32
-    matrix each (computed in float64), and their masks (2×G×1 and 2×2G×1: at rest, and what the
-    longest neck fade adds)."""
+@dataclass(frozen=True)
+class MotionFields:
+    """What :func:`motion_fields` solves (G grid points, K control, R skull, T rigid landmarks)."""
+
+    face_field: np.ndarray  # G×K: control displacements → the TPS displacement
+    head_field: np.ndarray  # 2G×2R: skull displacements → the head-similarity field
+    turn_field: np.ndarray  # 2G×T: depth changes → a turn's parallax on the head layer
+    turn_angles: np.ndarray  # 2×T: depth changes → (yaw, pitch), radians
+    fore_field: np.ndarray  # 2G×2: (yaw², pitch²) → the head similarity's foreshortening undone
+    face_w: np.ndarray  # 2×G×1: the TPS's mask at rest, and what the longest neck fade adds
+    head_w: np.ndarray  # 2×2G×1: the same for the head's motion
+
+
+def motion_fields(src: SourceBasics) -> MotionFields:
+    """A source's motion fields: the TPS, the head similarity, a turn's parallax and its
+    foreshortening, solved, evaluated on the grid and folded into one float32 matrix each
+    (computed in float64), and their masks (at rest, and what the longest neck fade adds)."""
     lm = src.landmarks
     io = L.interocular(lm)
     # TPS on normalised coordinates so the regulariser means the same at any resolution
@@ -124,7 +138,21 @@ def motion_fields(src: SourceBasics) -> tuple[np.ndarray, np.ndarray, np.ndarray
     parallax = (np.repeat(skull_z - skull_z.mean(), 2)[:, None] * np.tile(turn, (len(skull_z), 1)))  # 2R×T
     behind = HEAD_DEPTH * io * np.tile(turn, (len(gn), 1)) * np.repeat(1.0 - glasses, 2)[:, None]  # 2G×T
     turn_field = (behind - similarity @ parallax).astype(np.float32)
-    return face_field, head_field, turn_field, face_w, head_w
+    # A turn by Δ also foreshortens: a point's x goes from X·cos θ₀ + Z·sin θ₀ to that at
+    # θ₀ + Δ, which is x + Δ·z − (Δ²/2)·x + … (θ₀ the portrait's own turn, z its depth there).
+    # The parallax above is the first term; the second shrinks the skull points' spread across
+    # the face (up and down it, for a pitch), which the similarity reads as the head shrinking —
+    # though the outline of a head turning on its neck keeps its size (a sphere's does
+    # exactly). So it comes off too: each skull point's offset from their centre × Δ²/2 is
+    # added back before the fit (per frame: the turn's angles squared, × these two columns).
+    skull = lm[L.SKULL, :2].astype(np.float64)
+    spread = skull - skull.mean(axis=0)
+    across, along = np.zeros(2 * len(skull)), np.zeros(2 * len(skull))
+    across[0::2], along[1::2] = spread[:, 0], spread[:, 1]
+    # (not over glasses: they sit on the face, and foreshorten with it)
+    fore_field = (0.5 * similarity @ np.stack([across, along], axis=1)
+                  * np.repeat(1.0 - glasses, 2)[:, None]).astype(np.float32)  # 2G×2
+    return MotionFields(face_field, head_field, turn_field, yaw_pitch.astype(np.float32), fore_field, face_w, head_w)
 
 
 def eyewear_weight(eyes: Sequence[EyeShape], pts: np.ndarray) -> np.ndarray:
@@ -155,7 +183,8 @@ class MotionLayer(Layer):
     settings = ("grid_step",)
 
     def prepare(self, src: SourceBasics) -> MotionConsts:
-        face_field, head_field, turn_field, face_w, head_w = motion_fields(src)
+        f = motion_fields(src)
+        face_field, head_field, turn_field, face_w, head_w = f.face_field, f.head_field, f.turn_field, f.face_w, f.head_w
         lm = src.landmarks
         # most of the grid (background, body) never moves: the products run over the rows that
         # do, and a gather spreads them back (a third of the work on a head-and-shoulders photo)
@@ -171,7 +200,8 @@ class MotionLayer(Layer):
             control=lm[L.CONTROL, :2].astype(np.float32), rigid_source=lm[L.SKULL, :2].astype(np.float32),
             face_field=np.ascontiguousarray(face_field[rows]), head_field=np.ascontiguousarray(head_field[head_rows]),
             turn_idx=np.asarray(L.RIGID, np.int64), turn_depth=lm[L.RIGID, 2:3].astype(np.float32),
-            turn_field=np.ascontiguousarray(turn_field[head_rows]),
+            turn_field=np.ascontiguousarray(turn_field[head_rows]), turn_angles=f.turn_angles,
+            fore_field=np.ascontiguousarray(f.fore_field[head_rows]),
             face_w=np.ascontiguousarray(face_w[:, rows]), head_w=np.ascontiguousarray(head_w[:, head_rows]),
             chin_idx=np.array([L.CHIN_TIP], np.int64), chin=lm[L.CHIN_TIP:L.CHIN_TIP + 1, :2].astype(np.float32),
             chin_ease=(NECK_EASE[0] * L.interocular(lm), NECK_EASE[1] * L.interocular(lm)),
@@ -197,6 +227,8 @@ class MotionLayer(Layer):
         rigid = ops.matmul(ops.const(k.head_field, "head_field"), d_rig)  # B×2M×1
         d_depth = ops.sub(ops.gather(frame.depth, ops.const(k.turn_idx), axis=1), ops.const(k.turn_depth, "turn_depth"))
         rigid = ops.add(rigid, ops.matmul(ops.const(k.turn_field, "turn_field"), d_depth))  # a turn's parallax
+        angles = ops.matmul(ops.const(k.turn_angles, "turn_angles"), d_depth)  # B×2×1: yaw, pitch
+        rigid = ops.add(rigid, ops.matmul(ops.const(k.fore_field, "fore_field"), ops.mul(angles, angles)))
         rigid = ops.reshape(ops.mul(head_w, rigid), (0, n_moving, 2))
         disp = ops.add(nonrigid, rigid)
         # clamp to the margin the region of interest was grown by
