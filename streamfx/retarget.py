@@ -7,6 +7,16 @@ so a small face drives a big one and a tilted driver leaves the avatar upright a
 The displacement is split into head pose (a similarity fitted on rigid points) and the
 expression residual, so each region gets its own gain.
 
+**Turns, in the portrait's own depths.** A turn (yaw, pitch) moves each point beyond that
+similarity by its depth. Left in the residual, the driver's parallax would land on the
+portrait's points as an expression — the driver's depths, not the portrait's, and scaled by
+the regions' gains — which bent a three-quarter portrait's far cheek. So the turn's angles
+are read from the rigid landmarks' depth changes (:func:`turn_angles`), the driver's own
+turn comes out of the residual, and the portrait's landmarks turn by those angles about its
+own depths (:func:`turn_motion`, with the head gain). What stays is the expression, and it is
+foreshortened as the portrait's surface faces the camera against the driver's
+(:func:`surface_cosines`): a smile's far corner on a three-quarter face spreads less.
+
 **Openings.** Relative motion alone cannot close a mouth the source shows open (a smile
 with teeth): a closed driver mouth only takes the source back to its own opening. Nor can
 it keep lips from crossing when the reference frame is more open than the driver gets. So
@@ -185,6 +195,63 @@ def choose_best_reference(drivers: Sequence[np.ndarray | None], source: np.ndarr
     return best
 
 
+_RIGID = np.array(L.RIGID)
+#: the largest turn read from a driver's depths (sin of it: 64°); past it the mesh's depths say little
+TURN_SINE = 0.9
+
+
+def turn_angles(reference: np.ndarray, driver: np.ndarray) -> tuple[float, float]:
+    """(yaw, pitch) in radians of ``driver`` against ``reference`` (478×3, pixels): read from
+    the rigid landmarks' depth changes (mediapipe's z grows away from the camera, so a turn
+    changes it by −x·sin(yaw) + y·sin(pitch)), fitted with a shift and a scale in depth
+    (leaning in)."""
+    r = reference[_RIGID].astype(np.float64)
+    rel = r - r.mean(axis=0)
+    design = np.stack([-rel[:, 0], rel[:, 1], np.ones(len(r)), rel[:, 2]], axis=1)
+    dz = driver[_RIGID, 2].astype(np.float64) - r[:, 2]
+    sines = np.clip(np.linalg.lstsq(design, dz, rcond=None)[0][:2], -TURN_SINE, TURN_SINE)
+    return float(np.arcsin(sines[0])), float(np.arcsin(sines[1]))
+
+
+def turn_motion(lm: np.ndarray, yaw: float, pitch: float) -> tuple[np.ndarray, np.ndarray]:
+    """What a turn does to a face (478×3, pixels; turned about its rigid landmarks' centre,
+    yaw then pitch, projected orthographically) beyond the 2D similarity a fit on its rigid
+    landmarks reads from it: each point's motion less that similarity's (N×2), and its depth
+    change (N), pixels."""
+    p = lm.astype(np.float64)
+    x, y, z = (p - p[_RIGID].mean(axis=0)).T
+    cy, sy, cp, sp = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch)
+    x1, z1 = x * cy + z * sy, -x * sy + z * cy
+    y2, z2 = y * cp - z1 * sp, y * sp + z1 * cp
+    moved = np.stack([x1 - x, y2 - y], axis=1)
+    a, b = fit_similarity(p[_RIGID, :2], p[_RIGID, :2] + moved[_RIGID])
+    residual = moved - (p[:, :2] @ a.T.astype(np.float64) + b - p[:, :2])
+    return residual, z2 - z
+
+
+#: the bounds of an expression's foreshortening (MotionRetargeter: the portrait's surface
+#: cosine over the driver's), so a noisy depth at a face's edge never stops or flings a point
+FORESHORTEN_RANGE = (0.3, 1.6)
+_MESH = np.arange(468)  # the face mesh without the irises
+
+
+def surface_cosines(lm: np.ndarray) -> np.ndarray:
+    """N×2: how squarely a face's surface faces the camera at each landmark (N×3, pixels),
+    across the face and down it (its own axes): the cosines of the slopes of a quadratic
+    surface fitted to the mesh's depths — the face's turn and its roundness (the cheeks
+    curving away), not the relief of a nose or of lips that open. 1 where the surface faces
+    the camera; smaller towards the silhouette, and over the far side of a turned face."""
+    p = lm.astype(np.float64)
+    ax = L.eye_axis(lm).astype(np.float64)
+    io = max(L.interocular(lm), 1e-6)
+    centre = p[_MESH, :2].mean(axis=0)
+    u, v = (p[:, :2] - centre) @ ax / io, (p[:, :2] - centre) @ np.array([-ax[1], ax[0]]) / io
+    terms = np.stack([np.ones_like(u), u, v, u * u, u * v, v * v], axis=1)
+    c = np.linalg.lstsq(terms[_MESH], p[_MESH, 2] / io, rcond=None)[0]
+    slopes = np.stack([c[1] + 2 * c[3] * u + c[4] * v, c[2] + c[4] * u + 2 * c[5] * v], axis=1)
+    return 1.0 / np.sqrt(1.0 + slopes * slopes)
+
+
 #: the eyes' knee is at least the source's opening over this: a reference caught mid-blink
 #: would otherwise make the lids jump open on the slightest driver motion
 EYE_KNEE_SHARE = 6.0
@@ -361,6 +428,8 @@ class MotionRetargeter:
     def __init__(self, source_landmarks: np.ndarray, settings: RetargetSettings | None = None,
                  idle: IdleMotion | None = None):
         self.source = source_landmarks.astype(np.float32)
+        self._source_cos = surface_cosines(self.source)
+        self._reference_cos = self._source_cos
         self.idle = idle
         self._reference: np.ndarray | None = None
         self.reference_face: np.ndarray | None = None
@@ -399,6 +468,7 @@ class MotionRetargeter:
 
     def set_source(self, source_landmarks: np.ndarray) -> None:
         self.source = source_landmarks.astype(np.float32)
+        self._source_cos = surface_cosines(self.source)
         if self._reference is not None:
             self._use_reference(self._reference)  # the same driver face, onto the new source
         self._last = self.source.copy()
@@ -419,6 +489,7 @@ class MotionRetargeter:
         self._reference = driver_landmarks.astype(np.float32).copy()
         a, _ = fit_similarity(self._reference[L.RIGID, :2], self.source[L.RIGID, :2])
         self._to_source = a
+        self._reference_cos = surface_cosines(self._reference)
 
     def _adapt(self, driver: np.ndarray, t: float) -> None:
         """Live ``auto``: ease towards the most neutral face so far (no jump, no flicker)."""
@@ -456,18 +527,38 @@ class MotionRetargeter:
         a, b = fit_similarity(ref[L.RIGID, :2], driver[L.RIGID, :2])
         rigid = ref[:, :2] @ a.T + b
         head = rigid - ref[:, :2]
-        expression = driver[:, :2] - rigid
-        delta = s.head_gain * head + self._gains * expression
+        # A turn (yaw, pitch) moves each point by its depth beyond the 2D similarity: in the
+        # driver's face, that parallax would land on the portrait's points as an expression,
+        # by the driver's depths and the regions' gains — on a three-quarter portrait its far
+        # cheek dented at the eyes and bulged at the mouth. So the turn's angles carry over,
+        # and the portrait turns by its own depths (head motion: the head gain's).
+        yaw, pitch = turn_angles(ref, driver)
+        size = float(np.sqrt(abs(np.linalg.det(a))))  # the driver's head's size against the reference's
+        turned, turned_depth = turn_motion(ref * np.float32(size), yaw, pitch)
+        expression = self._gains * (driver[:, :2] - rigid - turned)
+        head = s.head_gain * head
+        depth = driver[:, 2] - ref[:, 2] - turned_depth
+        ref_cos = self._reference_cos
         if s.mirror:
-            delta = _mirror_delta(delta, ref)
-        delta_src = delta @ self._to_source.T
-        scale = float(np.sqrt(abs(np.linalg.det(self._to_source))))
-        out = self.source.copy()
-        out[:, :2] += delta_src
-        depth = driver[:, 2] - ref[:, 2]
-        if s.mirror:
+            head, expression = _mirror_delta(head, ref), _mirror_delta(expression, ref)
             depth = depth[mirror_pairs()]  # a mirrored turn: each point takes its twin's depth change
-        out[:, 2] += depth * scale
+            ref_cos = ref_cos[mirror_pairs()]
+            yaw = -yaw
+        expression = expression @ self._to_source.T
+        # An expression's motion runs along the face's surface: seen where the portrait's surface
+        # faces the camera less squarely than the driver's did (a three-quarter portrait's far
+        # cheek), it shows shorter, and longer where more (its near cheek). Else a smile's far
+        # corner, spread as wide as the driver's frontal one, pushed the portrait's cheek out
+        # past its silhouette.
+        ax = L.eye_axis(self.source)
+        down = np.array([-ax[1], ax[0]], np.float32)
+        ratio = np.clip(self._source_cos / ref_cos, *FORESHORTEN_RANGE).astype(np.float32)
+        expression = ((expression @ ax) * ratio[:, 0])[:, None] * ax + ((expression @ down) * ratio[:, 1])[:, None] * down
+        scale = float(np.sqrt(abs(np.linalg.det(self._to_source))))
+        own, own_depth = turn_motion(self.source, yaw, pitch)
+        out = self.source.copy()
+        out[:, :2] += head @ self._to_source.T + expression + s.head_gain * own
+        out[:, 2] += depth * scale + s.head_gain * own_depth
         provisional = s.reference == "auto" and not self._fixed
         head_scale = float(np.sqrt(abs(np.linalg.det(a))))
         fit_openings(out, driver, ref, self.source, scale, s, provisional, head_scale)

@@ -105,6 +105,56 @@ def test_mirror_mirrors_a_turns_depths_too(portrait_landmarks: np.ndarray) -> No
     assert plain < -0.15 and mirrored > 0.15, (plain, mirrored)
 
 
+def test_a_three_quarter_portrait_turns_by_its_own_depths(portrait_landmarks: np.ndarray) -> None:
+    """A frontal driver turning its head: a three-quarter portrait turns the same angle about
+    its own depths, not by the driver's points' 2D parallax (landed on the portrait's points as
+    an expression, that bent its far cheek in at the eyes and out at the mouth: the face
+    oval's shape was off by 0.08–0.15 inter-ocular distances at 15–25°)."""
+    from tests.test_head_layer import _turned
+
+    io = L.interocular(portrait_landmarks)
+    oval = np.array(L.FACE_OVAL)
+
+    def shape_error(a: np.ndarray, b: np.ndarray) -> float:  # after the best 2D similarity
+        m, t = fit_similarity(a[oval, :2], b[oval, :2])
+        return float(np.sqrt((((a[oval, :2] @ m.T + t) - b[oval, :2]) ** 2).sum(axis=1).mean()) / io)
+
+    for own in (0.0, 30.0):  # a frontal portrait, and a three-quarter one
+        source = _turned(portrait_landmarks, own, 1.2) if own else portrait_landmarks
+        rt = MotionRetargeter(source, RetargetSettings(smoothing=0))
+        rt.set_reference(portrait_landmarks)
+        for yaw in (-15.0, 15.0, 25.0):
+            out = rt.retarget(_turned(portrait_landmarks, yaw, 1.2))
+            assert shape_error(_turned(source, yaw, 1.2), out) < 0.015, (own, yaw)
+
+
+def test_a_smile_spreads_less_on_the_far_side_of_a_three_quarter_portrait(portrait_landmarks: np.ndarray) -> None:
+    """An expression's motion runs along the face's surface: a frontal driver's smile spreads
+    both mouth corners alike; on a three-quarter portrait the far corner, whose surface faces
+    the camera less squarely, shows the spread shorter and the near one longer (spread alike,
+    the far corner pushed the cheek out past the portrait's silhouette)."""
+    from tests.test_head_layer import _turned
+
+    io = L.interocular(portrait_landmarks)
+    ref = portrait_landmarks
+    smile = ref.copy()
+    ax = L.eye_axis(ref)
+    right, left = L.MOUTH_CORNERS  # the subject's right corner is on the image's left
+    smile[right, :2] -= 0.1 * io * ax
+    smile[left, :2] += 0.1 * io * ax
+    spreads = {}
+    for own in (0.0, 30.0):  # a frontal portrait, and a three-quarter one (its right side away)
+        source = _turned(ref, own, 1.2) if own else ref
+        rt = MotionRetargeter(source, RetargetSettings(smoothing=0))
+        rt.set_reference(ref)
+        moved = rt.retarget(smile)[:, :2] - source[:, :2]
+        sax = L.eye_axis(source)
+        spreads[own] = (-float(moved[right] @ sax), float(moved[left] @ sax))  # outwards, each
+    (r0, l0), (r30, l30) = spreads[0.0], spreads[30.0]
+    assert r0 == pytest.approx(l0, rel=0.15) and r0 > 0.05 * io
+    assert r30 < 0.8 * l30, spreads  # the far (right) corner spreads less than the near one
+
+
 def test_best_reference_picks_the_frame_closest_to_the_source(portrait_landmarks: np.ndarray) -> None:
     src = portrait_landmarks
     frames = []
