@@ -131,8 +131,8 @@ def test_a_three_quarter_portrait_turns_by_its_own_depths(portrait_landmarks: np
 def test_a_smile_spreads_less_on_the_far_side_of_a_three_quarter_portrait(portrait_landmarks: np.ndarray) -> None:
     """An expression's motion runs along the face's surface: a frontal driver's smile spreads
     both mouth corners alike; on a three-quarter portrait the far corner, whose surface faces
-    the camera less squarely, shows the spread shorter and the near one longer (spread alike,
-    the far corner pushed the cheek out past the portrait's silhouette)."""
+    the camera less squarely, shows the spread shorter and the near one longer (before, both
+    spread alike)."""
     from tests.test_head_layer import _turned
 
     io = L.interocular(portrait_landmarks)

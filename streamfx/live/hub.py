@@ -175,16 +175,8 @@ class LatestFrameHub(Generic[T]):
         decodes) waits on before making the next item: an item nobody takes would only take
         CPU from the ones somebody does. True when taken, False on timeout or close.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while not self._taken:
-                if self._closed:
-                    return False
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            return True
+            return self._cond.wait_for(lambda: self._taken or self._closed, timeout) and self._taken
 
 
 def _resolve(fut: asyncio.Future[T], value: T) -> None:
