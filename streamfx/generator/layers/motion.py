@@ -8,12 +8,13 @@ by an ellipse around the face, the similarity by the rest of the head zone
 and the motion fades out only down the neck; the warp composites the layer over the still
 background plate, so the background never bends) — and a turn's parallax on the head zone
 (yaw and pitch read from the rigid landmarks' depth changes: a head turning on its neck swings
-its face, not its outline), folded into three matrices, ``face_field``, ``head_field`` and
-``turn_field``, in float64 (the TPS weights alone reach the thousands and cancel, which
-float32, and any engine's summation order, would amplify).
+its face, not its outline) and its foreshortening (nor does the outline shrink), folded
+into the matrices ``face_field``, ``head_field``, ``turn_field`` and ``fore_field``, in
+float64 (the TPS weights alone reach the thousands and cancel, which float32, and any
+engine's summation order, would amplify).
 
-Per frame: three matmuls of the landmarks' displacements and depth changes (over the grid
-points that move at all), their masks, and a clamp to ``max_shift``. The masks blend from the
+Per frame: matmuls of the landmarks' displacements and depth changes (over the grid points
+that move at all) and of the turn's angles squared, their masks, and a clamp to ``max_shift``. The masks blend from the
 resting fade below the chin to a longer one as the chin moves away from its place
 (``NECK_EASE``): over the short fade a chin moved far towards the body folded the neck over.
 """
