@@ -35,7 +35,10 @@ def _cmd_render(args: argparse.Namespace) -> int:
     res = render(job)
     rate = (f"at the driver's variable frame rate, {res.fps:.1f} fps on average" if res.variable_rate
             else f"@ {res.fps:g} fps")
-    print(f"wrote {res.output} ({res.frames} frames, {res.size[0]}×{res.size[1]} {rate}) in {res.seconds:.1f} s")
+    size = f"{res.size[0]}×{res.size[1]}"
+    if res.file_size is not None:
+        size = f"{res.file_size[0]}×{res.file_size[1]}: the portrait's {size} padded to even for the video codec,"
+    print(f"wrote {res.output} ({res.frames} frames, {size} {rate}) in {res.seconds:.1f} s")
     return 0
 
 

@@ -114,6 +114,8 @@ class RenderResult:
     with worker processes), encode (+ compositing)."""
     workers: int = 0
     """Generator worker processes used (0: generated on the render's thread)."""
+    file_size: tuple[int, int] | None = None
+    """(width, height) in the file where it differs from ``size`` (an odd side padded for 4:2:0 video)."""
     variable_rate: bool = False
     """The frames keep a variable-rate driver's own times; ``fps`` is then their average."""
 
@@ -146,9 +148,11 @@ def output_background(spec: str, image: np.ndarray, output: str) -> Background:
     return bg
 
 
-def soundtrack(job: RenderJob) -> str | None:
+def soundtrack(job: RenderJob, notices: list[str] | None = None) -> str | None:
     """The file whose sound goes into the output, or None (with a one-line notice saying why
-    when sound is being lost). An ``audio`` file without sound is an InputError."""
+    when sound is being lost: logged, or added to ``notices`` for the caller to log once the
+    job's other inputs passed). An ``audio`` file without sound is an InputError."""
+    say = notices.append if notices is not None else log.info
     if not job.keep_audio:
         return None
     if job.audio is not None:
@@ -161,15 +165,13 @@ def soundtrack(job: RenderJob) -> str | None:
     elif driver_kind(job.driver) == "video":
         track = job.driver if has_audio(job.driver) else None
         if track is None:
-            log.info("the driver '%s' has no sound, so the output is silent (--audio FILE adds a soundtrack)",
-                     job.driver)
+            say(f"the driver '{job.driver}' has no sound, so the output is silent (--audio FILE adds a soundtrack)")
     else:
         track = None
     ext = Path(job.output).suffix.lower()
     if track is not None and (is_image_sequence(job.output) or ext not in AUDIO_CODECS):
         what = "a PNG sequence has" if is_image_sequence(job.output) else f"{ext.lstrip('.').upper()} files have"
-        log.info("%s no sound: the sound of '%s' is left out (render to .mp4, .webm or .mov to keep it)",
-                 what, track)
+        say(f"{what} no sound: the sound of '{track}' is left out (render to .mp4, .webm or .mov to keep it)")
         return None
     return track
 
@@ -251,7 +253,8 @@ def render(job: RenderJob) -> RenderResult:
     refuse_overwriting_inputs(job.output, job.source, job.driver, job.landmarks, job.audio, job.background)
     job.validate()
     check_driver(job.driver)  # its header only: a bad driver fails before the models load
-    track = soundtrack(job)
+    notices: list[str] = []
+    track = soundtrack(job, notices)
     image, lm = load_source(job.source, job.max_size, job.landmarks)
     background = output_background(job.background, image, job.output)
     if background.kind == "camera" and driver_kind(job.driver) in ("script", "audio", "mic"):
@@ -262,6 +265,8 @@ def render(job: RenderJob) -> RenderResult:
                          "pick one with --face N")
     animator = make_animator(image, source_landmarks=lm, source_name=job.source, face=job.face,
                              settings=job.settings)
+    for notice in notices:  # after the portrait's checks: an error there is the one line
+        log.info("%s", notice)
     cut_out = background.replaces and isinstance(animator, Animator)
     if cut_out:
         assert isinstance(animator, Animator)
@@ -286,6 +291,7 @@ def render(job: RenderJob) -> RenderResult:
         if feed is not None and isinstance(sink, VideoFileSink):
             audio_sink = sink
         sink.open(w, h, driver.fps)
+        file_size = getattr(sink, "file_size", (w, h))
     except BaseException:
         # close what started: mediapipe's threads would otherwise log after our one error line
         if driver is not None:
@@ -417,4 +423,5 @@ def render(job: RenderJob) -> RenderResult:
     variable = bool(steps) and float(np.ptp(steps)) > 0.2 * float(np.median(steps))
     return RenderResult(output=Path(job.output), frames=n, fps=driver.fps, size=(w, h), variable_rate=variable,
                         seconds=time.perf_counter() - t_start, faces_lost=lost,
-                        stage_ms={k: v * 1e3 / max(n, 1) for k, v in seconds.items()}, workers=workers)
+                        stage_ms={k: v * 1e3 / max(n, 1) for k, v in seconds.items()}, workers=workers,
+                        file_size=None if file_size == (w, h) else file_size)

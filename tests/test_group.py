@@ -128,6 +128,11 @@ def test_face_out_of_range_and_with_landmarks_are_one_line_errors(tmp_path: Path
     assert p.returncode != 0 and len(p.stderr.splitlines()) == 1 and "--landmarks" in p.stderr
     p = run("render", str(two_faces), "idle", "-o", str(tmp_path / "o.mp4"), "--face", "0")
     assert p.returncode != 0 and "--face" in p.stderr.splitlines()[-1]
+    # a video driver without sound: its notice waits for the portrait's checks, so the error
+    # is still the one line (it printed first, a new user found)
+    p = run("render", str(two_faces), str(case("driver_vfr.mp4")), "-o", str(tmp_path / "o.mp4"), "--face", "3")
+    assert p.returncode != 0 and p.stderr.splitlines() == [
+        f"streamfx: error: --face 3: '{two_faces}' has 2 faces — pick 1 to 2 (numbered left to right)"], p.stderr
 
 
 def test_landmarks_command_takes_face_n(tmp_path: Path, two_faces: Path) -> None:

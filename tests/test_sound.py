@@ -109,6 +109,23 @@ def test_silent_driver_says_so_and_audio_adds_a_soundtrack(tmp_path: Path, portr
     assert best_lag(got, want, max_lag=800)[1] > 0.9
 
 
+def test_the_closing_line_gives_the_files_size_and_says_when_it_was_padded(
+        tmp_path: Path, portrait: np.ndarray, capsys: pytest.CaptureFixture[str]) -> None:
+    """An odd-sized portrait goes into 4:2:0 video one pixel larger: the closing line said the
+    portrait's size, and a new user found the file's differ."""
+    from streamfx.imageio import save_image
+
+    odd = tmp_path / "odd.png"
+    save_image(odd, portrait[:301, :299])
+    out = tmp_path / "o.mp4"
+    assert main(["render", str(odd), "nod", "-o", str(out), "-q"]) == 0
+    line = capsys.readouterr().out
+    with av.open(str(out)) as c:
+        size = (c.streams.video[0].width, c.streams.video[0].height)
+    assert size == (300, 302)
+    assert "300×302: the portrait's 299×301 padded to even" in line, line
+
+
 def test_audio_file_without_sound_is_one_line(tmp_path: Path, portrait_file: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     silent = case("driver_vfr.mp4")

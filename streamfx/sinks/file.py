@@ -207,6 +207,13 @@ class VideoFileSink(FrameSink):
                 f"cannot open '{self.path}' for writing ({exc}) — choose a writable output path"
             ) from None
 
+    @property
+    def file_size(self) -> tuple[int, int]:
+        """(width, height) of the pictures in the file: the frames' size, an odd side padded
+        by one pixel for 4:2:0 video. Valid once open."""
+        assert self.width is not None and self.height is not None
+        return self.width + self._pad[1], self.height + self._pad[0]
+
     def _open_video(
         self,
         fmt: str,
