@@ -448,3 +448,26 @@ def test_the_driver_mouth_has_a_flag_and_switches_live() -> None:
     assert not DriverMouthLayer().enabled(settings.generator)
     assert AnimatorSettings.live_types()["driver_mouth"] is bool
     assert settings.with_live(driver_mouth=True).generator.driver_mouth is True
+
+
+@pytest.mark.parametrize("opening", [3.0, 6.0, 10.0, 40.0])
+def test_a_narrow_opening_is_covered_across_its_middle(opening: float) -> None:
+    # a speaking mouth's opening is often narrower than two soft edges of the mouth's own
+    # width: the interior must still cover it whole across the middle (before, a 6-px opening
+    # of a 110-px mouth was covered at most 46 %, and the lips or the drawn teeth under it
+    # showed through: a dark opening read grey, or closed), and nothing on or past the lips
+    from streamfx.generator.layers.mouth import interior_cover
+    from streamfx.generator.layers.mouth_shape import MouthPixels
+
+    ops = NumpyOps.__new__(NumpyOps)  # only its elementwise maths: no source needed
+    ops._f = {}
+    v = np.linspace(-5.0, opening + 5.0, 4001, dtype=np.float32).reshape(1, 1, -1)
+    zero = np.zeros_like(v)
+    px = MouthPixels(u=zero, v=v, target=[zero, zero, np.full_like(v, opening), zero], source=[])
+    cover = interior_cover(ops, px, np.float32(0.04 * 110)).ravel()  # MOUTH_FEATHER × a 110-px mouth
+    v = v.ravel()
+    inside = (v > 0) & (v < opening)
+    assert cover[~inside].max() == 0.0
+    assert cover.max() >= 0.999
+    # whole over at least half the opening once it is 4 soft-edge minimums (6 px) wide
+    assert (cover[inside] >= 0.999).mean() >= (0.49 if opening >= 6.0 else 0.0)

@@ -104,7 +104,11 @@ u from, to, in this many bins, per frame (piecewise linear through their landmar
 MOUTH_FEATHER = 0.04
 """Edge softness of the mouth's interior, × the width …"""
 MOUTH_FEATHER_MIN = 1.5
-"""… and at least this many pixels."""
+"""… and at least this many pixels …"""
+MOUTH_FEATHER_SHARE = 0.25
+"""… but at most this share of the opening where it is narrower (a speaking mouth's): the soft
+edge inside both lips would otherwise never let the interior cover a narrow opening, and the
+lips or the drawn teeth under it showed through, greyed."""
 LIP_MARGIN = 0.12
 """The lips are redrawn from the source between the four contours (the warp does not part
 them) and this far beyond the outer contour, × the width, fading back into the warp …"""

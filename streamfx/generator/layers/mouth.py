@@ -35,6 +35,7 @@ from streamfx.generator.constants import (
     MOUSTACHE_LIFT,
     MOUTH_FEATHER,
     MOUTH_FEATHER_MIN,
+    MOUTH_FEATHER_SHARE,
     MOUTH_OWN,
     TEETH_LIP_SHADE,
     TEETH_ROW_LOWER,
@@ -158,9 +159,15 @@ def lip_cover(ops: Ops, px: MouthPixels, m: MouthFrame, margin: Tensor, t: Tenso
 
 
 def interior_cover(ops: Ops, px: MouthPixels, feather: Tensor) -> Tensor:
-    """1 inside the target's inner lips, a soft edge *inside* them, 0 on and outside them."""
-    return ops.mul(ops.clip01(ops.div(ops.sub(px.v, px.target[INNER_UP]), feather)),
-                   ops.clip01(ops.div(ops.sub(px.target[INNER_LO], px.v), feather)))
+    """1 inside the target's inner lips, a soft edge *inside* them, 0 on and outside them.
+
+    The edge is ``feather`` pixels wide, narrowed to MOUTH_FEATHER_SHARE of the opening where
+    that is less (down to MOUTH_FEATHER_MIN), so a narrow opening is covered across its middle."""
+    top, bottom = px.target[INNER_UP], px.target[INNER_LO]
+    narrow = ops.mul(ops.sub(bottom, top), ops.f(MOUTH_FEATHER_SHARE))
+    edge = ops.maximum(ops.minimum(feather, narrow), ops.f(MOUTH_FEATHER_MIN))
+    return ops.mul(ops.clip01(ops.div(ops.sub(px.v, top), edge)),
+                   ops.clip01(ops.div(ops.sub(bottom, px.v), edge)))
 
 
 def drawn_interior(ops: Ops, k: MouthShape, px: MouthPixels, m: MouthFrame, feather: Tensor, t: Tensor,
