@@ -46,15 +46,37 @@ class FaceBox:
         return max(self.x1 - self.x0, self.y1 - self.y0)
 
 
+# A NormalizedLandmark with x, y and z set and nothing else serializes to 17 bytes: its
+# list entry's tag and length, then each float's tag and 4 little-endian bytes
+_LANDMARK_BYTES = 17
+_LANDMARK_HEADER = np.array([0x0A, _LANDMARK_BYTES - 2, 0x0D], np.uint8)
+_XYZ_TAGS = np.array([0x15, 0x1D], np.uint8)
+
+
+def landmark_array(landmarks: object) -> np.ndarray:
+    """(N, 3) float32 of a mediapipe ``NormalizedLandmarkList``'s x, y, z (normalised units).
+
+    Read from its serialized bytes when every point holds exactly x, y and z (the face mesh's
+    case: a few tens of µs); else, or if the layout is ever not the one expected, point by
+    point (a quarter of a millisecond for 478 points in Python)."""
+    points = landmarks.landmark  # type: ignore[attr-defined]
+    n = len(points)
+    raw = np.frombuffer(landmarks.SerializeToString(), np.uint8)  # type: ignore[attr-defined]
+    if raw.size == n * _LANDMARK_BYTES and n:
+        rec = raw.reshape(n, _LANDMARK_BYTES)
+        if (rec[:, :3] == _LANDMARK_HEADER).all() and (rec[:, [7, 12]] == _XYZ_TAGS).all():
+            xyz = np.concatenate([rec[:, 3:7], rec[:, 8:12], rec[:, 13:17]], axis=1)
+            return xyz.view("<f4").astype(np.float32)
+    return np.array([(p.x, p.y, p.z) for p in points], dtype=np.float32).reshape(n, 3)
+
+
 def _mesh_to_pixels(result: object, w: int, h: int) -> np.ndarray | None:
     faces = getattr(result, "multi_face_landmarks", None)
     if not faces:
         return None
-    lm = faces[0].landmark
-    if len(lm) < NUM_LANDMARKS:
+    if len(faces[0].landmark) < NUM_LANDMARKS:
         return None
-    arr = np.array([(p.x, p.y, p.z) for p in lm], dtype=np.float32)
-    return arr * np.array([w, h, w], dtype=np.float32)
+    return landmark_array(faces[0]) * np.array([w, h, w], dtype=np.float32)
 
 
 class FaceTracker:

@@ -8,7 +8,7 @@ import pytest
 
 from streamfx import landmarks as L
 from streamfx.errors import NoFaceError
-from streamfx.tracking import FaceTracker, find_portrait_landmarks, track_portrait
+from streamfx.tracking import FaceTracker, find_portrait_landmarks, landmark_array, track_portrait
 from tests.conftest import media
 
 
@@ -70,3 +70,22 @@ def test_shared_portraits_are_read(name: str) -> None:
     assert lm is not None
     x0, y0, x1, y1 = L.face_box(lm, img.shape[1], img.shape[0])
     assert x1 - x0 > 0.1 * img.shape[1]
+
+
+def test_landmark_lists_are_read_whole_and_exactly() -> None:
+    # the fast read of a mesh's points (its serialized bytes) gives the same floats as reading
+    # them one by one, and a list holding more than x, y, z is read the slow way, still exactly
+    from mediapipe.framework.formats import landmark_pb2
+
+    rng = np.random.default_rng(3)
+    xyz = rng.normal(0.5, 0.3, (478, 3)).astype(np.float32)
+    xyz[5] = 0.0  # set zeros are still serialized: the layout stays fixed
+    plain = landmark_pb2.NormalizedLandmarkList()
+    for x, y, z in xyz:
+        plain.landmark.add(x=x, y=y, z=z)
+    assert np.array_equal(landmark_array(plain), xyz)
+    with_visibility = landmark_pb2.NormalizedLandmarkList()
+    with_visibility.CopyFrom(plain)
+    with_visibility.landmark[7].visibility = 0.9
+    assert np.array_equal(landmark_array(with_visibility), xyz)
+    assert landmark_array(landmark_pb2.NormalizedLandmarkList()).shape == (0, 3)
