@@ -4,7 +4,8 @@ Drivers are tracked in mediapipe's video mode (the mesh follows the face from fr
 frame, detection only on loss). Portraits are tracked in static mode *on a crop*: the
 mesh's own detector is a short-range selfie model and misses small faces in large images
 (a 2048² photo, a half-body painting), so we detect first — mediapipe's full-range face
-detector, OpenCV's Haar cascade as fallback — and mesh a square crop around the face.
+detector, OpenCV's Haar cascade as fallback — and mesh a square crop around the face; a
+closed mouth the mesh put on a moustache is then seated on its lips (:mod:`streamfx.mouth_fit`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 from streamfx.alignment import AlignSettings, KeyframeAligner
 from streamfx.errors import InputError, NoFaceError
 from streamfx.landmarks import NUM_LANDMARKS
+from streamfx.mouth_fit import seat_mouth
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -207,11 +209,13 @@ def face_centre(lm: np.ndarray) -> np.ndarray:
     return ((lm[:, :2].max(axis=0) + lm[:, :2].min(axis=0)) / 2).astype(np.float32)
 
 
-def find_portrait_faces(rgb: np.ndarray) -> list[np.ndarray]:
+def find_portrait_faces(rgb: np.ndarray, *, seat: bool = True) -> list[np.ndarray]:
     """Landmarks of every face in a still image of any size, left to right; [] if none.
 
     Each detected box is meshed on its own crop, so a box that holds no face (a detector's
-    false positive) drops out, and two boxes on one face keep one mesh.
+    false positive) drops out, and two boxes on one face keep one mesh. ``seat``: a closed
+    mouth the mesh put off its lips is seated on them (:func:`~streamfx.mouth_fit.seat_mouth`);
+    False: the mesh's landmarks as they are.
     """
     h, w = rgb.shape[:2]
     detector = FaceDetector()
@@ -238,7 +242,13 @@ def find_portrait_faces(rgb: np.ndarray) -> list[np.ndarray]:
     finally:
         tracker.close()
         detector.close()
-    return sorted(faces, key=lambda f: float(face_centre(f)[0]))
+    seated = []
+    for lm in faces:  # a mouth the mesh put on a moustache, moved onto the lips' seam
+        lm, shift = seat_mouth(rgb, lm) if seat else (lm, 0.0)
+        if shift:
+            log.debug("portrait mouth moved %+.2f of its width onto the lips' seam", shift)
+        seated.append(lm)
+    return sorted(seated, key=lambda f: float(face_centre(f)[0]))
 
 
 def _same_face(a: np.ndarray, b: np.ndarray) -> bool:
