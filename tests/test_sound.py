@@ -141,7 +141,7 @@ def test_vfr_driver_keeps_its_frame_times(tmp_path: Path, portrait_file: Path, c
     want = frame_times(driver)
     gaps = np.diff(want)
     assert gaps.max() > 2.5 * gaps.min()  # the case really is variable-rate
-    for ext in ("mp4", "webm"):
+    for ext in ("mp4", "webm", "gif"):  # a GIF's delays are whole centiseconds: as close as that
         out = tmp_path / f"vfr.{ext}"
         assert main(["render", str(portrait_file), str(driver), "-o", str(out), "-q"]) == 0
         # and the closing line says so: "@ 23.3333 fps" read as the old constant-rate bug
@@ -149,8 +149,10 @@ def test_vfr_driver_keeps_its_frame_times(tmp_path: Path, portrait_file: Path, c
         got = frame_times(out)
         assert len(got) == len(want)
         off = np.abs(np.array(got) - want)
-        # within one frame interval of the fast part (1/30 s): measured ≤ 0.5 ms
+        # within one frame interval of the fast part (1/30 s): measured ≤ 0.5 ms (the GIF: ≤ 5 ms;
+        # it was 0.29 s off, its delays 40–50 ms where the driver's were 33)
         assert off.max() <= 1 / 30, (ext, off.max(), int(off.argmax()))
+        assert off.max() <= (0.005 if ext == "gif" else 0.001) + 1e-6, (ext, off.max(), int(off.argmax()))
 
 
 def test_sink_frames_at_their_times_and_sound_padded_to_the_picture(tmp_path: Path) -> None:

@@ -52,8 +52,11 @@ _MP4_FRAG_US = 250_000
 _VP9_CRF_OFFSET = 12
 
 # Fine clocks for frames at their own times: 90 kHz (MPEG's) holds every common rate's
-# frame times exactly (25, 30, 24, 30000/1001); Matroska counts milliseconds anyway.
-_VIDEO_CLOCK = {".mp4": Fraction(1, 90_000), ".webm": Fraction(1, 1000), ".mov": Fraction(1, 90_000)}
+# frame times exactly (25, 30, 24, 30000/1001); Matroska counts milliseconds anyway; a GIF's
+# delays are whole centiseconds (on a clock of whole frames at a variable-rate driver's
+# average rate, its 30 fps stretches played 40–50 ms a frame: 10 % long, 0.29 s off)
+_VIDEO_CLOCK = {".mp4": Fraction(1, 90_000), ".webm": Fraction(1, 1000), ".mov": Fraction(1, 90_000),
+                ".gif": Fraction(1, 100)}
 
 # MOV (ProRes, for editors) takes AAC like MP4: every editor that opens ProRes reads it.
 AUDIO_CODECS = {".mp4": "aac", ".webm": "libopus", ".mov": "aac"}
@@ -83,8 +86,9 @@ class VideoFileSink(FrameSink):
     * ``.gif``: one global palette built from all frames (palettegen stats_mode=diff, then
       paletteuse with ordered bayer dithering limited to the changed rectangle, so static
       backgrounds do not shimmer). Frames are spooled to a temporary file until ``close()``.
-      GIF delays are whole centiseconds: at rates that do not divide 100 (e.g. 30 fps)
-      delays alternate (3, 4, 3 cs) so the total duration stays exact.
+      GIF delays are whole centiseconds: each frame is placed at its time rounded to one, so
+      at rates that do not divide 100 (e.g. 30 fps) delays alternate (3, 4, 3 cs) and the
+      total duration stays exact, at a constant rate or a variable one.
 
     4:2:0 video needs even dimensions: an odd width or height is padded by one replicated
     pixel column/row (never cropped, so no content is lost), and the file is 1 px larger.
@@ -298,7 +302,7 @@ class VideoFileSink(FrameSink):
         stream = self._container.add_stream("gif", rate=rate)
         stream.width, stream.height = self.width, self.height
         stream.pix_fmt = "pal8"
-        stream.codec_context.time_base = 1 / rate
+        stream.codec_context.time_base = _VIDEO_CLOCK[".gif"]  # frames at their times, in the delays' unit
         self._stream = stream
         # Pass 1 (while writing): palettegen accumulates colour statistics without holding
         # frames; the frames themselves go to a temp file so long GIFs don't fill RAM.
@@ -355,7 +359,7 @@ class VideoFileSink(FrameSink):
         """The frame's presentation time in the stream's clock (and the end of the picture)."""
         rate = float(fps_fraction(self.fps))
         t = self.frames_written / rate if timestamp is None else max(0.0, float(timestamp))
-        tick = _VIDEO_CLOCK.get(self.kind, 1 / fps_fraction(self.fps))  # GIF: whole frames
+        tick = _VIDEO_CLOCK[self.kind]
         pts = max(round(t / tick), self._last_pts + 1)
         self._last_pts = pts
         self._video_end = max(self._video_end, float(pts * tick) + 1 / rate)
@@ -475,14 +479,14 @@ class VideoFileSink(FrameSink):
             return
         self._stats_src.push(None)
         palette = self._stats_sink.pull()
-        rate = fps_fraction(self.fps)
         # Pass 2: map every spooled frame onto the one palette.
         g = av.filter.Graph()
+        clock = _VIDEO_CLOCK[".gif"]
         src = g.add_buffer(
-            width=self.width, height=self.height, format=av.VideoFormat(self._gif_format), time_base=1 / rate
+            width=self.width, height=self.height, format=av.VideoFormat(self._gif_format), time_base=clock
         )
         pal_src = g.add_buffer(
-            width=palette.width, height=palette.height, format=palette.format, time_base=1 / rate
+            width=palette.width, height=palette.height, format=palette.format, time_base=clock
         )
         use = g.add("paletteuse", **_GIF_DITHER)
         sink = g.add("buffersink")
