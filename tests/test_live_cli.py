@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -23,6 +24,7 @@ from streamfx.live.cli import (
     StopSignals,
     _bitrate,
     _one_line_stats,
+    _print_summary,
     add_live_arguments,
     build_pipeline,
     open_live_driver,
@@ -52,8 +54,18 @@ def test_defaults_and_option_parsing() -> None:
         _bitrate("fast")
 
 
+def test_a_recording_alone_is_something_to_output(tmp_path: Path) -> None:
+    # `live --record x.mp4 --no-webrtc --no-vcam` said "nothing to output" (a new user's find)
+    from tests.picture import read_video
+
+    out = tmp_path / "rec.mp4"
+    assert run_live(parse("--no-vcam", "--no-webrtc", "--record", str(out), "--driver", "talk",
+                          "--size", "320x240", "--duration", "2")) == 0
+    assert len(read_video(out)) >= 30
+
+
 def test_nothing_to_output_and_bad_size_are_one_line_errors() -> None:
-    with pytest.raises(StreamFXError, match="nothing to output"):
+    with pytest.raises(StreamFXError, match="nothing to output.*--record"):
         run_live(parse("--no-vcam", "--no-webrtc"))
     with pytest.raises(StreamFXError, match="1280x720"):
         run_live(parse("--size", "big", "--no-vcam"))
@@ -216,7 +228,7 @@ def test_two_ctrl_c_50ms_apart_stop_cleanly_with_130() -> None:
     run.proc.send_signal(signal.SIGINT)
     assert run.finish() == 130, run.output[-3000:]  # was -2 (killed mid-teardown) or SIGABRT
     run.assert_clean()
-    assert re.search(r"^stopped: capture .* fps", run.output, re.M), run.output[-3000:]
+    assert re.search(r"^stopped after .* · last 5 s: capture .* fps", run.output, re.M), run.output[-3000:]
 
 
 def test_ctrl_c_while_models_load_stops_without_a_traceback() -> None:
@@ -237,7 +249,7 @@ def test_sigterm_stops_cleanly_with_0() -> None:
     run.proc.send_signal(signal.SIGTERM)
     assert run.finish() == 0, run.output[-3000:]
     run.assert_clean()
-    assert "stopped: capture" in run.output
+    assert re.search(r"stopped after \d+ s, \d+ frames animated.* · last 5 s: capture", run.output), run.output[-2000:]
 
 
 def test_busy_port_fails_at_once_with_one_line() -> None:
@@ -251,7 +263,7 @@ def test_busy_port_fails_at_once_with_one_line() -> None:
     assert code == DeviceUnavailableError.exit_code, run.output
     assert f"streamfx: error: cannot listen on 127.0.0.1:{port} (Address already in use)" in run.output
     assert LOADING not in run.output  # before the models, not after them
-    assert "stopped:" not in run.output
+    assert "stopped" not in run.output
     assert len([line for line in run.output.splitlines() if line.startswith("streamfx:")]) == 1, run.output
 
 
@@ -281,6 +293,21 @@ def test_stats_line_without_latency_or_sinks_has_no_none_or_stray_separator() ->
     assert "None" not in line and "webrtc" in line and "p50 –" in line
     metrics.mark_sink("webrtc", time.perf_counter() - 0.02)
     assert re.search(r"p50 \d+ ms", _one_line_stats(SimpleNamespace(metrics=metrics)))
+
+
+def test_the_closing_line_counts_the_whole_run(capsys: pytest.CaptureFixture[str]) -> None:
+    # the last seconds' rates alone said "webrtc 0.0 fps" to a user whose viewer had watched
+    # 178 frames and left before the stop (a new user's find)
+    metrics = LiveMetrics(window_s=0.2)
+    for _ in range(3):
+        metrics.mark_output()
+        metrics.mark_sink("webrtc", time.perf_counter())
+    time.sleep(0.3)  # the viewer left: nothing in the window any more
+    _print_summary(SimpleNamespace(metrics=metrics))
+    line = capsys.readouterr().out
+    assert line.startswith("stopped after ") and "3 frames animated" in line and "webrtc 3 frames" in line, line
+    assert "webrtc 0.0 fps" in line  # the window's figures follow, named as such
+    assert " · last " in line
 
 
 def test_stop_signals_policy_first_stops_second_is_ignored_third_quits(monkeypatch) -> None:

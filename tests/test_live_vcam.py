@@ -195,4 +195,4 @@ def test_live_cli_with_only_the_virtual_camera_feeds_and_closes_it(recording_bac
     # the demo portrait (streamfx live's default), animated by the talk script
     PortraitCheck(portrait, portrait_landmarks, out_size=(320, 180)).assert_animated(sent(backend))
     out = capsys.readouterr().out
-    assert out.index("virtual camera: RecordingCam (320x180 @ 30 fps)") < out.index("stopped: capture")
+    assert out.index("virtual camera: RecordingCam (320x180 @ 30 fps)") < out.index("stopped after ")

@@ -243,8 +243,8 @@ def run_live(args: argparse.Namespace) -> int:
 def _run_live(args: argparse.Namespace, signals: StopSignals) -> int:
 
     settings = live_settings(args)
-    if not args.vcam and not args.webrtc and not getattr(args, "whip", None):
-        raise StreamFXError("nothing to output: enable --vcam, --webrtc HOST:PORT or --whip URL")
+    if not args.vcam and not args.webrtc and not getattr(args, "whip", None) and not getattr(args, "record", None):
+        raise StreamFXError("nothing to output: enable --vcam, --webrtc HOST:PORT, --whip URL or --record FILE.mp4")
 
     # aioice/aiortc log every ICE check at INFO: keep the console to our own lines
     for noisy in ("aioice", "aiortc"):
@@ -511,7 +511,7 @@ def open_vcam(args: argparse.Namespace, settings: Any) -> Any:
     try:
         sink.open(settings.width, settings.height, settings.fps)
     except DeviceUnavailableError as e:
-        if not args.webrtc and not getattr(args, "whip", None):
+        if not args.webrtc and not getattr(args, "whip", None) and not getattr(args, "record", None):
             raise DeviceUnavailableError(
                 f"nothing to output: --no-webrtc is set and {e}; or drop --no-webrtc to watch in a browser"
             ) from None
@@ -692,9 +692,19 @@ def _ms(value: float | None) -> str:
     return "–" if value is None else f"{value:.0f} ms"
 
 
+def _run_totals(pipeline: Any) -> str:
+    """The whole run, for the line printed at the end: the last seconds' rates (``_one_line_stats``)
+    read 0 fps for a viewer who had left before the stop."""
+    s = pipeline.metrics.snapshot()
+    parts = [f"{s['uptime_s']:.0f} s", f"{s['frames_output']} frames animated"]
+    parts += [f"{k} {v['frames']} frames" for k, v in s["sinks"].items()]
+    return ", ".join(parts)
+
+
 def _print_summary(pipeline: Any) -> None:
     with contextlib.suppress(Exception):
-        print("stopped: " + _one_line_stats(pipeline), flush=True)
+        print(f"stopped after {_run_totals(pipeline)} · last {pipeline.metrics.window_s:.0f} s: "
+              + _one_line_stats(pipeline), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
