@@ -37,6 +37,22 @@ UPLOAD_FORMATS = ("JPEG", "PNG", "WEBP", "BMP")
 UPLOAD_MAX_PIXELS = 50_000_000
 
 _IMAGE_HINT = "use a .jpg/.png/.webp/.bmp file"
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+_VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v")
+
+
+def _unreadable(name: str) -> str:
+    """The one line for a file that decodes to no picture, saying what it more likely is."""
+    suffix = Path(name).suffix.lower()
+    if suffix in _IMAGE_SUFFIXES:
+        return (f"'{name}' is not an image OpenCV can read: it is named {suffix} but holds no picture "
+                f"(a text file, or a renamed or damaged one?) — {_IMAGE_HINT} that opens in an image viewer")
+    if suffix in _VIDEO_SUFFIXES:
+        return (f"'{name}' is not an image OpenCV can read: it is a video, and a portrait is one still picture "
+                f"({_IMAGE_HINT}; a video drives a portrait as the second argument)")
+    return f"'{name}' is not an image OpenCV can read ({_IMAGE_HINT})"
+
+
 #: Formats (Pillow's names) whose files may carry an alpha channel.
 _ALPHA_FORMATS = ("PNG", "WEBP")
 
@@ -249,7 +265,7 @@ def _decode(data: bytes, name: str, *, max_side: int,
     except cv2.error:
         bgr = None
     if bgr is None or bgr.size == 0:
-        raise InputError(f"'{name}' is not an image OpenCV can read ({_IMAGE_HINT})")
+        raise InputError(_unreadable(name))
     h, w = bgr.shape[:2]
     if h * w > MAX_PIXELS:  # no header from Pillow: catch it after the fact
         raise InputError(

@@ -143,13 +143,19 @@ def test_load_image_empty(tmp_path: Path) -> None:
 
 def test_load_image_not_an_image(tmp_path: Path, clip: Path) -> None:
     (tmp_path / "notes.jpg").write_text("this is not a picture\n")
+    # a .jpg holding text: the line says the name is not the problem (a new user was told
+    # to "use a .jpg file" about a .jpg)
     with pytest.raises(
         InputError,
-        match=r"'.*notes\.jpg' is not an image OpenCV can read \(use a \.jpg/\.png/\.webp/\.bmp file\)",
+        match=r"'.*notes\.jpg' is not an image OpenCV can read: it is named \.jpg but holds no picture .* — use a "
+              r"\.jpg/\.png/\.webp/\.bmp file that opens in an image viewer$",
     ):
         load_image(tmp_path / "notes.jpg")
-    with pytest.raises(InputError, match="is not an image OpenCV can read"):
+    with pytest.raises(InputError, match="is not an image OpenCV can read: it is a video.*second argument"):
         load_image(clip)  # an mp4 given as the portrait
+    (tmp_path / "notes.txt").write_text("this is not a picture\n")
+    with pytest.raises(InputError, match=r"notes\.txt' is not an image OpenCV can read \(use a \.jpg"):
+        load_image(tmp_path / "notes.txt")
 
 
 def test_error_messages_are_one_line(tmp_path: Path) -> None:
