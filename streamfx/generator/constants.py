@@ -148,6 +148,11 @@ TEETH_MATTE = (0.62, 0.75, (0.15, 0.5), 0.08, 12)
 """The source's teeth: value above this share of the brightest in its opening; saturation
 below this share of the lips' (within these bounds, 0–1: a JPEG's chroma smears the lips'
 red into small teeth); at least this share of the opening's pixels and this many pixels."""
+TEETH_COLOURFUL = 0.15
+"""Saturation (HSV, 0–1: the face's for drawn teeth, the lips' for the driver's) from which a
+portrait counts as in colour. Below it the teeth's own tint fades to grey with it: a black-and-
+white photo's teeth are grey (they were the off-white's warm cream, and the driver's yellowish
+patches showed as brown smudges in an otherwise grey picture)."""
 TEETH_WHITEN = 0.5
 """Drawn teeth take the source's teeth colour with this share of its saturation removed."""
 TEETH_EXTEND = 0.12

@@ -39,6 +39,7 @@ from streamfx.generator.constants import (
     MOUTH_FEATHER_MIN,
     MOUTH_TABLE,
     SKIN_RING,
+    TEETH_COLOURFUL,
     TEETH_MATTE,
     TEETH_MIN_PIXELS,
 )
@@ -261,7 +262,8 @@ def matched_patch(data: DriverMouth, portrait: MouthLook, teeth_rgb: np.ndarray 
     # portrait has them
     grey = rgb.mean(axis=2, keepdims=True)
     sat = float(np.clip(p.saturation / max(d.saturation, 1e-3), *DRIVER_SATURATION))
-    rgb = grey + (rgb - grey) * (sat * (1.0 - teeth) + teeth)
+    teeth_sat = min(p.saturation / TEETH_COLOURFUL, 1.0)  # their own tint, in a picture with colour
+    rgb = grey + (rgb - grey) * (sat * (1.0 - teeth) + teeth_sat * teeth)
     blur = cv2.GaussianBlur(rgb, (0, 0), DRIVER_DETAIL[2])
     keep = float(np.clip(p.detail / max(d.detail, 1e-4), DRIVER_DETAIL[0], DRIVER_DETAIL[1]))
     rgb = blur + (rgb - blur) * keep

@@ -34,6 +34,7 @@ from streamfx.generator.constants import (
     MOUSTACHE,
     MOUTH_TABLE,
     SKIN_RING,
+    TEETH_COLOURFUL,
     TEETH_EXTEND,
     TEETH_FALLBACK_RGB,
     TEETH_MATTE,
@@ -347,6 +348,9 @@ def drawn_teeth_colour(image: np.ndarray, lm: np.ndarray) -> np.ndarray:
     share, gain = TEETH_TINT
     tint = (1 - share) + share * mean / max(float(mean.mean()), 1.0)
     white = np.array(TEETH_FALLBACK_RGB, np.float32)
+    if len(face):  # the off-white's own cream only in a picture with colour
+        sat = float(cv2.cvtColor(image[y0:y1, x0:x1, :3], cv2.COLOR_RGB2HSV)[..., 1].mean()) / 255.0
+        white = white.mean() + (white - white.mean()) * min(sat / TEETH_COLOURFUL, 1.0)
     scale = min(1.0, gain * light / float(white.mean()))
     return np.clip(white * tint * scale, 0, 255).astype(np.float32)
 
