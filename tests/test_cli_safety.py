@@ -144,6 +144,7 @@ def test_audio_only_driver_says_it_has_no_video_stream(tmp_path: Path, portrait_
     clip = _audio_only(tmp_path / "speech.mp4") if which == "made here" else case("audio_only.mp4")
     line = only_error_line(run("render", str(portrait_file), str(clip), "-o", str(tmp_path / "o.mp4"), "-q"))
     assert clip.name in line and "no video stream (audio only)" in line
+    assert "as a voice file (.m4a" in line  # what its sound can still do (a new user tried it as a voice)
     assert "PyAV" not in line and "use .mp4" not in line  # it *is* an .mp4
 
 

@@ -79,9 +79,11 @@ def _not_a_video(shown: str) -> InputError:
 def _no_video_stream(shown: str, container: Any) -> InputError:
     """The file opened but holds no picture: say what it does hold (audio, subtitles…)."""
     kinds = sorted({s.type for s in container.streams})
+    voice = (" — or, for its sound to move the mouth, that sound as a voice file (.m4a, .wav, .mp3)"
+             if "audio" in kinds else "")
     return InputError(
         f"'{shown}' has no video stream ({' and '.join(kinds)} only) — use a video file with a picture, "
-        f"or a motion script ({', '.join(BUILTINS)} or a .json/.toml file)"
+        f"or a motion script ({', '.join(BUILTINS)} or a .json/.toml file){voice}"
     )
 
 
