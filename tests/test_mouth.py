@@ -460,7 +460,7 @@ def test_the_driver_mouth_has_a_flag_and_switches_live() -> None:
 @pytest.mark.parametrize("opening", [3.0, 6.0, 10.0, 40.0])
 def test_a_narrow_opening_is_covered_across_its_middle(opening: float) -> None:
     # a speaking mouth's opening is often narrower than two soft edges of the mouth's own
-    # width: the interior must still cover it whole across the middle (before, a 6-px opening
+    # width: the driver's interior must still cover it whole across the middle (before, a 6-px opening
     # of a 110-px mouth was covered at most 46 %, and the lips or the drawn teeth under it
     # showed through: a dark opening read grey, or closed), and nothing on or past the lips
     from streamfx.generator.layers.mouth import interior_cover
@@ -471,7 +471,7 @@ def test_a_narrow_opening_is_covered_across_its_middle(opening: float) -> None:
     v = np.linspace(-5.0, opening + 5.0, 4001, dtype=np.float32).reshape(1, 1, -1)
     zero = np.zeros_like(v)
     px = MouthPixels(u=zero, v=v, target=[zero, zero, np.full_like(v, opening), zero], source=[])
-    cover = interior_cover(ops, px, np.float32(0.04 * 110)).ravel()  # MOUTH_FEATHER × a 110-px mouth
+    cover = interior_cover(ops, px, np.float32(0.04 * 110), narrows=True).ravel()  # MOUTH_FEATHER × a 110-px mouth
     v = v.ravel()
     inside = (v > 0) & (v < opening)
     assert cover[~inside].max() == 0.0

@@ -106,9 +106,9 @@ MOUTH_FEATHER = 0.04
 MOUTH_FEATHER_MIN = 1.5
 """… and at least this many pixels …"""
 MOUTH_FEATHER_SHARE = 0.25
-"""… but at most this share of the opening where it is narrower (a speaking mouth's): the soft
-edge inside both lips would otherwise never let the interior cover a narrow opening, and the
-lips or the drawn teeth under it showed through, greyed."""
+"""… and the driver's interior's at most this share of the opening where it is narrower (a
+speaking mouth's): the soft edge inside both lips would otherwise never let it cover a narrow
+opening, and the lips or the drawn teeth under it showed through, greyed."""
 LIP_MARGIN = 0.12
 """The lips are redrawn from the source between the four contours (the warp does not part
 them) and this far beyond the outer contour, × the width, fading back into the warp …"""

@@ -162,7 +162,7 @@ class DriverMouthLayer(AppearanceLayer):
                 if sprite is not None:
                     colour = draw_teeth(ops, sprite, motion, win, colour, teeth_seen)
         colour = hair_over(ops, shape, t, win, colour)  # a moustache hangs over the driver's interior too
-        cover = ops.mul(interior_cover(ops, px, feather), ops.f(data.open * min(shown, 1.0)))
+        cover = ops.mul(interior_cover(ops, px, feather, narrows=True), ops.f(data.open * min(shown, 1.0)))
         frame.canvas = ops.composite(frame.canvas, win, colour, cover)
 
 

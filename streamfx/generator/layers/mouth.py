@@ -158,14 +158,19 @@ def lip_cover(ops: Ops, px: MouthPixels, m: MouthFrame, margin: Tensor, t: Tenso
     return ops.mul(ops.mul(above, below), corner)
 
 
-def interior_cover(ops: Ops, px: MouthPixels, feather: Tensor) -> Tensor:
+def interior_cover(ops: Ops, px: MouthPixels, feather: Tensor, narrows: bool = False) -> Tensor:
     """1 inside the target's inner lips, a soft edge *inside* them, 0 on and outside them.
 
-    The edge is ``feather`` pixels wide, narrowed to MOUTH_FEATHER_SHARE of the opening where
-    that is less (down to MOUTH_FEATHER_MIN), so a narrow opening is covered across its middle."""
+    The edge is ``feather`` pixels wide; with ``narrows``, at most MOUTH_FEATHER_SHARE of the
+    opening where that is less (down to MOUTH_FEATHER_MIN), so a narrow opening is covered
+    across its middle: what the driver's interior needs (its dark gap read grey, mixed with
+    what lies under it). The drawn interior keeps the full edge: a narrow opening half
+    covered by its teeth rows reads as lips just parting, fully covered as a band of teeth."""
     top, bottom = px.target[INNER_UP], px.target[INNER_LO]
-    narrow = ops.mul(ops.sub(bottom, top), ops.f(MOUTH_FEATHER_SHARE))
-    edge = ops.maximum(ops.minimum(feather, narrow), ops.f(MOUTH_FEATHER_MIN))
+    edge = feather
+    if narrows:
+        narrow = ops.mul(ops.sub(bottom, top), ops.f(MOUTH_FEATHER_SHARE))
+        edge = ops.maximum(ops.minimum(feather, narrow), ops.f(MOUTH_FEATHER_MIN))
     return ops.mul(ops.clip01(ops.div(ops.sub(px.v, top), edge)),
                    ops.clip01(ops.div(ops.sub(bottom, px.v), edge)))
 
