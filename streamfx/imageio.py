@@ -286,9 +286,11 @@ def _decode(data: bytes, name: str, *, max_side: int,
             bgr, alpha = bgra[..., :3], bgra[..., 3]
         else:
             bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+        h, w = size[1], size[0]
+    if max(orig) > max_side:  # by the resize above, or by libjpeg's reduced decoding alone
         # %r: a name can come from the network and must not forge log lines
         log.warning("source image %r is %d×%d; downscaled to %d×%d (longest side %d px)",
-                    name, orig[0], orig[1], size[0], size[1], max_side)
+                    name, orig[0], orig[1], w, h, max_side)
     if bgr.ndim == 2:
         rgb = cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
     else:

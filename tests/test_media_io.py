@@ -186,6 +186,22 @@ def test_load_image_huge_is_downscaled_with_notice(
     assert abs(int(out[0, 0, 0]) - 0) < 8 and abs(int(out[0, -1, 0]) - 255) < 8
 
 
+def test_a_jpeg_halved_by_its_decoder_alone_still_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # 1024×512 at --max-size 512: libjpeg decodes it straight to 512×256, nothing is resized
+    # after, and the notice was never given (two_faces.jpg, a new user's find)
+    p = tmp_path / "wide.jpg"
+    assert cv2.imwrite(str(p), cv2.cvtColor(gradient_frame(0, 1024, 512), cv2.COLOR_RGB2BGR))
+    with caplog.at_level(logging.WARNING, logger="streamfx"):
+        out = load_image(p, max_side=512)
+    assert out.shape == (256, 512, 3)
+    notices = [r.getMessage() for r in caplog.records if "downscaled" in r.getMessage()]
+    assert len(notices) == 1 and "1024×512; downscaled to 512×256" in notices[0], notices
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="streamfx"):
+        load_image(p, max_side=1024)  # no smaller than it is: nothing to say
+    assert not [r for r in caplog.records if "downscaled" in r.getMessage()]
+
+
 def test_load_image_non_jpeg_downscale(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     p = save_image(tmp_path / "wide.png", gradient_frame(0, 600, 400))
     with caplog.at_level(logging.WARNING, logger="streamfx"):
