@@ -39,16 +39,22 @@ _SAMPLES = 24  # columns across the middle half of the mouth
 _STEP = 0.5  # px between the profile's rows
 
 
+def _mouth_axes(lm: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+    """The mouth's frame: origin (inner corner 78), width (to the other inner corner), the
+    unit axis along it and the one down the face."""
+    a, b = lm[L.INNER_CORNERS[0], :2].astype(np.float64), lm[L.INNER_CORNERS[1], :2].astype(np.float64)
+    width = float(np.linalg.norm(b - a))
+    ax = (b - a) / max(width, 1e-6)
+    return a, width, ax, np.array([-ax[1], ax[0]])
+
+
 def seam_profile(rgb: np.ndarray, lm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(offsets, depth): offsets down from the inner-lip line (× the mouth's width) and how
     much darker the image is there than ``SEAM_SCALE`` above and below (grey levels; < 0
     where it is brighter than either side), averaged over the mouth's middle half."""
-    a, b = lm[L.INNER_CORNERS[0], :2].astype(np.float64), lm[L.INNER_CORNERS[1], :2].astype(np.float64)
-    width = float(np.linalg.norm(b - a))
+    a, width, ax, down = _mouth_axes(lm)
     if width < 4.0:
         return np.zeros(1), np.zeros(1)
-    ax = (b - a) / width
-    down = np.array([-ax[1], ax[0]])
     us = np.linspace(0.25, 0.75, _SAMPLES)
 
     def height(idx: list[int]) -> np.ndarray:
@@ -88,11 +94,8 @@ def seat_mouth(rgb: np.ndarray, lm: np.ndarray) -> tuple[np.ndarray, float]:
     if len(peaks) == 0:
         return lm, 0.0
     k = peaks[np.argmin(np.abs(offsets[peaks]))]
-    a, b = lm[L.INNER_CORNERS[0], :2], lm[L.INNER_CORNERS[1], :2]
-    width = float(np.linalg.norm(b - a))
-    ax = (b - a) / width
-    down = np.array([-ax[1], ax[0]], np.float32)
+    _, width, _, down = _mouth_axes(lm)
     out = lm.copy()
     lips = sorted(set(L.MOUTH))
-    out[lips, :2] += np.float32(offsets[k] * width) * down
+    out[lips, :2] += (offsets[k] * width * down).astype(np.float32)
     return out, float(offsets[k])

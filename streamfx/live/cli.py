@@ -243,7 +243,7 @@ def run_live(args: argparse.Namespace) -> int:
 def _run_live(args: argparse.Namespace, signals: StopSignals) -> int:
 
     settings = live_settings(args)
-    if not args.vcam and not args.webrtc and not getattr(args, "whip", None) and not getattr(args, "record", None):
+    if not args.vcam and not _outputs_besides_vcam(args):
         raise StreamFXError("nothing to output: enable --vcam, --webrtc HOST:PORT, --whip URL or --record FILE.mp4")
 
     # aioice/aiortc log every ICE check at INFO: keep the console to our own lines
@@ -497,6 +497,11 @@ def open_obs_stream(args: argparse.Namespace) -> Any:
     return sink
 
 
+def _outputs_besides_vcam(args: argparse.Namespace) -> bool:
+    """Whether anything but the virtual camera takes the output: WebRTC, WHIP or a recording."""
+    return bool(args.webrtc or getattr(args, "whip", None) or getattr(args, "record", None))
+
+
 def open_vcam(args: argparse.Namespace, settings: Any) -> Any:
     """The opened virtual camera sink, or None (``--no-vcam``, or absent: one warning line).
 
@@ -511,7 +516,7 @@ def open_vcam(args: argparse.Namespace, settings: Any) -> Any:
     try:
         sink.open(settings.width, settings.height, settings.fps)
     except DeviceUnavailableError as e:
-        if not args.webrtc and not getattr(args, "whip", None) and not getattr(args, "record", None):
+        if not _outputs_besides_vcam(args):
             raise DeviceUnavailableError(
                 f"nothing to output: --no-webrtc is set and {e}; or drop --no-webrtc to watch in a browser"
             ) from None
