@@ -91,9 +91,50 @@ inpainting's fronts meet melt into a smooth gradient."""
 PLATE_RADIUS = 5
 """cv2.inpaint's neighbourhood at that resolution, pixels (1/8 of the inter-ocular distance:
 a smaller one draws the background's edges into the hole as fan-shaped streaks)."""
+GRAIN_RING = 0.25
+"""The fill gets the grain of the background within this far of the hole (× the inter-ocular
+distance; head.matched_grain) …"""
+GRAIN_SCALE = 1.0
+"""… its fine detail: the image less its Gaussian blur of this σ, pixels …"""
+GRAIN_WINDOW = 7
+"""… whose RMS over windows this many pixels wide …"""
+GRAIN_FLAT = 0.2
+"""… is taken at this quantile over the ring: the flattest patches, where detail is noise alone
+(a plain wall's grain, not foliage's texture)."""
 PLATE_REACH = 0.03
 """The inpainting takes its colours from this far (× the inter-ocular distance) outside the
 head layer's matte, not from the matte's feather: the fill reads as background, not hair."""
+
+# ---- hair's loose strands (strands.py) ------------------------------------------------------
+STRAND_REACH = 0.35
+"""Loose strands are looked for this far beyond the head layer's matte (× the inter-ocular
+distance): a segmenter's matte stops where hair is dense, and flyaway strands beyond it stayed
+in the plate — left behind in the air, with a hard edge where the fill began, when the head
+moved (lp_s2's curls)."""
+STRAND_WIDTH = 0.05
+"""The morphological (black-hat or top-hat) filter that finds them is this wide (× the
+inter-ocular distance, at least 5 px): strands are thinner, the hair's edge is not."""
+STRAND_LENGTH = 0.05
+"""Responses adding up to less than this (× the inter-ocular distance, at least 3 px) are the
+grain's darkest specks, not a line."""
+STRAND_THIN = 3
+"""A strand keeps at least ``STRAND_THIN_SHARE`` of its response through a filter this many
+pixels wide (lines at most 2 px wide): a picture frame's edge a few pixels wide that the hair
+cuts off does not (lp_d9's, taken for a strand, moved with the head)."""
+STRAND_THIN_SHARE = 0.5
+STRAND_CONTRAST = 30.0
+"""Hair and background must differ by this many grey levels (medians) for strands to show."""
+STRAND_NOISE = (3.0, 6.0)
+"""A strand's pixels stand this many noise σ (the filter's robust spread beyond the matte: film
+grain, JPEG noise) above the background, and at least one of them the second; …"""
+STRAND_SHARE = (0.06, 0.12)
+"""… and at least these shares of the hair–background contrast."""
+STRAND_GAP = 0.04
+"""Pieces of a strand broken by less than this (× the inter-ocular distance) are one strand."""
+STRAND_BUSY = 0.01
+"""Strands are believed only where the background beyond them is plain: where more than this
+share of the ring beyond the search band (within an inter-ocular distance) also responds to the
+filter — foliage, text, a patterned wall — thin dark lines are the background's own."""
 
 # ---- the mouth (layers/mouth.py, layers/mouth_shape.py, layers/driver_mouth.py) -------------
 # The mouth's own frame: u runs 0…1 from one inner lip corner to the other, v down from that

@@ -5,7 +5,8 @@ whatever lies in the fade — hair, neck, background. Instead the portrait is tw
 here once per source (NumPy, in ``prepare_source``):
 
 * the **matte** — the head layer's coverage (0–1): the parts of the person matte joined to
-  the face (:func:`attached`), grown a little past hair's fringe and lightly blurred, and an
+  the face (:func:`attached`), grown a little past hair's fringe and lightly blurred, the
+  loose strands beyond it (:mod:`streamfx.generator.strands`), and an
   ellipse around the face oval that is always in (statues and paintings the person matte may
   miss); without a person matte, the head ellipse. The body is in it too, but the head's
   motion (:func:`~streamfx.generator.geometry.head_weight`) fades out down the neck, so the
@@ -13,7 +14,8 @@ here once per source (NumPy, in ``prepare_source``):
 * the **plate** — the portrait with the background behind the moving head (wherever its
   matte is above 0) filled in by OpenCV's inpainting (``cv2.inpaint``, Telea) at a reduced
   resolution, from the background's colours alone (not hair, not the body), and smoothed
-  inside so the inpainting's fronts leave no seam: it reads as out-of-focus background;
+  inside so the inpainting's fronts leave no seam, with the background's own grain added
+  (:func:`matched_grain`): it reads as out-of-focus background, not a pasted smooth patch;
 * the **layer** — the portrait premultiplied against the plate (:func:`premultiply`: the
   feather un-mixed from the filled background), then its transparency (255 − coverage), with
   ``colour + round(t · plate / 255) == portrait`` exactly. Per frame the warp samples it at
@@ -35,6 +37,10 @@ import numpy as np
 from streamfx import landmarks as L
 from streamfx.generator.constants import (
     FACE_LAYER_SHAPE,
+    GRAIN_FLAT,
+    GRAIN_RING,
+    GRAIN_SCALE,
+    GRAIN_WINDOW,
     LAYER_EDGE,
     LAYER_GROW,
     MATTE_EDGE,
@@ -45,6 +51,7 @@ from streamfx.generator.constants import (
     PLATE_SMOOTH,
 )
 from streamfx.generator.geometry import falloff_mask, head_weight
+from streamfx.generator.strands import strand_matte
 
 
 @dataclass(frozen=True)
@@ -67,10 +74,12 @@ def pixel_points(h: int, w: int, step: int = 1) -> np.ndarray:
 
 
 def coverage(lm: np.ndarray, shape: tuple[int, int], person: np.ndarray | None,
-             pts: np.ndarray | None = None) -> np.ndarray:
+             pts: np.ndarray | None = None, image: np.ndarray | None = None) -> np.ndarray:
     """The head layer's matte (H×W uint8): the person matte's parts joined to the face, grown
     by ``LAYER_GROW`` and blurred by ``LAYER_EDGE``, and an ellipse around the face oval
-    (``FACE_LAYER_SHAPE``); without a person matte, the head ellipse (``HEAD_MASK_SHAPE``)."""
+    (``FACE_LAYER_SHAPE``); without a person matte, the head ellipse (``HEAD_MASK_SHAPE``).
+    Given the portrait (``image``, H×W×C uint8), the hair's loose strands beyond the person
+    matte too (:func:`~streamfx.generator.strands.strand_matte`)."""
     h, w = shape
     pts = pixel_points(h, w) if pts is None else pts  # every pixel, row by row
     if person is None:
@@ -83,7 +92,10 @@ def coverage(lm: np.ndarray, shape: tuple[int, int], person: np.ndarray | None,
             own = cv2.dilate(own, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow)))
         soft = cv2.GaussianBlur(own.astype(np.float32) / 255.0, (0, 0), max(LAYER_EDGE * L.interocular(lm), 0.5))
         cover = np.maximum(soft, face)
-    return np.round(np.clip(cover, 0.0, 1.0) * 255.0).astype(np.uint8)
+    matte = np.round(np.clip(cover, 0.0, 1.0) * 255.0).astype(np.uint8)
+    if image is not None and person is not None:
+        matte = np.maximum(matte, strand_matte(image, lm, person, matte))
+    return matte
 
 
 def attached(person: np.ndarray, face: np.ndarray, reach: float) -> np.ndarray:
@@ -130,8 +142,43 @@ def background_plate(image: np.ndarray, hole: np.ndarray, fill: np.ndarray, io: 
         k = k.reshape(sh, sw, *([1] if filled.ndim == 3 else []))
         filled = np.round(filled + k * (smooth - filled)).astype(image.dtype)
         filled = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, c1 - c0)
+        if c0 == 0:
+            filled = np.clip(np.round(filled + matched_grain(image[..., :3], hole, io)), 0, 255).astype(image.dtype)
         plate[..., c0:c1] = np.where(fill[..., None], filled, image[..., c0:c1])
     return plate
+
+
+def matched_grain(image: np.ndarray, hole: np.ndarray, io: float) -> np.ndarray:
+    """Noise (H×W×3 float32) as strong as the background's own grain around ``hole`` (H×W bool),
+    seeded, so the plate is the same every time.
+
+    The grain's σ, per channel, is the noise floor of the background's fine detail (the image
+    less its Gaussian blur of σ ``GRAIN_SCALE`` px) within ``GRAIN_RING`` × the inter-ocular
+    distance of the hole: the ``GRAIN_FLAT`` quantile of its local RMS over ``GRAIN_WINDOW``
+    px windows — the flattest patches, where detail is noise alone (noise estimation from flat
+    patches, as in Liu, Tanaka & Okutomi, "Single-image noise level estimation for blind
+    denoising", IEEE TIP 2013): a plain wall's film grain, not foliage's texture. White noise
+    shared across channels (grain and sensor noise are mostly in luminance) matches it.
+
+    A smooth fill beside grainy background reads as a pasted patch, its edge a seam, wherever
+    the head moves off it; with the grain it reads as the same background."""
+    h, w = hole.shape
+    k = 2 * int(round(GRAIN_RING * io)) + 1
+    ring = (cv2.dilate(hole.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0) & ~hole
+    if ring.sum() < GRAIN_WINDOW ** 2:
+        return np.zeros((h, w, 3), np.float32)
+    img = image.astype(np.float32)
+
+    def floor(x: np.ndarray) -> np.ndarray:
+        """The noise floor of ``x``'s fine detail over the ring, per channel."""
+        detail = x - cv2.GaussianBlur(x, (0, 0), GRAIN_SCALE)
+        rms = np.sqrt(np.maximum(cv2.blur(detail * detail, (GRAIN_WINDOW, GRAIN_WINDOW)), 0.0)).reshape(h, w, -1)
+        return np.quantile(rms[ring], GRAIN_FLAT, axis=0)
+
+    sigma = floor(img)
+    noise = np.random.default_rng(0).standard_normal((h, w)).astype(np.float32)
+    gain = sigma / max(float(floor(noise)[0]), 1e-6)
+    return noise[..., None] * gain.astype(np.float32)
 
 
 def head_layer(image: np.ndarray, lm: np.ndarray, person: np.ndarray | None) -> HeadLayer:
@@ -139,7 +186,7 @@ def head_layer(image: np.ndarray, lm: np.ndarray, person: np.ndarray | None) -> 
     h, w = image.shape[:2]
     io = L.interocular(lm)
     pts = pixel_points(h, w)
-    cover = coverage(lm, (h, w), person, pts)
+    cover = coverage(lm, (h, w), person, pts, image)
     # (with the neck's longest fade: what a large move lets follow is behind the plate too)
     moves = head_weight(lm, pts, NECK_LONGEST).reshape(h, w) > 0
     moving = (cover > 0) & moves
