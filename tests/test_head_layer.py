@@ -45,8 +45,14 @@ def _moved_render(portrait: np.ndarray, lm: np.ndarray, person: np.ndarray, scal
     src = gen.prepare(portrait, lm, person=person)
     out = gen.render(target)
     h, w = portrait.shape[:2]
-    cover = coverage(lm, (h, w), person)
+    cover = _layer_cover(src)
     return src, out, cover, cv2.warpAffine(cover, m, (w, h))
+
+
+def _layer_cover(src) -> np.ndarray:  # noqa: ANN001
+    """The head layer's coverage as prepared (H×W uint8): the matte with the hair's loose strands
+    and its fringe, raised where the colours prove more (head.premultiply)."""
+    return np.subtract(np.uint8(255), src.layer[..., -1])
 
 
 def test_the_still_pose_is_the_portrait_though_the_plate_behind_the_head_is_filled(
@@ -286,7 +292,7 @@ def test_a_thing_the_segmenter_marks_beside_the_head_stays_put(
     assert np.array_equal(src.plate[blob][:, :3], portrait[blob])  # not filled in
     out = gen.render(target)
     core = cv2.erode(blob.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-    moved_head = cv2.dilate(cv2.warpAffine(coverage(lm, (h, w), person), _head_moved(lm, 1.1, 6.0, (0.4 * io, 0.0))[1],
+    moved_head = cv2.dilate(cv2.warpAffine(_layer_cover(src), _head_moved(lm, 1.1, 6.0, (0.4 * io, 0.0))[1],
                                            (w, h)), np.ones((7, 7), np.uint8)) > 0
     core &= ~moved_head
     assert core.sum() > 100

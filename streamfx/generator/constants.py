@@ -73,6 +73,12 @@ MATTE_EDGE = 0.1
 """A person matte's soft values (≤ 127) count as the head's out to this far from its confident
 part (× the inter-ocular distance): hair's fine fringe; fainter stretches further off are the
 segmenter half-believing background, not this head (head.attached)."""
+LAYER_FRINGE = 0.1
+"""Beyond the matte, over this far (× the inter-ocular distance) the hair's blur fades into the
+background: there the plate fades from the fill to the portrait, and the layer holds the rest
+at the least coverage the colours prove (head.premultiply). Left in the plate, the fringe traced
+the head's old outline on the wall as a faint line wherever the head moved off it
+(driver_zoom_pan, lp_s2 at 2048 px)."""
 LAYER_EDGE = 0.02
 """Blur σ of the person matte that cuts the head layer out, × the inter-ocular distance."""
 HEAD_DEPTH = 1.2
@@ -117,9 +123,10 @@ inter-ocular distance, at least 5 px): strands are thinner, the hair's edge is n
 STRAND_LENGTH = 0.05
 """Responses adding up to less than this (× the inter-ocular distance, at least 3 px) are the
 grain's darkest specks, not a line."""
-STRAND_THIN = 3
-"""A strand keeps at least ``STRAND_THIN_SHARE`` of its response through a filter this many
-pixels wide (lines at most 2 px wide): a picture frame's edge a few pixels wide that the hair
+STRAND_THIN = 0.025
+"""A strand keeps at least ``STRAND_THIN_SHARE`` of its response through a filter this wide
+(× the inter-ocular distance, at least 3 px: a strand is 1–2 px wide in a portrait whose eyes
+are 100 px apart, 2–4 px at twice that): a picture frame's edge a few pixels wide that the hair
 cuts off does not (lp_d9's, taken for a strand, moved with the head)."""
 STRAND_THIN_SHARE = 0.5
 STRAND_CONTRAST = 30.0

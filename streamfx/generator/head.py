@@ -42,6 +42,7 @@ from streamfx.generator.constants import (
     GRAIN_SCALE,
     GRAIN_WINDOW,
     LAYER_EDGE,
+    LAYER_FRINGE,
     LAYER_GROW,
     MATTE_EDGE,
     NECK_LONGEST,
@@ -116,15 +117,16 @@ def attached(person: np.ndarray, face: np.ndarray, reach: float) -> np.ndarray:
 
 
 def background_plate(image: np.ndarray, hole: np.ndarray, fill: np.ndarray, io: float) -> np.ndarray:
-    """The portrait with ``fill`` (H×W bool) replaced by background inpainted over ``hole`` (H×W
-    bool, ⊇ fill: everything the inpainting must not take colours from) — ``cv2.inpaint``
-    (Telea) at the resolution where the eyes are ``PLATE_SCALE`` pixels apart, smoothed inside
-    by ``PLATE_SMOOTH``, upsampled. Colour and alpha are filled apart (cv2.inpaint takes 1 or
-    3 channels)."""
+    """The portrait with background inpainted over ``hole`` (H×W bool: everything the inpainting
+    must not take colours from), in the share ``fill`` (H×W float 0–1 or bool, 0 outside the
+    hole) — ``cv2.inpaint`` (Telea) at the resolution where the eyes are ``PLATE_SCALE`` pixels
+    apart, smoothed inside by ``PLATE_SMOOTH``, upsampled. Colour and alpha are filled apart
+    (cv2.inpaint takes 1 or 3 channels)."""
     h, w = hole.shape
     plate = image.copy()
     if not fill.any():
         return plate
+    share = fill.astype(np.float32)[..., None]
     s = min(1.0, PLATE_SCALE / max(io, 1e-6))
     sw, sh = max(int(round(w * s)), 1), max(int(round(h * s)), 1)
     mask = (cv2.resize(hole.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0).astype(np.uint8) * 255
@@ -144,7 +146,8 @@ def background_plate(image: np.ndarray, hole: np.ndarray, fill: np.ndarray, io: 
         filled = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, c1 - c0)
         if c0 == 0:
             filled = np.clip(np.round(filled + matched_grain(image[..., :3], hole, io)), 0, 255).astype(image.dtype)
-        plate[..., c0:c1] = np.where(fill[..., None], filled, image[..., c0:c1])
+        mixed = image[..., c0:c1] + share * (filled.astype(np.float32) - image[..., c0:c1])
+        plate[..., c0:c1] = np.round(mixed).astype(image.dtype)
     return plate
 
 
@@ -189,12 +192,20 @@ def head_layer(image: np.ndarray, lm: np.ndarray, person: np.ndarray | None) -> 
     cover = coverage(lm, (h, w), person, pts, image)
     # (with the neck's longest fade: what a large move lets follow is behind the plate too)
     moves = head_weight(lm, pts, NECK_LONGEST).reshape(h, w) > 0
+    # the fringe: hair's blur fades into the background over some pixels beyond any matte; left
+    # in the plate, it traced the old outline on the wall wherever the head moved off it. The
+    # plate there fades from the fill to the portrait, and the layer takes the rest at the least
+    # coverage (premultiply raises it as far as the colours prove: the fringe's darkness)
+    fringe = LAYER_FRINGE * io
+    beyond = cv2.distanceTransform((cover == 0).astype(np.uint8), cv2.DIST_L2, 3)
+    ramp = np.clip(1.0 - beyond / max(fringe, 1.0), 0.0, 1.0) * moves
+    cover[(ramp > 0) & (cover == 0)] = 1
     moving = (cover > 0) & moves
     # the fill takes its colours from the background beyond the matte's feather: not from hair,
     # and not from the body either (behind a neck is the wall, not the sweater below it)
     grow = 2 * int(round(PLATE_REACH * io)) + 1
     hole = cv2.dilate((cover > 0).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow))) > 0
-    plate = background_plate(image, hole, moving, io)
+    plate = background_plate(image, hole, ramp, io)
     return HeadLayer(layer=premultiply(image, cover, plate), plate=plate, moving=moving)
 
 

@@ -108,9 +108,9 @@ def strand_matte(image: np.ndarray, lm: np.ndarray, person: np.ndarray, cover: n
     has_strong[np.unique(labels[strong & found])] = True
     runs_on = np.zeros(n, bool)
     runs_on[np.unique(labels[band & (dist > reach - 1.5)])] = True
-    # thin: most of its response is still there through a filter STRAND_THIN px wide (lines at
-    # most 2 px wide); the edge of a picture frame, a few pixels wide, cut off by the hair is not
-    thin = cv2.morphologyEx(gray, op, _disc(STRAND_THIN)).astype(np.float32)
+    # thin: most of its response is still there through a filter STRAND_THIN wide (at least
+    # 3 px: lines at most 2 px wide); the edge of a picture frame cut off by the hair is not
+    thin = cv2.morphologyEx(gray, op, _disc(_odd(STRAND_THIN * io))).astype(np.float32)
     share = np.bincount(labels[found], thin[found], n) / np.maximum(np.bincount(labels[found], response[found], n), 1e-6)
     keep &= has_strong & ~runs_on & (share >= STRAND_THIN_SHARE)
     keep[0] = False
