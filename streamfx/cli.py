@@ -33,8 +33,14 @@ def _cmd_render(args: argparse.Namespace) -> int:
                     background=args.background, audio=args.audio, keep_audio=args.keep_audio, voice=voice,
                     jobs=args.jobs)
     res = render(job)
-    rate = (f"at the driver's variable frame rate, {res.fps:.1f} fps on average" if res.variable_rate
-            else f"@ {res.fps:g} fps")
+    from streamfx.sinks.file import is_image_sequence
+
+    if res.variable_rate and is_image_sequence(args.output):
+        rate = f"from a variable-rate driver, {res.fps:.1f} fps on average: PNG frames carry no times"
+    elif res.variable_rate:
+        rate = f"at the driver's variable frame rate, {res.fps:.1f} fps on average"
+    else:
+        rate = f"@ {res.fps:g} fps"
     size = f"{res.size[0]}×{res.size[1]}"
     if res.file_size is not None:
         size = f"{res.file_size[0]}×{res.file_size[1]}: the portrait's {size} padded to even for the video codec,"

@@ -21,6 +21,7 @@ which keeps encoders' bitrate on the face. A transparent canvas is RGBA; every o
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,6 +136,12 @@ def parse_background(spec: str | Background | None) -> Background:
         return Background("colour", (int(v[0:2], 16), int(v[2:4], 16), int(v[4:6], 16)))
     if Path(text).is_file():
         return Background("image", path=text)
+    if Path(text).suffix or len(Path(text).parts) > 1:  # meant as a file
+        where = "is a folder, not an image file" if Path(text).is_dir() else "does not exist"
+        raise InputError(f"--background image '{text}' {where} — give an image file, or use {BACKGROUND_HELP}")
+    close = difflib.get_close_matches(text.lower(), BACKGROUND_KINDS, n=1, cutoff=0.7)
+    if close:
+        raise InputError(f"--background {text!r}: no such background — did you mean '{close[0]}'? ({BACKGROUND_HELP})")
     raise InputError(f"--background {text!r} is neither a colour (#rrggbb), an image file nor one of "
                      f"{', '.join(BACKGROUND_KINDS)} — use {BACKGROUND_HELP}")
 

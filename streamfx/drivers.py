@@ -3,6 +3,7 @@ sound file or a microphone (a voice moves the mouth)."""
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 
@@ -101,6 +102,10 @@ def check_driver(spec: str) -> None:
 def _existing(spec: str) -> Path:
     path = Path(spec)
     if not path.exists():
+        # a mistyped name of a built-in (tlak): say which one was meant
+        close = difflib.get_close_matches(spec.lower(), [*BUILTINS, "webcam", "mic"], n=1, cutoff=0.6)
+        if close and not path.suffix and len(path.parts) == 1:
+            raise InputError(f"driver '{spec}' does not exist — did you mean '{close[0]}'?")
         raise InputError(
             f"driver '{spec}' does not exist — give a video file, a camera (webcam, 0, /dev/video0), "
             f"a sound file (.wav, .mp3, .m4a), mic or a motion script ({', '.join(BUILTINS)} or a .json/.toml file)"

@@ -50,9 +50,9 @@ def add_motion_options(p: argparse.ArgumentParser, *, offline: bool = True) -> N
         g.add_argument("--reference", choices=("auto", "first"), default="auto",
                        help="neutral driver frame until you calibrate: auto = the most neutral seen so far, "
                             "eased in; first = the first face (default: auto)")
-    g.add_argument("--smoothing", type=float, default=0.3, help="0 (raw) … 1 (heavy) One Euro smoothing of the motion (default 0.3; blinks and glances pass unsmoothed)")
+    g.add_argument("--smoothing", type=float, default=0.3, metavar="0..1", help="0 (raw) … 1 (heavy) One Euro smoothing of the motion (default 0.3; blinks and glances pass unsmoothed)")
     for region in ("head", "eye", "brow", "mouth"):
-        g.add_argument(f"--{region}-gain", type=float, default=1.0, help=f"{region} motion gain, 0–3 (default 1)")
+        g.add_argument(f"--{region}-gain", type=float, default=1.0, metavar="0..3", help=f"{region} motion gain, 0–3 (default 1)")
     g.add_argument("--mirror", action="store_true", help="mirror the driver (as a selfie view does)")
     g.add_argument("--no-align", dest="align", action="store_false",
                    help="use the driver's mesh as tracked, without aligning it to the image by optical flow")
@@ -70,7 +70,7 @@ def add_motion_options(p: argparse.ArgumentParser, *, offline: bool = True) -> N
                    help="the driver's expression detail (creases, from its image) carried over, "
                         f"0 (off) … 1 (default {GeneratorSettings.detail:g})")
     g.add_argument("--color-match", action="store_true", help="match the face colour statistics to the source")
-    g.add_argument("--sharpen", type=float, default=0.0, help="unsharp-mask amount, 0–2 (default 0)")
+    g.add_argument("--sharpen", type=float, default=0.0, metavar="0..2", help="unsharp-mask amount, 0–2 (default 0)")
     g.add_argument("--engine", choices=ENGINE_CHOICES, default="opencv",
                    help="generator runtime (default opencv); 'auto' picks the fastest that works here, "
                         "falling back to opencv if it fails mid-stream (see `streamfx engines`)")

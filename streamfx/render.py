@@ -50,6 +50,7 @@ from streamfx.sinks.file import (
     ALPHA_EXTENSIONS,
     AUDIO_CODECS,
     VideoFileSink,
+    check_output_path,
     is_image_sequence,
     open_file_sink,
 )
@@ -97,6 +98,7 @@ class RenderJob:
         if self.jobs is not None and not 0 <= self.jobs <= MAX_JOBS:
             raise InputError(f"--jobs must be 0 (no worker processes) to {MAX_JOBS}, not {self.jobs}")
         self.settings.validate()
+        check_output_path(self.output)  # before the driver is opened or its sound spoken of
         return self
 
 
@@ -155,6 +157,8 @@ def soundtrack(job: RenderJob, notices: list[str] | None = None) -> str | None:
     say = notices.append if notices is not None else log.info
     if not job.keep_audio:
         return None
+    ext = Path(job.output).suffix.lower()
+    soundless = is_image_sequence(job.output) or ext not in AUDIO_CODECS
     if job.audio is not None:
         from streamfx.audio import require_audio
 
@@ -164,12 +168,11 @@ def soundtrack(job: RenderJob, notices: list[str] | None = None) -> str | None:
         track = job.driver  # the voice that moves the mouth is heard too
     elif driver_kind(job.driver) == "video":
         track = job.driver if has_audio(job.driver) else None
-        if track is None:
+        if track is None and not soundless:  # (a GIF is silent anyway: nothing to add)
             say(f"the driver '{job.driver}' has no sound, so the output is silent (--audio FILE adds a soundtrack)")
     else:
         track = None
-    ext = Path(job.output).suffix.lower()
-    if track is not None and (is_image_sequence(job.output) or ext not in AUDIO_CODECS):
+    if track is not None and soundless:
         what = "a PNG sequence has" if is_image_sequence(job.output) else f"{ext.lstrip('.').upper()} files have"
         say(f"{what} no sound: the sound of '{track}' is left out (render to .mp4, .webm or .mov to keep it)")
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,7 +27,7 @@ def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
 
 
 def error_line(p: subprocess.CompletedProcess[str]) -> str:
-    lines = [ln for ln in p.stderr.splitlines() if ln.startswith("streamfx: error:")]
+    lines = [ln for ln in p.stderr.splitlines() if re.match(r"streamfx( \w+)?: error:", ln)]
     assert len(lines) == 1, p.stderr
     assert "Traceback" not in p.stderr
     return lines[0]
@@ -179,6 +180,37 @@ def test_image_with_no_face(tmp_path: Path) -> None:
 def test_unsupported_output_extension(tmp_path: Path, portrait_file: Path) -> None:
     p = run("render", str(portrait_file), "idle", "-o", str(tmp_path / "o.avi2"))
     assert p.returncode != 0 and ".mp4" in error_line(p)
+
+
+def test_a_bad_output_is_the_only_line_before_anything_is_opened(tmp_path: Path, portrait_file: Path) -> None:
+    """`-o x.avi` said first that the driver's sound would be left out of AVI files, then that
+    AVI is not written at all; a bad PNG pattern the same."""
+    from tests.conftest import case
+
+    driver = case("driver_with_audio.mp4")
+    for out in ("o.avi", "frames/%05d.jpg"):
+        p = run("render", str(portrait_file), str(driver), "-o", str(tmp_path / out))
+        assert p.returncode != 0
+        line = error_line(p)
+        assert ".png" in line or ".mp4" in line
+        assert [ln for ln in p.stderr.splitlines() if ln.strip()] == [line], p.stderr
+    assert not (tmp_path / "frames").exists()
+
+
+def test_mistyped_names_get_what_was_meant(tmp_path: Path, portrait_file: Path) -> None:
+    out = str(tmp_path / "o.mp4")
+    p = run("render", str(portrait_file), "tlak", "-o", out)
+    assert p.returncode != 0 and "did you mean 'talk'" in error_line(p)
+    p = run("render", str(portrait_file), "idle", "-o", out, "--background", "blurr")
+    assert p.returncode != 0 and "did you mean 'blur'" in error_line(p)
+    p = run("render", str(portrait_file), "idle", "-o", out, "--size", "512")  # render's is --max-size
+    assert p.returncode != 0 and "did you mean --max-size" in error_line(p)
+    p = run("render", str(portrait_file), "idle", "-o", out, "--smoothing", "abc")
+    assert p.returncode != 0 and "--smoothing takes a number (0..1), not 'abc'" in error_line(p)
+    # a background image that is not there is named as missing, not as "neither a colour nor…"
+    p = run("render", str(portrait_file), "idle", "-o", out, "--background", str(tmp_path / "wall.png"))
+    assert p.returncode != 0 and "wall.png' does not exist" in error_line(p)
+    assert not Path(out).exists()
 
 
 def test_unwritable_output_path(tmp_path: Path, portrait_file: Path) -> None:

@@ -72,6 +72,20 @@ def test_nothing_to_output_and_bad_size_are_one_line_errors() -> None:
 
 
 @pytest.mark.hardware  # skips only where a webcam exists
+def test_a_portrait_that_does_not_open_is_the_only_line(tmp_path: Path) -> None:
+    """A .jpg holding text: the one error line, before any output says it listens (it said
+    "OBS stream: tcp://…" first, then failed)."""
+    bad = tmp_path / "me.jpg"
+    bad.write_text("not a picture")
+    env = {**os.environ, "GLOG_minloglevel": "2"}
+    p = subprocess.run([sys.executable, "-m", "streamfx", "live", "--source", str(bad), "--driver", "talk",
+                        "--webrtc", "127.0.0.1:0", "--no-vcam"], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=120)
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert p.returncode != 0
+    assert len(lines) == 1 and lines[0].startswith("streamfx: error:") and "me.jpg" in lines[0], p.stderr
+
+
 def test_without_webcam_the_idle_script_drives() -> None:
     from streamfx.animator import Animator
     from streamfx.imageio import demo_portrait

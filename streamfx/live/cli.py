@@ -24,6 +24,8 @@ from streamfx.errors import DeviceUnavailableError, StreamFXError
 from streamfx.live.pipeline import LIVE_MAX_SIDE, live_compositor, live_portrait
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from streamfx.group import AnyAnimator
 
 log = logging.getLogger("streamfx.live")
@@ -266,6 +268,9 @@ def _run_live(args: argparse.Namespace, signals: StopSignals) -> int:
         if not args.record.lower().endswith(RECORD_EXTENSIONS):
             raise StreamFXError(f"--record {args.record}: record to .mp4 or .webm (they carry sound and survive a kill; "
                                 ".webm keeps a transparent background)")
+    # the portrait's file too (its decoding takes a moment; the face tracker, later, seconds):
+    # a picture that does not open is the one line, before any output says it is listening
+    portrait = load_portrait(args)
     listener = listen(args.webrtc) if args.webrtc else None
     vcam = obs_stream = whip = None
     pipeline = None
@@ -275,7 +280,7 @@ def _run_live(args: argparse.Namespace, signals: StopSignals) -> int:
         whip = open_whip(args, settings)
         log.info("loading the portrait and the face tracker...")
         with signals.interruptible():
-            pipeline = build_pipeline(args, settings)
+            pipeline = build_pipeline(args, settings, portrait)
         if vcam is not None:
             pipeline.add_sink(vcam, opened=True)
             vcam = None  # the pipeline closes it now
@@ -375,20 +380,27 @@ def listen(spec: str) -> socket.socket:
     return sock
 
 
-def build_pipeline(args: argparse.Namespace, settings: Any) -> Any:
-    """Portrait + Animator + driver → a (not yet started) LivePipeline."""
-    from streamfx.group import make_animator
+def load_portrait(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """The portrait (``--source``, or the demo's), its landmarks file's landmarks if given, and
+    its name; InputError (one line) for a file that does not open as a picture."""
     from streamfx.imageio import demo_portrait
-    from streamfx.live.pipeline import LivePipeline
-    from streamfx.options import animator_settings
     from streamfx.render import load_source
 
-    landmarks = None
     if args.source:
         image, landmarks = load_source(args.source, LIVE_MAX_SIDE, getattr(args, "landmarks", None))
-        name = str(args.source)
-    else:
-        image, name = demo_portrait(), "demo portrait"
+        return image, landmarks, str(args.source)
+    return demo_portrait(), None, "demo portrait"
+
+
+def build_pipeline(args: argparse.Namespace, settings: Any,
+                   portrait: tuple[np.ndarray, np.ndarray | None, str] | None = None) -> Any:
+    """Portrait (``portrait``: :func:`load_portrait`'s, loaded here if None) + Animator + driver
+    → a (not yet started) LivePipeline."""
+    from streamfx.group import make_animator
+    from streamfx.live.pipeline import LivePipeline
+    from streamfx.options import animator_settings
+
+    image, landmarks, name = portrait if portrait is not None else load_portrait(args)
     motion = animator_settings(args)
     # animated at the size the canvas shows it (the loaded one stays for reframing); --face
     # picks its face itself (one of several, or all)

@@ -125,12 +125,7 @@ class VideoFileSink(FrameSink):
         self.width: int | None = None
         self.height: int | None = None
         self.kind = self.path.suffix.lower()
-        if self.kind not in SUPPORTED_EXTENSIONS:
-            shown = self.path.suffix or "(none)"
-            raise OutputError(
-                f"unsupported output extension '{shown}' for '{self.path}' — use .mp4, .webm, .mov, .gif "
-                "or a PNG sequence (frames/%05d.png)"
-            )
+        check_output_path(self.path)
         if self.alpha and self.kind not in ALPHA_EXTENSIONS:
             raise OutputError(f"'{self.path}' cannot carry transparency (H.264 has no alpha) — {_ALPHA_HINT}")
         fps_fraction(self.fps)  # validate early
@@ -531,6 +526,25 @@ def as_rgba(frame: np.ndarray) -> np.ndarray:
     return np.dstack([frame, np.full(frame.shape[:2], 255, np.uint8)])
 
 
+def check_output_path(path: str | Path) -> None:
+    """Raises OutputError (one line) for an output path that no file sink writes — a video
+    file's extension, an image sequence's pattern — without touching the file system, so that
+    a command can say so before it opens (or says anything about) its inputs."""
+    if is_image_sequence(path):
+        pattern = str(path) if "%" in Path(str(path)).name else str(Path(str(path)) / "%06d.png")
+        if not pattern.lower().endswith(".png"):
+            raise OutputError(f"an image sequence is written as PNGs: '{path}' must end in .png (e.g. frames/%05d.png)")
+        try:
+            pattern % 1
+        except (TypeError, ValueError):
+            raise OutputError(f"'{path}' is not a frame-number pattern — use one %d, e.g. frames/%05d.png") from None
+        return
+    suffix = Path(path).suffix
+    if suffix.lower() not in SUPPORTED_EXTENSIONS:
+        raise OutputError(f"unsupported output extension '{suffix or '(none)'}' for '{path}' — use .mp4, .webm, .mov, "
+                          ".gif or a PNG sequence (frames/%05d.png)")
+
+
 def is_image_sequence(path: str | Path) -> bool:
     """True for a PNG-sequence output: an existing folder, a path ending in '/', or a ``%d`` pattern."""
     text = str(path)
@@ -546,16 +560,11 @@ class ImageSequenceSink(FrameSink):
 
     def __init__(self, path: str | Path, *, fps: float, alpha: bool = False, **_: object) -> None:
         text = str(path)
+        check_output_path(text if "%" in Path(text).name else text.rstrip("/" + os.sep) + os.sep)
         if "%" in Path(text).name:
             self.pattern = text
         else:
             self.pattern = str(Path(text) / "%06d.png")
-        if not self.pattern.lower().endswith(".png"):
-            raise OutputError(f"an image sequence is written as PNGs: '{text}' must end in .png (e.g. frames/%05d.png)")
-        try:
-            self.pattern % 1
-        except (TypeError, ValueError):
-            raise OutputError(f"'{text}' is not a frame-number pattern — use one %d, e.g. frames/%05d.png") from None
         self.path = Path(self.pattern).parent
         self.fps = float(fps)
         self.alpha = bool(alpha)
@@ -593,4 +602,4 @@ def open_file_sink(path: str | Path, *, fps: float, alpha: bool = False,
 
 
 __all__ = ["ALPHA_EXTENSIONS", "AUDIO_CODECS", "SUPPORTED_EXTENSIONS", "ImageSequenceSink", "VideoFileSink", "as_rgba",
-           "fps_fraction", "is_image_sequence", "open_file_sink"]
+           "check_output_path", "fps_fraction", "is_image_sequence", "open_file_sink"]
