@@ -598,3 +598,41 @@ def test_pale_skin_is_not_taken_for_an_eyes_white() -> None:
         image, lm = _portrait(name, 1024)
         for e in source_eyes(image, lm):
             assert e.beyond.shape[:2] == (1, 1), f"{name}: skin taken for the eye's white"
+
+
+def test_a_narrow_eyes_shadowed_white_opens_up_as_white() -> None:
+    """lp_d14's eyes show only their corners' white, in shadow, as dark and saturated as the skin:
+    a glance sideways uncovered skin-coloured 'white'. A drawn iris's eye gets a white at least
+    as bright as its skin and less saturated; a white brighter or paler than the skin is the
+    eye's own (a yellowed painting's), and a statue's eye with no iris drawn keeps its colour."""
+    from streamfx.generator.layers.eyes import LUMA, exposed_sclera, saturation
+
+    skin = np.array([221.0, 192.0, 183.0], np.float32)
+    dark_iris = np.array([89.0, 62.0, 52.0], np.float32)
+    shadowed = np.array([195.0, 165.0, 153.0], np.float32)
+    shown = exposed_sclera(shadowed, dark_iris, skin)
+    assert shown @ LUMA >= 1.04 * (skin @ LUMA)
+    assert saturation(shown) <= 0.61 * saturation(skin)
+    assert shown[0] >= shown[1] >= shown[2]  # the measured tint (warm), only less of it
+    for own in (np.array([240.0, 232.0, 226.0], np.float32),  # a white that shows well
+                np.array([202.0, 166.0, 90.0], np.float32)):  # a varnished painting's: brighter than its skin
+        assert np.array_equal(exposed_sclera(own, dark_iris, np.array([173.0, 139.0, 72.0], np.float32)), own)
+    terracotta = np.array([188.0, 124.0, 92.0], np.float32)
+    assert np.array_equal(exposed_sclera(terracotta, np.array([190.0, 130.0, 100.0], np.float32), skin), terracotta)
+
+
+def test_lp_d14s_white_is_uncovered_white() -> None:
+    """The real case: lp_d14's first frame as the portrait, its eyes measured as the generator does."""
+    import av
+
+    from streamfx.generator.layers.eyes import LUMA, saturation
+    from streamfx.tracking import track_portrait
+
+    with av.open(str(media("driving", "lp_d14.mp4"))) as box:
+        frame = next(box.decode(video=0)).to_ndarray(format="rgb24")
+    eyes = source_eyes(frame, track_portrait(frame, "lp_d14"))
+    for eye in eyes:
+        assert eye.sclera_rgb @ LUMA >= eye.lit_rgb @ LUMA
+        assert saturation(eye.sclera_rgb) < 0.7 * saturation(eye.lit_rgb)
+        plate = eye.white[..., :3].reshape(-1, 3).astype(np.float32)[eye.white[..., 3].ravel() > 128]
+        assert np.median(plate @ LUMA) >= 0.95 * (eye.lit_rgb @ LUMA)

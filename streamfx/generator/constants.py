@@ -327,6 +327,11 @@ SCLERA_DARKEST = 0.75
 """… not pixels darker than this × the sclera's measured brightness (lashes, the lid's line) …"""
 SCLERA_MAX_SATURATION = 0.3
 """… and pixels more saturated than this (HSV's S) are skin or iris, not the white of the eye."""
+SCLERA_SHADOWED = (0.65, 0.6, 1.05)
+"""A white measured darker than the lit skin beside the eye, and more saturated than the second
+× the skin's, in an eye whose iris is darker than the first × the skin, is a narrow eye's
+shadowed corner: what opens up shows it raised to the third × the skin's brightness, its tint cut
+to the second × the skin's saturation (layers/eyes.exposed_sclera)."""
 SCLERA_SPREAD = (1.2, 0.6, 0.3)
 """Behind the iris and under the lids the plate is the visible sclera's local mean over Gaussians
 of these × the iris's radius, coarse to fine."""

@@ -44,6 +44,7 @@ from streamfx.generator.constants import (
     SCLERA_FALLBACK_RGB,
     SCLERA_MAX_SATURATION,
     SCLERA_SAMPLE,
+    SCLERA_SHADOWED,
     SCLERA_SPREAD,
     SCLERA_TRUST,
     UPPER_LID_BAND,
@@ -167,6 +168,34 @@ def eye_colours(image: np.ndarray, outline: np.ndarray, centre: np.ndarray, r: f
     q0, q1 = np.quantile(luma, [lo, hi])
     sclera = np.median(white[(luma >= q0) & (luma <= q1)], axis=0)
     return sclera.astype(np.float32), iris.astype(np.float32)
+
+
+def exposed_sclera(sclera: np.ndarray, iris: np.ndarray, lit: np.ndarray) -> np.ndarray:
+    """The white of an eye (RGB) as it shows where a lid opens wider or the iris moves off it.
+
+    A narrow or dark-lined eye shows only its corners' white, in the lids' shadow, and what is
+    measured there (``sclera``) is as dark as the skin beside the eye (``lit``) and as
+    saturated: the white a glance sideways uncovers was then painted skin-coloured (lp_d14;
+    there, uncovered, it was 1.08 × the skin's brightness at half its saturation). Where the
+    eye has a drawn iris (darker than ``SCLERA_SHADOWED[0]`` × the skin: a photo's, a painting's,
+    a cartoon's) and the white measured is darker than the skin and more saturated than
+    ``SCLERA_SHADOWED[1]`` × it, the white is raised to ``SCLERA_SHADOWED[2]`` × the skin's
+    brightness, its tint (the measured hue) cut to that share of the skin's saturation. A white
+    measured brighter than the skin, or less saturated, is the eye's own and stays (a yellowed
+    painting's), as does a statue's eye with no iris drawn."""
+    dark_iris, tint, over = SCLERA_SHADOWED
+    luma, skin = float(sclera @ LUMA), float(lit @ LUMA)
+    if float(iris @ LUMA) > dark_iris * skin or luma >= skin:
+        return sclera
+    sat, skin_sat = float(saturation(sclera)), float(saturation(lit))
+    if sat <= tint * skin_sat:
+        return sclera
+    # target + k·(sclera − luma): saturation (max − min)/max = want, solved for k
+    target, want = over * skin, tint * skin_sat
+    hue = sclera - luma
+    spread = float(hue.max() - hue.min())
+    k = want * target / max(spread - want * float(hue.max()), 1e-6)
+    return np.clip(target + k * hue, 0.0, 255.0).astype(np.float32)
 
 
 def sclera_plate(image: np.ndarray, outline: np.ndarray, centre: np.ndarray, r: float, width: float,
@@ -424,6 +453,9 @@ def source_eyes(image: np.ndarray, lm: np.ndarray) -> tuple[EyeShape, ...]:
         sclera, iris_rgb = eye_colours(image, outline, at, r, width)
         white, white_at = sclera_plate(image, outline, at, r, width, sclera)
         lit = lit_skin(image, o, ax, width, h_up, h_lo)
+        # what opens up shows the white as a lit eye's is, not a narrow eye's shadowed corners
+        shown = exposed_sclera(sclera, iris_rgb, lit)
+        white[..., :3] = np.clip(np.round(white[..., :3] * (shown / np.maximum(sclera, 1.0))), 0, 255).astype(np.uint8)
         skin, skin_at = lid_skin(image, o, ax, width, h_up, h_lo, lit)
         beyond, beyond_at = white_beyond(image, outline, width, sclera, lit)
         reach, rim = lid_reach(image, o, ax, width, h_up, h_lo, lit)
@@ -432,7 +464,7 @@ def source_eyes(image: np.ndarray, lm: np.ndarray) -> tuple[EyeShape, ...]:
             lower_idx=np.asarray(lower, np.int64), lower_w=lo_w, iris_idx=iris[0],
             origin=o.astype(np.float32), axis=ax.astype(np.float32), width=width, upper=h_up, lower=h_lo,
             iris=centre, iris_r=r, iris_mark=mark,
-            feather=max(EYE_FEATHER[1], EYE_FEATHER[0] * width), sclera_rgb=sclera, iris_rgb=iris_rgb,
+            feather=max(EYE_FEATHER[1], EYE_FEATHER[0] * width), sclera_rgb=shown, iris_rgb=iris_rgb,
             lid_skin=skin, lid_skin_at=skin_at, lit_rgb=lit.astype(np.float32), beyond=beyond, beyond_at=beyond_at, white=white, white_at=white_at,
             reach=reach, rim=rim))
     return tuple(eyes)
