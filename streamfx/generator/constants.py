@@ -276,6 +276,9 @@ LID_UNFOLD = 0.6
 LID_DETAIL = (0.05, 24.0)
 """The lit skin keeps the source's detail finer than a Gaussian of this × the eye's width (the
 shading coarser than that — the crease's shadow — goes), each channel within ± this many levels."""
+LID_DETAIL_SPREAD = 3.0
+"""… and within this × its robust spread over the crop: texture keeps its strength, a crease's or
+a cartoon's drawn lid line (an outlier) does not stack into bands down a closing lid."""
 LID_EDGE_MARGIN = 0.03
 """A moving lid's band starts this far outside the mesh's lid line, × the eye's width."""
 LASH_OVERHANG = 0.03

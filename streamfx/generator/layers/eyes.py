@@ -32,6 +32,7 @@ from streamfx.generator.constants import (
     IRIS_GONE,
     IRIS_SAMPLE_RING,
     LID_DETAIL,
+    LID_DETAIL_SPREAD,
     LID_MEET,
     LID_REACH,
     LID_SHADOW,
@@ -277,8 +278,15 @@ def lit_skin(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: float
 
 def skin_detail(crop: np.ndarray, width: float) -> np.ndarray:
     """The fine detail of an image crop (float RGB): the crop minus its Gaussian blur of
-    LID_DETAIL[0] × the eye's width, each channel clipped to ±LID_DETAIL[1] levels."""
-    return np.clip(crop - cv2.GaussianBlur(crop, (0, 0), max(LID_DETAIL[0] * width, 0.5)), -LID_DETAIL[1], LID_DETAIL[1])
+    LID_DETAIL[0] × the eye's width, each channel clipped to ±LID_DETAIL[1] levels and to
+    LID_DETAIL_SPREAD × its robust spread (1.4826 × the median absolute deviation): a skin's
+    texture — pores, a painting's cracks — is what most of the crop holds and keeps its
+    strength; a line through it — the lid's crease, a cartoon's drawn lid rim — is an outlier,
+    and stacked down a closing lid it showed as bands (lp_s7)."""
+    detail = crop - cv2.GaussianBlur(crop, (0, 0), max(LID_DETAIL[0] * width, 0.5))
+    spread = 1.4826 * np.median(np.abs(detail - np.median(detail, axis=(0, 1))), axis=(0, 1))
+    bound = np.minimum(LID_DETAIL[1], np.maximum(LID_DETAIL_SPREAD * spread, 1.0))
+    return np.clip(detail, -bound, bound)
 
 
 def lid_skin(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: float,
