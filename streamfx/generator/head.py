@@ -52,6 +52,7 @@ from streamfx.generator.constants import (
     PLATE_SMOOTH,
 )
 from streamfx.generator.geometry import falloff_mask, head_weight
+from streamfx.generator.imaging import disc
 from streamfx.generator.strands import strand_matte
 
 
@@ -90,7 +91,7 @@ def coverage(lm: np.ndarray, shape: tuple[int, int], person: np.ndarray | None,
         own = attached(person, face > 0.5, MATTE_EDGE * L.interocular(lm))
         grow = 2 * int(round(LAYER_GROW * L.interocular(lm))) + 1
         if grow > 1:
-            own = cv2.dilate(own, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow)))
+            own = cv2.dilate(own, disc(grow))
         soft = cv2.GaussianBlur(own.astype(np.float32) / 255.0, (0, 0), max(LAYER_EDGE * L.interocular(lm), 0.5))
         cover = np.maximum(soft, face)
     matte = np.round(np.clip(cover, 0.0, 1.0) * 255.0).astype(np.uint8)
@@ -112,7 +113,7 @@ def attached(person: np.ndarray, face: np.ndarray, reach: float) -> np.ndarray:
     keep[np.unique(labels[face])] = True
     keep[0] = False
     k = 2 * int(round(reach)) + 1
-    near = cv2.dilate(keep[labels].astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
+    near = cv2.dilate(keep[labels].astype(np.uint8), disc(k)) > 0
     return np.where(near, person, 0).astype(person.dtype)
 
 
@@ -167,7 +168,7 @@ def matched_grain(image: np.ndarray, hole: np.ndarray, io: float) -> np.ndarray:
     the head moves off it; with the grain it reads as the same background."""
     h, w = hole.shape
     k = 2 * int(round(GRAIN_RING * io)) + 1
-    ring = (cv2.dilate(hole.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0) & ~hole
+    ring = (cv2.dilate(hole.astype(np.uint8), disc(k)) > 0) & ~hole
     if ring.sum() < GRAIN_WINDOW ** 2:
         return np.zeros((h, w, 3), np.float32)
     img = image.astype(np.float32)
@@ -204,7 +205,7 @@ def head_layer(image: np.ndarray, lm: np.ndarray, person: np.ndarray | None) -> 
     # the fill takes its colours from the background beyond the matte's feather: not from hair,
     # and not from the body either (behind a neck is the wall, not the sweater below it)
     grow = 2 * int(round(PLATE_REACH * io)) + 1
-    hole = cv2.dilate((cover > 0).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow))) > 0
+    hole = cv2.dilate((cover > 0).astype(np.uint8), disc(grow)) > 0
     plate = background_plate(image, hole, ramp, io)
     return HeadLayer(layer=premultiply(image, cover, plate), plate=plate, moving=moving)
 

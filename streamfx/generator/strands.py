@@ -37,14 +37,7 @@ from streamfx.generator.constants import (
     STRAND_THIN_SHARE,
     STRAND_WIDTH,
 )
-
-
-def _disc(diameter: int) -> np.ndarray:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (diameter, diameter))
-
-
-def _odd(length: float, least: int = 1) -> int:
-    return 2 * max(int(round(length / 2.0)), least) + 1
+from streamfx.generator.imaging import disc, odd, robust_sigma
 
 
 def strand_matte(image: np.ndarray, lm: np.ndarray, person: np.ndarray, cover: np.ndarray) -> np.ndarray:
@@ -75,22 +68,22 @@ def strand_matte(image: np.ndarray, lm: np.ndarray, person: np.ndarray, cover: n
     if contrast < STRAND_CONTRAST:
         return out
     op = cv2.MORPH_BLACKHAT if hair < background else cv2.MORPH_TOPHAT
-    response = cv2.morphologyEx(gray, op, _disc(_odd(STRAND_WIDTH * io, 2))).astype(np.float32)
+    response = cv2.morphologyEx(gray, op, disc(odd(STRAND_WIDTH * io, 2))).astype(np.float32)
     around = response[band]
-    sigma = 1.4826 * float(np.median(np.abs(around - np.median(around)))) + 0.5  # robust σ (MAD)
+    sigma = float(robust_sigma(around)) + 0.5
     weak = response > max(STRAND_NOISE[0] * sigma, STRAND_SHARE[0] * contrast)
     strong = response > max(STRAND_NOISE[1] * sigma, STRAND_SHARE[1] * contrast)
     # lines, not specks: grain's darkest pixels pass the thresholds too, one or two at a time,
     # where a strand's pieces (broken by less than STRAND_GAP) add up to a line
     weak &= band | beyond
-    gap = _disc(_odd(STRAND_GAP * io))
+    gap = disc(odd(STRAND_GAP * io))
     n, labels = cv2.connectedComponents(cv2.dilate(weak.astype(np.uint8), gap), connectivity=8)
     size = np.bincount(labels[weak], minlength=n)
     long = size >= max(STRAND_LENGTH * io, 3.0)
     long[0] = False
     weak &= long[labels]
     # plain background: within an inter-ocular window, little of the ring beyond responds
-    win = _odd(io)
+    win = odd(io)
     ring = cv2.boxFilter(beyond.astype(np.float32), -1, (win, win), normalize=False)
     busy = cv2.boxFilter((weak & beyond).astype(np.float32), -1, (win, win), normalize=False)
     plain = (ring > 0.05 * win * win) & (busy <= STRAND_BUSY * ring)
@@ -101,7 +94,7 @@ def strand_matte(image: np.ndarray, lm: np.ndarray, person: np.ndarray, cover: n
     # and ends before the band's outer edge
     linked = cv2.dilate(found.astype(np.uint8), gap)
     n, labels = cv2.connectedComponents(linked, connectivity=8)
-    edge = inside & (cv2.dilate(band.astype(np.uint8), _disc(3)) > 0)
+    edge = inside & (cv2.dilate(band.astype(np.uint8), disc(3)) > 0)
     keep = np.zeros(n, bool)
     keep[np.unique(labels[edge])] = True
     has_strong = np.zeros(n, bool)
@@ -110,13 +103,13 @@ def strand_matte(image: np.ndarray, lm: np.ndarray, person: np.ndarray, cover: n
     runs_on[np.unique(labels[band & (dist > reach - 1.5)])] = True
     # thin: most of its response is still there through a filter STRAND_THIN wide (at least
     # 3 px: lines at most 2 px wide); the edge of a picture frame cut off by the hair is not
-    thin = cv2.morphologyEx(gray, op, _disc(_odd(STRAND_THIN * io))).astype(np.float32)
+    thin = cv2.morphologyEx(gray, op, disc(odd(STRAND_THIN * io))).astype(np.float32)
     share = np.bincount(labels[found], thin[found], n) / np.maximum(np.bincount(labels[found], response[found], n), 1e-6)
     keep &= has_strong & ~runs_on & (share >= STRAND_THIN_SHARE)
     keep[0] = False
     strands = keep[labels] & found
     if not strands.any():
         return out
-    near = (cv2.dilate(strands.astype(np.uint8), _disc(3)) > 0) & band
+    near = (cv2.dilate(strands.astype(np.uint8), disc(3)) > 0) & band
     out[near] = np.round(np.clip(response[near] / contrast, 0.0, 1.0) * 255.0).astype(np.uint8)
     return out

@@ -531,7 +531,7 @@ def check_output_path(path: str | Path) -> None:
     file's extension, an image sequence's pattern — without touching the file system, so that
     a command can say so before it opens (or says anything about) its inputs."""
     if is_image_sequence(path):
-        pattern = str(path) if "%" in Path(str(path)).name else str(Path(str(path)) / "%06d.png")
+        pattern = sequence_pattern(path)
         if not pattern.lower().endswith(".png"):
             raise OutputError(f"an image sequence is written as PNGs: '{path}' must end in .png (e.g. frames/%05d.png)")
         try:
@@ -543,6 +543,13 @@ def check_output_path(path: str | Path) -> None:
     if suffix.lower() not in SUPPORTED_EXTENSIONS:
         raise OutputError(f"unsupported output extension '{suffix or '(none)'}' for '{path}' — use .mp4, .webm, .mov, "
                           ".gif or a PNG sequence (frames/%05d.png)")
+
+
+def sequence_pattern(path: str | Path) -> str:
+    """The frame-file pattern of an image-sequence output: a ``%d`` pattern as it is, a folder
+    as ``folder/%06d.png``."""
+    text = str(path)
+    return text if "%" in Path(text).name else str(Path(text) / "%06d.png")
 
 
 def is_image_sequence(path: str | Path) -> bool:
@@ -559,12 +566,8 @@ class ImageSequenceSink(FrameSink):
     name = "png-sequence"
 
     def __init__(self, path: str | Path, *, fps: float, alpha: bool = False, **_: object) -> None:
-        text = str(path)
-        check_output_path(text if "%" in Path(text).name else text.rstrip("/" + os.sep) + os.sep)
-        if "%" in Path(text).name:
-            self.pattern = text
-        else:
-            self.pattern = str(Path(text) / "%06d.png")
+        self.pattern = sequence_pattern(path)
+        check_output_path(self.pattern)
         self.path = Path(self.pattern).parent
         self.fps = float(fps)
         self.alpha = bool(alpha)

@@ -53,6 +53,7 @@ from streamfx.generator.constants import (
 )
 from streamfx.generator.eye_fit import eye_crop, fit_iris
 from streamfx.generator.geometry import feature_frame
+from streamfx.generator.imaging import robust_sigma
 from streamfx.generator.layers.base import Frame, Layer
 from streamfx.generator.layers.shapes import axis, bulge, feature_coords
 from streamfx.generator.ops.base import Ops, Tensor, Window
@@ -284,7 +285,7 @@ def skin_detail(crop: np.ndarray, width: float) -> np.ndarray:
     strength; a line through it — the lid's crease, a cartoon's drawn lid rim — is an outlier,
     and stacked down a closing lid it showed as bands (lp_s7)."""
     detail = crop - cv2.GaussianBlur(crop, (0, 0), max(LID_DETAIL[0] * width, 0.5))
-    spread = 1.4826 * np.median(np.abs(detail - np.median(detail, axis=(0, 1))), axis=(0, 1))
+    spread = robust_sigma(detail, axis=(0, 1))
     bound = np.minimum(LID_DETAIL[1], np.maximum(LID_DETAIL_SPREAD * spread, 1.0))
     return np.clip(detail, -bound, bound)
 
