@@ -111,6 +111,45 @@ PLATE_REACH = 0.03
 """The inpainting takes its colours from this far (× the inter-ocular distance) outside the
 head layer's matte, not from the matte's feather: the fill reads as background, not hair."""
 
+# ---- a textured background behind the head (quilting.py) ---------------------------------------
+QUILT_BAND = (0.02, 0.08)
+"""Texture is measured as the RMS of the background's band-pass between Gaussian blurs of these
+σ (× the inter-ocular distance): the scales the quilting copies; film grain lies below the band,
+a soft shadow or a lit gradient above it."""
+QUILT_SPREAD = 0.1
+"""… its local RMS over about this far (σ, × the inter-ocular distance) …"""
+QUILT_PLAIN = 3.0
+"""… and at or below this (grey levels) a picture is plain there (a wall, a studio backdrop, a
+mottled painted ground, film grain, a soft shadow)."""
+QUILT_RING = 0.5
+"""The background is quilted behind the head only if, within this far of the hole (× the
+inter-ocular distance) …"""
+QUILT_RING_SHARE = 0.25
+"""… this quantile of its texture is above ``QUILT_PLAIN``: three quarters of it textured. Where
+it is partly plain (a curtain beside a wall, a landscape under a plain sky), quilted fills showed
+blotches in the plain parts and textured islands where a textured block landed in them, and
+mixing the two by how textured they are showed both, ghosted: the smooth fill stays there."""
+QUILT_SCALE = 32.0
+"""Blocks are matched where the inter-ocular distance is this many pixels (then full-resolution
+pixels are copied) …"""
+QUILT_STEP = 6
+"""… one block per this many pixels square there (0.19 of the eyes' distance) …"""
+QUILT_OVERLAP = 3
+"""… reaching this many pixels further on each side, where it is matched to what is there and
+joined along the least-error path."""
+QUILT_REACH = 2.5
+"""Blocks are copied from background within this far of where they go (× the inter-ocular
+distance): what lies behind a head is most like what is beside it."""
+QUILT_TOLERANCE = 1.15
+"""Any block whose difference is within this factor of the best may be drawn (seeded): always
+the best repeats one block in stripes."""
+QUILT_COHERENCE = 1.5
+"""A neighbour's offset continued (one piece, no seam) is taken unless it differs this many
+times more than the best block."""
+QUILT_SALIENT = 0.9
+"""Background blocks more detailed than this quantile of those near the hole are never copied:
+text, a logo or a frame's edge, copied, reads as a duplicate rather than as background."""
+
 # ---- hair's loose strands (strands.py) ------------------------------------------------------
 STRAND_REACH = 0.35
 """Loose strands are looked for this far beyond the head layer's matte (× the inter-ocular

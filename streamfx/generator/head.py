@@ -15,7 +15,10 @@ here once per source (NumPy, in ``prepare_source``):
   matte is above 0) filled in by OpenCV's inpainting (``cv2.inpaint``, Telea) at a reduced
   resolution, from the background's colours alone (not hair, not the body), and smoothed
   inside so the inpainting's fronts leave no seam, with the background's own grain added
-  (:func:`matched_grain`): it reads as out-of-focus background, not a pasted smooth patch;
+  (:func:`matched_grain`): it reads as out-of-focus background, not a pasted smooth patch.
+  Where the background beside the head is textured nearly all round (foliage, water, a crowd),
+  a smooth fill reads as a slab: there the background's own texture is quilted in instead
+  (:func:`textured`, :mod:`streamfx.generator.quilting`);
 * the **layer** — the portrait premultiplied against the plate (:func:`premultiply`: the
   feather un-mixed from the filled background), then its transparency (255 − coverage), with
   ``colour + round(t · plate / 255) == portrait`` exactly. Per frame the warp samples it at
@@ -50,9 +53,13 @@ from streamfx.generator.constants import (
     PLATE_REACH,
     PLATE_SCALE,
     PLATE_SMOOTH,
+    QUILT_PLAIN,
+    QUILT_RING,
+    QUILT_RING_SHARE,
 )
 from streamfx.generator.geometry import falloff_mask, head_weight
 from streamfx.generator.imaging import disc
+from streamfx.generator.quilting import quilt, texture
 from streamfx.generator.strands import strand_matte
 
 
@@ -146,10 +153,27 @@ def background_plate(image: np.ndarray, hole: np.ndarray, fill: np.ndarray, io: 
         filled = np.round(filled + k * (smooth - filled)).astype(image.dtype)
         filled = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, c1 - c0)
         if c0 == 0:
-            filled = np.clip(np.round(filled + matched_grain(image[..., :3], hole, io)), 0, 255).astype(image.dtype)
+            filled = textured(image, hole, fill, io,
+                              filled + matched_grain(image[..., :3], hole, io))
+            filled = np.clip(np.round(filled), 0, 255).astype(image.dtype)
         mixed = image[..., c0:c1] + share * (filled.astype(np.float32) - image[..., c0:c1])
         plate[..., c0:c1] = np.round(mixed).astype(image.dtype)
     return plate
+
+
+def textured(image: np.ndarray, hole: np.ndarray, fill: np.ndarray, io: float, smooth: np.ndarray) -> np.ndarray:
+    """``smooth`` (the smooth fill with grain, H×W×3 float32), or, where the background beside
+    the hole is textured nearly all round (foliage, water, a crowd, a bookshelf), the
+    background's own texture quilted in (:mod:`streamfx.generator.quilting`)."""
+    near = cv2.distanceTransform((~hole).astype(np.uint8), cv2.DIST_L2, 3)
+    ring = (near > 0) & (near <= QUILT_RING * io)
+    if not ring.any() or np.quantile(texture(image, io)[ring], QUILT_RING_SHARE) < QUILT_PLAIN:
+        return smooth  # a plain wall, a backdrop, a gradient: the smooth fill is the right one
+    quilted = quilt(image, hole, np.asarray(fill) > 0, io)
+    if quilted is None:
+        return smooth
+    colour, done = quilted
+    return np.where(done[..., None], colour, smooth)
 
 
 def matched_grain(image: np.ndarray, hole: np.ndarray, io: float) -> np.ndarray:
