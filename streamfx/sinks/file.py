@@ -36,6 +36,11 @@ _ALPHA_HINT = "write .webm, .mov, .gif or a PNG sequence (frames/%05d.png), or c
 # ProRes profiles of prores_ks: 3 = 422 HQ, 4 = 4444 (the one with alpha)
 _PRORES_4444 = "4"
 
+#: x264 beyond its veryfast preset: a diamond motion search and one sub-pixel refinement. On
+#: the generator's 512² frames (lp_s42 × lp_d12, crf 20) a third less encoding CPU (5.2 → 3.5 ms
+#: a frame, a quarter of a render's CPU before) for files 6 % larger, 0.16 dB lower PSNR.
+X264_PARAMS = "me=dia:subme=1"
+
 # Fragmented MP4: the moov box goes first (empty) and every keyframe starts a self-contained
 # fragment, so a render killed by a crash or Ctrl-C still leaves a file that plays up to the
 # last complete fragment instead of an unplayable file with no index. delay_moov writes
@@ -79,7 +84,8 @@ def fps_fraction(fps: float) -> Fraction:
 class VideoFileSink(FrameSink):
     """Encode frames into ``path``; the codec follows the extension.
 
-    * ``.mp4``: libx264 yuv420p, preset veryfast, ``crf`` (0–51) or ``bitrate``; fragmented
+    * ``.mp4``: libx264 yuv420p, preset veryfast with a diamond motion search and one
+      sub-pixel refinement (:data:`X264_PARAMS`), ``crf`` (0–51) or ``bitrate``; fragmented
       with a one-second GOP so an interrupted render loses at most about a second.
     * ``.webm``: libvpx-vp9 in realtime mode; ``crf`` is on x264's scale and mapped to VP9's
       (+12, so the default 20 becomes VP9 32), or ``bitrate``.
@@ -249,7 +255,7 @@ class VideoFileSink(FrameSink):
         self._container.start_encoding()
 
     def _open_mp4(self, rate: Fraction) -> None:
-        opts = {"preset": "veryfast"}
+        opts = {"preset": "veryfast", "x264-params": X264_PARAMS}
         if not self.bitrate:
             opts["crf"] = str(self.crf)
         container_opts = {
