@@ -31,7 +31,8 @@ def _open(path: str | Path, what: str) -> Any:
     try:
         return av.open(str(p), metadata_errors="ignore")
     except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError):
-        raise InputError(f"{what} '{path}' is not a file PyAV can decode — use {_AUDIO_HINT}") from None
+        raise InputError(f"{what} '{path}' is not a sound file that can be decoded (a text file, or a renamed "
+                         f"or damaged one?) — use {_AUDIO_HINT}") from None
 
 
 def has_audio(path: str | Path) -> bool:

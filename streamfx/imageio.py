@@ -38,7 +38,7 @@ UPLOAD_MAX_PIXELS = 50_000_000
 
 _IMAGE_HINT = "use a .jpg/.png/.webp/.bmp file"
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
-_VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v")
 
 
 def _unreadable(name: str) -> str:
@@ -47,7 +47,7 @@ def _unreadable(name: str) -> str:
     if suffix in _IMAGE_SUFFIXES:
         return (f"'{name}' is not an image OpenCV can read: it is named {suffix} but holds no picture "
                 f"(a text file, or a renamed or damaged one?) — {_IMAGE_HINT} that opens in an image viewer")
-    if suffix in _VIDEO_SUFFIXES:
+    if suffix in VIDEO_SUFFIXES:
         return (f"'{name}' is not an image OpenCV can read: it is a video, and a portrait is one still picture "
                 f"({_IMAGE_HINT}; a video drives a portrait as the second argument)")
     return f"'{name}' is not an image OpenCV can read ({_IMAGE_HINT})"

@@ -589,3 +589,18 @@ def test_live_does_not_warn_while_the_output_keeps_up(
         out = pipe.metrics.rates()[1]
     assert out >= 0.9 * 15.0, f"the pipeline did not keep up here ({out:.1f} fps): the test says nothing"
     assert falling_behind_warnings(caplog) == []
+
+
+def test_the_slow_output_line_names_the_drivers_rate_when_that_is_the_ceiling() -> None:
+    """A 25 fps video driver under the default --fps 30: the output can reach 25 at most, so the
+    line measures it against that, not against a 30 it could never reach."""
+    from types import SimpleNamespace
+
+    from streamfx.live.cli import falling_behind_advice
+
+    pipe = SimpleNamespace(settings=SimpleNamespace(fps=30.0, width=1280, height=720),
+                           metrics=SimpleNamespace(snapshot=lambda: {"stage_ms": {"animate": 50.0, "composite": 3.0}}),
+                           animator=SimpleNamespace(size=(1024, 1024)))
+    text = falling_behind_advice(pipe, 17.0, 5.0, capture_fps=24.9)
+    assert "below the 25 fps the driver gives" in text and "30 fps" not in text, text
+    assert "below the 30 fps target" in falling_behind_advice(pipe, 17.0, 5.0, capture_fps=30.2)

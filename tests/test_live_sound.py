@@ -111,3 +111,25 @@ def test_missing_microphone_and_silent_file_are_one_line_and_the_picture_goes_on
     with av.open(str(tmp_path / "r.mp4")) as c:  # recorded the picture, without sound
         assert not c.streams.audio
         assert sum(1 for _ in c.decode(c.streams.video[0])) > 30
+
+
+def test_a_video_drivers_own_sound_is_recorded_as_render_keeps_it(tmp_path: Path) -> None:
+    """A video driver with a sound track: --record (and the viewers) get that sound without
+    naming the file again as --audio; a video without sound records silent, without a warning."""
+    from tests.test_sound import case
+
+    talking = case("driver_with_audio.mp4")
+    rc, lines = _live_lines("--driver", str(talking), "--record", str(tmp_path / "a.mp4"), seconds=4.0)
+    assert rc == 0, lines
+    assert any("with sound" in ln for ln in lines), lines
+    with av.open(str(talking)) as c:
+        source = np.concatenate([f.to_ndarray().reshape(-1) for f in c.decode(c.streams.audio[0])])
+    with av.open(str(tmp_path / "a.mp4")) as c:
+        assert c.streams.audio, "the recording has no sound track"
+        got = np.concatenate([f.to_ndarray().reshape(-1) for f in c.decode(c.streams.audio[0])])
+    assert np.sqrt(np.mean(got.astype(np.float64) ** 2)) > 0.1 * np.sqrt(np.mean(source.astype(np.float64) ** 2))
+    silent = case("driver_vfr.mp4")
+    rc, lines = _live_lines("--driver", str(silent), "--record", str(tmp_path / "b.mp4"))
+    assert rc == 0 and not any("no sound:" in ln for ln in lines), lines
+    with av.open(str(tmp_path / "b.mp4")) as c:
+        assert not c.streams.audio

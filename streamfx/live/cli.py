@@ -41,7 +41,8 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", metavar="IMAGE", help="portrait to animate (default: the bundled demo portrait)")
     parser.add_argument(
         "--driver", metavar="SPEC",
-        help="webcam | camera INDEX | /dev/videoN | VIDEO file (paced at real time, looped) | motion SCRIPT | "
+        help="webcam | a camera's INDEX (0, 1, …) | /dev/videoN | VIDEO file (paced at real time, looped; its own "
+        "sound goes to viewers and --record) | motion SCRIPT | "
         "a voice: SOUND file (wav, mp3, m4a: looped) or mic[:DEVICE] — it moves the mouth, idle motion the rest | "
         "webcam+mic: the camera, and the voice's mouth while the camera loses the face "
         "(default: the webcam if one opens, else the built-in idle script)",
@@ -108,8 +109,8 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (tests, benchmarks)")
     parser.add_argument("--audio", metavar="mic[:DEVICE]|FILE",
                         help="sound for WebRTC/WHEP viewers and --record: a microphone or a sound file (looped); "
-                             "a voice driver's own sound is sent without it. The virtual camera has no sound: "
-                             "pick the microphone in the meeting app")
+                             "a voice driver's or a video driver's own sound is sent without it. The virtual camera "
+                             "has no sound: pick the microphone in the meeting app")
     parser.add_argument("--record", metavar="FILE.mp4",
                         help="also record the live output with its sound (.mp4 fragmented, or .webm): "
                              "playable even if the process is killed")
@@ -428,16 +429,23 @@ def build_pipeline(args: argparse.Namespace, settings: Any,
 
 
 def attach_audio(pipeline: Any, args: argparse.Namespace) -> None:
-    """The live sound (``--audio``, else a voice driver's own) for viewers and ``--record``.
+    """The live sound (``--audio``, else a voice driver's own, else a video driver's own sound
+    track, looped with its picture) for viewers and ``--record``.
 
     A microphone or file that cannot be used is one line; the picture goes on without sound.
     """
+    from streamfx.audio import has_audio
     from streamfx.capture import open_capture
+    from streamfx.drivers import driver_kind
 
     capture = getattr(pipeline._driver, "capture", None)  # a voice driver: the sound it hears
-    if getattr(args, "audio", None):
+    sound = getattr(args, "audio", None)
+    driver = getattr(args, "driver", None)
+    if not sound and capture is None and driver and driver_kind(driver) == "video" and has_audio(driver):
+        sound = driver  # as `render` keeps a driver video's sound
+    if sound:
         try:
-            capture = open_capture(args.audio)
+            capture = open_capture(sound)
             capture.start()
         except StreamFXError as e:
             log.warning("no sound: %s — the picture goes on without it", e)
@@ -626,7 +634,7 @@ async def _wait(stop: asyncio.Event, pipeline: Any, args: argparse.Namespace) ->
         elif not behind.fired:
             capture_fps, output_fps = pipeline.metrics.rates()
             if behind.check(output_fps, capture_fps):
-                log.warning("%s", falling_behind_advice(pipeline, output_fps, behind.hold_s))
+                log.warning("%s", falling_behind_advice(pipeline, output_fps, behind.hold_s, capture_fps))
 
 
 #: Smaller output sizes to suggest, largest first (16:9, like the default).
@@ -635,10 +643,14 @@ SMALLER_SIZES = ((1920, 1080), (1280, 720), (854, 480), (640, 360))
 LIGHT_PORTRAIT_SIDE = 512
 
 
-def falling_behind_advice(pipeline: Any, output_fps: float, held_s: float) -> str:
+def falling_behind_advice(pipeline: Any, output_fps: float, held_s: float, capture_fps: float | None = None) -> str:
     """One line: the output is below its target rate, what a frame costs, and the fix — a
-    smaller portrait and/or a smaller ``--size``, the bigger cost first."""
+    smaller portrait and/or a smaller ``--size``, the bigger cost first. The target is
+    ``--fps``, or the driver's own rate where that is lower (a 25 fps video gives no more)."""
     s = pipeline.settings
+    target = f"the {s.fps:g} fps target"
+    if capture_fps is not None and 0 < capture_fps < 0.95 * s.fps:
+        target = f"the {capture_fps:.0f} fps the driver gives"
     stages = pipeline.metrics.snapshot()["stage_ms"]
     animate, composite = stages.get("animate") or 0.0, stages.get("composite") or 0.0
     fixes: list[str] = []
@@ -653,7 +665,7 @@ def falling_behind_advice(pipeline: Any, output_fps: float, held_s: float) -> st
         size_fix = f"a smaller --size (e.g. --size {smaller[0]}x{smaller[1]})"
         fixes.insert(0 if composite > animate else len(fixes), size_fix)
     fix = " or ".join(fixes) if fixes else "fewer viewers or other programs, or a lower --fps"
-    return (f"the output runs at {output_fps:.1f} fps, below the {s.fps:g} fps target, for {held_s:g} s: this "
+    return (f"the output runs at {output_fps:.1f} fps, below {target}, for {held_s:g} s: this "
             f"machine cannot keep up (animate {animate:.0f} ms + composite {composite:.0f} ms a frame) — try {fix}")
 
 

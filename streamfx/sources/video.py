@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from streamfx.errors import InputError, TruncatedInputError, require_file
+from streamfx.imageio import VIDEO_SUFFIXES
 from streamfx.motion import BUILTINS
 from streamfx.sources.base import DriverFrame, FrameSource, register_source
 
@@ -73,7 +74,14 @@ def _to_rgb(frame: Any) -> np.ndarray:
 
 
 def _not_a_video(shown: str) -> InputError:
-    return InputError(f"'{shown}' is not a video PyAV can decode ({_VIDEO_HINT})")
+    """The one line for a file that does not open as a video: if its name says video, the
+    name is not the problem — it is a renamed or damaged file (the image loader says the same)."""
+    suffix = Path(shown).suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        return InputError(f"'{shown}' is not a video that can be decoded: it is named {suffix} but holds no "
+                          "playable video (a text file, or a renamed or damaged one?) — use a video that plays "
+                          "in a media player")
+    return InputError(f"'{shown}' is not a video that can be decoded ({_VIDEO_HINT})")
 
 
 def _no_video_stream(shown: str, container: Any) -> InputError:
