@@ -462,3 +462,48 @@ def test_a_three_quarter_portrait_turned_further_is_not_torn_at_its_far_side() -
         jac = np.stack([np.gradient(moved, axis=1) / step_x[..., None], np.gradient(moved, axis=0) / step_y[..., None]], -1)
         worst = max(worst, float(np.linalg.svd(jac, compute_uv=False)[..., 0][visible].max()))
     assert worst <= 3.5, f"the head layer is stretched {worst:.2f}× somewhere it shows"
+
+
+@pytest.mark.parametrize("scale, shift", [(0.8, (0.0, -0.2)), (1.0, (0.4, 0.4)), (1.0, (-0.4, -0.3)), (1.2, (0.0, 0.0))],
+                         ids=["leaning-back", "down-right", "up-left", "leaning-in"])
+def test_a_close_up_never_pulls_in_what_lies_past_the_frame(
+        portrait: np.ndarray, portrait_landmarks: np.ndarray, person: np.ndarray, monkeypatch: pytest.MonkeyPatch,
+        scale: float, shift: tuple[float, float]) -> None:
+    """A close-up cut by the frame on every side: a head that shrinks or moves away from an
+    edge would uncover what lies past it, which the portrait does not have — the edge's last
+    row, repeated, drew vertical streaks down the neck (driver_zoom_pan's own first frame,
+    driven from its zoomed-in reference). The warp samples the head layer inside the picture
+    only; the head still moves."""
+    from streamfx.generator.ops.numpy_ops import NumpyOps
+
+    lm0 = portrait_landmarks
+    io = L.interocular(lm0)
+    face = lm0[L.FACE_OVAL, :2]
+    x0, y0 = (np.floor(face.min(axis=0) - [0.3 * io, 0.2 * io])).astype(int)
+    x1, y1 = (np.ceil(face.max(axis=0) + [0.3 * io, 0.4 * io])).astype(int)
+    h0, w0 = portrait.shape[:2]
+    assert x0 > 0 and y0 > 0 and x1 < w0 and y1 < h0  # the crop cuts the picture on all four sides
+    image = np.ascontiguousarray(portrait[y0:y1, x0:x1])
+    matte = np.ascontiguousarray(person[y0:y1, x0:x1])
+    lm = lm0.copy()
+    lm[:, :2] -= (x0, y0)
+    sampled: list[np.ndarray] = []
+    remap_layer = NumpyOps.remap_layer
+
+    def spy(self: NumpyOps, mapping):  # noqa: ANN001, ANN202
+        sampled.extend(mapping.values)
+        return remap_layer(self, mapping)
+
+    monkeypatch.setattr(NumpyOps, "remap_layer", spy)
+    target, _ = _head_moved(lm, scale, 0.0, (shift[0] * io, shift[1] * io))
+    gen = WarpGenerator(GeneratorSettings(mouth_synthesis=False, eyelids=False, gaze=False))
+    gen.prepare(image, lm, person=matte)
+    out = gen.render(target)
+    h, w = image.shape[:2]
+    xy = np.concatenate([m.reshape(-1, 2) for m in sampled])
+    assert len(xy) > 0
+    assert xy[:, 0].min() >= -0.5 and xy[:, 0].max() <= w - 0.5, (xy[:, 0].min(), xy[:, 0].max(), w)
+    assert xy[:, 1].min() >= -0.5 and xy[:, 1].max() <= h - 0.5, (xy[:, 1].min(), xy[:, 1].max(), h)
+    # and the head did move: the nose tip is drawn where the target puts it, not where it was
+    nose = np.abs(out.astype(float) - image.astype(float)).max(axis=2)
+    assert nose.mean() > 4

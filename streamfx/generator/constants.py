@@ -52,6 +52,9 @@ bound to a sixth, never folded over (a fold drew the chin's underside as a ragge
 patch on the neck)."""
 NECK_LONGEST = NECK_FOLD_FREE * MOTION_BOUND * MAX_SHIFT
 """That longest fade below the chin, × the inter-ocular distance (geometry.head_weight's ``neck``)."""
+FRAME_PIN = 0.5
+"""Near the picture's edge, motion away from it fades out over this far (× the inter-ocular
+distance; layers.motion.frame_pins): what it would uncover lies past the frame."""
 NECK_EASE = (0.25, 0.8)
 """The fade below the chin lengthens from the resting one to the longest as the chin moves
 from the first to the second of these distances from its place, × the inter-ocular distance:

@@ -31,13 +31,20 @@ from streamfx.generator.basics import SourceBasics
 from streamfx.generator.constants import (
     EYEWEAR_LENS,
     FACE_MASK_SHAPE,
+    FRAME_PIN,
     HEAD_DEPTH,
     NECK_EASE,
     NECK_LONGEST,
     NORM_EPSILON,
     TPS_REGULARISATION,
 )
-from streamfx.generator.geometry import falloff_mask, head_weight, similarity_rows, tps_kernel
+from streamfx.generator.geometry import (
+    falloff_mask,
+    head_weight,
+    similarity_rows,
+    smoothstep,
+    tps_kernel,
+)
 from streamfx.generator.layers.base import Frame, Layer
 from streamfx.generator.layers.eyes import EyeShape, eyes_of
 from streamfx.generator.ops.base import Ops
@@ -65,6 +72,7 @@ class MotionConsts:
     moving: np.ndarray  # G: each grid point's row among the M moving ones (0 for a still one)
     still: np.ndarray  # 1×G×1 float32: 0 where a grid point never moves (both masks zero), else 1
     max_shift: float
+    inward: tuple[np.ndarray, np.ndarray]  # 1×M×2 each: the share kept of a + and a − displacement (frame_pins)
 
 
 @dataclass(frozen=True)
@@ -156,6 +164,31 @@ def motion_fields(src: SourceBasics) -> MotionFields:
     return MotionFields(face_field, head_field, turn_field, yaw_pitch.astype(np.float32), fore_field, face_w, head_w)
 
 
+def frame_pins(pts: np.ndarray, shape: tuple[int, int], io: float) -> tuple[np.ndarray, np.ndarray]:
+    """How much of a displacement away from the picture's edge each point keeps (1×N×2 for a
+    positive x, y displacement and 1×N×2 for a negative one; ``pts`` N×2 pixels of an H×W
+    picture): 0 on the edge, rising over ``FRAME_PIN`` × the inter-ocular distance.
+
+    Content moving away from an edge uncovers what lies past the frame, which a portrait does
+    not have: a close-up shrinking as the performer leans back pulled the chest up from below
+    the picture, and the edge's last row, repeated, drew vertical streaks down the neck (the
+    hair at the top and sides alike, on a head moving down or sideways). Near an edge, motion
+    away from it fades out, so the edge stays and what is beside it stretches — the neck, as
+    the head layer's own fade down the neck does; the points' order never reverses (a field
+    that only stretches cannot fold). Motion towards an edge is kept: what leaves the frame
+    needs nothing past it."""
+    h, w = shape
+    reach = FRAME_PIN * io
+
+    def keep(d: np.ndarray) -> np.ndarray:
+        return smoothstep(0.0, reach, np.maximum(d, 0.0))
+
+    x, y = pts[:, 0], pts[:, 1]
+    plus = np.stack([keep(x), keep(y)], axis=1)  # moving right leaves the left edge, down the top
+    minus = np.stack([keep(w - 1 - x), keep(h - 1 - y)], axis=1)
+    return plus[None].astype(np.float32), minus[None].astype(np.float32)
+
+
 def eyewear_weight(eyes: Sequence[EyeShape], pts: np.ndarray) -> np.ndarray:
     """0…1 at points (N×2 pixels): over a pair of glasses — a soft box around each eye, just past
     its eyewear rim's top edge above it (EyeShape.rim) and EYEWEAR_LENS beside and below it; 0
@@ -206,7 +239,9 @@ class MotionLayer(Layer):
             face_w=np.ascontiguousarray(face_w[:, rows]), head_w=np.ascontiguousarray(head_w[:, head_rows]),
             chin_idx=np.array([L.CHIN_TIP], np.int64), chin=lm[L.CHIN_TIP:L.CHIN_TIP + 1, :2].astype(np.float32),
             chin_ease=(NECK_EASE[0] * L.interocular(lm), NECK_EASE[1] * L.interocular(lm)),
-            rows=rows, moving=where, still=moves.astype(np.float32).reshape(1, -1, 1), max_shift=src.max_shift)
+            rows=rows, moving=where, still=moves.astype(np.float32).reshape(1, -1, 1), max_shift=src.max_shift,
+            inward=frame_pins(src.grid.reshape(-1, 2)[rows], (src.image.shape[0], src.image.shape[1]),
+                              L.interocular(lm)))
 
     def apply(self, ops: Ops, k: MotionConsts, frame: Frame) -> None:
         t = frame.target
@@ -236,6 +271,10 @@ class MotionLayer(Layer):
         norm = ops.sqrt(ops.reduce_sum(ops.mul(disp, disp), (2,)))
         scale = ops.minimum(ops.f(1.0), ops.div(ops.f(k.max_shift), ops.maximum(norm, ops.f(NORM_EPSILON))))
         disp = ops.mul(disp, scale)
+        # nothing is pulled in from past the picture's edge (frame_pins)
+        gain_up, gain_down = k.inward
+        disp = ops.add(ops.mul(ops.maximum(disp, ops.f(0.0)), ops.const(gain_up, "inward_plus")),
+                       ops.mul(ops.minimum(disp, ops.f(0.0)), ops.const(gain_down, "inward_minus")))
         # back onto the whole grid (B×G×2), zero where nothing moves
         full = ops.gather(disp, ops.const(k.moving, "moving"), axis=1)
         frame.displacement = ops.mul(full, ops.const(k.still, "still"))
