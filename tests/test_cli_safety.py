@@ -83,6 +83,25 @@ def test_render_refuses_to_write_over_its_portrait_or_landmarks(tmp_path: Path, 
     assert "lm.json" in line and lm.read_text() == "{}"
 
 
+def test_a_png_sequence_never_overwrites_someone_elses_pictures(tmp_path: Path, portrait_file: Path) -> None:
+    """-o into a folder that holds the user's own 000001.png (beside other files): one line, and
+    nothing in it is touched. A folder holding only an earlier sequence is a render run again:
+    written over, as a video file is."""
+    holiday = tmp_path / "holiday"
+    holiday.mkdir()
+    (holiday / "000001.png").write_bytes(portrait_file.read_bytes())
+    (holiday / "keep.txt").write_text("mine")
+    before = sha1(holiday / "000001.png")
+    line = only_error_line(run("render", str(portrait_file), "idle", "-o", f"{holiday}/"))
+    assert "holiday" in line and "000001.png" in line and "keep.txt" in line and "new or empty folder" in line, line
+    assert sha1(holiday / "000001.png") == before and sorted(p.name for p in holiday.iterdir()) == ["000001.png", "keep.txt"]
+    frames = tmp_path / "frames"
+    for _ in range(2):  # the same render twice into its own folder
+        p = run("render", str(portrait_file), "idle", "-o", f"{frames}/")
+        assert p.returncode == 0, p.stderr
+    assert (frames / "000001.png").exists()
+
+
 def test_render_refuses_to_write_over_its_soundtrack_or_background_image(tmp_path: Path, portrait_file: Path) -> None:
     # a new user's `-o song.mp4 --audio song.mp4` truncated the song, then called it undecodable
     song = tmp_path / "song.mp4"

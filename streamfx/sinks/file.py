@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 from fractions import Fraction
 from pathlib import Path
@@ -558,6 +559,24 @@ def sequence_pattern(path: str | Path) -> str:
     return text if "%" in Path(text).name else str(Path(text) / "%06d.png")
 
 
+def refuse_overwriting_others(pattern: str) -> None:
+    """Raises OutputError (one line) when the folder of a PNG-sequence ``pattern`` already holds
+    its first frame's file *and* files that are not frames of such a sequence — someone's own
+    pictures (``holiday/000001.png`` beside ``keep.txt``), which the sequence would overwrite.
+    A folder holding only an earlier sequence is written over, as a video file is: that is a
+    render run again."""
+    folder = Path(pattern).parent
+    first = Path(pattern % 1)
+    if not first.exists() or not folder.is_dir():
+        return
+    frame = re.compile(re.sub(r"%0?\d*d", r"\\d+", re.escape(Path(pattern).name).replace(r"\%", "%")))
+    others = sorted(p.name for p in folder.iterdir() if not frame.fullmatch(p.name))
+    if others:
+        raise OutputError(f"'{folder}' already holds {first.name} and other files ({others[0]}"
+                          f"{', …' if len(others) > 1 else ''}): the PNG sequence would overwrite them — "
+                          "write it to a new or empty folder")
+
+
 def is_image_sequence(path: str | Path) -> bool:
     """True for a PNG-sequence output: an existing folder, a path ending in '/', or a ``%d`` pattern."""
     text = str(path)
@@ -574,6 +593,7 @@ class ImageSequenceSink(FrameSink):
     def __init__(self, path: str | Path, *, fps: float, alpha: bool = False, **_: object) -> None:
         self.pattern = sequence_pattern(path)
         check_output_path(self.pattern)
+        refuse_overwriting_others(self.pattern)
         self.path = Path(self.pattern).parent
         self.fps = float(fps)
         self.alpha = bool(alpha)
