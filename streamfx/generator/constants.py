@@ -121,9 +121,10 @@ QUILT_BAND = (0.02, 0.08)
 a soft shadow or a lit gradient above it."""
 QUILT_SPREAD = 0.1
 """… its local RMS over about this far (σ, × the inter-ocular distance) …"""
-QUILT_PLAIN = 3.0
+QUILT_PLAIN = 5.0
 """… and at or below this (grey levels) a picture is plain there (a wall, a studio backdrop, a
-mottled painted ground, film grain, a soft shadow)."""
+mottled painted ground, a soft shadow; heavy film grain in a small scan reads up to 4: lp_s12's
+backdrop, whose quilted fill came out smoother and lighter than the grainy smooth fill)."""
 QUILT_RING = 0.5
 """The background is quilted behind the head only if, within this far of the hole (× the
 inter-ocular distance) …"""
