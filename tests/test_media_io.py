@@ -453,8 +453,12 @@ def test_not_a_video(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="empty"):
         probe_video(tmp_path / "empty.mp4")
     still = save_image(tmp_path / "still.png", gradient_frame(0, 64, 64))
-    with pytest.raises(InputError, match="still image"):
+    with pytest.raises(InputError, match=r"is a still image, not a video .* or a motion script \(.*talk"):
         VideoFileSource(still)
+    renamed = tmp_path / "still.mp4"  # a picture renamed .mp4: the name is not what makes it a video
+    renamed.write_bytes(still.read_bytes())
+    with pytest.raises(InputError, match=r"is a still image named \.mp4, not a video"):
+        VideoFileSource(renamed)
 
 
 def test_shared_driving_clip() -> None:

@@ -441,8 +441,9 @@ def attach_audio(pipeline: Any, args: argparse.Namespace) -> None:
     capture = getattr(pipeline._driver, "capture", None)  # a voice driver: the sound it hears
     sound = getattr(args, "audio", None)
     driver = getattr(args, "driver", None)
+    whose = "the --audio" if sound else "the voice driver's" if capture is not None else ""
     if not sound and capture is None and driver and driver_kind(driver) == "video" and has_audio(driver):
-        sound = driver  # as `render` keeps a driver video's sound
+        sound, whose = driver, "the driver video's"  # as `render` keeps a driver video's sound
     if sound:
         try:
             capture = open_capture(sound)
@@ -458,7 +459,8 @@ def attach_audio(pipeline: Any, args: argparse.Namespace) -> None:
         alpha = pipeline.compositor.transparent and args.record.lower().endswith(".webm")
         pipeline.add_sink(LiveRecorder(args.record, fps=pipeline.settings.fps, capture=capture, alpha=alpha),
                           repeat=False)
-        log.info("recording to '%s'%s", args.record, " with sound" if capture else " (no sound)")
+        log.info("recording to '%s'%s", args.record,
+                 f" with {whose} sound" if capture else " silent (--audio FILE or mic adds sound)")
 
 
 def open_live_driver(spec: str | None, animator: AnyAnimator, voice: Any = None) -> Any:

@@ -142,8 +142,11 @@ def _open(path: str | Path, data: bytes | None = None) -> tuple[Any, Any]:
         fmt = container.format.name or ""
         # FFmpeg happily opens a .jpg as a one-frame "video"; a still is not a driver.
         if fmt.endswith("_pipe") or fmt in ("image2", "png", "webp"):
+            named = Path(shown).suffix.lower()
+            what = f"a still image named {named}" if named in VIDEO_SUFFIXES else "a still image"
             raise InputError(
-                f"'{shown}' is a still image, not a video — {_VIDEO_HINT} as the driver"
+                f"'{shown}' is {what}, not a video — a driver moves: use a video (.mp4, .avi, .mov or .webm) "
+                f"or a motion script ({', '.join(BUILTINS)} or a .json/.toml file)"
             )
         stream = container.streams.video[0]
         if stream.codec_context is None or not stream.width or not stream.height:
