@@ -141,6 +141,42 @@ def test_the_warp_inverts_a_linear_motion_field() -> None:
     np.testing.assert_allclose(back[3:-3, 3:-3], want[3:-3, 3:-3], atol=1e-4)
 
 
+def test_the_warp_inverts_a_big_head_move() -> None:
+    """A head moved most of an inter-ocular distance across a fine grid (a 512 px portrait: 18
+    cells): the inversion must still find where each output pixel comes from. With too few or
+    too short Newton steps it stopped part way, and the warped eyes sat up to 12 px from where
+    the target landmarks (and the eyelids drawn there) were (lp_s42 x lp_d12)."""
+    from types import SimpleNamespace
+
+    from streamfx.generator.layers.warp import WarpLayer, invert
+    from streamfx.generator.ops import NumpyOps
+
+    cell = 5.0
+    gx, gy = np.meshgrid(np.arange(80) * cell, np.arange(60) * cell)
+    grid = np.stack([gx, gy], -1).astype(np.float32)
+    src = SimpleNamespace(grid=grid, grid_shape=grid.shape[:2], max_shift=140.0, consts={})
+    k = WarpLayer().prepare(src)  # type: ignore[arg-type]
+    # a face-sized bump moved 90 px right and 20 px down, falling off smoothly (no fold)
+    centre, sigma, move = np.array([150.0, 150.0]), 75.0, np.array([90.0, 20.0])
+    bump = np.exp(-((grid - centre) ** 2).sum(-1) / (2 * sigma**2))[..., None]
+    forward = (bump * move).astype(np.float32)
+    back = invert(NumpyOps(src), k, forward.reshape(1, -1, 2))[0]  # type: ignore[arg-type]
+
+    def field_at(p: np.ndarray) -> np.ndarray:  # the forward field, bilinear as the warp reads it
+        u = np.clip(p[..., 0] / cell, 0, 78.999)
+        v = np.clip(p[..., 1] / cell, 0, 58.999)
+        u0, v0 = np.floor(u).astype(int), np.floor(v).astype(int)
+        fu, fv = (u - u0)[..., None], (v - v0)[..., None]
+        f = forward
+        return ((f[v0, u0] * (1 - fu) + f[v0, u0 + 1] * fu) * (1 - fv)
+                + (f[v0 + 1, u0] * (1 - fu) + f[v0 + 1, u0 + 1] * fu) * fv)
+
+    # output grid point p reads the source at p + back: that point must move to p
+    residual = np.linalg.norm(back + field_at(grid + back), axis=-1)
+    moved = np.linalg.norm(forward, axis=-1) > 1.0
+    assert np.percentile(residual[moved], 99) < 0.5, np.percentile(residual[moved], [50, 99, 100])
+
+
 def test_colour_match_pulls_a_drifted_face_back_to_the_portrait(portrait: np.ndarray,
                                                                 portrait_landmarks: np.ndarray) -> None:
     g = WarpGenerator(GeneratorSettings(color_match=True))
