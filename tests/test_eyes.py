@@ -4,6 +4,7 @@ that stay rigid while all that happens. Real portraits (../shared/media), real m
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -392,7 +393,6 @@ def test_an_iris_never_leaves_its_eye(photo: tuple[np.ndarray, np.ndarray, WarpG
     # Seen on a three-quarter face's far eye (lp_s10), whose iris already sits near a corner:
     # a gaze to that side carried the iris past the corner, where it was cut by a straight
     # edge. However far the target looks, the iris's centre stays its radius inside the eye.
-    from streamfx.generator.layers.eyes import eye_frame
     from streamfx.generator.layers.irises import gaze_shift
     from streamfx.generator.ops.numpy_ops import NumpyOps
 
@@ -405,7 +405,7 @@ def test_an_iris_never_leaves_its_eye(photo: tuple[np.ndarray, np.ndarray, WarpG
             t = lm.copy()
             t[EYE[n][3], :2] += side * 0.6 * width * ax  # far past either corner
             target = t[None, :, :2].astype(np.float32)
-            du, _ = gaze_shift(ops, e, eye_frame(ops, target, e), target)
+            du, _ = gaze_shift(ops, e, target)
             centre = float(e.iris[0]) + float(np.asarray(du).reshape(-1)[0])
             assert e.iris_r - 1e-3 <= centre <= e.width - e.iris_r + 1e-3, \
                 f"eye {n}, side {side}: iris centre at {centre:.1f} of {e.width:.1f} px (radius {e.iris_r:.1f})"
@@ -413,7 +413,7 @@ def test_an_iris_never_leaves_its_eye(photo: tuple[np.ndarray, np.ndarray, WarpG
         t = lm.copy()
         t[EYE[n][3], :2] += 0.05 * width * ax
         target = t[None, :, :2].astype(np.float32)
-        du, _ = gaze_shift(ops, e, eye_frame(ops, target, e), target)
+        du, _ = gaze_shift(ops, e, target)
         assert float(np.asarray(du).reshape(-1)[0]) > 0.03 * e.width
 
 
@@ -654,3 +654,54 @@ def test_a_lids_texture_keeps_its_strength_and_a_line_through_it_does_not_stack(
     assert detail[40].mean() >= -3.5 * 5.0 * 1.2  # the line: no deeper than the texture's range
     flat = skin_detail(np.full((80, 160, 3), 180.0, np.float32) + rng.normal(0.0, 5.0, (80, 160, 3)).astype(np.float32), 100.0)
     assert abs(flat.std() - texture.std()) < 0.5
+
+
+def test_the_eyes_are_drawn_where_the_warp_put_them(photo: tuple[np.ndarray, np.ndarray, WarpGenerator],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # The lids and irises are drawn over the warped eye. Placed by the target's eye corners
+    # alone, they missed it wherever the field does not follow those two points — above the
+    # eye it follows the brow and forehead (raised brows stretch it, a turn shears it): a
+    # closing lid's band ended a few pixels from the warped skin it should meet, and a closed
+    # eye on a turned head showed as a disc with a hard rim (lp_s42 x lp_d12). Where the lid
+    # bands end, each pixel of an eye's window must map to the source where the warp's own map
+    # takes it. (Spies on the NumPy backend's map and on the eye views: the render runs as is.)
+    import streamfx.generator.layers.eyes as eyes_module
+    from streamfx.generator.ops.numpy_ops import NumpyOps
+    from streamfx.motion import CHANNELS, FaceRig
+
+    image, lm, gen = photo
+    seen: dict[str, object] = {}
+    upsample = NumpyOps.upsample
+
+    def spy_upsample(self: NumpyOps, coarse: np.ndarray) -> object:
+        x0, y0, x1, y1 = self.src.roi
+        seen["map"] = cv2.resize(np.asarray(coarse)[0], (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR) + self.src.pixels
+        return upsample(self, coarse)
+
+    views: list[tuple[EyeShape, object]] = []
+    eye_view = eyes_module.eye_view
+
+    def spy_view(ops: object, frame: object, eye: EyeShape, n: int, places: object) -> object:
+        v = eye_view(ops, frame, eye, n, places)  # type: ignore[arg-type]
+        views.append((eye, v))
+        return v
+
+    monkeypatch.setattr(NumpyOps, "upsample", spy_upsample)
+    monkeypatch.setattr(eyes_module, "eye_view", spy_view)
+    p = dict.fromkeys(CHANNELS, 0.0)
+    p.update(yaw=25.0, pitch=-8.0, brow_raise=1.0, tx=0.3)
+    gen.render(FaceRig(lm).pose(p))
+    mapping = seen["map"]
+    assert isinstance(mapping, np.ndarray) and len(views) == 4  # two eye layers ask for both eyes' views
+    for eye, view in views[:2]:
+        x0, y0, x1, y1 = view.win.crop  # type: ignore[attr-defined]
+        shape = (y1 - y0, x1 - x0)
+        u = np.broadcast_to(np.asarray(view.u), shape + (1,)).reshape(shape)  # type: ignore[attr-defined]
+        v = np.broadcast_to(np.asarray(view.v), shape + (1,)).reshape(shape)  # type: ignore[attr-defined]
+        (ax, ay), (dx, dy), w = eye.axis, eye.down, eye.width
+        sx, sy = eye.origin[0] + u * ax * w + v * dx, eye.origin[1] + u * ay * w + v * dy
+        miss = np.hypot(sx - mapping[y0:y1, x0:x1, 0], sy - mapping[y0:y1, x0:x1, 1])
+        bands = (u > 0.2) & (u < 0.8) & (((v > -0.45 * w) & (v < -0.34 * w)) | ((v > 0.28 * w) & (v < 0.32 * w)))
+        assert bands.sum() > 50
+        assert np.median(miss[bands]) < 0.5 and np.percentile(miss[bands], 95) < 1.5, \
+            f"the eye is drawn {np.median(miss[bands]):.1f} px (95%: {np.percentile(miss[bands], 95):.1f}) from the warped one"

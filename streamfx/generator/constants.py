@@ -305,6 +305,11 @@ EYE_FEATHER = (0.04, 0.7)
 EYE_SIDE_FADE = (0.08, 0.1)
 """Beyond the corners the lid layers fade out: from this far past a corner (× the eye's width)
 over this much more."""
+EYE_PLACE = (0.45, 0.3, 0.5)
+"""An eye is drawn where the warp put it: in an affine frame through its warped corners and the
+warped points this far above and below their centre (× the eye's width: past where the lid bands
+end, so a band meets the warped skin beside it as the warp shows it); a v axis keeps at least the
+last share of the corners' scale across them. The target's lids are measured in it."""
 UPPER_LID_BAND = (0.36, 0.12)
 """The upper lid's skin that slides over the eye: from this far above the lid edge, × the eye's
 width (it stretches, as a lid unfolds from its crease), and the band at the edge that moves

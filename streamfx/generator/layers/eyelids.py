@@ -26,7 +26,7 @@ from streamfx.generator.layers.base import Frame
 from streamfx.generator.layers.eyes import (
     EyeLayer,
     EyeShape,
-    eye_view,
+    EyeView,
     eye_white,
     source_xy,
 )
@@ -38,8 +38,7 @@ class EyelidLayer(EyeLayer):
     switch = "eyelids"
     settings = ("eyelids",)
 
-    def draw_eye(self, ops: Ops, eye: EyeShape, n: int, frame: Frame) -> None:
-        view = eye_view(ops, frame, eye, n)
+    def draw_eye(self, ops: Ops, eye: EyeShape, view: EyeView, frame: Frame) -> None:
         win, u, v, top, bottom = view.win, view.u, view.v, view.top, view.bottom
         # the eye the lids uncover where they open wider than the source's: its own white
         # carried on past the old lid line (the iris layer draws the iris over it)

@@ -4,11 +4,15 @@ The motion field carries the eye region rigidly with the eye's corners (their li
 are no control points of it, streamfx.landmarks.CONTROL), so glasses and the skin around an
 eye don't bend; the layers draw what moves over the eyeball instead. Each eye has a frame:
 its origin at the left corner, a unit axis to the right one, its width; ``u`` runs 0…1
-along the axis, ``v`` down from it. A target pixel maps to the source by the similarity that
-takes the target's corners onto the source's (:func:`source_xy`), so ``v`` is measured in
-source pixels. A lid edge is ``4u(1−u) · (a + b·s + c·s²)``, s = u − ½: zero at the corners,
-its peak free to lean and flatten as real lids do; (a, b, c) are least-squares fits to the
-lid's contour points, on the source once and on each target frame alike.
+along the axis, ``v`` down from it, in source pixels (:func:`source_xy`). On a target frame
+the layers draw where the warp put the eye (:func:`eye_place`: the motion field at the
+corners and above and below them, layers/placement), not where the target's landmarks say:
+near the eye the two agree, but above it the field follows the brow (raised brows stretch it,
+a turn shears it), and a lid band's far end must meet the warped skin beside it. The target's
+lids are measured in that same frame, so they are drawn where the driver's are. A lid edge is
+``4u(1−u) · (a + b·s + c·s²)``, s = u − ½: zero at the corners, its peak free to lean and
+flatten as real lids do; (a, b, c) are least-squares fits to the lid's contour points, on the
+source once and on each target frame alike.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from streamfx.generator.basics import SourceBasics
 from streamfx.generator.constants import (
     EYE_BOX,
     EYE_FEATHER,
+    EYE_PLACE,
     EYE_SAMPLE_INSET,
     EYE_SIDE_FADE,
     EYEWEAR_RIM,
@@ -55,7 +60,8 @@ from streamfx.generator.eye_fit import eye_crop, fit_iris
 from streamfx.generator.geometry import feature_frame
 from streamfx.generator.imaging import robust_sigma
 from streamfx.generator.layers.base import Frame, Layer
-from streamfx.generator.layers.shapes import axis, bulge, feature_coords
+from streamfx.generator.layers.placement import FieldPoints, moved_points
+from streamfx.generator.layers.shapes import axis, bulge
 from streamfx.generator.ops.base import Ops, Tensor, Window
 
 # (corners, upper lid contour, lower lid contour, iris), the subject's right eye then left
@@ -491,6 +497,7 @@ def eyes_of(src: SourceBasics) -> tuple[EyeShape, ...]:
 @dataclass(frozen=True)
 class EyeConsts:
     eyes: tuple[EyeShape, ...]  # the subject's right eye, then left
+    places: tuple[FieldPoints, ...]  # each one's eye_place_points on the motion grid
 
 
 class EyeLayer(Layer):
@@ -498,57 +505,128 @@ class EyeLayer(Layer):
     then :meth:`draw_eye` per eye and frame."""
 
     def prepare(self, src: SourceBasics) -> EyeConsts:
-        return EyeConsts(eyes_of(src))
+        eyes = eyes_of(src)
+        return EyeConsts(eyes, tuple(FieldPoints.of(src, eye_place_points(eye)) for eye in eyes))
 
     def apply(self, ops: Ops, k: EyeConsts, frame: Frame) -> None:
         for n, eye in enumerate(k.eyes):
-            self.draw_eye(ops, eye, n, frame)
+            self.draw_eye(ops, eye, eye_view(ops, frame, eye, n, k.places[n]), frame)
 
     @abstractmethod
-    def draw_eye(self, ops: Ops, eye: EyeShape, n: int, frame: Frame) -> None:
-        """Eye ``n`` (0: the subject's right) of one frame, through ``ops``, onto ``frame.canvas``."""
+    def draw_eye(self, ops: Ops, eye: EyeShape, view: EyeView, frame: Frame) -> None:
+        """One eye of one frame, as ``view`` has it, through ``ops``, onto ``frame.canvas``."""
+
+
+@dataclass
+class EyePlace:
+    """Where the warp put one eye of the source (per-frame scalars, target pixels): an affine
+    frame through its warped corners, its ``v`` axis fitted above and below them apart
+    (EYE_PLACE; layers/placement). ``u`` runs 0…1 corner to corner, ``v`` down in source pixels."""
+
+    ox: Tensor  # the warped left corner
+    oy: Tensor
+    ax: Tensor  # from it to the warped right corner (u = 1)
+    ay: Tensor
+    up: tuple[Tensor, Tensor]  # target pixels per source pixel of v, above the corners' axis
+    down: tuple[Tensor, Tensor]  # … and below it
+    cx: Tensor  # the corners' centre
+    cy: Tensor
+    width: Tensor  # corner to corner
 
 
 @dataclass
 class EyeFrame:
-    """One eye of the target frame (per-frame scalars; lengths in source pixels)."""
+    """One eye of the target frame: where it is drawn, and the target's lids there."""
 
-    ox: Tensor  # the target's left corner, target pixels
-    oy: Tensor
-    ax_x: Tensor  # unit axis to the right corner
-    ax_y: Tensor
-    width: Tensor  # target pixels
-    scale: Tensor  # source pixels per target pixel
-    upper: tuple[Tensor, Tensor, Tensor]  # the target's lid curves in the eye frame, source pixels
+    place: EyePlace
+    upper: tuple[Tensor, Tensor, Tensor]  # the target's lid curves in that frame, source pixels
     lower: tuple[Tensor, Tensor, Tensor]
-    cx: Tensor  # the corners' centre, target pixels
-    cy: Tensor
 
 
-def lid_curve_of(ops: Ops, t: Tensor, idx: np.ndarray, weights: np.ndarray, ox: Tensor, oy: Tensor,
-                 ax_x: Tensor, ax_y: Tensor, scale: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def place_uv(ops: Ops, p: EyePlace, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """(u, v) of target points (x, y) in an eye's frame: the affine half on the point's side of
+    the corners' axis."""
+    rx, ry = ops.sub(x, p.ox), ops.sub(y, p.oy)
+    across = ops.sub(ops.mul(p.ax, ry), ops.mul(p.ay, rx))  # > 0 below the axis
+    solved = []
+    for dx, dy in (p.up, p.down):
+        inv = ops.div(ops.f(1.0), ops.sub(ops.mul(p.ax, dy), ops.mul(p.ay, dx)))  # > 0: eye_place keeps it so
+        solved.append((ops.mul(ops.sub(ops.mul(dy, rx), ops.mul(dx, ry)), inv), ops.mul(across, inv)))
+    below = ops.gt(across, ops.f(0.0))
+    return ops.where(below, solved[1][0], solved[0][0]), ops.where(below, solved[1][1], solved[0][1])
+
+
+def lid_curve_of(ops: Ops, t: Tensor, idx: np.ndarray, weights: np.ndarray, place: EyePlace
+                 ) -> tuple[Tensor, Tensor, Tensor]:
     """The lid curve's coefficients fitted to the target's contour points, source pixels."""
     pts = ops.gather(t, ops.const(idx), axis=1)  # B×n×2
-    px, py = ops.slice(pts, 0, 1), ops.slice(pts, 1, 2)  # B×n×1
-    h = ops.mul(ops.add(ops.mul(ops.sub(px, ox), ops.neg(ax_y)), ops.mul(ops.sub(py, oy), ax_x)), scale)
+    _, h = place_uv(ops, place, ops.slice(pts, 0, 1), ops.slice(pts, 1, 2))  # B×n×1
     return tuple(ops.reduce_sum(ops.mul(h, ops.const(w.reshape(1, -1, 1), "lid_w")), (1,))  # type: ignore[return-value]
                  for w in weights)  # B×1×1 each
 
 
-def eye_frame(ops: Ops, t: Tensor, eye: EyeShape) -> EyeFrame:
-    """The target's frame of ``eye`` and its lid curves."""
+def eye_frame(ops: Ops, t: Tensor, eye: EyeShape, placed: Tensor | None = None) -> EyeFrame:
+    """Eye ``eye`` of target frame ``t``: drawn where the warp put it, ``placed`` (``B×4×2``, its
+    :func:`eye_place_points` moved by the motion field), or without it by the similarity through
+    the target's corners; the target's lid curves measured in that frame, so that the lids are
+    drawn where the driver's are, and a lid band's far end meets the warped skin next to it."""
+    place = corner_place(ops, t, eye) if placed is None else eye_place(ops, eye, placed)
+    upper = lid_curve_of(ops, t, eye.upper_idx, eye.upper_w, place)
+    lower = lid_curve_of(ops, t, eye.lower_idx, eye.lower_w, place)
+    upper, lower = meet(ops, eye, upper, lower)
+    return EyeFrame(place, upper, lower)
+
+
+def corner_place(ops: Ops, t: Tensor, eye: EyeShape) -> EyePlace:
+    """The target's own frame of ``eye``: the similarity through its corners (what the driver's
+    eye did, whatever the warp did; the iris's gaze is measured in it)."""
     ax_, ay_ = ops.point(t, eye.corners[0])
     bx_, by_ = ops.point(t, eye.corners[1])
     swap = ops.gt(ax_, bx_)  # the eye's frame runs left to right, as the source's does
     ox, oy = ops.where(swap, bx_, ax_), ops.where(swap, by_, ay_)
     ex, ey = ops.where(swap, ax_, bx_), ops.where(swap, ay_, by_)
     ax_x, ax_y, width = axis(ops, ox, oy, ex, ey)
-    scale = ops.div(ops.f(eye.width), width)
-    upper = lid_curve_of(ops, t, eye.upper_idx, eye.upper_w, ox, oy, ax_x, ax_y, scale)
-    lower = lid_curve_of(ops, t, eye.lower_idx, eye.lower_w, ox, oy, ax_x, ax_y, scale)
-    upper, lower = meet(ops, eye, upper, lower)
-    return EyeFrame(ox, oy, ax_x, ax_y, width, scale, upper, lower,
-                    ops.mul(ops.add(ax_, bx_), ops.f(0.5)), ops.mul(ops.add(ay_, by_), ops.f(0.5)))
+    inv = ops.div(width, ops.f(eye.width))  # target pixels per source pixel
+    perp = (ops.neg(ops.mul(ax_y, inv)), ops.mul(ax_x, inv))
+    return EyePlace(ox, oy, ops.sub(ex, ox), ops.sub(ey, oy), perp, perp,
+                    ops.mul(ops.add(ox, ex), ops.f(0.5)), ops.mul(ops.add(oy, ey), ops.f(0.5)), width)
+
+
+def eye_place_points(eye: EyeShape) -> np.ndarray:
+    """4×2 source pixels the warp's frame of the eye is fitted at: its corners, and above and
+    below their centre (EYE_PLACE × its width, past where the lid bands end)."""
+    o, ax, w = eye.origin.astype(np.float64), eye.axis.astype(np.float64), float(eye.width)
+    down = np.array([-ax[1], ax[0]])
+    mid = o + 0.5 * w * ax
+    return np.stack([o, o + w * ax, mid - EYE_PLACE[0] * w * down, mid + EYE_PLACE[1] * w * down]).astype(np.float32)
+
+
+def eye_place(ops: Ops, eye: EyeShape, placed: Tensor) -> EyePlace:
+    """The affine frame through the warped points of :func:`eye_place_points`. A ``v`` axis that
+    the field squashed below EYE_PLACE[2] of the corners' scale (a fold) is kept at that."""
+    px, py = ops.slice(placed, 0, 1), ops.slice(placed, 1, 2)  # B×4×1 each
+
+    def at(i: int) -> tuple[Tensor, Tensor]:
+        return ops.slice(px, i, i + 1, axis=1), ops.slice(py, i, i + 1, axis=1)
+
+    (ox, oy), (ex, ey), (ux, uy), (lx, ly) = at(0), at(1), at(2), at(3)
+    ax, ay = ops.sub(ex, ox), ops.sub(ey, oy)
+    cx, cy = ops.mul(ops.add(ox, ex), ops.f(0.5)), ops.mul(ops.add(oy, ey), ops.f(0.5))
+    width = ops.add(ops.sqrt(ops.add(ops.mul(ax, ax), ops.mul(ay, ay))), ops.f(1e-6))
+    # the corners' scale (target pixels per source pixel), and the least a v axis keeps of it
+    least = ops.mul(ops.div(width, ops.f(eye.width)), ops.f(EYE_PLACE[2]))
+
+    def v_axis(x: Tensor, y: Tensor, dist: float) -> tuple[Tensor, Tensor]:
+        k = ops.f(1.0 / dist)
+        dx, dy = ops.mul(ops.sub(x, cx), k), ops.mul(ops.sub(y, cy), k)
+        # its part across the corners' axis, at least ``least`` (never across it: a fold)
+        across = ops.div(ops.sub(ops.mul(ax, dy), ops.mul(ay, dx)), width)
+        lift = ops.div(ops.maximum(ops.sub(least, across), ops.f(0.0)), width)
+        return ops.sub(dx, ops.mul(lift, ay)), ops.add(dy, ops.mul(lift, ax))
+
+    up = v_axis(ux, uy, -EYE_PLACE[0] * eye.width)
+    down = v_axis(lx, ly, EYE_PLACE[1] * eye.width)
+    return EyePlace(ox, oy, ax, ay, up, down, cx, cy, width)
 
 
 def meet(ops: Ops, eye: EyeShape, upper: tuple[Tensor, Tensor, Tensor], lower: tuple[Tensor, Tensor, Tensor]
@@ -578,20 +656,21 @@ def meet(ops: Ops, eye: EyeShape, upper: tuple[Tensor, Tensor, Tensor], lower: t
 
 
 def eye_window(ops: Ops, canvas: Tensor, e: EyeFrame) -> Window:
-    """A box around the corners' centre (EYE_BOX × the eye's width, plus pixels), whole pixels."""
+    """A box around where the eye is drawn (EYE_BOX × its width, plus pixels), whole pixels."""
     side, up, down, pad = EYE_BOX
+    p = e.place
     def reach(k: float) -> Tensor:
-        return ops.add(ops.mul(ops.f(k), e.width), ops.f(pad))
+        return ops.add(ops.mul(ops.f(k), p.width), ops.f(pad))
     return ops.window(canvas, (
-        ops.trunc(ops.sub(e.cx, reach(side))), ops.trunc(ops.sub(e.cy, reach(up))),
-        ops.add(ops.trunc(ops.add(e.cx, reach(side))), ops.f(1.0)),
-        ops.add(ops.trunc(ops.add(e.cy, reach(down))), ops.f(1.0))))
+        ops.trunc(ops.sub(p.cx, reach(side))), ops.trunc(ops.sub(p.cy, reach(up))),
+        ops.add(ops.trunc(ops.add(p.cx, reach(side))), ops.f(1.0)),
+        ops.add(ops.trunc(ops.add(p.cy, reach(down))), ops.f(1.0))))
 
 
 def eye_coords(ops: Ops, win: Window, e: EyeFrame) -> tuple[Tensor, Tensor]:
-    """(u, v) of every pixel of the window: u along the eye (0…1), v down, in source pixels."""
-    u, v = feature_coords(ops, win, e.ax_x, e.ax_y, e.ox, e.oy, e.width)
-    return u, ops.mul(v, e.scale)
+    """(u, v) of every pixel of the window in the eye's frame: u along the eye (0…1), v down, in
+    source pixels."""
+    return place_uv(ops, e.place, win.xs, win.ys)
 
 
 def source_xy(ops: Ops, eye: EyeShape, u: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
@@ -685,11 +764,13 @@ class EyeView:
     white: Tensor | None = None  # the white of the eye over the window (eye_white), once asked for
 
 
-def eye_view(ops: Ops, frame: Frame, eye: EyeShape, n: int) -> EyeView:
-    """Eye ``n`` of this frame, worked out by the first eye layer that asks, shared with the rest."""
+def eye_view(ops: Ops, frame: Frame, eye: EyeShape, n: int, places: FieldPoints) -> EyeView:
+    """Eye ``n`` (0: the subject's right) of this frame, worked out by the first eye layer that
+    asks, shared with the rest; drawn where the motion field put it (``places``)."""
     views = frame.shared.setdefault("eyes", {})
     if n not in views:
-        e = eye_frame(ops, frame.target, eye)
+        placed = None if frame.displacement is None else moved_points(ops, places, frame.displacement)
+        e = eye_frame(ops, frame.target, eye, placed)
         win = eye_window(ops, frame.canvas, e)
         u, v = eye_coords(ops, win, e)
         s, b = ops.sub(u, ops.f(0.5)), bulge(ops, u)
