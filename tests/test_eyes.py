@@ -393,6 +393,7 @@ def test_an_iris_never_leaves_its_eye(photo: tuple[np.ndarray, np.ndarray, WarpG
     # Seen on a three-quarter face's far eye (lp_s10), whose iris already sits near a corner:
     # a gaze to that side carried the iris past the corner, where it was cut by a straight
     # edge. However far the target looks, the iris's centre stays its radius inside the eye.
+    from streamfx.generator.layers.eyes import eye_frame
     from streamfx.generator.layers.irises import gaze_shift
     from streamfx.generator.ops.numpy_ops import NumpyOps
 
@@ -405,7 +406,7 @@ def test_an_iris_never_leaves_its_eye(photo: tuple[np.ndarray, np.ndarray, WarpG
             t = lm.copy()
             t[EYE[n][3], :2] += side * 0.6 * width * ax  # far past either corner
             target = t[None, :, :2].astype(np.float32)
-            du, _ = gaze_shift(ops, e, target)
+            du, _ = gaze_shift(ops, e, eye_frame(ops, target, e), target)
             centre = float(e.iris[0]) + float(np.asarray(du).reshape(-1)[0])
             assert e.iris_r - 1e-3 <= centre <= e.width - e.iris_r + 1e-3, \
                 f"eye {n}, side {side}: iris centre at {centre:.1f} of {e.width:.1f} px (radius {e.iris_r:.1f})"
@@ -413,7 +414,7 @@ def test_an_iris_never_leaves_its_eye(photo: tuple[np.ndarray, np.ndarray, WarpG
         t = lm.copy()
         t[EYE[n][3], :2] += 0.05 * width * ax
         target = t[None, :, :2].astype(np.float32)
-        du, _ = gaze_shift(ops, e, target)
+        du, _ = gaze_shift(ops, e, eye_frame(ops, target, e), target)
         assert float(np.asarray(du).reshape(-1)[0]) > 0.03 * e.width
 
 

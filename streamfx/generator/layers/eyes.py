@@ -545,15 +545,17 @@ class EyeFrame:
 
 def place_uv(ops: Ops, p: EyePlace, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     """(u, v) of target points (x, y) in an eye's frame: the affine half on the point's side of
-    the corners' axis."""
+    the corners' axis. (Per-frame coefficients first: over a window, x is a row and y a column,
+    and only the sums are per pixel.)"""
     rx, ry = ops.sub(x, p.ox), ops.sub(y, p.oy)
     across = ops.sub(ops.mul(p.ax, ry), ops.mul(p.ay, rx))  # > 0 below the axis
-    solved = []
+    below = ops.gt(across, ops.f(0.0))
+    us, invs = [], []
     for dx, dy in (p.up, p.down):
         inv = ops.div(ops.f(1.0), ops.sub(ops.mul(p.ax, dy), ops.mul(p.ay, dx)))  # > 0: eye_place keeps it so
-        solved.append((ops.mul(ops.sub(ops.mul(dy, rx), ops.mul(dx, ry)), inv), ops.mul(across, inv)))
-    below = ops.gt(across, ops.f(0.0))
-    return ops.where(below, solved[1][0], solved[0][0]), ops.where(below, solved[1][1], solved[0][1])
+        us.append(ops.sub(ops.mul(rx, ops.mul(dy, inv)), ops.mul(ry, ops.mul(dx, inv))))
+        invs.append(inv)
+    return ops.where(below, us[1], us[0]), ops.mul(across, ops.where(below, invs[1], invs[0]))
 
 
 def lid_curve_of(ops: Ops, t: Tensor, idx: np.ndarray, weights: np.ndarray, place: EyePlace
@@ -602,31 +604,27 @@ def eye_place_points(eye: EyeShape) -> np.ndarray:
 
 
 def eye_place(ops: Ops, eye: EyeShape, placed: Tensor) -> EyePlace:
-    """The affine frame through the warped points of :func:`eye_place_points`. A ``v`` axis that
-    the field squashed below EYE_PLACE[2] of the corners' scale (a fold) is kept at that."""
-    px, py = ops.slice(placed, 0, 1), ops.slice(placed, 1, 2)  # B×4×1 each
+    """The affine frame through the warped points of :func:`eye_place_points` (``B×4×2``). A
+    ``v`` axis that the field squashed below EYE_PLACE[2] of the corners' scale across their axis
+    (a fold) is kept at that."""
+    o, e = ops.slice(placed, 0, 1, axis=1), ops.slice(placed, 1, 2, axis=1)  # B×1×2
+    a = ops.sub(e, o)
+    c = ops.mul(ops.add(o, e), ops.f(0.5))
+    # target pixels per source pixel of v, above (row 0) and below (row 1) the axis: B×2×2
+    per = np.array([[-1.0 / (EYE_PLACE[0] * eye.width)], [1.0 / (EYE_PLACE[1] * eye.width)]], np.float32)
+    d = ops.mul(ops.sub(ops.slice(placed, 2, 4, axis=1), c), ops.const(per.reshape(1, 2, 1), "place_per"))
+    perp = ops.matmul(a, ops.const(np.array([[0.0, 1.0], [-1.0, 0.0]], np.float32), "place_perp"))  # (−a_y, a_x)
+    width = ops.add(ops.sqrt(ops.reduce_sum(ops.mul(a, a), (2,))), ops.f(1e-6))  # B×1×1
+    across = ops.div(ops.reduce_sum(ops.mul(d, perp), (2,)), width)  # B×2×1
+    least = ops.mul(width, ops.f(EYE_PLACE[2] / eye.width))
+    d = ops.add(d, ops.mul(ops.div(ops.maximum(ops.sub(least, across), ops.f(0.0)), width), perp))
 
-    def at(i: int) -> tuple[Tensor, Tensor]:
-        return ops.slice(px, i, i + 1, axis=1), ops.slice(py, i, i + 1, axis=1)
+    def xy(t: Tensor, row: int) -> tuple[Tensor, Tensor]:
+        r = ops.slice(t, row, row + 1, axis=1)
+        return ops.slice(r, 0, 1), ops.slice(r, 1, 2)
 
-    (ox, oy), (ex, ey), (ux, uy), (lx, ly) = at(0), at(1), at(2), at(3)
-    ax, ay = ops.sub(ex, ox), ops.sub(ey, oy)
-    cx, cy = ops.mul(ops.add(ox, ex), ops.f(0.5)), ops.mul(ops.add(oy, ey), ops.f(0.5))
-    width = ops.add(ops.sqrt(ops.add(ops.mul(ax, ax), ops.mul(ay, ay))), ops.f(1e-6))
-    # the corners' scale (target pixels per source pixel), and the least a v axis keeps of it
-    least = ops.mul(ops.div(width, ops.f(eye.width)), ops.f(EYE_PLACE[2]))
-
-    def v_axis(x: Tensor, y: Tensor, dist: float) -> tuple[Tensor, Tensor]:
-        k = ops.f(1.0 / dist)
-        dx, dy = ops.mul(ops.sub(x, cx), k), ops.mul(ops.sub(y, cy), k)
-        # its part across the corners' axis, at least ``least`` (never across it: a fold)
-        across = ops.div(ops.sub(ops.mul(ax, dy), ops.mul(ay, dx)), width)
-        lift = ops.div(ops.maximum(ops.sub(least, across), ops.f(0.0)), width)
-        return ops.sub(dx, ops.mul(lift, ay)), ops.add(dy, ops.mul(lift, ax))
-
-    up = v_axis(ux, uy, -EYE_PLACE[0] * eye.width)
-    down = v_axis(lx, ly, EYE_PLACE[1] * eye.width)
-    return EyePlace(ox, oy, ax, ay, up, down, cx, cy, width)
+    (ox, oy), (ax, ay), (cx, cy) = xy(o, 0), xy(a, 0), xy(c, 0)
+    return EyePlace(ox, oy, ax, ay, xy(d, 0), xy(d, 1), cx, cy, width)
 
 
 def meet(ops: Ops, eye: EyeShape, upper: tuple[Tensor, Tensor, Tensor], lower: tuple[Tensor, Tensor, Tensor]

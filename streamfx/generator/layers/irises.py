@@ -15,11 +15,11 @@ from __future__ import annotations
 from streamfx.generator.constants import IRIS_CORNER, IRIS_GONE, IRIS_REACH
 from streamfx.generator.layers.base import Frame
 from streamfx.generator.layers.eyes import (
+    EyeFrame,
     EyeLayer,
     EyeShape,
     EyeView,
     between,
-    corner_place,
     eye_white,
     iris_disc,
     place_uv,
@@ -35,7 +35,7 @@ class IrisLayer(EyeLayer):
 
     def draw_eye(self, ops: Ops, eye: EyeShape, view: EyeView, frame: Frame) -> None:
         win, u, v, top, bottom = view.win, view.u, view.v, view.top, view.bottom
-        du, dv = gaze_shift(ops, eye, frame.target)
+        du, dv = gaze_shift(ops, eye, view.e, frame.target)
         f = eye.feather
         # inside the target's lids, kept off their soft edges (squared) and shut where they meet
         shown = ops.mul(ops.mul(view.opening, view.opening), ops.sub(ops.f(1.0), view.closed))
@@ -69,16 +69,14 @@ class IrisLayer(EyeLayer):
         frame.canvas = ops.composite(frame.canvas, win, colour, ops.mul(shown, cover))
 
 
-def gaze_shift(ops: Ops, eye: EyeShape, t: Tensor) -> tuple[Tensor, Tensor]:
+def gaze_shift(ops: Ops, eye: EyeShape, e: EyeFrame, t: Tensor) -> tuple[Tensor, Tensor]:
     """How far the target's iris sits from the source's, along and down its eye (source pixels,
     at most IRIS_REACH of the eye's width, and along it never past IRIS_CORNER × its radius
     from a corner: an iris does not leave the eye, and past the lid curves' meeting point it
     would be cut by a straight edge — seen on a three-quarter face's far eye, whose iris
     already sits near a corner)."""
     ix, iy = ops.point(t, eye.iris_idx)
-    # the gaze is the iris's place in the driver's eye, measured against the eye's own corners
-    # (the warp may have put the portrait's eye a pixel off them; the iris is drawn relative to it)
-    u, down = place_uv(ops, corner_place(ops, t, eye), ix, iy)
+    u, down = place_uv(ops, e.place, ix, iy)  # in the frame the eye is drawn in, as its lids are
     along = ops.mul(u, ops.f(eye.width))
     reach_u, reach_v = IRIS_REACH[0] * eye.width, IRIS_REACH[1] * eye.width
     keep = IRIS_CORNER * eye.iris_r
