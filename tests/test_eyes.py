@@ -448,8 +448,9 @@ def test_a_closing_lid_takes_lit_skin_with_its_own_detail() -> None:
 
 
 def test_the_lit_skin_is_the_brighter_of_below_the_eye_and_the_brow_bone() -> None:
-    # a painting's (or a tired eye's) bags are in shadow: the lid comes into the brow bone's light
-    from streamfx.generator.layers.eyes import lid_skin, lit_skin
+    # a painting's (or a tired eye's) bags are in shadow: the lid comes into the brow bone's light,
+    # never the crease's shadow
+    from streamfx.generator.layers.eyes import LUMA, lid_skin, lit_skin
 
     image = np.zeros((200, 200, 3), np.uint8)
     image[:] = (90, 60, 50)  # the bags, and the crease
@@ -457,8 +458,30 @@ def test_the_lit_skin_is_the_brighter_of_below_the_eye_and_the_brow_bone() -> No
     image[80:110] = (230, 225, 220)  # the eye
     origin, ax, width = np.array([40.0, 95.0]), np.array([1.0, 0.0]), 120.0
     upper, lower = (-15.0, 0.0, 0.0), (15.0, 0.0, 0.0)
-    sprite, (x0, y0) = lid_skin(image, origin, ax, width, upper, lower, lit_skin(image, origin, ax, width, upper, lower))
-    assert np.allclose(sprite[int(60 - y0), int(100 - x0), :3], (220, 190, 170), atol=2)  # the crease, 20 px from its edges
+    lit = lit_skin(image, origin, ax, width, upper, lower)
+    assert np.allclose(lit, (220, 190, 170), atol=2)
+    sprite, (x0, y0) = lid_skin(image, origin, ax, width, upper, lower, lit)
+    crease = sprite[int(60 - y0), int(100 - x0), :3].astype(np.float32)  # 20 px from the crease's edges
+    assert float(crease @ LUMA) > 0.75 * float(lit @ LUMA), crease
+
+
+def test_a_closing_lid_takes_the_shade_of_the_skin_it_meets() -> None:
+    # A face turned from the light: its far side darker. The closed lid's skin was one colour
+    # for the whole eye (the lit skin), a pale patch on the shaded side; it takes the tone of
+    # the skin at its band's far end, column by column, where it meets the warped skin above.
+    from streamfx.generator.layers.eyes import LUMA, lid_skin, lit_skin
+
+    image = np.zeros((200, 200, 3), np.uint8)
+    image[:] = (200, 170, 150)
+    image[:, 100:] = (160, 136, 120)  # the shaded half: 80% as bright
+    image[80:110, 40:160] = (230, 225, 220)  # the eye
+    origin, ax, width = np.array([40.0, 95.0]), np.array([1.0, 0.0]), 120.0
+    upper, lower = (-15.0, 0.0, 0.0), (15.0, 0.0, 0.0)
+    lit = lit_skin(image, origin, ax, width, upper, lower)
+    sprite, (x0, y0) = lid_skin(image, origin, ax, width, upper, lower, lit)
+    lit_side, shaded = (sprite[int(70 - y0), int(x - x0), :3].astype(np.float32) @ LUMA for x in (60, 140))
+    assert shaded < 0.9 * lit_side, (lit_side, shaded)
+    assert abs(shaded - float(np.float32([160, 136, 120]) @ LUMA)) < 8
 
 
 def test_a_closing_lids_lit_skin_starts_smoothly_past_the_lashes() -> None:

@@ -325,6 +325,10 @@ LID_SKIN_BELOW = (0.12, 0.3)
 the eye's width, …"""
 LID_SKIN_ABOVE = (0.4, 0.55)
 """… or this far above the upper lid (the brow bone, past the crease), whichever is brighter."""
+LID_TONE = (0.08, 0.6, 0.2)
+"""A closing lid's unfolding skin takes the skin's tone (blurred over this × the eye's width) at
+its band's far end, column by column; where that is darker than the lit skin's luma × the second,
+the lit skin, wholly, and the tone fully from the second + the third (a brow, a deep shadow)."""
 LID_UNFOLD = 0.6
 """How far a closing lid's newly unfolded skin takes the lit skin (0: the stretched skin as is)."""
 LID_DETAIL = (0.05, 24.0)

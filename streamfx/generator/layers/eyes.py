@@ -43,6 +43,7 @@ from streamfx.generator.constants import (
     LID_SHADOW,
     LID_SKIN_ABOVE,
     LID_SKIN_BELOW,
+    LID_TONE,
     LID_WIDEN,
     LOWER_LID_BAND,
     SCLERA_BESIDE,
@@ -298,7 +299,7 @@ def skin_detail(crop: np.ndarray, width: float) -> np.ndarray:
 
 def lid_skin(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: float,
              upper: tuple[float, float, float], lower: tuple[float, float, float],
-             lit: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
+             lit: np.ndarray, reach: np.ndarray | None = None) -> tuple[np.ndarray, tuple[float, float]]:
     """What a closing upper lid's unfolding skin looks like, over the band it is taken from: the
     lit skin's colour (``lit``, :func:`lit_skin`) plus the source's own fine detail there
     (:func:`skin_detail`).
@@ -320,10 +321,43 @@ def lid_skin(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: float
     x1, y1 = min(w, int(np.ceil(hi[0])) + 1), min(h, int(np.ceil(hi[1])) + 1)
     if x1 <= x0 or y1 <= y0:
         return np.zeros((1, 1, 4), np.uint8), (float(x0), float(y0))
-    detail = skin_detail(image[y0:y1, x0:x1, :3].astype(np.float32), width)
+    crop = image[y0:y1, x0:x1, :3].astype(np.float32)
+    detail = skin_detail(crop, width)
+    tone = lid_tone(crop, (x0, y0), origin, ax, width, upper, lit, reach)
     sprite = np.full((y1 - y0, x1 - x0, 4), 255, np.uint8)
-    sprite[..., :3] = np.clip(np.round(lit + detail), 0, 255).astype(np.uint8)
+    sprite[..., :3] = np.clip(np.round(tone + detail), 0, 255).astype(np.uint8)
     return sprite, (float(x0), float(y0))
+
+
+def lid_tone(crop: np.ndarray, at: tuple[int, int], origin: np.ndarray, ax: np.ndarray, width: float,
+             upper: tuple[float, float, float], lit: np.ndarray, reach: np.ndarray | None) -> np.ndarray:
+    """The colour a closing lid's unfolding skin takes, per pixel of the crop (h×w×3): the skin's
+    tone (a Gaussian blur of LID_TONE[0] × the eye's width) at the far end of the upper band in
+    the pixel's own column along the eye (``reach``: :func:`lid_reach`'s sprite; None: the full
+    band) — where the closed lid meets the warped skin above and beside it, so it takes that
+    skin's shade: the darker side of a face turned from the light, a painting's glaze. Where
+    that tone is much darker than ``lit`` (:func:`lit_skin`) — a brow or hair the band reaches,
+    a deep socket's shadow — it gives way to ``lit``, wholly from LID_TONE[1] of its luma."""
+    h, w = crop.shape[:2]
+    blurred = cv2.GaussianBlur(crop, (0, 0), max(LID_TONE[0] * width, 0.5))
+    down = np.array([-ax[1], ax[0]])
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    rel = np.stack([xx + at[0] - origin[0], yy + at[1] - origin[1]], axis=-1)
+    u = np.clip(rel @ ax / width, -0.5, 1.5)
+    band = np.full_like(u, UPPER_LID_BAND[0] * width)
+    if reach is not None:  # the band's reach, column by column, as band_reach reads it
+        past = EYE_SIDE_FADE[0] + EYE_SIDE_FADE[1]
+        cols = reach.shape[1]
+        x = np.clip((u + past) * (cols - 1) / (1.0 + 2.0 * past), 0, cols - 1)
+        band = np.interp(x, np.arange(cols), reach[0, :, 3].astype(np.float64) / 255.0) * UPPER_LID_BAND[0] * width
+    b, s_ = np.clip(4 * u * (1 - u), 0.0, 1.0), u - 0.5
+    end = b * (upper[0] + s_ * (upper[1] + s_ * upper[2])) - band  # v of the band's far end
+    pts = origin + (u * width)[..., None] * ax + end[..., None] * down - np.array(at, np.float64)
+    tone = cv2.remap(blurred, pts[..., 0].astype(np.float32), pts[..., 1].astype(np.float32), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+    luma, want = tone @ LUMA, float(lit @ LUMA)
+    keep = np.clip((luma - LID_TONE[1] * want) / max(LID_TONE[2] * want, 1.0), 0.0, 1.0)[..., None]
+    return lit + (tone - lit) * keep
 
 
 def white_beyond(image: np.ndarray, outline: np.ndarray, width: float, sclera: np.ndarray,
@@ -471,9 +505,9 @@ def source_eyes(image: np.ndarray, lm: np.ndarray) -> tuple[EyeShape, ...]:
         # what opens up shows the white as a lit eye's is, not a narrow eye's shadowed corners
         shown = exposed_sclera(sclera, iris_rgb, lit)
         white[..., :3] = np.clip(np.round(white[..., :3] * (shown / np.maximum(sclera, 1.0))), 0, 255).astype(np.uint8)
-        skin, skin_at = lid_skin(image, o, ax, width, h_up, h_lo, lit)
-        beyond, beyond_at = white_beyond(image, outline, width, sclera, lit)
         reach, rim = lid_reach(image, o, ax, width, h_up, h_lo, lit)
+        skin, skin_at = lid_skin(image, o, ax, width, h_up, h_lo, lit, reach)
+        beyond, beyond_at = white_beyond(image, outline, width, sclera, lit)
         eyes.append(EyeShape(
             corners=corners, upper_idx=np.asarray(upper, np.int64), upper_w=up_w,
             lower_idx=np.asarray(lower, np.int64), lower_w=lo_w, iris_idx=iris[0],
