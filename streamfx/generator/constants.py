@@ -27,18 +27,20 @@ spline through their different motions swings wildly between and beyond them: a 
 portrait (lp_s10) turned further showed the background stretched into its far cheek as a black
 spike, a 3D cartoon's (lp_s7) jaw a notch and its ear a point. At 2e-3 they showed; at 2e-2 they
 are gone, and self-reenactment's face SSIM is as high or higher on every evaluation clip."""
-INVERT_ITERATIONS = 3
+INVERT_ITERATIONS = 4
 """Newton iterations that invert the forward motion field. Each moves at most NEWTON_MAX_STEP
 cells, so together they must cover a head's whole move in grid cells: a 512 px portrait (5 px
 cells) turned by an inter-ocular distance moves ~18 cells."""
 NEWTON_MIN_DET = 0.1
 """Where the field folds (det(I + J) below this), the inversion takes a fixed-point step instead."""
-NEWTON_MAX_STEP = 6.0
-"""A Newton step moves at most this many grid cells (near a fold the linearisation overshoots).
-At 2 the inversion stopped part way on big moves: up to 17% of the grid 1 px or more off, the
-warped eyes 12 px from their target (lp_s42 x lp_d12); at 6 the 3 steps agree with a 30-step
-inversion to 0.7 px (99th percentile, worst frame) and self-reenactment is unchanged (±0.0002
-SSIM) from 4 steps of 4, a step cheaper."""
+NEWTON_MAX_STEP = (2.0, 6.0)
+"""A Newton step moves at most NEWTON_REACH × the residual, and never less than the first nor more
+than the second of these many grid cells. At 2 cells everywhere the inversion stopped part way
+on big moves: up to 17% of the grid 1 px or more off, the warped eyes 12 px from their target
+(lp_s42 x lp_d12). At 6 everywhere, near a fold the linearisation overshot to the fold's other
+side: a double nostril (sadtalker_art_6 x lp_d3 f150)."""
+NEWTON_REACH = 1.5
+"""A Newton step is at most this × the residual it corrects (see NEWTON_MAX_STEP)."""
 NORM_EPSILON = 1e-6
 """Keeps the displacement clamp's division finite at zero motion."""
 

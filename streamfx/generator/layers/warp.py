@@ -27,6 +27,7 @@ from streamfx.generator.constants import (
     INVERT_ITERATIONS,
     NEWTON_MAX_STEP,
     NEWTON_MIN_DET,
+    NEWTON_REACH,
     NORM_EPSILON,
 )
 from streamfx.generator.layers.base import Frame, Layer
@@ -92,7 +93,8 @@ def invert(ops: Ops, k: WarpConsts, disp: Tensor) -> Tensor:
     than twofold; an opening mouth stretches the lips more, and that iteration oscillated
     between the lips' old and new places — a ghost of the upper lip above the mouth. Where a
     cell folds (det(I + J) ≤ :data:`NEWTON_MIN_DET`) the fixed-point step is taken; a step
-    moves at most :data:`NEWTON_MAX_STEP` cells (near a fold the linearisation overshoots),
+    moves at most :data:`NEWTON_REACH` × the residual, within :data:`NEWTON_MAX_STEP` cells
+    (near a fold the linearisation overshoots),
     and no offset is longer than the field's own clamp."""
     gh, gw = k.gh, k.gw
     boff = ops.batch_offsets(gh * gw)  # B×1×1
@@ -136,7 +138,15 @@ def invert(ops: Ops, k: WarpConsts, disp: Tensor) -> Tensor:
         inv = ops.div(one, ops.where(good, det, one))
         step_x = ops.mul(ops.sub(ops.mul(e, rx), ops.mul(b, ry)), inv)
         step_y = ops.mul(ops.sub(ops.mul(a, ry), ops.mul(c, rx)), inv)
-        step_x, step_y = _shorten(ops, step_x, step_y, NEWTON_MAX_STEP * max(k.sx, k.sy))
+        # a step as long as the residual (and a little more) up to NEWTON_MAX_STEP[1] cells: far from
+        # the solution (a head's whole move) it goes all the way; where (I + J) is nearly singular
+        # a step far longer than the residual is the linearisation overshooting to a fold's other
+        # side (a double nostril, a torn cheek): at most NEWTON_MAX_STEP[0] cells there
+        cell = max(k.sx, k.sy)
+        residual = ops.sqrt(ops.add(ops.mul(rx, rx), ops.mul(ry, ry)))
+        most = ops.minimum(ops.maximum(ops.mul(residual, ops.f(NEWTON_REACH)), ops.f(NEWTON_MAX_STEP[0] * cell)),
+                           ops.f(NEWTON_MAX_STEP[1] * cell))
+        step_x, step_y = _shorten(ops, step_x, step_y, most)
         ox = ops.where(good, ops.sub(ox, step_x), ops.neg(vx))
         oy = ops.where(good, ops.sub(oy, step_y), ops.neg(vy))
         ox, oy = _shorten(ops, ox, oy, k.max_shift)
@@ -147,8 +157,8 @@ def invert(ops: Ops, k: WarpConsts, disp: Tensor) -> Tensor:
     return ops.reshape(offset, (0, gh, gw, 2))
 
 
-def _shorten(ops: Ops, x: Tensor, y: Tensor, most: float) -> tuple[Tensor, Tensor]:
+def _shorten(ops: Ops, x: Tensor, y: Tensor, most: float | Tensor) -> tuple[Tensor, Tensor]:
     """Vectors (x, y) scaled down to at most ``most`` long."""
     norm = ops.sqrt(ops.add(ops.mul(x, x), ops.mul(y, y)))
-    scale = ops.minimum(ops.f(1.0), ops.div(ops.f(most), ops.maximum(norm, ops.f(NORM_EPSILON))))
+    scale = ops.minimum(ops.f(1.0), ops.div(ops.f(float(most)) if isinstance(most, (int, float, np.floating)) else most, ops.maximum(norm, ops.f(NORM_EPSILON))))
     return ops.mul(x, scale), ops.mul(y, scale)
