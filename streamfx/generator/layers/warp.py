@@ -149,7 +149,9 @@ def invert(ops: Ops, k: WarpConsts, disp: Tensor) -> Tensor:
         step_x, step_y = _shorten(ops, step_x, step_y, most)
         ox = ops.where(good, ops.sub(ox, step_x), ops.neg(vx))
         oy = ops.where(good, ops.sub(oy, step_y), ops.neg(vy))
-        ox, oy = _shorten(ops, ox, oy, k.max_shift)
+    # clamped once, at the end: an iterate past the clamp only samples the field at the grid's
+    # clipped edge, and the result is what must stay within it
+    ox, oy = _shorten(ops, ox, oy, k.max_shift)
     unit_x, unit_y = np.eye(2, dtype=np.float32).reshape(2, 1, 1, 2)  # (x, y) back into one B×M×2
     offset = ops.add(ops.mul(ox, ops.const(unit_x)), ops.mul(oy, ops.const(unit_y)))
     if k.rows is not None:  # back onto the whole grid (B×G×2), 0 where nothing moves
