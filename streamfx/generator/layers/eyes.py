@@ -569,12 +569,43 @@ class EyePlace:
 
 
 @dataclass
+class Onto:
+    """The similarity taking the target's eye corners onto the warped ones (per-frame scalars):
+    the driver's lids and iris, as they sit against its eye's corners, put on the portrait's eye
+    where the warp put it."""
+
+    tx: Tensor  # the target's left corner
+    ty: Tensor
+    r1: Tensor  # scale × (cos, sin) of the turn from the target's axis to the warped one
+    r2: Tensor
+    px: Tensor  # the warped left corner
+    py: Tensor
+
+    def __call__(self, ops: Ops, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        dx, dy = ops.sub(x, self.tx), ops.sub(y, self.ty)
+        return (ops.add(self.px, ops.sub(ops.mul(self.r1, dx), ops.mul(self.r2, dy))),
+                ops.add(self.py, ops.add(ops.mul(self.r2, dx), ops.mul(self.r1, dy))))
+
+
+@dataclass
 class EyeFrame:
     """One eye of the target frame: where it is drawn, and the target's lids there."""
 
     place: EyePlace
     upper: tuple[Tensor, Tensor, Tensor]  # the target's lid curves in that frame, source pixels
     lower: tuple[Tensor, Tensor, Tensor]
+    onto: Onto | None = None  # target points onto the warped eye (None: the frame is the target's own)
+
+    def uv(self, ops: Ops, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """(u, v) in this frame of a target landmark, placed against the eye's corners."""
+        return target_uv(ops, self.place, self.onto, x, y)
+
+
+def target_uv(ops: Ops, place: EyePlace, onto: Onto | None, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """(u, v) in ``place`` of target landmarks (x, y), moved ``onto`` the warped eye first."""
+    if onto is not None:
+        x, y = onto(ops, x, y)
+    return place_uv(ops, place, x, y)
 
 
 def place_uv(ops: Ops, p: EyePlace, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
@@ -592,11 +623,11 @@ def place_uv(ops: Ops, p: EyePlace, x: Tensor, y: Tensor) -> tuple[Tensor, Tenso
     return ops.where(below, us[1], us[0]), ops.mul(across, ops.where(below, invs[1], invs[0]))
 
 
-def lid_curve_of(ops: Ops, t: Tensor, idx: np.ndarray, weights: np.ndarray, place: EyePlace
-                 ) -> tuple[Tensor, Tensor, Tensor]:
+def lid_curve_of(ops: Ops, t: Tensor, idx: np.ndarray, weights: np.ndarray, place: EyePlace,
+                 onto: Onto | None) -> tuple[Tensor, Tensor, Tensor]:
     """The lid curve's coefficients fitted to the target's contour points, source pixels."""
     pts = ops.gather(t, ops.const(idx), axis=1)  # B×n×2
-    _, h = place_uv(ops, place, ops.slice(pts, 0, 1), ops.slice(pts, 1, 2))  # B×n×1
+    _, h = target_uv(ops, place, onto, ops.slice(pts, 0, 1), ops.slice(pts, 1, 2))  # B×n×1
     return tuple(ops.reduce_sum(ops.mul(h, ops.const(w.reshape(1, -1, 1), "lid_w")), (1,))  # type: ignore[return-value]
                  for w in weights)  # B×1×1 each
 
@@ -604,18 +635,30 @@ def lid_curve_of(ops: Ops, t: Tensor, idx: np.ndarray, weights: np.ndarray, plac
 def eye_frame(ops: Ops, t: Tensor, eye: EyeShape, placed: Tensor | None = None) -> EyeFrame:
     """Eye ``eye`` of target frame ``t``: drawn where the warp put it, ``placed`` (``B×4×2``, its
     :func:`eye_place_points` moved by the motion field), or without it by the similarity through
-    the target's corners; the target's lid curves measured in that frame, so that the lids are
-    drawn where the driver's are, and a lid band's far end meets the warped skin next to it."""
-    place = corner_place(ops, t, eye) if placed is None else eye_place(ops, eye, placed)
-    upper = lid_curve_of(ops, t, eye.upper_idx, eye.upper_w, place)
-    lower = lid_curve_of(ops, t, eye.lower_idx, eye.lower_w, place)
+    the target's corners. The target's lid curves are measured in that frame as they sit against
+    its eye's corners (:class:`Onto`): the lids close and open as the driver's, on the portrait's
+    eye, and a lid band's far end meets the warped skin next to it."""
+    own = corner_place(ops, t, eye)
+    place, onto = own, None
+    if placed is not None:
+        # the driver's lids as they sit against its eye's corners, on the warped eye: where the
+        # warp follows the target (most of a face) the same pixels; behind glasses (which the
+        # field keeps rigid) or where its smoothing leaves a corner a pixel or two off, the lids
+        # stay on the portrait's eye
+        place = eye_place(ops, eye, placed)
+        n2 = ops.add(ops.mul(own.ax, own.ax), ops.mul(own.ay, own.ay))
+        r1 = ops.div(ops.add(ops.mul(place.ax, own.ax), ops.mul(place.ay, own.ay)), n2)
+        r2 = ops.div(ops.sub(ops.mul(place.ay, own.ax), ops.mul(place.ax, own.ay)), n2)
+        onto = Onto(own.ox, own.oy, r1, r2, place.ox, place.oy)
+    upper = lid_curve_of(ops, t, eye.upper_idx, eye.upper_w, place, onto)
+    lower = lid_curve_of(ops, t, eye.lower_idx, eye.lower_w, place, onto)
     upper, lower = meet(ops, eye, upper, lower)
-    return EyeFrame(place, upper, lower)
+    return EyeFrame(place, upper, lower, onto)
 
 
 def corner_place(ops: Ops, t: Tensor, eye: EyeShape) -> EyePlace:
     """The target's own frame of ``eye``: the similarity through its corners (what the driver's
-    eye did, whatever the warp did; the iris's gaze is measured in it)."""
+    eye did, whatever the warp did)."""
     ax_, ay_ = ops.point(t, eye.corners[0])
     bx_, by_ = ops.point(t, eye.corners[1])
     swap = ops.gt(ax_, bx_)  # the eye's frame runs left to right, as the source's does

@@ -22,7 +22,6 @@ from streamfx.generator.layers.eyes import (
     between,
     eye_white,
     iris_disc,
-    place_uv,
     source_xy,
 )
 from streamfx.generator.ops.base import Ops, Tensor
@@ -76,7 +75,7 @@ def gaze_shift(ops: Ops, eye: EyeShape, e: EyeFrame, t: Tensor) -> tuple[Tensor,
     would be cut by a straight edge — seen on a three-quarter face's far eye, whose iris
     already sits near a corner)."""
     ix, iy = ops.point(t, eye.iris_idx)
-    u, down = place_uv(ops, e.place, ix, iy)  # in the frame the eye is drawn in, as its lids are
+    u, down = e.uv(ops, ix, iy)  # against the eye's corners, in the frame it is drawn in
     along = ops.mul(u, ops.f(eye.width))
     reach_u, reach_v = IRIS_REACH[0] * eye.width, IRIS_REACH[1] * eye.width
     keep = IRIS_CORNER * eye.iris_r
