@@ -70,6 +70,8 @@ EYE_POINTS = ((L.RIGHT_EYE_CORNERS, L.RIGHT_EYE_UPPER[1:-1], L.RIGHT_EYE_LOWER[1
               (L.LEFT_EYE_CORNERS, L.LEFT_EYE_UPPER[1:-1], L.LEFT_EYE_LOWER[1:-1], L.LEFT_IRIS))
 
 
+UPPER_ROW = 0
+"""The row of :func:`lid_reach`'s sprite with the upper band's reach (the lower's follows it)."""
 RIM_ROW = 2
 """The row of :func:`lid_reach`'s sprite that says where an eyewear rim ends the upper band."""
 
@@ -349,7 +351,7 @@ def lid_tone(crop: np.ndarray, at: tuple[int, int], origin: np.ndarray, ax: np.n
         past = EYE_SIDE_FADE[0] + EYE_SIDE_FADE[1]
         cols = reach.shape[1]
         x = np.clip((u + past) * (cols - 1) / (1.0 + 2.0 * past), 0, cols - 1)
-        band = np.interp(x, np.arange(cols), reach[0, :, 3].astype(np.float64) / 255.0) * UPPER_LID_BAND[0] * width
+        band = np.interp(x, np.arange(cols), reach[UPPER_ROW][:, -1].astype(np.float64) / 255.0) * UPPER_LID_BAND[0] * width
     b, s_ = np.clip(4 * u * (1 - u), 0.0, 1.0), u - 0.5
     end = b * (upper[0] + s_ * (upper[1] + s_ * upper[2])) - band  # v of the band's far end
     pts = origin + (u * width)[..., None] * ax + end[..., None] * down - np.array(at, np.float64)
@@ -688,9 +690,9 @@ def eye_place(ops: Ops, eye: EyeShape, placed: Tensor) -> EyePlace:
     a = ops.sub(e, o)
     c = ops.mul(ops.add(o, e), ops.f(0.5))
     # target pixels per source pixel of v, above (row 0) and below (row 1) the axis: B×2×2
-    per = np.array([[-1.0 / (EYE_PLACE[0] * eye.width)], [1.0 / (EYE_PLACE[1] * eye.width)]], np.float32)
+    per = np.array(((-1.0 / (EYE_PLACE[0] * eye.width),), (1.0 / (EYE_PLACE[1] * eye.width),)), np.float32)
     d = ops.mul(ops.sub(ops.slice(placed, 2, 4, axis=1), c), ops.const(per.reshape(1, 2, 1), "place_per"))
-    perp = ops.matmul(a, ops.const(np.array([[0.0, 1.0], [-1.0, 0.0]], np.float32), "place_perp"))  # (−a_y, a_x)
+    perp = ops.matmul(a, ops.const(np.array(((0.0, 1.0), (-1.0, 0.0)), np.float32), "place_perp"))  # (−a_y, a_x)
     width = ops.add(ops.sqrt(ops.reduce_sum(ops.mul(a, a), (2,))), ops.f(1e-6))  # B×1×1
     across = ops.div(ops.reduce_sum(ops.mul(d, perp), (2,)), width)  # B×2×1
     least = ops.mul(width, ops.f(EYE_PLACE[2] / eye.width))
