@@ -17,11 +17,6 @@ def axis(ops: Ops, x0: Tensor, y0: Tensor, x1: Tensor, y1: Tensor) -> tuple[Tens
     return ops.div(dx, width), ops.div(dy, width), width
 
 
-def height(ops: Ops, px: Tensor, py: Tensor, ox: Tensor, oy: Tensor, ax_x: Tensor, ax_y: Tensor) -> Tensor:
-    """How far point p lies below the axis through o (down = (−ax_y, ax_x))."""
-    return ops.add(ops.mul(ops.sub(px, ox), ops.neg(ax_y)), ops.mul(ops.sub(py, oy), ax_x))
-
-
 def feature_coords(ops: Ops, win: Window, ax_x: Tensor, ax_y: Tensor, ox: Tensor, oy: Tensor,
                    width: Tensor) -> tuple[Tensor, Tensor]:
     """(u, v) of every pixel of the window in the feature's frame."""
