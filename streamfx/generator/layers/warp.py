@@ -151,7 +151,7 @@ def invert(ops: Ops, k: WarpConsts, disp: Tensor) -> Tensor:
         oy = ops.where(good, ops.sub(oy, step_y), ops.neg(vy))
     # clamped once, at the end: an iterate past the clamp only samples the field at the grid's
     # clipped edge, and the result is what must stay within it
-    ox, oy = _shorten(ops, ox, oy, k.max_shift)
+    ox, oy = _shorten(ops, ox, oy, ops.f(k.max_shift))
     unit_x, unit_y = np.eye(2, dtype=np.float32).reshape(2, 1, 1, 2)  # (x, y) back into one B×M×2
     offset = ops.add(ops.mul(ox, ops.const(unit_x)), ops.mul(oy, ops.const(unit_y)))
     if k.rows is not None:  # back onto the whole grid (B×G×2), 0 where nothing moves
@@ -159,8 +159,8 @@ def invert(ops: Ops, k: WarpConsts, disp: Tensor) -> Tensor:
     return ops.reshape(offset, (0, gh, gw, 2))
 
 
-def _shorten(ops: Ops, x: Tensor, y: Tensor, most: float | Tensor) -> tuple[Tensor, Tensor]:
+def _shorten(ops: Ops, x: Tensor, y: Tensor, most: Tensor) -> tuple[Tensor, Tensor]:
     """Vectors (x, y) scaled down to at most ``most`` long."""
     norm = ops.sqrt(ops.add(ops.mul(x, x), ops.mul(y, y)))
-    scale = ops.minimum(ops.f(1.0), ops.div(ops.f(float(most)) if isinstance(most, (int, float, np.floating)) else most, ops.maximum(norm, ops.f(NORM_EPSILON))))
+    scale = ops.minimum(ops.f(1.0), ops.div(most, ops.maximum(norm, ops.f(NORM_EPSILON))))
     return ops.mul(x, scale), ops.mul(y, scale)
