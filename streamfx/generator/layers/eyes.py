@@ -568,6 +568,7 @@ class EyePlace:
     cx: Tensor  # the corners' centre
     cy: Tensor
     width: Tensor  # corner to corner
+    inverse: tuple[Tensor, ...] | None = None  # place_uv's per-frame coefficients, once asked for
 
 
 @dataclass
@@ -612,17 +613,21 @@ def target_uv(ops: Ops, place: EyePlace, onto: Onto | None, x: Tensor, y: Tensor
 
 def place_uv(ops: Ops, p: EyePlace, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     """(u, v) of target points (x, y) in an eye's frame: the affine half on the point's side of
-    the corners' axis. (Per-frame coefficients first: over a window, x is a row and y a column,
-    and only the sums are per pixel.)"""
+    the corners' axis. (Per-frame coefficients first, once per frame and eye: over a window, x
+    is a row and y a column, and only the sums are per pixel.)"""
+    if p.inverse is None:
+        coeffs: list[Tensor] = []
+        for dx, dy in (p.up, p.down):
+            inv = ops.div(ops.f(1.0), ops.sub(ops.mul(p.ax, dy), ops.mul(p.ay, dx)))  # > 0: eye_place keeps it so
+            coeffs += [ops.mul(dy, inv), ops.neg(ops.mul(dx, inv)), inv]
+        p.inverse = tuple(coeffs)
+    ux_up, uy_up, v_up, ux_down, uy_down, v_down = p.inverse
     rx, ry = ops.sub(x, p.ox), ops.sub(y, p.oy)
     across = ops.sub(ops.mul(p.ax, ry), ops.mul(p.ay, rx))  # > 0 below the axis
     below = ops.gt(across, ops.f(0.0))
-    us, invs = [], []
-    for dx, dy in (p.up, p.down):
-        inv = ops.div(ops.f(1.0), ops.sub(ops.mul(p.ax, dy), ops.mul(p.ay, dx)))  # > 0: eye_place keeps it so
-        us.append(ops.sub(ops.mul(rx, ops.mul(dy, inv)), ops.mul(ry, ops.mul(dx, inv))))
-        invs.append(inv)
-    return ops.where(below, us[1], us[0]), ops.mul(across, ops.where(below, invs[1], invs[0]))
+    u = ops.where(below, ops.add(ops.mul(rx, ux_down), ops.mul(ry, uy_down)),
+                  ops.add(ops.mul(rx, ux_up), ops.mul(ry, uy_up)))
+    return u, ops.mul(across, ops.where(below, v_down, v_up))
 
 
 def lid_curve_of(ops: Ops, t: Tensor, idx: np.ndarray, weights: np.ndarray, place: EyePlace,
@@ -630,7 +635,7 @@ def lid_curve_of(ops: Ops, t: Tensor, idx: np.ndarray, weights: np.ndarray, plac
     """The lid curve's coefficients fitted to the target's contour points, source pixels."""
     pts = ops.gather(t, ops.const(idx), axis=1)  # B×n×2
     _, h = target_uv(ops, place, onto, ops.slice(pts, 0, 1), ops.slice(pts, 1, 2))  # B×n×1
-    return tuple(ops.reduce_sum(ops.mul(h, ops.const(w.reshape(1, -1, 1), "lid_w")), (1,))  # type: ignore[return-value]
+    return tuple(ops.per_frame(ops.reduce_sum(ops.mul(h, ops.const(w.reshape(1, -1, 1), "lid_w")), (1,)))  # type: ignore[return-value]
                  for w in weights)  # B×1×1 each
 
 
@@ -700,10 +705,10 @@ def eye_place(ops: Ops, eye: EyeShape, placed: Tensor) -> EyePlace:
 
     def xy(t: Tensor, row: int) -> tuple[Tensor, Tensor]:
         r = ops.slice(t, row, row + 1, axis=1)
-        return ops.slice(r, 0, 1), ops.slice(r, 1, 2)
+        return ops.per_frame(ops.slice(r, 0, 1)), ops.per_frame(ops.slice(r, 1, 2))
 
     (ox, oy), (ax, ay), (cx, cy) = xy(o, 0), xy(a, 0), xy(c, 0)
-    return EyePlace(ox, oy, ax, ay, xy(d, 0), xy(d, 1), cx, cy, width)
+    return EyePlace(ox, oy, ax, ay, xy(d, 0), xy(d, 1), cx, cy, ops.per_frame(width))
 
 
 def meet(ops: Ops, eye: EyeShape, upper: tuple[Tensor, Tensor, Tensor], lower: tuple[Tensor, Tensor, Tensor]

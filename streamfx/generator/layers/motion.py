@@ -251,7 +251,7 @@ class MotionLayer(Layer):
         # how far the fade below the chin has lengthened (0: at rest … 1: the longest): a chin
         # moved far towards the body would fold the neck over a short fade
         d_chin = ops.sub(ops.gather(t, ops.const(k.chin_idx), axis=1), ops.const(k.chin, "chin"))
-        chin_moved = ops.sqrt(ops.reduce_sum(ops.mul(d_chin, d_chin), (2,)))  # B×1×1
+        chin_moved = ops.per_frame(ops.sqrt(ops.reduce_sum(ops.mul(d_chin, d_chin), (2,))))  # B×1×1
         lo, hi = k.chin_ease
         longer = ops.clip01(ops.mul(ops.sub(chin_moved, ops.f(lo)), ops.f(1.0 / max(hi - lo, 1e-6))))
         face_w = ops.add(ops.const(k.face_w[0:1], "face_w_rest"), ops.mul(longer, ops.const(k.face_w[1:2], "face_w_more")))

@@ -174,7 +174,7 @@ def contour_table(ops: Ops, k: ContourIndex, t: Tensor, ox: Tensor, oy: Tensor, 
     table = ops.transpose(table, (0, 2, 1))  # B×NB×4
     # the widest the inner lips part, anywhere along the mouth (a lopsided smile opens at a side)
     opening = ops.sub(ops.slice(table, INNER_LO, INNER_LO + 1, axis=2), ops.slice(table, INNER_UP, INNER_UP + 1, axis=2))
-    gap = ops.div(ops.reduce_max(opening, (1,)), width)  # B×1×1
+    gap = ops.div(ops.per_frame(ops.reduce_max(opening, (1,))), width)  # B×1×1
     return ops.reshape(table, (-1, len(CONTOURS))), gap
 
 
@@ -258,8 +258,8 @@ def teeth_motions(ops: Ops, k: MouthShape, t: Tensor) -> tuple[Rigid, Rigid]:
     rig = ops.div(ops.sub(ops.gather(t, ops.const(k.rigid_idx), axis=1), centre), s)
     d = ops.reshape(ops.sub(rig, ops.const(k.rigid_source, "mouth_rigid")), (0, 2 * n_rigid, 1))
     p = ops.matmul(ops.const(k.rigid_inverse, "mouth_rigid_inverse"), d)  # B×4×1
-    a1, b1 = ops.add(ops.slice(p, 0, 1, axis=1), ops.f(1.0)), ops.slice(p, 1, 2, axis=1)
-    tx, ty = ops.slice(p, 2, 3, axis=1), ops.slice(p, 3, 4, axis=1)
+    a1, b1 = ops.add(ops.per_frame(ops.slice(p, 0, 1, axis=1)), ops.f(1.0)), ops.per_frame(ops.slice(p, 1, 2, axis=1))
+    tx, ty = ops.per_frame(ops.slice(p, 2, 3, axis=1)), ops.per_frame(ops.slice(p, 3, 4, axis=1))
     det = ops.add(ops.mul(a1, a1), ops.mul(b1, b1))
     a, b = ops.div(a1, det), ops.div(b1, det)
     x0, y0 = ops.add(ops.f(cx), ops.mul(tx, s)), ops.add(ops.f(cy), ops.mul(ty, s))
@@ -271,8 +271,8 @@ def teeth_motions(ops: Ops, k: MouthShape, t: Tensor) -> tuple[Rigid, Rigid]:
     hx = ops.add(ops.sub(ops.mul(a1, jx), ops.mul(b1, jy)), tx)
     hy = ops.add(ops.add(ops.mul(b1, jx), ops.mul(a1, jy)), ty)
     n_jaw = ops.f(1.0 / len(k.jaw_idx))
-    rx = ops.mul(ops.reduce_sum(ops.sub(ops.slice(jaw, 0, 1), hx), (1,)), n_jaw)  # B×1×1
-    ry = ops.mul(ops.reduce_sum(ops.sub(ops.slice(jaw, 1, 2), hy), (1,)), n_jaw)
+    rx = ops.mul(ops.per_frame(ops.reduce_sum(ops.sub(ops.slice(jaw, 0, 1), hx), (1,))), n_jaw)  # B×1×1
+    ry = ops.mul(ops.per_frame(ops.reduce_sum(ops.sub(ops.slice(jaw, 1, 2), hy), (1,))), n_jaw)
     lower = Rigid(a, b, ops.add(x0, ops.mul(rx, s)), ops.add(y0, ops.mul(ry, s)), cx, cy)
     return upper, lower
 

@@ -170,6 +170,11 @@ class Ops(ABC):
         :meth:`landmarks`."""
         return self.slice(target, 2, 3)
 
+    def per_frame(self, x: Tensor) -> Tensor:
+        """A per-frame scalar (``B×1×1``) in the form this backend computes with fastest; the
+        same values. Graph backends keep the tensor."""
+        return x
+
     @abstractmethod
     def batch_offsets(self, n: int) -> Tensor:
         """``B×1×1`` int64: ``b · n`` for each frame b of the batch (to index flattened data)."""
