@@ -1,8 +1,8 @@
 """The warp: forward motion field → backward map → the portrait's region of interest, warped.
 
 1. The forward field is inverted on the coarse grid by Newton's method in *offset* form,
-   solving y + d(p + y) = 0 for y = x − p (bilinear sampling and the cell's Jacobian by
-   gathers, :func:`invert`), so float32 keeps the precision and zero motion is exactly the
+   solving y + d(p + y) = 0 for y = x − p (d and the cell's Jacobian from each cell's bilinear
+   coefficients, gathered: :func:`invert`), so float32 keeps the precision and zero motion is exactly the
    identity. Only the grid points the motion layer can move are solved for (a point the field
    leaves still keeps the offset 0 exactly: its residual is 0 from the start), and the rest get
    0 by the same gather the motion layer spreads its rows with (a third of the grid on a
@@ -88,7 +88,9 @@ def invert(ops: Ops, k: WarpConsts, disp: Tensor) -> Tensor:
     the source at p + offset, where offset + d(p + offset) = 0.
 
     Newton's method from offset = −d(p), with d and its Jacobian J bilinear in the cell that
-    p + offset falls in (four gathered taps): offset ← offset − (I + J)⁻¹ (offset + d). The
+    p + offset falls in (the cell's four bilinear coefficients per component, worked out once
+    per frame and gathered at each step; in grid cells, where Newton's step and det(I + J) are
+    what they are in pixels): offset ← offset − (I + J)⁻¹ (offset + d). The
     plain fixed point (offset ← −d(p + offset)) converges only where the field stretches less
     than twofold; an opening mouth stretches the lips more, and that iteration oscillated
     between the lips' old and new places — a ghost of the upper lip above the mouth. Where a
@@ -97,41 +99,45 @@ def invert(ops: Ops, k: WarpConsts, disp: Tensor) -> Tensor:
     (near a fold the linearisation overshoots),
     and no offset is longer than the field's own clamp."""
     gh, gw = k.gh, k.gw
-    boff = ops.batch_offsets(gh * gw)  # B×1×1
-    # x and y apart, each flat (B·G): every product below is then between equal shapes (NumPy
-    # broadcasting a ×1 column against a ×2 pair runs an inner loop of two, several times slower)
-    flat_x = ops.reshape(ops.slice(disp, 0, 1), (-1,))
-    flat_y = ops.reshape(ops.slice(disp, 1, 2), (-1,))
+    cw = gw - 1  # cells along a row
+    boff = ops.batch_offsets((gh - 1) * cw)  # B×1×1
+    one = ops.f(1.0)
+    # in grid cells throughout (Newton's step is the same in any linear units; det(I + J) too):
+    # each component of d per cell as its bilinear coefficients, d = c + cu·fu + cv·fv + cuv·fu·fv,
+    # flat (B·cells): a step gathers four per component, not four corners to combine
+    tables = []
+    for comp, size in ((0, k.sx), (1, k.sy)):
+        d = ops.mul(ops.reshape(ops.slice(disp, comp, comp + 1), (0, gh, gw)), ops.f(1.0 / size))  # B×gh×gw
+        top, bottom = ops.slice(d, 0, gh - 1, axis=1), ops.slice(d, 1, gh, axis=1)
+        d00, d01 = ops.slice(top, 0, cw, axis=2), ops.slice(top, 1, gw, axis=2)
+        d10, d11 = ops.slice(bottom, 0, cw, axis=2), ops.slice(bottom, 1, gw, axis=2)
+        cu, cv = ops.sub(d01, d00), ops.sub(d10, d00)
+        cuv = ops.sub(ops.sub(d11, d10), cu)
+        tables.append(tuple(ops.reshape(c, (-1,)) for c in (d00, cu, cv, cuv)))
     gx, gy = ops.const(k.grid_u, "grid_u"), ops.const(k.grid_v, "grid_v")
-    one, sx, sy = ops.f(1.0), ops.f(k.sx), ops.f(k.sy)
     # solved at the M points that can move; the field is sampled anywhere on the grid
     moves = disp if k.rows is None else ops.gather(disp, ops.const(k.rows, "warp_rows"), axis=1)
-    ox, oy = ops.neg(ops.slice(moves, 0, 1)), ops.neg(ops.slice(moves, 1, 2))  # B×M×1 each
+    ox = ops.mul(ops.slice(moves, 0, 1), ops.f(-1.0 / k.sx))  # B×M×1 each, cells
+    oy = ops.mul(ops.slice(moves, 1, 2), ops.f(-1.0 / k.sy))
     for _ in range(INVERT_ITERATIONS):
-        u = ops.clip(ops.add(gx, ops.div(ox, sx)), 0.0, gw - 1)
-        v = ops.clip(ops.add(gy, ops.div(oy, sy)), 0.0, gh - 1)
+        u = ops.clip(ops.add(gx, ox), 0.0, gw - 1)
+        v = ops.clip(ops.add(gy, oy), 0.0, gh - 1)
         u0 = ops.minimum(ops.floor(u), ops.f(gw - 2))
         v0 = ops.minimum(ops.floor(v), ops.f(gh - 2))
         fu, fv = ops.sub(u, u0), ops.sub(v, v0)
-        base = ops.add(ops.to_int(ops.add(ops.mul(v0, ops.f(gw)), u0)), boff)
-        base = ops.squeeze(base, 2)  # B×M
-        taps = [base] + [ops.add(base, ops.i(delta)) for delta in (1, gw, gw + 1)]  # the cell's corners, both components'
-        one_u, one_v = ops.sub(one, fu), ops.sub(one, fv)
+        cell = ops.squeeze(ops.add(ops.to_int(ops.add(ops.mul(v0, ops.f(cw)), u0)), boff), 2)  # B×M
 
-        def bilinear(flat: Tensor, taps: list[Tensor] = taps, fu: Tensor = fu, fv: Tensor = fv, one_u: Tensor = one_u,
-                     one_v: Tensor = one_v) -> tuple[Tensor, Tensor, Tensor]:
-            """One component of d: its value at p + offset and its x and y derivatives there."""
-            f00, f01, f10, f11 = (ops.reshape(ops.gather(flat, tap, axis=0), (0, -1, 1)) for tap in taps)
-            top = ops.add(ops.mul(f00, one_u), ops.mul(f01, fu))
-            bottom = ops.add(ops.mul(f10, one_u), ops.mul(f11, fu))
-            value = ops.add(ops.mul(top, one_v), ops.mul(bottom, fv))
-            d_dx = ops.div(ops.add(ops.mul(ops.sub(f01, f00), one_v), ops.mul(ops.sub(f11, f10), fv)), sx)
-            return value, d_dx, ops.div(ops.sub(bottom, top), sy)
+        def bilinear(table: tuple[Tensor, ...], cell: Tensor = cell, fu: Tensor = fu, fv: Tensor = fv
+                     ) -> tuple[Tensor, Tensor, Tensor]:
+            """One component of d at p + offset, and its derivatives along u and v there."""
+            c, cu, cv, cuv = (ops.reshape(ops.gather(t, cell, axis=0), (0, -1, 1)) for t in table)
+            along_v = ops.add(cv, ops.mul(cuv, fu))
+            return ops.add(ops.add(c, ops.mul(cu, fu)), ops.mul(along_v, fv)), ops.add(cu, ops.mul(cuv, fv)), along_v
 
-        vx, dx_dx, dx_dy = bilinear(flat_x)  # d(p + offset)'s x, and its derivatives
-        vy, dy_dx, dy_dy = bilinear(flat_y)
+        vx, dx_du, dx_dv = bilinear(tables[0])  # d(p + offset)'s x, and its derivatives
+        vy, dy_du, dy_dv = bilinear(tables[1])
         # I + J = [[a, b], [c, e]]
-        a, b, c, e = ops.add(one, dx_dx), dx_dy, dy_dx, ops.add(one, dy_dy)
+        a, b, c, e = ops.add(one, dx_du), dx_dv, dy_du, ops.add(one, dy_dv)
         det = ops.sub(ops.mul(a, e), ops.mul(b, c))
         good = ops.gt(det, ops.f(NEWTON_MIN_DET))
         rx, ry = ops.add(ox, vx), ops.add(oy, vy)  # the residual
@@ -142,16 +148,15 @@ def invert(ops: Ops, k: WarpConsts, disp: Tensor) -> Tensor:
         # the solution (a head's whole move) it goes all the way; where (I + J) is nearly singular
         # a step far longer than the residual is the linearisation overshooting to a fold's other
         # side (a double nostril, a torn cheek): at most NEWTON_MAX_STEP[0] cells there
-        cell = max(k.sx, k.sy)
         residual = ops.sqrt(ops.add(ops.mul(rx, rx), ops.mul(ry, ry)))
-        most = ops.minimum(ops.maximum(ops.mul(residual, ops.f(NEWTON_REACH)), ops.f(NEWTON_MAX_STEP[0] * cell)),
-                           ops.f(NEWTON_MAX_STEP[1] * cell))
+        most = ops.minimum(ops.maximum(ops.mul(residual, ops.f(NEWTON_REACH)), ops.f(NEWTON_MAX_STEP[0])),
+                           ops.f(NEWTON_MAX_STEP[1]))
         step_x, step_y = _shorten(ops, step_x, step_y, most)
         ox = ops.where(good, ops.sub(ox, step_x), ops.neg(vx))
         oy = ops.where(good, ops.sub(oy, step_y), ops.neg(vy))
-    # clamped once, at the end: an iterate past the clamp only samples the field at the grid's
-    # clipped edge, and the result is what must stay within it
-    ox, oy = _shorten(ops, ox, oy, ops.f(k.max_shift))
+    # back in pixels, clamped once, at the end: an iterate past the clamp only samples the field
+    # at the grid's clipped edge, and the result is what must stay within it
+    ox, oy = _shorten(ops, ops.mul(ox, ops.f(k.sx)), ops.mul(oy, ops.f(k.sy)), ops.f(k.max_shift))
     unit_x, unit_y = np.eye(2, dtype=np.float32).reshape(2, 1, 1, 2)  # (x, y) back into one B×M×2
     offset = ops.add(ops.mul(ox, ops.const(unit_x)), ops.mul(oy, ops.const(unit_y)))
     if k.rows is not None:  # back onto the whole grid (B×G×2), 0 where nothing moves
