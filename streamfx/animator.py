@@ -17,6 +17,7 @@ from streamfx.alignment import AlignSettings
 from streamfx.generator import GeneratorSettings, LayerStack, prepare_source
 from streamfx.generator.appearance import DriverAppearance, extract_appearance
 from streamfx.matte import cutout_alpha, has_alpha, source_matte
+from streamfx.mesh_unfold import ControlMesh, unfold_target
 from streamfx.motion import FaceRig, MotionScript
 from streamfx.retarget import MotionRetargeter, RetargetSettings
 from streamfx.settings import GENERATOR_LIVE_KEYS, AnimatorSettings
@@ -84,6 +85,7 @@ class Animator:
         self._stack: LayerStack = src.stack
         self.source_image = image
         self.source_landmarks = lm.astype(np.float32)
+        self._mesh = ControlMesh(self.source_landmarks)
         self._idle_rig = FaceRig(self.source_landmarks)
         self._idle_script = MotionScript.builtin("idle")
 
@@ -205,6 +207,11 @@ class Animator:
             if "voice_mouth_open" in frame.extra:  # webcam+mic: the voice's mouth while the face is lost
                 voice = {k.removeprefix("voice_"): v for k, v in frame.extra.items() if k.startswith("voice_")}
                 target = self._handover.apply(target, self._idle_rig, voice, driver is not None, frame.timestamp)
+            # landmarks pushed past each other (a big turn, the nose over the lips looking
+            # down) would fold the warp and tear the picture: the generator gets them
+            # untangled, compressed instead (mesh_unfold); the retargeter's own target stays
+            # the geometry it modelled
+            target = unfold_target(target, self._mesh)
             seen = frame.appearance if driver is not None else None
             if driver is not None:
                 look = self._held_look = seen
