@@ -358,13 +358,15 @@ LID_REACH = (25, 2.0, 0.06)
 """A lid band ends short of what is not lid skin (layers/eyes.lid_reach), measured in this many
 columns along the eye (its side fades included), this many pixels before it, and never within
 this × the eye's width past the lash band."""
-EYEWEAR_LENS = (1.3, 0.3, 0.03, 0.35, 1.0, 0.4)
+EYEWEAR_LENS = (1.3, 0.5, 0.03, 0.7, 1.0, 0.8)
 """Behind glasses (an eyewear rim over an eye, EYEWEAR_RIM) the motion field is the head's rigid
 motion over a box around each eye (layers/motion.eyewear_weight), × the eye's width: wholly
 within the first to either side of its centre, fading out over the second more; up to the rim's
 top edge and the third more, fading out over the fourth (the brows above it still move); down
 to the fifth, fading out over the last more (the cheeks take up the difference, not the lens's
-lower rim)."""
+lower rim). The fades are long enough to take a frown's brows or a turn's far cheek: over
+fades of 0.35 and 0.4 the field folded along the rims and the picture tore there
+(sadtalker_art_6 × lp_d3 f150, f262: 1.2-1.6 % of the motion grid folded, 0.8 % now; f100: 0.3 %, none now)."""
 EYEWEAR_RIM = (0.2, 0.6, 0.12, 0.9)
 """An eyewear rim across a lid band: pixels darker than the first × the lid's lit skin, in a run
 at most the third × the eye's width thick with skin (brighter than the second × it) beyond, in
