@@ -366,8 +366,8 @@ top edge and the third more, fading out over the fourth (the brows above it stil
 to the fifth, fading out over the last more (the cheeks take up the difference, not the lens's
 lower rim). The fades are long enough to take a frown's brows or a turn's far cheek: over
 fades of 0.35 and 0.4 the field folded along the rims and the picture tore there
-(sadtalker_art_6 × lp_d3 f150, f262: 1.5-1.6 % of the motion grid folded, 1.1-1.2 % now, none of it
-along the rims; f100: 0.3 %, none now)."""
+(sadtalker_art_6 × lp_d3 f150, f262: 1.5-1.6 % of the motion grid folded, 1.1-1.2 % now, in the
+lower fade and at the far temple, the rims intact; f100: 0.3 %, none now)."""
 EYEWEAR_RIM = (0.2, 0.6, 0.12, 0.9)
 """An eyewear rim across a lid band: pixels darker than the first × the lid's lit skin, in a run
 at most the third × the eye's width thick with skin (brighter than the second × it) beyond, in
