@@ -331,6 +331,13 @@ def lid_skin(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: float
     return sprite, (float(x0), float(y0))
 
 
+def reach_columns(cols: int) -> tuple[float, float]:
+    """How :func:`lid_reach`'s ``cols`` columns lie along the eye: column = (u + past) × scale,
+    from a side fade's length past one corner (u = −past) to past the other; (past, scale)."""
+    past = EYE_SIDE_FADE[0] + EYE_SIDE_FADE[1]
+    return past, (cols - 1) / (1.0 + 2.0 * past)
+
+
 def lid_tone(crop: np.ndarray, at: tuple[int, int], origin: np.ndarray, ax: np.ndarray, width: float,
              upper: tuple[float, float, float], lit: np.ndarray, reach: np.ndarray | None) -> np.ndarray:
     """The colour a closing lid's unfolding skin takes, per pixel of the crop (h×w×3): the skin's
@@ -348,9 +355,9 @@ def lid_tone(crop: np.ndarray, at: tuple[int, int], origin: np.ndarray, ax: np.n
     u = np.clip(rel @ ax / width, -0.5, 1.5)
     band = np.full_like(u, UPPER_LID_BAND[0] * width)
     if reach is not None:  # the band's reach, column by column, as band_reach reads it
-        past = EYE_SIDE_FADE[0] + EYE_SIDE_FADE[1]
         cols = reach.shape[1]
-        x = np.clip((u + past) * (cols - 1) / (1.0 + 2.0 * past), 0, cols - 1)
+        past, scale = reach_columns(cols)
+        x = np.clip((u + past) * scale, 0, cols - 1)
         band = np.interp(x, np.arange(cols), reach[UPPER_ROW][:, -1].astype(np.float64) / 255.0) * UPPER_LID_BAND[0] * width
     b, s_ = np.clip(4 * u * (1 - u), 0.0, 1.0), u - 0.5
     end = b * (upper[0] + s_ * (upper[1] + s_ * upper[2])) - band  # v of the band's far end
@@ -428,7 +435,7 @@ def lid_reach(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: floa
     behind glasses, which the motion field keeps rigid. Per source, once."""
     cols, margin, least = LID_REACH
     dark, bright, thick, span = EYEWEAR_RIM
-    past = EYE_SIDE_FADE[0] + EYE_SIDE_FADE[1]
+    past, _ = reach_columns(cols)
     u = np.linspace(-past, 1.0 + past, cols)
     middle = (u >= 0.15) & (u <= 0.85)
     b, s = np.clip(4 * u * (1 - u), 0.0, 1.0), u - 0.5
@@ -879,8 +886,8 @@ def band_reach(ops: Ops, eye: EyeShape, win: Window, u: Tensor) -> tuple[Tensor,
     if eye.full_reach:  # most eyes: nothing ends a band, so no per-pixel lookup on the hot path
         return ops.f(UPPER_LID_BAND[0] * eye.width), ops.f(LOWER_LID_BAND[0] * eye.width), ops.f(0.0)
     cols = eye.reach.shape[1]
-    past = EYE_SIDE_FADE[0] + EYE_SIDE_FADE[1]
-    x = ops.mul(ops.add(u, ops.f(past)), ops.f((cols - 1) / (1.0 + 2.0 * past)))
+    past, scale = reach_columns(cols)
+    x = ops.mul(ops.add(u, ops.f(past)), ops.f(scale))
     zero = ops.mul(u, ops.f(0.0))
     up, low, cut = (ops.sample(win, eye.reach, x, ops.add(zero, ops.f(float(row))))[1] for row in range(3))
     return ops.mul(up, ops.f(UPPER_LID_BAND[0] * eye.width)), ops.mul(low, ops.f(LOWER_LID_BAND[0] * eye.width)), cut
