@@ -497,13 +497,88 @@ def test_a_close_up_never_pulls_in_what_lies_past_the_frame(
     monkeypatch.setattr(NumpyOps, "remap_layer", spy)
     target, _ = _head_moved(lm, scale, 0.0, (shift[0] * io, shift[1] * io))
     gen = WarpGenerator(GeneratorSettings(mouth_synthesis=False, eyelids=False, gaze=False))
-    gen.prepare(image, lm, person=matte)
+    src = gen.prepare(image, lm, person=matte)
     out = gen.render(target)
     h, w = image.shape[:2]
     xy = np.concatenate([m.reshape(-1, 2) for m in sampled])
     assert len(xy) > 0
-    assert xy[:, 0].min() >= -0.5 and xy[:, 0].max() <= w - 0.5, (xy[:, 0].min(), xy[:, 0].max(), w)
-    assert xy[:, 1].min() >= -0.5 and xy[:, 1].max() <= h - 0.5, (xy[:, 1].min(), xy[:, 1].max(), h)
+    # the warp repeats the layer's outermost pixels past the edge: where the head layer holds
+    # something there (hair, the neck, the body cut by the frame) nothing is sampled past it;
+    # beside the neck, where background lies between the head and the edge, the layer is clear
+    # there and what comes in is nothing
+    past = (xy[:, 0] < -0.5) | (xy[:, 0] > w - 0.5) | (xy[:, 1] < -0.5) | (xy[:, 1] > h - 0.5)
+    edge = np.clip(np.round(xy[past]).astype(int), 0, [w - 1, h - 1])
+    brought = _layer_cover(src)[edge[:, 1], edge[:, 0]]
+    assert brought.size == 0 or brought.max() <= 0.25 * 255, (brought.max(), xy[past][np.argmax(brought)])
     # and the head did move: the nose tip is drawn where the target puts it, not where it was
     nose = np.abs(out.astype(float) - image.astype(float)).max(axis=2)
     assert nose.mean() > 4
+
+
+def _vacated_rows(portrait: np.ndarray, lm: np.ndarray, person: np.ndarray, top: int, shift: float
+                  ) -> tuple:
+    """The portrait cut ``top`` rows from its top and rendered with the whole face moved ``shift``
+    pixels down: (src, output, the crown's columns, the first row the hair has at rest)."""
+    image, matte = np.ascontiguousarray(portrait[top:]), np.ascontiguousarray(person[top:])
+    lm = lm.copy()
+    lm[:, 1] -= top
+    gen = WarpGenerator(GeneratorSettings(mouth_synthesis=False, eyelids=False, gaze=False))
+    src = gen.prepare(image, lm, person=matte)
+    assert np.array_equal(gen.render(lm), image)  # at rest the portrait, to the bit
+    out = gen.render(_head_moved(lm, 1.0, 0.0, (0.0, shift))[0])
+    cover = _layer_cover(src)
+    crown_row = int(np.flatnonzero((cover > 128).any(axis=1))[0])
+    cols = np.flatnonzero(cover[crown_row + 3] > 128)
+    return src, out, slice(int(cols.min()), int(cols.max()) + 1), crown_row
+
+
+def test_a_head_with_background_above_it_moves_down_whole(
+        portrait: np.ndarray, portrait_landmarks: np.ndarray, person: np.ndarray) -> None:
+    """The astronaut's hair ends a few pixels below the picture's top: nothing past the frame is
+    needed for the head to move down, so it moves whole and the filled plate shows above it. Pinned
+    to the edge as a close-up's hair is, the crown was drawn up into a horn from the top of the
+    picture (lp_d12's performer ducking)."""
+    from streamfx.generator.head import edge_contact
+
+    lm = portrait_landmarks
+    io = L.interocular(lm)
+    assert not edge_contact(coverage(lm, portrait.shape[:2], person, None, portrait), io).held[1].any()
+    shift = 0.5 * io
+    src, out, crown, row = _vacated_rows(portrait, lm, person, 0, shift)
+    assert row < 0.5 * io  # close to the edge: where motion away from a held edge is pinned
+    # the crown moves as far as the face does (pinned to the edge, it kept 60 % of it and stretched)
+    field = _field(src, _head_moved(lm, 1.0, 0.0, (0.0, shift))[0]).reshape(*src.grid_shape, 2)
+    near = np.argmin(np.linalg.norm(src.grid - [(crown.start + crown.stop) / 2, row], axis=2))
+    assert field.reshape(-1, 2)[near, 1] >= 0.9 * shift, (field.reshape(-1, 2)[near], shift)
+    vacated = (slice(row, row + int(shift) - 4), crown)  # hair at rest, left by the moved head
+    # (the hair's soft margin moves along over it: a few levels)
+    off = np.abs(out[vacated].astype(int) - src.plate[vacated].astype(int))
+    assert off.mean() < 1.0 and off.max() <= 8, (off.mean(), off.max())
+    assert np.abs(src.plate[vacated].astype(float) - portrait[vacated].astype(float)).mean() > 15
+
+
+def test_a_crown_grazing_the_frame_leaves_no_streaks_as_the_head_moves_down(
+        portrait: np.ndarray, portrait_landmarks: np.ndarray, person: np.ndarray) -> None:
+    """Cut just into the astronaut's hair, the crown touches the picture's top over less than an
+    inter-ocular distance: it grazes the edge (a close-up's hair cut by the frame is held there
+    instead). Moving down, the head takes its crown along and the plate shows above it — not the
+    edge row repeated into streaks, nor the matte's soft margin of background carried down as a
+    block — and at rest the portrait is unchanged."""
+    from streamfx.generator.head import edge_contact
+
+    lm = portrait_landmarks
+    io = L.interocular(lm)
+    top = 15
+    image, matte = portrait[top:], person[top:]
+    shifted = lm.copy()
+    shifted[:, 1] -= top
+    contact = edge_contact(coverage(shifted, image.shape[:2], matte, None, np.ascontiguousarray(image)), io)
+    assert contact.grazing[1].any() and not contact.held[1].any()
+    shift = 0.5 * io
+    src, out, crown, _ = _vacated_rows(portrait, lm, person, top, shift)
+    above = (slice(1, int(shift) - 4), crown)  # under the outermost row: what the head moved off
+    off = np.abs(out[above].astype(int) - src.plate[above].astype(int))  # (the margin: a few levels)
+    assert off.mean() < 3.0 and off.max() <= 16, (off.mean(), off.max())
+    # and that is background, not the hair the crown had there
+    hair = image[1:int(shift) - 4][:, crown]
+    assert np.abs(src.plate[above].astype(float) - hair.astype(float)).mean() > 15

@@ -61,8 +61,21 @@ patch on the neck)."""
 NECK_LONGEST = NECK_FOLD_FREE * MOTION_BOUND * MAX_SHIFT
 """That longest fade below the chin, × the inter-ocular distance (geometry.head_weight's ``neck``)."""
 FRAME_PIN = 0.5
-"""Near the picture's edge, motion away from it fades out over this far (× the inter-ocular
-distance; layers.motion.frame_pins): what it would uncover lies past the frame."""
+"""Near an edge of the picture that the head layer is held at (EDGE_CONTACT), motion away from
+it fades out over this far (× the inter-ocular distance; layers.motion.frame_pins): what it
+would uncover lies past the frame."""
+EDGE_CONTACT = (0.03, 0.25, 1.0, 0.15)
+"""Where the head layer reaches an edge of the picture (head.edge_contact): its coverage exceeds
+the second share within the first × the inter-ocular distance of the edge. A stretch of contact
+at least the third × the inter-ocular distance long is held (what lies past the frame is more of
+the head: hair cut by it, the body), and only there is motion away from the edge pinned
+(FRAME_PIN); a shorter one grazes (a crown or a curl just touching the frame): the head moves
+away from it whole and the plate shows past its hair's tips, and within the fourth × the
+inter-ocular distance of that edge the matte's soft margin stays with the plate
+(head.grazing_release)."""
+EDGE_MARGIN = (1.0 / 3.0, 2.0 / 3.0)
+"""Near an edge the head layer grazes, coverage below the first share is the matte's soft margin
+of background (it stays with the plate), above the second hair (it moves with the head)."""
 NECK_EASE = (0.25, 0.8)
 """The fade below the chin lengthens from the resting one to the longest as the chin moves
 from the first to the second of these distances from its place, × the inter-ocular distance:

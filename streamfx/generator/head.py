@@ -39,6 +39,8 @@ import numpy as np
 
 from streamfx import landmarks as L
 from streamfx.generator.constants import (
+    EDGE_CONTACT,
+    EDGE_MARGIN,
     FACE_LAYER_SHAPE,
     GRAIN_FLAT,
     GRAIN_RING,
@@ -57,7 +59,7 @@ from streamfx.generator.constants import (
     QUILT_RING,
     QUILT_RING_SHARE,
 )
-from streamfx.generator.geometry import falloff_mask, head_weight
+from streamfx.generator.geometry import falloff_mask, head_weight, smoothstep
 from streamfx.generator.imaging import disc
 from streamfx.generator.quilting import quilt, texture
 from streamfx.generator.strands import strand_matte
@@ -74,6 +76,85 @@ class HeadLayer:
     moving: np.ndarray
     """H×W bool: where the head layer has something (coverage > 0) that the head's motion moves
     (the plate is filled there)."""
+
+
+@dataclass(frozen=True)
+class EdgeContact:
+    """Where the head layer reaches each edge of the picture — left, top, right, bottom: a bool
+    per row (left, right) or column (top, bottom) along it (``EDGE_CONTACT``)."""
+
+    held: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    """Long stretches: what lies past the frame is more of the head (hair cut by it, the body)."""
+    grazing: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    """Short stretches: a crown or a curl just touching the frame."""
+
+
+def edge_contact(cover: np.ndarray, io: float) -> EdgeContact:
+    """Where the head layer's coverage (H×W uint8) reaches the picture's edges, held or grazing
+    (``EDGE_CONTACT``; ``io``: the inter-ocular distance, pixels)."""
+    band_io, least, longest, _ = EDGE_CONTACT
+    band = max(2, int(round(band_io * io)))
+    solid = cover > least * 255.0
+    edges = (solid[:, :band].any(axis=1), solid[:band].any(axis=0),
+             solid[:, -band:].any(axis=1), solid[-band:].any(axis=0))
+    held, grazing = [], []
+    for touching in edges:
+        # runs of contact: their starts and ends where the padded profile steps
+        steps = np.flatnonzero(np.diff(np.concatenate([[0], touching.astype(np.int8), [0]])))
+        long_run = np.zeros(len(touching), bool)
+        for start, end in zip(steps[0::2], steps[1::2], strict=True):
+            long_run[start:end] = end - start >= longest * io
+        held.append(long_run)
+        grazing.append(touching & ~long_run)
+    return EdgeContact(held=(held[0], held[1], held[2], held[3]), grazing=(grazing[0], grazing[1], grazing[2], grazing[3]))
+
+
+def spread_along(touching: np.ndarray, reach: float) -> np.ndarray:
+    """A profile along an edge (float64, as long as ``touching``, a bool per pixel along it): 1
+    where ``touching``, falling smoothly to 0 at ``reach`` pixels from the nearest such pixel."""
+    if not touching.any():
+        return np.zeros(len(touching))
+    idx = np.arange(len(touching), dtype=np.float64)
+    before = idx - np.maximum.accumulate(np.where(touching, idx, -np.inf))
+    after = np.minimum.accumulate(np.where(touching, idx, np.inf)[::-1])[::-1] - idx
+    return 1.0 - smoothstep(0.0, max(reach, 1.0), np.minimum(before, after))
+
+
+def grazing_release(contact: EdgeContact, cover: np.ndarray, io: float) -> np.ndarray | None:
+    """H×W float32, the share of the head layer's coverage and of the plate's fill kept near an
+    edge the layer grazes (None: it grazes none): 0 on the picture's outermost pixels there; over
+    ``EDGE_CONTACT``'s fade from the edge (and along it) the matte's soft margin fades out too,
+    while what its coverage calls hair stays whole (``EDGE_MARGIN``).
+
+    The warp samples the layer past the picture's edge as its outermost pixels repeated
+    (``BORDER_REPLICATE``, in every engine): left in the layer, a crown just touching the frame
+    drew its hair up in streaks as the head moved down; out of it (and the plate the portrait
+    there, so the picture at rest is unchanged) what comes in past the edge is clear. And the
+    matte's soft margin of background around the crown, carried down with the head, showed as a
+    pale block cut square by the frame: near the edge it stays with the plate, which is the
+    portrait's own background there."""
+    if not any(g.any() for g in contact.grazing):
+        return None
+    h, w = cover.shape
+    fade = max(EDGE_CONTACT[3] * io, 1.0)
+    ys, xs = np.arange(h, dtype=np.float32)[:, None], np.arange(w, dtype=np.float32)[None, :]
+    near = np.zeros((h, w), np.float32)  # 1 on a grazed edge, 0 from the fade on
+    rim = np.zeros((h, w), bool)
+    left, top, right, bottom = contact.grazing
+    # each edge: its contact profile (as a column for the sides, a row for top and bottom), the
+    # distance from it, and its outermost pixels
+    for touching, distance, outer in ((left[:, None], xs, (slice(None), 0)), (top[None, :], ys, (0, slice(None))),
+                                      (right[:, None], w - 1 - xs, (slice(None), w - 1)),
+                                      (bottom[None, :], h - 1 - ys, (h - 1, slice(None)))):
+        if not touching.any():
+            continue
+        along = spread_along(touching.ravel(), fade).astype(np.float32).reshape(touching.shape)
+        near = np.maximum(near, along * (1.0 - smoothstep(0.0, fade, distance)).astype(np.float32))
+        rim[outer] |= touching.ravel()
+    hair = smoothstep(EDGE_MARGIN[0] * 255.0, EDGE_MARGIN[1] * 255.0, cover.astype(np.float32)).astype(np.float32)
+    release = 1.0 - near * (1.0 - hair)
+    release[rim] = 0.0
+    return release
 
 
 def pixel_points(h: int, w: int, step: int = 1) -> np.ndarray:
@@ -230,6 +311,11 @@ def head_layer(image: np.ndarray, lm: np.ndarray, person: np.ndarray | None) -> 
     # and not from the body either (behind a neck is the wall, not the sweater below it)
     grow = 2 * int(round(PLATE_REACH * io)) + 1
     hole = cv2.dilate((cover > 0).astype(np.uint8), disc(grow)) > 0
+    # where the layer only grazes the picture's edge, its margin stays with the plate
+    release = grazing_release(edge_contact(cover, io), cover, io)
+    if release is not None:
+        ramp = ramp * release
+        cover = np.round(cover * release).astype(np.uint8)
     plate = background_plate(image, hole, ramp, io)
     return HeadLayer(layer=premultiply(image, cover, plate), plate=plate, moving=moving)
 

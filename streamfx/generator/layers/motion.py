@@ -45,6 +45,7 @@ from streamfx.generator.geometry import (
     smoothstep,
     tps_kernel,
 )
+from streamfx.generator.head import edge_contact, spread_along
 from streamfx.generator.layers.base import Frame, Layer
 from streamfx.generator.layers.eyes import EyeShape, eyes_of
 from streamfx.generator.ops.base import Ops
@@ -164,18 +165,24 @@ def motion_fields(src: SourceBasics) -> MotionFields:
     return MotionFields(face_field, head_field, turn_field, yaw_pitch.astype(np.float32), fore_field, face_w, head_w)
 
 
-def frame_pins(pts: np.ndarray, shape: tuple[int, int], io: float) -> tuple[np.ndarray, np.ndarray]:
+def frame_pins(pts: np.ndarray, shape: tuple[int, int], io: float, cover: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
     """How much of a displacement away from the picture's edge each point keeps (1×N×2 for a
     positive x, y displacement and 1×N×2 for a negative one; ``pts`` N×2 pixels of an H×W
-    picture): 0 on the edge, rising over ``FRAME_PIN`` × the inter-ocular distance.
+    picture): 0 on an edge the head layer is held at (:func:`~streamfx.generator.head.edge_contact`),
+    rising over ``FRAME_PIN`` × the inter-ocular distance; 1 near an edge it does not reach or only
+    grazes (``cover``: the layer's coverage, H×W uint8; None: every edge counts as held).
 
     Content moving away from an edge uncovers what lies past the frame, which a portrait does
     not have: a close-up shrinking as the performer leans back pulled the chest up from below
     the picture, and the edge's last row, repeated, drew vertical streaks down the neck (the
-    hair at the top and sides alike, on a head moving down or sideways). Near an edge, motion
-    away from it fades out, so the edge stays and what is beside it stretches — the neck, as
-    the head layer's own fade down the neck does; the points' order never reverses (a field
-    that only stretches cannot fold). Motion towards an edge is kept: what leaves the frame
+    hair at the top and sides alike, on a head moving down or sideways). Where the layer
+    reaches an edge, motion away from it fades out, so the edge stays and what is beside it
+    stretches — the neck, as the head layer's own fade down the neck does; the points' order
+    never reverses (a field that only stretches cannot fold). Where the background lies between
+    the layer and the edge, nothing past the frame is needed: the head moves whole and the
+    plate shows behind it (pinned there, a head moving down drew its hair up into a horn from
+    the top of the picture, lp_d12). Motion towards an edge is kept: what leaves the frame
     needs nothing past it."""
     h, w = shape
     reach = FRAME_PIN * io
@@ -184,8 +191,20 @@ def frame_pins(pts: np.ndarray, shape: tuple[int, int], io: float) -> tuple[np.n
         return smoothstep(0.0, reach, np.maximum(d, 0.0))
 
     x, y = pts[:, 0], pts[:, 1]
-    plus = np.stack([keep(x), keep(y)], axis=1)  # moving right leaves the left edge, down the top
-    minus = np.stack([keep(w - 1 - x), keep(h - 1 - y)], axis=1)
+    if cover is None:
+        left = top = right = bottom = np.ones(len(pts))
+    else:
+        held = [spread_along(t, reach) for t in edge_contact(cover, io).held]
+        rows, cols = np.arange(h), np.arange(w)
+        left, right = (np.interp(y, rows, p) for p in (held[0], held[2]))
+        top, bottom = (np.interp(x, cols, p) for p in (held[1], held[3]))
+
+    def pinned(reached: np.ndarray, d: np.ndarray) -> np.ndarray:
+        return 1.0 - reached * (1.0 - keep(d))
+
+    # moving right leaves the left edge, down the top
+    plus = np.stack([pinned(left, x), pinned(top, y)], axis=1)
+    minus = np.stack([pinned(right, w - 1 - x), pinned(bottom, h - 1 - y)], axis=1)
     return plus[None].astype(np.float32), minus[None].astype(np.float32)
 
 
@@ -241,7 +260,7 @@ class MotionLayer(Layer):
             chin_ease=(NECK_EASE[0] * L.interocular(lm), NECK_EASE[1] * L.interocular(lm)),
             rows=rows, moving=where, still=moves.astype(np.float32).reshape(1, -1, 1), max_shift=src.max_shift,
             inward=frame_pins(src.grid.reshape(-1, 2)[rows], (src.image.shape[0], src.image.shape[1]),
-                              L.interocular(lm)))
+                              L.interocular(lm), 255 - src.layer[..., -1]))
 
     def apply(self, ops: Ops, k: MotionConsts, frame: Frame) -> None:
         t = frame.target
