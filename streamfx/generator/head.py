@@ -100,7 +100,7 @@ def edge_contact(cover: np.ndarray, io: float) -> EdgeContact:
     held, grazing = [], []
     for touching in edges:
         # runs of contact: their starts and ends where the padded profile steps
-        steps = np.flatnonzero(np.diff(np.concatenate([[0], touching.astype(np.int8), [0]])))
+        steps = np.flatnonzero(np.diff(np.pad(touching.astype(np.int8), 1)))
         long_run = np.zeros(len(touching), bool)
         for start, end in zip(steps[0::2], steps[1::2], strict=True):
             long_run[start:end] = end - start >= longest * io
