@@ -165,13 +165,12 @@ def motion_fields(src: SourceBasics) -> MotionFields:
     return MotionFields(face_field, head_field, turn_field, yaw_pitch.astype(np.float32), fore_field, face_w, head_w)
 
 
-def frame_pins(pts: np.ndarray, shape: tuple[int, int], io: float, cover: np.ndarray | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
+def frame_pins(pts: np.ndarray, shape: tuple[int, int], io: float, cover: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """How much of a displacement away from the picture's edge each point keeps (1×N×2 for a
     positive x, y displacement and 1×N×2 for a negative one; ``pts`` N×2 pixels of an H×W
     picture): 0 on an edge the head layer is held at (:func:`~streamfx.generator.head.edge_contact`),
     rising over ``FRAME_PIN`` × the inter-ocular distance; 1 near an edge it does not reach or only
-    grazes (``cover``: the layer's coverage, H×W uint8; None: every edge counts as held).
+    grazes (``cover``: the layer's coverage, H×W uint8).
 
     Content moving away from an edge uncovers what lies past the frame, which a portrait does
     not have: a close-up shrinking as the performer leans back pulled the chest up from below
@@ -191,13 +190,10 @@ def frame_pins(pts: np.ndarray, shape: tuple[int, int], io: float, cover: np.nda
         return smoothstep(0.0, reach, np.maximum(d, 0.0))
 
     x, y = pts[:, 0], pts[:, 1]
-    if cover is None:
-        left = top = right = bottom = np.ones(len(pts))
-    else:
-        held = [spread_along(t, reach) for t in edge_contact(cover, io).held]
-        rows, cols = np.arange(h), np.arange(w)
-        left, right = (np.interp(y, rows, p) for p in (held[0], held[2]))
-        top, bottom = (np.interp(x, cols, p) for p in (held[1], held[3]))
+    held = [spread_along(t, reach) for t in edge_contact(cover, io).held]
+    rows, cols = np.arange(h), np.arange(w)
+    left, right = (np.interp(y, rows, p) for p in (held[0], held[2]))
+    top, bottom = (np.interp(x, cols, p) for p in (held[1], held[3]))
 
     def pinned(reached: np.ndarray, d: np.ndarray) -> np.ndarray:
         return 1.0 - reached * (1.0 - keep(d))
