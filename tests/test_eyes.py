@@ -729,3 +729,37 @@ def test_the_eyes_are_drawn_where_the_warp_put_them(photo: tuple[np.ndarray, np.
         assert bands.sum() > 50
         assert np.median(miss[bands]) < 0.5 and np.percentile(miss[bands], 95) < 1.5, \
             f"the eye is drawn {np.median(miss[bands]):.1f} px (95%: {np.percentile(miss[bands], 95):.1f}) from the warped one"
+
+
+def _lower_lid_to(lm: np.ndarray, eye: int, keep: float) -> np.ndarray:
+    """This eye's upper lid lowered until ``keep`` of its opening is left (a sleepy eye, a
+    driver looking down), everything else at rest."""
+    t = lm.copy()
+    closed = _close(lm, eye)
+    upper = EYE[eye][1]
+    t[upper, :2] = closed[upper, :2] + keep * (lm[upper, :2] - closed[upper, :2])
+    return t
+
+
+def test_an_eye_lowered_to_a_slit_is_dark_between_its_lids(photo: tuple[np.ndarray, np.ndarray, WarpGenerator]) -> None:
+    """A lid lowered to a slit shades what shows between it and the lower lid (eyes.slit_shade:
+    the lashes and the lids' rims block the light), so a nearly closed eye is not a white sliver
+    of the source's sclera under its lash line. Before, the slit showed the warped eye as it was
+    lit in the source (the same luma as the source has there), though lowered lids are dark
+    between them — in the driver, and in any photo of a sleepy eye."""
+    image, lm, gen = photo
+    out = gen.render(_lower_lid_to(lm, RIGHT, 0.2))
+    # the middle half of the slit, along the eye, between the lowered lid and the lower one
+    slit = _eye_mask(image.shape, _lower_lid_to(lm, RIGHT, 0.2), RIGHT)
+    o, ax, down, width = _frame(lm, RIGHT)
+    along = (np.argwhere(slit)[:, ::-1] - o) @ ax
+    keep = (along > 0.25 * width) & (along < 0.75 * width)
+    ys, xs = np.argwhere(slit)[keep].T
+    assert len(ys) >= 10
+    lit_before, lit_now = _luma(image[ys, xs]).mean(), _luma(out[ys, xs]).mean()
+    assert lit_now < 0.8 * lit_before, (lit_now, lit_before)
+    # and it stays an eye: not the black of a hole, and the other eye untouched
+    assert lit_now > 0.2 * lit_before
+    o2, ax2, _, w2 = _frame(lm, LEFT)
+    c, r = (o2 + ax2 * w2 / 2).astype(int), int(w2)
+    assert np.array_equal(out[c[1] - r:c[1] + r, c[0] - r:c[0] + r], image[c[1] - r:c[1] + r, c[0] - r:c[0] + r])

@@ -27,6 +27,7 @@ from streamfx.generator.layers.eyes import (
     EyeLayer,
     EyeShape,
     EyeView,
+    between,
     eye_white,
     source_xy,
 )
@@ -40,6 +41,12 @@ class EyelidLayer(EyeLayer):
 
     def draw_eye(self, ops: Ops, eye: EyeShape, view: EyeView, frame: Frame) -> None:
         win, u, v, top, bottom = view.win, view.u, view.v, view.top, view.bottom
+        # the warped eye (the source's, between its own lids) in the shadow of lids lowered to a
+        # slit (eyes.slit_shade): what of it shows between them, or through their soft edges
+        # where they meet, is dark, not a white sliver (what the eye layers draw there is
+        # shaded by view.shade, which includes it)
+        eye_seen = ops.mul(between(ops, v, view.top_s, view.bottom_s, eye.feather), view.sides)
+        frame.canvas = ops.shade(frame.canvas, win, ops.add(ops.f(1.0), ops.mul(ops.sub(view.slit, ops.f(1.0)), eye_seen)))
         # the eye the lids uncover where they open wider than the source's: its own white
         # carried on past the old lid line (the iris layer draws the iris over it)
         shown = ops.mul(view.opening, uncovered(ops, eye, v, (view.top_s, view.bottom_s), (top, bottom)))

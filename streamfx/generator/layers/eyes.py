@@ -54,6 +54,7 @@ from streamfx.generator.constants import (
     SCLERA_SHADOWED,
     SCLERA_SPREAD,
     SCLERA_TRUST,
+    SLIT_SHADOW,
     UPPER_LID_BAND,
     WHITE_BEYOND,
 )
@@ -817,6 +818,27 @@ def lid_shadow(ops: Ops, eye: EyeShape, v: Tensor, top: Tensor) -> Tensor:
     return ops.sub(ops.f(1.0), ops.mul(ops.f(most), near))
 
 
+def slit_shade(ops: Ops, eye: EyeShape, gaps: tuple[Tensor, Tensor]) -> Tensor:
+    """A colour factor for everything between the lids: how much less light reaches between the
+    target's lids than between the source's, ``gaps`` (target, source; source pixels) apart.
+
+    Light reaches into a slit g wide as g / (g + g₀), g₀ = SLIT_SHADOW × the eye's width (the
+    lashes' length: what they and the lids' rims block). The source's eye is lit as its own gap
+    lets it be, so the factor is the target's over the source's, at most 1 — a lid that opened
+    wider draws nothing brighter, and at rest it is 1. A lid lowered to a slit (a driver looking
+    down, a sleepy eye) then shows the eye between them in its shadow: dark, as lashes and lid
+    rims read, where the warped eye showed a white sliver of the source's sclera."""
+    g0 = ops.f(SLIT_SHADOW * eye.width)
+    def lit(g: Tensor) -> Tensor:
+        g = ops.maximum(g, ops.f(0.0))
+        return ops.div(g, ops.add(g, g0))
+    ratio = ops.clip01(ops.div(lit(gaps[0]), ops.maximum(lit(gaps[1]), ops.f(1e-3))))
+    # none until the gap narrowed by a lid edge's feather (the target's lids at rest are the
+    # source's only to rounding: the eye stays exactly as it was), all of it from two
+    narrowed = ops.clip01(ops.sub(ops.mul(ops.sub(gaps[1], gaps[0]), ops.f(1.0 / eye.feather)), ops.f(1.0)))
+    return ops.sub(ops.f(1.0), ops.mul(ops.sub(ops.f(1.0), ratio), narrowed))
+
+
 def iris_disc(ops: Ops, eye: EyeShape, u: Tensor, v: Tensor, cx: Tensor, cy: Tensor,
               grow: Tensor | None = None) -> Tensor:
     """0…1: inside the source's iris disc (its radius × ``grow``) centred at (cx, cy) of the eye
@@ -850,6 +872,7 @@ class EyeView:
     up_reach: Tensor  # how far the upper lid's band reaches from its edge, source pixels (lid_reach)
     low_reach: Tensor  # the lower lid's
     up_cut: Tensor  # 0…1: where an eyewear rim ends the upper lid's band (lid_reach)
+    slit: Tensor  # what shows between the lids darkens as they close to a slit (slit_shade)
     white: Tensor | None = None  # the white of the eye over the window (eye_white), once asked for
 
 
@@ -872,9 +895,10 @@ def eye_view(ops: Ops, frame: Frame, eye: EyeShape, n: int, places: FieldPoints)
         bottom = ops.minimum(lid_curve(ops, e.lower, s, b), lowest)
         top = ops.minimum(ops.maximum(lid_curve(ops, e.upper, s, b), highest), bottom)
         closed = ops.clip01(ops.sub(ops.f(1.0), ops.mul(ops.sub(bottom, top), ops.f(1.0 / eye.feather))))
+        slit = slit_shade(ops, eye, (ops.sub(bottom, top), ops.sub(bottom_s, top_s)))
         views[n] = EyeView(e, win, u, v, top_s, bottom_s, top, bottom, closed, side_fade(ops, u),
-                           between(ops, v, top, bottom, eye.feather), lid_shadow(ops, eye, v, top),
-                           up_reach, low_reach, up_cut)
+                           between(ops, v, top, bottom, eye.feather), ops.mul(lid_shadow(ops, eye, v, top), slit),
+                           up_reach, low_reach, up_cut, slit)
     view: EyeView = views[n]
     return view
 
