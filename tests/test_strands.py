@@ -130,6 +130,41 @@ def test_the_fill_behind_the_head_has_the_backgrounds_grain(grain: float) -> Non
     assert np.array_equal(head_layer(image, lm, person).plate, layer.plate)
 
 
+def _octave(x: np.ndarray, fine: float = 2.0, coarse: float = 4.0) -> np.ndarray:
+    """Detail between Gaussian blurs of ``fine`` and ``coarse`` px, per channel: a dab's scale
+    (within the octaves the fill matches: up to GRAIN_COARSEST × the eyes' distance, 6.4 px
+    here), and coarser than the film grain the fill had before."""
+    x = x.astype(np.float32)
+    return cv2.GaussianBlur(x, (0, 0), fine) - cv2.GaussianBlur(x, (0, 0), coarse)
+
+
+def test_the_fill_behind_the_head_carries_a_painted_grounds_brushwork() -> None:
+    """A painted ground (sadtalker_art_7's): dabs of red and green of about equal brightness,
+    a few pixels across. The fill took only the finest grain and read as a smooth grey slab
+    wherever the head moved off it (case driver_face_leaves_frame, frame 44). Its colour detail
+    at the dabs' scale is now the background's (at its flattest patches: head.matched_grain),
+    in colour, not grey."""
+    image, lm, person = _scene(grain=0.0)
+    rng = np.random.default_rng(1)
+    dabs = _octave(rng.normal(0.0, 1.0, (SIZE, SIZE)), 1.0, 3.0)
+    dabs *= 16.0 / dabs.std()
+    ground = np.full((SIZE, SIZE, 3), float(BACKGROUND) - 60.0, np.float32)
+    ground[..., 0] += dabs  # red up where green goes down: nearly the same brightness
+    ground[..., 1] -= 0.5 * dabs
+    painted = np.where((person > 0)[..., None], image, np.clip(np.round(ground), 0, 255)).astype(np.uint8)
+    layer = head_layer(painted, lm, person)
+    inner = cv2.erode(layer.moving.astype(np.uint8), np.ones((31, 31), np.uint8)) > 0
+    plain = cv2.dilate((coverage(lm, painted.shape[:2], person) > 0).astype(np.uint8), np.ones((41, 41), np.uint8)) == 0
+    assert inner.sum() > 5000 and plain.sum() > 5000
+    seen, filled = _octave(painted)[plain], _octave(layer.plate)[inner]
+    for c in (0, 1):
+        # (the flattest patches' share of it: 0.55 of the whole ground's; 0.21 before, the grain's)
+        assert filled[:, c].std() > 0.4 * seen[:, c].std(), f"channel {c}: {filled[:, c].std():.2f} vs {seen[:, c].std():.2f}"
+        assert filled[:, c].std() < 1.5 * seen[:, c].std()
+    # in colour, as the ground: red and green detail opposed (−1.0), not grey (+0.97 before)
+    assert np.corrcoef(filled[:, 0], filled[:, 1])[0, 1] < -0.5
+
+
 def test_lp_s2s_flyaway_curls_are_not_left_in_the_plate() -> None:
     """lp_s2: curls beyond the segmenter's matte, left of his hair. The plate must not keep them
     (what stays there shows wherever the head moves off it)."""

@@ -125,12 +125,16 @@ GRAIN_RING = 0.25
 """The fill gets the grain of the background within this far of the hole (× the inter-ocular
 distance; head.matched_grain) …"""
 GRAIN_SCALE = 1.0
-"""… its fine detail: the image less its Gaussian blur of this σ, pixels …"""
+"""… its detail in octaves, a Laplacian pyramid's levels: the finest what a blur of about this
+many pixels takes away, each next one twice as coarse (head.matched_grain) …"""
+GRAIN_COARSEST = 0.08
+"""… up to a blur of this σ (× the inter-ocular distance; coarser shading is the smooth fill's) …"""
 GRAIN_WINDOW = 7
-"""… whose RMS over windows this many pixels wide …"""
+"""… each octave's energy over windows this many of its level's pixels wide …"""
 GRAIN_FLAT = 0.2
-"""… is taken at this quantile over the ring: the flattest patches, where detail is noise alone
-(a plain wall's grain, not foliage's texture)."""
+"""… taken where its energy is at most this quantile over the ring: the flattest patches, where
+detail is what the background has everywhere (a plain wall's grain, not the edge of a window
+frame beside it; a painted ground's brushwork, which it has everywhere)."""
 PLATE_REACH = 0.03
 """The inpainting takes its colours from this far (× the inter-ocular distance) outside the
 head layer's matte, not from the matte's feather: the fill reads as background, not hair."""

@@ -42,6 +42,7 @@ from streamfx.generator.constants import (
     EDGE_CONTACT,
     EDGE_MARGIN,
     FACE_LAYER_SHAPE,
+    GRAIN_COARSEST,
     GRAIN_FLAT,
     GRAIN_RING,
     GRAIN_SCALE,
@@ -258,36 +259,70 @@ def textured(image: np.ndarray, hole: np.ndarray, fill: np.ndarray, io: float, s
 
 
 def matched_grain(image: np.ndarray, hole: np.ndarray, io: float) -> np.ndarray:
-    """Noise (H×W×3 float32) as strong as the background's own grain around ``hole`` (H×W bool),
-    seeded, so the plate is the same every time.
+    """Noise (H×W×3 float32) with the colour statistics of the background's own detail around
+    ``hole`` (H×W bool), octave by octave, seeded, so the plate is the same every time.
 
-    The grain's σ, per channel, is the noise floor of the background's fine detail (the image
-    less its Gaussian blur of σ ``GRAIN_SCALE`` px) within ``GRAIN_RING`` × the inter-ocular
-    distance of the hole: the ``GRAIN_FLAT`` quantile of its local RMS over ``GRAIN_WINDOW``
-    px windows — the flattest patches, where detail is noise alone (noise estimation from flat
-    patches, as in Liu, Tanaka & Okutomi, "Single-image noise level estimation for blind
-    denoising", IEEE TIP 2013): a plain wall's film grain, not foliage's texture. White noise
-    shared across channels (grain and sensor noise are mostly in luminance) matches it.
+    The detail is split into octaves, the levels of a Laplacian pyramid (the finest holds what
+    a blur of about ``GRAIN_SCALE`` px takes away, each next one an octave coarser, up to
+    ``GRAIN_COARSEST`` × the inter-ocular distance). In each, the 3×3 colour covariance is
+    measured over the background within ``GRAIN_RING`` × that distance of the hole, where the
+    octave's local energy (over windows ``GRAIN_WINDOW`` pixels of its level wide) is at most
+    its ``GRAIN_FLAT`` quantile: the
+    flattest patches, so what is synthesised is what the background has everywhere — a plain
+    wall's film grain, not the edge of a window frame beside it (noise estimation from flat
+    patches: Liu, Tanaka & Okutomi, IEEE TIP 2013). White noise, band-passed the same way and
+    coloured by each covariance's Cholesky factor, matches those second-order statistics (a
+    one-level Heeger & Bergen, "Pyramid-based texture analysis/synthesis", SIGGRAPH 1995).
 
     A smooth fill beside grainy background reads as a pasted patch, its edge a seam, wherever
-    the head moves off it; with the grain it reads as the same background."""
+    the head moves off it; beside a painting's brushwork (its strokes vary in colour more than
+    in brightness) as a smooth blob. With the matched detail it reads as the same background."""
     h, w = hole.shape
     k = 2 * int(round(GRAIN_RING * io)) + 1
     ring = (cv2.dilate(hole.astype(np.uint8), disc(k)) > 0) & ~hole
+    out = np.zeros((h, w, 3), np.float32)
     if ring.sum() < GRAIN_WINDOW ** 2:
-        return np.zeros((h, w, 3), np.float32)
-    img = image.astype(np.float32)
+        return out
+    # octaves as a Laplacian pyramid (Burt & Adelson 1983): level n holds the detail between
+    # blurs of about 2ⁿ and 2ⁿ⁺¹ pixels, and it is fast
+    levels = 1
+    while GRAIN_SCALE * 2.0 ** levels <= GRAIN_COARSEST * io:
+        levels += 1
+    # only around the hole (and a whole number of the coarsest level's pixels)
+    step = 2 ** levels
+    pad = 4 * step + k
+    ys, xs = np.nonzero(hole | ring)
+    y0, x0 = max(int(ys.min()) - pad, 0), max(int(xs.min()) - pad, 0)
+    y1, x1 = min(int(ys.max()) + pad + 1, h), min(int(xs.max()) + pad + 1, w)
+    img = image[y0:y1, x0:x1, :3].astype(np.float32)
+    near = ring[y0:y1, x0:x1].astype(np.float32)
+    noise = np.random.default_rng(0).standard_normal(img.shape).astype(np.float32)
 
-    def floor(x: np.ndarray) -> np.ndarray:
-        """The noise floor of ``x``'s fine detail over the ring, per channel."""
-        detail = x - cv2.GaussianBlur(x, (0, 0), GRAIN_SCALE)
-        rms = np.sqrt(np.maximum(cv2.blur(detail * detail, (GRAIN_WINDOW, GRAIN_WINDOW)), 0.0)).reshape(h, w, -1)
-        return np.quantile(rms[ring], GRAIN_FLAT, axis=0)
+    def laplacian(x: np.ndarray) -> list[np.ndarray]:
+        bands, g = [], x
+        for _ in range(levels):
+            down = cv2.pyrDown(g)
+            bands.append(g - cv2.pyrUp(down, dstsize=(g.shape[1], g.shape[0])))
+            g = down
+        return bands
 
-    sigma = floor(img)
-    noise = np.random.default_rng(0).standard_normal((h, w)).astype(np.float32)
-    gain = sigma / max(float(floor(noise)[0]), 1e-6)
-    return noise[..., None] * gain.astype(np.float32)
+    coloured = []
+    for detail, band in zip(laplacian(img), laplacian(noise), strict=True):
+        at = cv2.resize(near, (detail.shape[1], detail.shape[0]), interpolation=cv2.INTER_AREA) > 0.5
+        if at.sum() < GRAIN_WINDOW ** 2:  # too few of the ring's pixels at this level
+            coloured.append(np.zeros_like(band))
+            continue
+        energy = cv2.blur((detail * detail).sum(axis=2), (GRAIN_WINDOW, GRAIN_WINDOW))[at]
+        d = detail[at][energy <= np.quantile(energy, GRAIN_FLAT)]
+        cov = (d.T @ d / max(len(d), 1)).astype(np.float64)
+        unit = float(np.sqrt(max(float((band * band).mean()), 1e-12)))
+        factor = np.linalg.cholesky(cov + 1e-6 * np.eye(3)).astype(np.float32)
+        coloured.append((band / unit) @ factor.T)
+    total = coloured[-1]
+    for band in coloured[-2::-1]:
+        total = band + cv2.pyrUp(total, dstsize=(band.shape[1], band.shape[0]))
+    out[y0:y1, x0:x1] = total
+    return out
 
 
 def head_layer(image: np.ndarray, lm: np.ndarray, person: np.ndarray | None) -> HeadLayer:
