@@ -425,8 +425,9 @@ LID_SHADOW = (0.3, 0.18)
 """What an eye layer fills in darkens towards the upper lid, by up to this share, over this
 distance below it (× the eye's width): the lid's shadow."""
 SLIT_SHADOW = 0.12
-"""Light reaches between two lids a gap g apart as g / (g + this × the eye's width) — the lashes'
-length — so an eye nearly closed is dark between its lids, not a white sliver (layers/eyes.slit_shade)."""
+"""Light reaches between two lids a gap g apart as g⁴ / (g⁴ + g₀⁴), g₀ this × the eye's width —
+the lashes' length — so an eye nearly closed is dark between its lids, not a white sliver, and a
+half-open one is lit as the source's (layers/eyes.slit_shade)."""
 IRIS_SEARCH = (5, 0.04, (0.14, 0.4), (0.85, 1.45), 4.0, 0.15)
 """The iris fit (eye_fit.fit_iris): rows scanned, their spread about the mesh's centre (× the
 eye's width); the radius' range (× the eye's width, and × the mesh's radius: a cartoon's iris

@@ -719,6 +719,18 @@ def eye_place(ops: Ops, eye: EyeShape, placed: Tensor) -> EyePlace:
     return EyePlace(ox, oy, ax, ay, xy(d, 0), xy(d, 1), cx, cy, ops.per_frame(width))
 
 
+def widest_gap(ops: Ops, upper: tuple[Tensor, Tensor, Tensor], lower: tuple[Tensor, Tensor, Tensor]) -> Tensor:
+    """How far apart two lid curves (their coefficients) are: the widest of their gaps at a
+    quarter, half and three quarters along the eye, source pixels (negative where they cross)."""
+    d = [ops.sub(b, a) for a, b in zip(upper, lower, strict=True)]
+    gap = None
+    for s in (-0.25, 0.0, 0.25):
+        at = ops.mul(ops.f(1.0 - 4.0 * s * s), ops.add(d[0], ops.mul(ops.f(s), ops.add(d[1], ops.mul(ops.f(s), d[2])))))
+        gap = at if gap is None else ops.maximum(gap, at)
+    assert gap is not None
+    return gap
+
+
 def meet(ops: Ops, eye: EyeShape, upper: tuple[Tensor, Tensor, Tensor], lower: tuple[Tensor, Tensor, Tensor]
          ) -> tuple[tuple[Tensor, Tensor, Tensor], tuple[Tensor, Tensor, Tensor]]:
     """Lid curves that (nearly) meet, drawn as one: both pulled towards one closing line as the
@@ -729,12 +741,7 @@ def meet(ops: Ops, eye: EyeShape, upper: tuple[Tensor, Tensor, Tensor], lower: t
     lower one here and stopped short of it there, and a blink showed a wavy line with slivers
     of eye. They close along one line instead: at their mean height, in the shape of the
     source's lower lid — one clean lash line."""
-    d = [ops.sub(b, a) for a, b in zip(upper, lower, strict=True)]
-    gap = None  # the widest of the gaps at a quarter, half and three quarters along, source pixels
-    for s in (-0.25, 0.0, 0.25):
-        at = ops.mul(ops.f(1.0 - 4.0 * s * s), ops.add(d[0], ops.mul(ops.f(s), ops.add(d[1], ops.mul(ops.f(s), d[2])))))
-        gap = at if gap is None else ops.maximum(gap, at)
-    assert gap is not None
+    gap = widest_gap(ops, upper, lower)
     k = ops.clip01(ops.sub(ops.f(2.0), ops.mul(gap, ops.f(2.0 / (LID_MEET * eye.width)))))
     # the line they close along: halfway between them at the middle, shaped as the portrait's
     # own lower lid, on which a closed lid's lashes rest (the driver's closed lids lean and
@@ -818,24 +825,31 @@ def lid_shadow(ops: Ops, eye: EyeShape, v: Tensor, top: Tensor) -> Tensor:
     return ops.sub(ops.f(1.0), ops.mul(ops.f(most), near))
 
 
-def slit_shade(ops: Ops, eye: EyeShape, gaps: tuple[Tensor, Tensor]) -> Tensor:
+def slit_shade(ops: Ops, eye: EyeShape, e: EyeFrame) -> Tensor:
     """A colour factor for everything between the lids: how much less light reaches between the
-    target's lids than between the source's, ``gaps`` (target, source; source pixels) apart.
+    target's lids (``e``) than between the source's.
 
-    Light reaches into a slit g wide as g / (g + g₀), g₀ = SLIT_SHADOW × the eye's width (the
-    lashes' length: what they and the lids' rims block). The source's eye is lit as its own gap
-    lets it be, so the factor is the target's over the source's, at most 1 — a lid that opened
-    wider draws nothing brighter, and at rest it is 1. A lid lowered to a slit (a driver looking
-    down, a sleepy eye) then shows the eye between them in its shadow: dark, as lashes and lid
-    rims read, where the warped eye showed a white sliver of the source's sclera."""
-    g0 = ops.f(SLIT_SHADOW * eye.width)
+    Light reaches into an eye open g wide (its lids' widest gap, :func:`widest_gap`) as
+    g⁴ / (g⁴ + g₀⁴), g₀ = SLIT_SHADOW × the eye's width (the lashes' length): nearly all of it
+    while the lids are twice that apart or more (a half-open eye is lit as the source's), half
+    at g₀, little once their lashes overlap the slit. The source's eye is lit as its own gap lets it be, so the factor is the
+    target's over the source's, at most 1 — a lid that opened wider draws nothing brighter —
+    and none until the gap narrowed by a lid edge's feather (at rest the eye stays exactly as
+    it was), all of it from two. One factor for the whole eye: the light comes in through the
+    opening, and per column the corners, narrow in any eye, came out grey smudges on a
+    cartoon's flat white. A lid lowered to a slit (a driver looking down, a sleepy eye) then
+    shows the eye in its shadow, where the warped eye showed a white sliver of the source's
+    sclera."""
+    g0 = ops.f((SLIT_SHADOW * eye.width) ** 4)
     def lit(g: Tensor) -> Tensor:
-        g = ops.maximum(g, ops.f(0.0))
-        return ops.div(g, ops.add(g, g0))
-    ratio = ops.clip01(ops.div(lit(gaps[0]), ops.maximum(lit(gaps[1]), ops.f(1e-3))))
-    # none until the gap narrowed by a lid edge's feather (the target's lids at rest are the
-    # source's only to rounding: the eye stays exactly as it was), all of it from two
-    narrowed = ops.clip01(ops.sub(ops.mul(ops.sub(gaps[1], gaps[0]), ops.f(1.0 / eye.feather)), ops.f(1.0)))
+        g2 = ops.mul(g, g)
+        g4 = ops.mul(g2, g2)
+        return ops.div(g4, ops.add(g4, g0))
+    target = ops.maximum(widest_gap(ops, e.upper, e.lower), ops.f(0.0))
+    source = ops.maximum(widest_gap(ops, (ops.f(eye.upper[0]), ops.f(eye.upper[1]), ops.f(eye.upper[2])),
+                                    (ops.f(eye.lower[0]), ops.f(eye.lower[1]), ops.f(eye.lower[2]))), ops.f(1e-3))
+    ratio = ops.clip01(ops.div(lit(target), lit(source)))
+    narrowed = ops.clip01(ops.sub(ops.mul(ops.sub(source, target), ops.f(1.0 / eye.feather)), ops.f(1.0)))
     return ops.sub(ops.f(1.0), ops.mul(ops.sub(ops.f(1.0), ratio), narrowed))
 
 
@@ -872,7 +886,7 @@ class EyeView:
     up_reach: Tensor  # how far the upper lid's band reaches from its edge, source pixels (lid_reach)
     low_reach: Tensor  # the lower lid's
     up_cut: Tensor  # 0…1: where an eyewear rim ends the upper lid's band (lid_reach)
-    slit: Tensor  # what shows between the lids darkens as they close to a slit (slit_shade)
+    slit: Tensor  # what shows between the lids darkens as they close to a slit (slit_shade; per frame)
     white: Tensor | None = None  # the white of the eye over the window (eye_white), once asked for
 
 
@@ -895,7 +909,7 @@ def eye_view(ops: Ops, frame: Frame, eye: EyeShape, n: int, places: FieldPoints)
         bottom = ops.minimum(lid_curve(ops, e.lower, s, b), lowest)
         top = ops.minimum(ops.maximum(lid_curve(ops, e.upper, s, b), highest), bottom)
         closed = ops.clip01(ops.sub(ops.f(1.0), ops.mul(ops.sub(bottom, top), ops.f(1.0 / eye.feather))))
-        slit = slit_shade(ops, eye, (ops.sub(bottom, top), ops.sub(bottom_s, top_s)))
+        slit = slit_shade(ops, eye, e)
         views[n] = EyeView(e, win, u, v, top_s, bottom_s, top, bottom, closed, side_fade(ops, u),
                            between(ops, v, top, bottom, eye.feather), ops.mul(lid_shadow(ops, eye, v, top), slit),
                            up_reach, low_reach, up_cut, slit)
