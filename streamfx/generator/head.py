@@ -267,12 +267,13 @@ def matched_grain(image: np.ndarray, hole: np.ndarray, io: float) -> np.ndarray:
     ``GRAIN_COARSEST`` × the inter-ocular distance). In each, the 3×3 colour covariance is
     measured over the background within ``GRAIN_RING`` × that distance of the hole, where the
     octave's local energy (over windows ``GRAIN_WINDOW`` pixels of its level wide) is at most
-    its ``GRAIN_FLAT`` quantile: the
-    flattest patches, so what is synthesised is what the background has everywhere — a plain
-    wall's film grain, not the edge of a window frame beside it (noise estimation from flat
-    patches: Liu, Tanaka & Okutomi, IEEE TIP 2013). White noise, band-passed the same way and
-    coloured by each covariance's Cholesky factor, matches those second-order statistics (a
-    one-level Heeger & Bergen, "Pyramid-based texture analysis/synthesis", SIGGRAPH 1995).
+    its ``GRAIN_FLAT`` quantile: the flattest patches, so what is synthesised is what the
+    background has everywhere — a plain wall's film grain, not the edge of a window frame
+    beside it (noise estimation from flat patches: Liu, Tanaka & Okutomi, IEEE TIP 2013).
+    White noise, band-passed the same way and coloured by each covariance's Cholesky factor,
+    matches those second-order statistics (one pass of Heeger & Bergen, "Pyramid-based texture
+    analysis/synthesis", SIGGRAPH 1995: no histogram matching, no orientation — a painting's
+    strokes come out as a mottle in their colours, not as strokes).
 
     A smooth fill beside grainy background reads as a pasted patch, its edge a seam, wherever
     the head moves off it; beside a painting's brushwork (its strokes vary in colour more than
@@ -288,9 +289,8 @@ def matched_grain(image: np.ndarray, hole: np.ndarray, io: float) -> np.ndarray:
     levels = 1
     while GRAIN_SCALE * 2.0 ** levels <= GRAIN_COARSEST * io:
         levels += 1
-    # only around the hole (and a whole number of the coarsest level's pixels)
-    step = 2 ** levels
-    pad = 4 * step + k
+    # only around the hole and its ring, and as far beyond as the coarsest level's filters reach
+    pad = 4 * 2 ** levels + k
     ys, xs = np.nonzero(hole | ring)
     y0, x0 = max(int(ys.min()) - pad, 0), max(int(xs.min()) - pad, 0)
     y1, x1 = min(int(ys.max()) + pad + 1, h), min(int(xs.max()) + pad + 1, w)

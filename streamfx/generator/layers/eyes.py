@@ -832,15 +832,16 @@ def slit_shade(ops: Ops, eye: EyeShape, e: EyeFrame) -> Tensor:
     Light reaches into an eye open g wide (its lids' widest gap, :func:`widest_gap`) as
     g⁴ / (g⁴ + g₀⁴), g₀ = SLIT_SHADOW × the eye's width (the lashes' length): nearly all of it
     while the lids are twice that apart or more (a half-open eye is lit as the source's), half
-    at g₀, little once their lashes overlap the slit. The source's eye is lit as its own gap lets it be, so the factor is the
-    target's over the source's, at most 1 — a lid that opened wider draws nothing brighter —
-    and none until the gap narrowed by a lid edge's feather (at rest the eye stays exactly as
-    it was), all of it from two. One factor for the whole eye: the light comes in through the
-    opening, and per column the corners, narrow in any eye, came out grey smudges on a
-    cartoon's flat white. A lid lowered to a slit (a driver looking down, a sleepy eye) then
-    shows the eye in its shadow, where the warped eye showed a white sliver of the source's
-    sclera."""
+    at g₀, little once their lashes overlap the slit. The source's eye is lit as its own gap
+    lets it be, so the factor is the target's over the source's, at most 1 — a lid that opened
+    wider draws nothing brighter — and none until the gap narrowed by a lid edge's feather (at
+    rest the eye stays exactly as it was), all of it from two. One factor for the whole eye:
+    the light comes in through the opening (taken per column, the corners, narrow in any eye,
+    came out grey smudges on a cartoon's flat white). A lid lowered to a slit (a driver looking
+    down, a sleepy eye) then shows the eye in its shadow, where the warped eye showed a white
+    sliver of the source's sclera."""
     g0 = ops.f((SLIT_SHADOW * eye.width) ** 4)
+
     def lit(g: Tensor) -> Tensor:
         g2 = ops.mul(g, g)
         g4 = ops.mul(g2, g2)
