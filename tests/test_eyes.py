@@ -763,3 +763,44 @@ def test_an_eye_lowered_to_a_slit_is_dark_between_its_lids(photo: tuple[np.ndarr
     o2, ax2, _, w2 = _frame(lm, LEFT)
     c, r = (o2 + ax2 * w2 / 2).astype(int), int(w2)
     assert np.array_equal(out[c[1] - r:c[1] + r, c[0] - r:c[0] + r], image[c[1] - r:c[1] + r, c[0] - r:c[0] + r])
+
+
+def test_the_iris_a_lid_uncovers_has_the_iris_texture() -> None:
+    """Where a lid opening wider than the source's uncovers the iris it hid, the iris shows its
+    own rings and texture (layers.irises.hidden_iris: mirrored across its centre row, else the
+    same radius on that row), not a flat disc of its measured colour: that read as a dark coin
+    painted on the eye (lp_s1, whose upper lids hide a third of the iris). Measured as the
+    spread of luma along each row of the uncovered cap (a flat disc in the lid's shadow is
+    constant along a row), against the spread along the rows of the iris the source shows."""
+    image, lm = _portrait("lp_s1.jpg", 1024)
+    gen = WarpGenerator()
+    gen.prepare(image, lm)
+    ys, xs = np.mgrid[0:image.shape[0], 0:image.shape[1]]
+
+    def along_rows(img: np.ndarray, mask: np.ndarray) -> float:
+        luma = _luma(img)
+        spreads = [float(luma[y][mask[y]].std()) for y in np.unique(ys[mask]) if mask[y].sum() >= 4]
+        assert len(spreads) >= 4
+        return float(np.mean(spreads))
+
+    for which in (RIGHT, LEFT):
+        eye = source_eyes(image, lm)[which]
+        o, ax, down, width = _frame(lm, which)
+        t = lm.copy()
+        raise_by = 0.15 * width
+        for i in EYE[which][1]:
+            u = float((lm[i, :2] - o) @ ax) / width
+            t[i, :2] -= down * raise_by * 4 * u * (1 - u)
+        out = gen.render(t)
+        rel = np.stack([xs, ys], -1) - o
+        u, v = rel @ ax / width, rel @ down
+        s = u - 0.5
+        edge = 4 * u * (1 - u) * (eye.upper[0] + s * (eye.upper[1] + s * eye.upper[2]))
+        disc = np.hypot(u * width - eye.iris[0], v - eye.iris[1]) < 0.95 * eye.iris_r
+        cap = disc & (v > edge - raise_by * 4 * u * (1 - u) + 1) & (v < edge - 1)
+        shown = disc & (v > eye.iris[1]) & (v > edge + 1)
+        assert cap.sum() >= 30
+        texture, source_texture = along_rows(out, cap), along_rows(image, shown)
+        assert texture > 0.6 * source_texture, (which, texture, source_texture)
+        # and it stays the iris's tone: not the white, not lid skin
+        assert _luma(out[cap]).mean() < 0.5 * float(eye.sclera_rgb @ np.array([0.299, 0.587, 0.114]))

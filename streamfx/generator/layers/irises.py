@@ -5,14 +5,15 @@ The motion field no longer drags the iris (and the sclera around it) with the ga
 landmarks — is sampled with ``ops.source_at`` and drawn at the target's iris centre; where
 it was, the white of the eye fills in — the source's own sclera carried across from beside the
 iris (``eyes.sclera_plate``), its measured colour where there is none to see; the part
-of the iris the source's lids hid takes the iris's colour. Everything is clipped to the
+of the iris the source's lids hid takes the iris's own texture mirrored across its centre
+row (what the other lid left in view), else its rings from that row (``hidden_iris``). Everything is clipped to the
 target's lids, so an iris is never drawn on skin; the eyelid layer before this one draws
 the lids themselves.
 """
 
 from __future__ import annotations
 
-from streamfx.generator.constants import IRIS_CORNER, IRIS_GONE, IRIS_REACH
+from streamfx.generator.constants import IRIS_CORNER, IRIS_GONE, IRIS_REACH, IRIS_SIDES
 from streamfx.generator.layers.base import Frame
 from streamfx.generator.layers.eyes import (
     EyeFrame,
@@ -24,7 +25,7 @@ from streamfx.generator.layers.eyes import (
     iris_disc,
     source_xy,
 )
-from streamfx.generator.ops.base import Ops, Tensor
+from streamfx.generator.ops.base import Ops, Tensor, Window
 
 
 class IrisLayer(EyeLayer):
@@ -59,13 +60,43 @@ class IrisLayer(EyeLayer):
         hidden = ops.div(ops.clip01(ops.sub(shown, seen)), ops.maximum(shown, ops.f(1e-3)))
         x, y = source_xy(ops, eye, iu, iv)
         iris = ops.source_at(win, x, y)
-        iris = ops.add(iris, ops.mul(ops.sub(ops.mul(ops.rgb(eye.iris_rgb), view.shade), iris), hidden))
+        iris = ops.add(iris, ops.mul(ops.sub(hidden_iris(ops, eye, view, win, iu, iv, x, y, inset), iris), hidden))
         # one composite for both: the iris over the white where it was
         white = ops.mul(gone, ops.sub(ops.f(1.0), now))
         cover = ops.add(now, white)
         sclera = eye_white(ops, eye, view)  # the white behind the iris
         colour = ops.add(iris, ops.mul(ops.sub(sclera, iris), ops.div(white, ops.maximum(cover, ops.f(1e-3)))))
         frame.canvas = ops.composite(frame.canvas, win, colour, ops.mul(shown, cover))
+
+
+def hidden_iris(ops: Ops, eye: EyeShape, view: EyeView, win: Window, iu: Tensor, iv: Tensor,
+                x: Tensor, y: Tensor, inset: Tensor) -> Tensor:
+    """The iris where the source's lids hid it, at (iu, iv) of the source's eye frame (the
+    source pixel (x, y)), in the lid's shadow. An iris is rings around its pupil — its dark
+    rim, its lighter stroma — and much the same above and below its centre: so the iris's own
+    texture across its centre row where the other lid left that in view, else the same radius
+    on its centre row (in view in any open eye). A flat disc of its measured colour read as a
+    dark coin painted on the eye once a lid opened wider (lp_s1: the upper lids hide a third
+    of the iris)."""
+    (ax, ay), (down_x, down_y) = eye.axis, eye.down
+    cx, cy = float(eye.iris[0]), float(eye.iris[1])
+    dx, dy = ops.sub(ops.mul(iu, ops.f(eye.width)), ops.f(cx)), ops.sub(iv, ops.f(cy))
+    # mirrored across the centre row: 2·dy back up the eye's down axis
+    twice = ops.add(dy, dy)
+    mirrored = ops.source_at(win, ops.sub(x, ops.mul(twice, ops.f(float(down_x)))),
+                             ops.sub(y, ops.mul(twice, ops.f(float(down_y)))))
+    across = between(ops, ops.sub(ops.f(2.0 * cy), iv), ops.add(view.top_s, inset), ops.sub(view.bottom_s, inset),
+                     eye.feather)
+    # the same radius ρ along the centre row, out on dx's side; both sides mixed near the
+    # vertical through the centre (a cartoon's iris, lit from one side, showed a seam there)
+    rho = ops.sqrt(ops.add(ops.mul(dx, dx), ops.mul(dy, dy)))
+    centre = eye.origin + cx * eye.axis + cy * eye.down
+    out_x, out_y = ops.mul(rho, ops.f(float(ax))), ops.mul(rho, ops.f(float(ay)))
+    left = ops.source_at(win, ops.sub(ops.f(float(centre[0])), out_x), ops.sub(ops.f(float(centre[1])), out_y))
+    right = ops.source_at(win, ops.add(ops.f(float(centre[0])), out_x), ops.add(ops.f(float(centre[1])), out_y))
+    towards_right = ops.clip01(ops.add(ops.f(0.5), ops.mul(dx, ops.f(1.0 / (IRIS_SIDES * eye.iris_r)))))
+    ring = ops.add(left, ops.mul(ops.sub(right, left), towards_right))
+    return ops.mul(ops.add(ring, ops.mul(ops.sub(mirrored, ring), across)), view.shade)
 
 
 def gaze_shift(ops: Ops, eye: EyeShape, e: EyeFrame, t: Tensor) -> tuple[Tensor, Tensor]:
