@@ -804,3 +804,29 @@ def test_the_iris_a_lid_uncovers_has_the_iris_texture() -> None:
         assert texture > 0.6 * source_texture, (which, texture, source_texture)
         # and it stays the iris's tone: not the white, not lid skin
         assert _luma(out[cap]).mean() < 0.5 * float(eye.sclera_rgb @ np.array([0.299, 0.587, 0.114]))
+
+
+def test_a_closed_lid_behind_glasses_unfolds_without_streaks() -> None:
+    """sadtalker_art_6: a rim ends the upper lid's band a fifth of the eye's width up, and the
+    few rows between the lashes and the rim were stretched over the whole closing eye: each
+    column's colour drawn down the lid, vertical streaks under the rim (lp_d10's blinks, frames
+    221–225). Behind a rim the lid's unfolded lit skin now takes all of it up to the rim
+    (eyelids.slide's ``rim_cut``). Measured as the mean step between neighbouring pixels along
+    the closed lid's upper band (just below where the open lid's edge was): 1.6 and 1.9 levels;
+    the stretched rows gave 2.6 and 3.1."""
+    image, lm = _portrait("sadtalker_art_6.png", 1024)
+    gen = WarpGenerator()
+    gen.prepare(image, lm)
+    ys, xs = np.mgrid[0:image.shape[0], 0:image.shape[1]]
+    for which in (LEFT, RIGHT):
+        eye = source_eyes(image, lm)[which]
+        out = gen.render(_close(lm, which))
+        o, ax, down, width = _frame(lm, which)
+        rel = np.stack([xs, ys], -1) - o
+        u, v = rel @ ax / width, rel @ down
+        s = u - 0.5
+        edge = 4 * u * (1 - u) * (eye.upper[0] + s * (eye.upper[1] + s * eye.upper[2]))
+        band = ((u > 0.2) & (u < 0.8) & (v > edge + 1) & (v < edge + 0.15 * width))[:, :-1]
+        assert band.sum() > 150
+        step = np.abs(np.diff(_luma(out), axis=1))[band].mean()
+        assert step < 2.2, f"eye {which}: the closed lid is streaked ({step:.2f} levels between neighbours)"

@@ -76,7 +76,10 @@ class EyelidLayer(EyeLayer):
             within = ops.sub(ops.add(ws, reach), w)
             cover = ops.mul(ops.mul(ops.clip01(ops.add(ops.mul(ops.sub(w, wt), k), edge)), ops.clip01(ops.mul(within, fade))),
                             view.sides)
-            src_w, unfolded = slide(ops, w, ws, wt, reach, band[1] * eye.width, eye.width, unfolds=out < 0)
+            # behind glasses whose rim ends the upper band, the lid unfolds right up to the rim
+            rim_cut = view.up_cut if out < 0 and eye.rim < 0.0 else None
+            src_w, unfolded = slide(ops, w, ws, wt, reach, band[1] * eye.width, eye.width, unfolds=out < 0,
+                                    rim_cut=rim_cut, feather=eye.feather)
             x, y = source_xy(ops, eye, u, ops.mul(src_w, o))
             colour = ops.source_at(win, x, y)
             if unfolded is not None:  # a closing upper lid unfolds from its crease into the light:
@@ -118,13 +121,17 @@ def uncovered(ops: Ops, eye: EyeShape, v: Tensor, source: tuple[Tensor, Tensor],
 
 
 def slide(ops: Ops, w: Tensor, ws: Tensor, wt: Tensor, reach: Tensor, lash: float, width: float,
-          unfolds: bool) -> tuple[Tensor, Tensor | None]:
+          unfolds: bool, rim_cut: Tensor | None = None, feather: float = 1.0) -> tuple[Tensor, Tensor | None]:
     """Where in the source a lid pixel comes from, as distances outward from the eye: ``w`` the
     pixel's, ``ws`` the source's lid edge, ``wt`` the target's. The lash band at the edge (``lash``
     pixels) slides with it — thinning as the lid comes down, as lashes seen from the front do
     when they turn down — and the skin beyond it, up to an anchor ``reach`` pixels past the
     source's edge (eyes.lid_reach), stretches to fill the rest. With ``unfolds``, also how far
-    each pixel takes the lit skin's colour (LID_UNFOLD × how much of it is newly unfolded lid)."""
+    each pixel takes the lit skin's colour (LID_UNFOLD × how much of it is newly unfolded lid).
+    ``rim_cut`` (0…1 per pixel: an eyewear rim ends the band there, eyes.lid_reach): there the
+    few pixels between the lashes and the rim would be stretched over the whole closing eye,
+    rows into vertical streaks, so the lit skin takes all of it up to a ``feather`` from the rim
+    (which hides the lid's top as the real rim does)."""
     anchor = ops.add(ws, reach)
     shift = ops.sub(ws, wt)  # > 0: the lid came further over the eye
     # once the lid moves over the eye, its band is taken from a little outside the mesh's lid
@@ -146,5 +153,8 @@ def slide(ops: Ops, w: Tensor, ws: Tensor, wt: Tensor, reach: Tensor, lash: floa
     # line's top as a hard, pixel-stepped edge against the lit skin), to most near the lashes
     # and none at the anchor
     past_lash = ops.clip01(ops.div(ops.sub(below, lash_t), lash_t))
-    unfolded = ops.mul(past_lash, ops.clip01(ops.div(ops.mul(to_anchor, ops.f(LID_UNFOLD)), reach)))
+    share = ops.clip01(ops.div(ops.mul(to_anchor, ops.f(LID_UNFOLD)), reach))
+    if rim_cut is not None:
+        share = ops.add(share, ops.mul(ops.sub(ops.clip01(ops.mul(to_anchor, ops.f(1.0 / feather))), share), rim_cut))
+    unfolded = ops.mul(past_lash, share)
     return src_w, ops.mul(unfolded, thin)
