@@ -771,7 +771,8 @@ def test_the_iris_a_lid_uncovers_has_the_iris_texture() -> None:
     same radius on that row), not a flat disc of its measured colour: that read as a dark coin
     painted on the eye (lp_s1, whose upper lids hide a third of the iris). Measured as the
     spread of luma along each row of the uncovered cap (a flat disc in the lid's shadow is
-    constant along a row), against the spread along the rows of the iris the source shows."""
+    constant along a row), against the spread along the rows of the iris the source shows
+    (5.1 and 6.3 levels against 5.4 and 7.3; the flat disc: 1.0 and 1.6)."""
     image, lm = _portrait("lp_s1.jpg", 1024)
     gen = WarpGenerator()
     gen.prepare(image, lm)
@@ -798,7 +799,8 @@ def test_the_iris_a_lid_uncovers_has_the_iris_texture() -> None:
         edge = 4 * u * (1 - u) * (eye.upper[0] + s * (eye.upper[1] + s * eye.upper[2]))
         disc = np.hypot(u * width - eye.iris[0], v - eye.iris[1]) < 0.95 * eye.iris_r
         cap = disc & (v > edge - raise_by * 4 * u * (1 - u) + 1) & (v < edge - 1)
-        shown = disc & (v > eye.iris[1]) & (v > edge + 1)
+        # the iris the source shows, inside its dark rim: its texture, not the rim's edge
+        shown = (np.hypot(u * width - eye.iris[0], v - eye.iris[1]) < 0.8 * eye.iris_r) & (v > eye.iris[1]) & (v > edge + 1)
         assert cap.sum() >= 30
         texture, source_texture = along_rows(out, cap), along_rows(image, shown)
         assert texture > 0.6 * source_texture, (which, texture, source_texture)

@@ -396,6 +396,9 @@ IRIS_FALLBACK_RGB = (80.0, 60.0, 50.0)
 """The iris colour when the source shows too little of it to measure."""
 EYE_SAMPLE_INSET = (0.02, 1.0)
 """Colours are sampled this far inside the eye's outline, × the eye's width, at least pixels."""
+IRIS_HIDDEN_TEXTURE = 0.5
+"""… at this share of its contrast about the iris's measured colour (its tone above and below
+the centre differs)."""
 IRIS_SIDES = 0.5
 """What the source's lids hid of an iris takes its rings from its centre row (layers.irises.
 hidden_iris): from both sides, mixed over this share of its radius about the vertical through

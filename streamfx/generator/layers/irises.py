@@ -13,7 +13,13 @@ the lids themselves.
 
 from __future__ import annotations
 
-from streamfx.generator.constants import IRIS_CORNER, IRIS_GONE, IRIS_REACH, IRIS_SIDES
+from streamfx.generator.constants import (
+    IRIS_CORNER,
+    IRIS_GONE,
+    IRIS_HIDDEN_TEXTURE,
+    IRIS_REACH,
+    IRIS_SIDES,
+)
 from streamfx.generator.layers.base import Frame
 from streamfx.generator.layers.eyes import (
     EyeFrame,
@@ -77,7 +83,11 @@ def hidden_iris(ops: Ops, eye: EyeShape, view: EyeView, win: Window, iu: Tensor,
     texture across its centre row where the other lid left that in view, else the same radius
     on its centre row (in view in any open eye). A flat disc of its measured colour read as a
     dark coin painted on the eye once a lid opened wider (lp_s1: the upper lids hide a third
-    of the iris)."""
+    of the iris). An iris is not the same in *tone* above and below its centre, though — lit
+    from above, shaded by the lid, a drawn iris's gradient — so that texture shows at
+    IRIS_HIDDEN_TEXTURE of its contrast about the measured colour: at full contrast an anime
+    iris's light lower ring came back as a light arc under its dark top, and a cartoon's as
+    a second rim below its own (a new user's sheets, lp_d12 f14, lp_d3 f285)."""
     (ax, ay), (down_x, down_y) = eye.axis, eye.down
     cx, cy = float(eye.iris[0]), float(eye.iris[1])
     dx, dy = ops.sub(ops.mul(iu, ops.f(eye.width)), ops.f(cx)), ops.sub(iv, ops.f(cy))
@@ -96,7 +106,9 @@ def hidden_iris(ops: Ops, eye: EyeShape, view: EyeView, win: Window, iu: Tensor,
     right = ops.source_at(win, ops.add(ops.f(float(centre[0])), out_x), ops.add(ops.f(float(centre[1])), out_y))
     towards_right = ops.clip01(ops.add(ops.f(0.5), ops.mul(dx, ops.f(1.0 / (IRIS_SIDES * eye.iris_r)))))
     ring = ops.add(left, ops.mul(ops.sub(right, left), towards_right))
-    return ops.mul(ops.add(ring, ops.mul(ops.sub(mirrored, ring), across)), view.shade)
+    texture = ops.add(ring, ops.mul(ops.sub(mirrored, ring), across))
+    flat = ops.rgb(eye.iris_rgb)
+    return ops.mul(ops.add(flat, ops.mul(ops.sub(texture, flat), ops.f(IRIS_HIDDEN_TEXTURE))), view.shade)
 
 
 def gaze_shift(ops: Ops, eye: EyeShape, e: EyeFrame, t: Tensor) -> tuple[Tensor, Tensor]:
