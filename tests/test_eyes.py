@@ -665,17 +665,19 @@ def test_lp_d14s_white_is_uncovered_white() -> None:
 def test_a_lids_texture_keeps_its_strength_and_a_line_through_it_does_not_stack() -> None:
     """The closing lid keeps the source's fine detail (pores, a painting's cracks), but a crease
     or a cartoon's drawn lid line through that band is an outlier: stacked down a closing lid it
-    showed as bands (lp_s7). Texture of σ 5 keeps its strength; a 60-level line is cut to the
-    texture's range."""
+    showed as bands (lp_s7), and moved down with the lid, a soft photo's lashes and crease drew
+    arcs across the closed lid (lp_s42). Texture of σ 5 keeps its strength away from the line;
+    a 60-level line keeps no more than the texture's own strength (it is line-like: eyes.coherence;
+    cut to the texture's range alone it kept 3.5 σ)."""
     from streamfx.generator.layers.eyes import skin_detail
 
     rng = np.random.default_rng(0)
     crop = np.full((80, 160, 3), 180.0, np.float32) + rng.normal(0.0, 5.0, (80, 160, 3)).astype(np.float32)
     crop[40] -= 60.0  # a dark line across the band
     detail = skin_detail(crop, width=100.0)
-    texture = np.delete(detail, [39, 40, 41], axis=0)
+    texture = np.delete(detail, range(28, 53), axis=0)  # away from the line
     assert 4.0 <= texture.std() <= 6.0
-    assert detail[40].mean() >= -3.5 * 5.0 * 1.2  # the line: no deeper than the texture's range
+    assert detail[40].mean() >= -5.0  # the line: no deeper than the texture's σ
     flat = skin_detail(np.full((80, 160, 3), 180.0, np.float32) + rng.normal(0.0, 5.0, (80, 160, 3)).astype(np.float32), 100.0)
     assert abs(flat.std() - texture.std()) < 0.5
 

@@ -356,6 +356,10 @@ shading coarser than that — the crease's shadow — goes), each channel within
 LID_DETAIL_SPREAD = 3.0
 """… and within this × its robust spread over the crop: texture keeps its strength, a crease's or
 a cartoon's drawn lid line (an outlier) does not stack into bands down a closing lid."""
+LID_DETAIL_LINES = (0.01, 0.05)
+"""… weighted down where it is line-like (eyes.coherence: the structure tensor's gradients at
+this × the eye's width, integrated over this × it): lashes, a crease, an iris's rim do not move
+down a closing lid as arcs; pores and grain stay."""
 LID_EDGE_MARGIN = 0.03
 """A moving lid's band starts this far outside the mesh's lid line, × the eye's width."""
 LASH_OVERHANG = 0.03

@@ -37,6 +37,7 @@ from streamfx.generator.constants import (
     IRIS_GONE,
     IRIS_SAMPLE_RING,
     LID_DETAIL,
+    LID_DETAIL_LINES,
     LID_DETAIL_SPREAD,
     LID_MEET,
     LID_REACH,
@@ -293,11 +294,31 @@ def skin_detail(crop: np.ndarray, width: float) -> np.ndarray:
     LID_DETAIL_SPREAD × its robust spread (1.4826 × the median absolute deviation): a skin's
     texture — pores, a painting's cracks — is what most of the crop holds and keeps its
     strength; a line through it — the lid's crease, a cartoon's drawn lid rim — is an outlier,
-    and stacked down a closing lid it showed as bands (lp_s7)."""
+    and stacked down a closing lid it showed as bands (lp_s7).
+
+    A line within that range — the lashes and the crease of a soft photo, the iris's rim —
+    still drew itself, moved down with the lid, as arcs across a closed lid (lp_s42). So the
+    detail is also weighted by 1 − the coherence of its own structure tensor,
+    ((λ₁ − λ₂) / (λ₁ + λ₂))² (Bigün & Granlund 1987; Weickert 1999, "Coherence-enhancing
+    diffusion filtering"), gradients at LID_DETAIL_LINES[0] × the eye's width integrated over
+    LID_DETAIL_LINES[1] × it: ~1 along a line, low over isotropic texture (pores, grain). Taken
+    on the bounded detail, not the image, so the eye's outline or a crease's shadow does not
+    flatten the texture beside it."""
     detail = crop - cv2.GaussianBlur(crop, (0, 0), max(LID_DETAIL[0] * width, 0.5))
     spread = robust_sigma(detail, axis=(0, 1))
     bound = np.minimum(LID_DETAIL[1], np.maximum(LID_DETAIL_SPREAD * spread, 1.0))
-    return np.clip(detail, -bound, bound)
+    detail = np.clip(detail, -bound, bound)
+    return detail * (1.0 - coherence(detail @ LUMA, width))[..., None]
+
+
+def coherence(gray: np.ndarray, width: float) -> np.ndarray:
+    """H×W, 0…1: how line-like the image is around each pixel (:func:`skin_detail`)."""
+    g = cv2.GaussianBlur(gray.astype(np.float32), (0, 0), max(LID_DETAIL_LINES[0] * width, 0.5))
+    gx, gy = cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1)
+    spread = max(LID_DETAIL_LINES[1] * width, 1.0)
+    jxx, jyy, jxy = (cv2.GaussianBlur(a, (0, 0), spread) for a in (gx * gx, gy * gy, gx * gy))
+    trace = jxx + jyy
+    return np.square(np.sqrt(np.square(jxx - jyy) + 4.0 * np.square(jxy)) / np.maximum(trace, 1e-6))
 
 
 def lid_skin(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: float,
