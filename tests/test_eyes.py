@@ -107,19 +107,11 @@ def test_eyes_open_wider_than_the_source_show_sclera(photo: tuple[np.ndarray, np
     image, lm, gen = photo
     eye = source_eyes(image, lm)[RIGHT]
     o, ax, down, width = _frame(lm, RIGHT)
-    t = lm.copy()
     raise_by = 0.1 * width
-    for i in EYE[RIGHT][1]:
-        u = float((lm[i, :2] - o) @ ax) / width
-        t[i, :2] -= down * raise_by * 4 * u * (1 - u)
-    out = gen.render(t)
+    out = gen.render(_raised(lm, RIGHT, raise_by))
     # in the band the lid uncovered beside the iris (towards the outer corner, where the eye is
     # wide) the eye's white shows, not stretched lid skin: its pixels turn to the sclera's colour
-    ys, xs = np.mgrid[0:image.shape[0], 0:image.shape[1]]
-    rel = np.stack([xs, ys], -1) - o
-    u, v = rel @ ax / width, rel @ down
-    s = u - 0.5
-    edge = 4 * u * (1 - u) * (eye.upper[0] + s * (eye.upper[1] + s * eye.upper[2]))
+    u, v, edge = _eye_uv(image.shape, lm, RIGHT, eye)
     band = ((u < 0.9) & (np.abs(u * width - eye.iris[0]) > 1.1 * eye.iris_r)
             & (v > edge - raise_by * 4 * u * (1 - u) + 0.5) & (v < edge - 0.5))
     assert band.sum() >= 4
@@ -733,6 +725,28 @@ def test_the_eyes_are_drawn_where_the_warp_put_them(photo: tuple[np.ndarray, np.
             f"the eye is drawn {np.median(miss[bands]):.1f} px (95%: {np.percentile(miss[bands], 95):.1f}) from the warped one"
 
 
+def _raised(lm: np.ndarray, eye: int, by: float) -> np.ndarray:
+    """The target of this eye's upper lid raised by ``by`` pixels at its middle (less towards
+    the corners), everything else at rest."""
+    t = lm.copy()
+    o, ax, down, width = _frame(lm, eye)
+    for i in EYE[eye][1]:
+        u = float((lm[i, :2] - o) @ ax) / width
+        t[i, :2] -= down * by * 4 * u * (1 - u)
+    return t
+
+
+def _eye_uv(shape: tuple[int, ...], lm: np.ndarray, eye: int, shape_of: EyeShape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pixel's (u: along the eye, 0…1; v: down, pixels) in this eye's frame, and the
+    source's upper lid edge (v) at its u."""
+    o, ax, down, width = _frame(lm, eye)
+    ys, xs = np.mgrid[0:shape[0], 0:shape[1]]
+    rel = np.stack([xs, ys], -1) - o
+    u, v = rel @ ax / width, rel @ down
+    s = u - 0.5
+    return u, v, 4 * u * (1 - u) * (shape_of.upper[0] + s * (shape_of.upper[1] + s * shape_of.upper[2]))
+
+
 def _lower_lid_to(lm: np.ndarray, eye: int, keep: float) -> np.ndarray:
     """This eye's upper lid lowered until ``keep`` of its opening is left (a sleepy eye, a
     driver looking down), everything else at rest."""
@@ -778,7 +792,7 @@ def test_the_iris_a_lid_uncovers_has_the_iris_texture() -> None:
     image, lm = _portrait("lp_s1.jpg", 1024)
     gen = WarpGenerator()
     gen.prepare(image, lm)
-    ys, xs = np.mgrid[0:image.shape[0], 0:image.shape[1]]
+    ys = np.mgrid[0:image.shape[0], 0:image.shape[1]][0]
 
     def along_rows(img: np.ndarray, mask: np.ndarray) -> float:
         luma = _luma(img)
@@ -788,17 +802,10 @@ def test_the_iris_a_lid_uncovers_has_the_iris_texture() -> None:
 
     for which in (RIGHT, LEFT):
         eye = source_eyes(image, lm)[which]
-        o, ax, down, width = _frame(lm, which)
-        t = lm.copy()
+        *_, width = _frame(lm, which)
         raise_by = 0.15 * width
-        for i in EYE[which][1]:
-            u = float((lm[i, :2] - o) @ ax) / width
-            t[i, :2] -= down * raise_by * 4 * u * (1 - u)
-        out = gen.render(t)
-        rel = np.stack([xs, ys], -1) - o
-        u, v = rel @ ax / width, rel @ down
-        s = u - 0.5
-        edge = 4 * u * (1 - u) * (eye.upper[0] + s * (eye.upper[1] + s * eye.upper[2]))
+        out = gen.render(_raised(lm, which, raise_by))
+        u, v, edge = _eye_uv(image.shape, lm, which, eye)
         disc = np.hypot(u * width - eye.iris[0], v - eye.iris[1]) < 0.95 * eye.iris_r
         cap = disc & (v > edge - raise_by * 4 * u * (1 - u) + 1) & (v < edge - 1)
         # the iris the source shows, inside its dark rim: its texture, not the rim's edge
@@ -821,15 +828,11 @@ def test_a_closed_lid_behind_glasses_unfolds_without_streaks() -> None:
     image, lm = _portrait("sadtalker_art_6.png", 1024)
     gen = WarpGenerator()
     gen.prepare(image, lm)
-    ys, xs = np.mgrid[0:image.shape[0], 0:image.shape[1]]
     for which in (LEFT, RIGHT):
         eye = source_eyes(image, lm)[which]
         out = gen.render(_close(lm, which))
-        o, ax, down, width = _frame(lm, which)
-        rel = np.stack([xs, ys], -1) - o
-        u, v = rel @ ax / width, rel @ down
-        s = u - 0.5
-        edge = 4 * u * (1 - u) * (eye.upper[0] + s * (eye.upper[1] + s * eye.upper[2]))
+        *_, width = _frame(lm, which)
+        u, v, edge = _eye_uv(image.shape, lm, which, eye)
         band = ((u > 0.2) & (u < 0.8) & (v > edge + 1) & (v < edge + 0.15 * width))[:, :-1]
         assert band.sum() > 150
         step = np.abs(np.diff(_luma(out), axis=1))[band].mean()
