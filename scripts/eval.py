@@ -7,18 +7,16 @@
 
 The measures (mouth-box SSIM, open frames, teeth error, per-eye and gaze correlations) are
 defined in streamfx/evaluation.py's docstring; eval.md holds the tables, eval.json every
-number, per frame too.
+number, per frame too. It runs `streamfx eval` itself, so a missing folder or clip is one
+line and a non-zero exit, and mediapipe's native log lines stay hidden (``-v`` shows them).
 """
 
-import argparse
-import logging
 import sys
+from pathlib import Path
 
-from streamfx.eval_options import add_arguments  # noqa: E402
-from streamfx.evaluation import main
+# this checkout's streamfx, whichever one the virtual environment was installed from
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from streamfx.cli import main  # noqa: E402 - after the path fix above
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="eval: %(message)s")
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    sys.exit(main(parser.parse_args()))
+    sys.exit(main(["eval", *sys.argv[1:]]))

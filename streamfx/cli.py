@@ -141,13 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_render)
 
     p = sub.add_parser("demo", help="the main job on built-in defaults: out/demo.mp4, out/demo.gif, then live")
-    p.add_argument("--out-dir", default="out")
+    p.add_argument("--out-dir", default="out", help="folder for demo.mp4 and demo.gif (default: out)")
     p.add_argument("--script", default="demo", help="motion script (default: the built-in 'demo')")
     p.add_argument("--no-live", dest="live", action="store_false",
                    help="only write the files; don't go live afterwards")
     p.add_argument("--webrtc", default="127.0.0.1:8080", help="where the live viewer is served (default 127.0.0.1:8080)")
     p.add_argument("--duration", type=float, help="stop the live part after this many seconds")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_demo)
 
     p = sub.add_parser("landmarks", help="write a portrait's 478 tracked landmarks to a JSON file (to edit)")

@@ -106,3 +106,15 @@ def test_contact_sheet_of_chosen_frames_says_where_the_face_was_lost(tmp_path: P
         assert p.returncode != 0 and "Traceback" not in p.stderr
         last = p.stderr.strip().splitlines()[-1]
         assert last.startswith("contact sheet: error: --at") and says in last, p.stderr
+
+
+def test_eval_script_says_in_one_line_what_is_missing(tmp_path: Path) -> None:
+    """A new user's clone without ../shared/media: scripts/eval.py gave a traceback. It runs
+    `streamfx eval`, so a missing folder is one line naming it and the fix, exit code 2, and
+    no output folder is made."""
+    p = subprocess.run([sys.executable, "scripts/eval.py", "--mode", "self", "--driving", str(tmp_path / "nowhere"),
+                        "--out", str(tmp_path / "eval")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "does not exist" in lines[0] and "--driving" in lines[0], p.stderr
+    assert not (tmp_path / "eval").exists()
