@@ -4,11 +4,10 @@ The motion field no longer drags the iris (and the sclera around it) with the ga
 (streamfx.generator.layers.eyes). Instead the source's iris — a disc from its five iris
 landmarks — is sampled with ``ops.source_at`` and drawn at the target's iris centre; where
 it was, the white of the eye fills in — the source's own sclera carried across from beside the
-iris (``eyes.sclera_plate``), its measured colour where there is none to see; the part
-of the iris the source's lids hid takes the iris's own texture mirrored across its centre
-row (what the other lid left in view), else its rings from that row (``hidden_iris``). Everything is clipped to the
-target's lids, so an iris is never drawn on skin; the eyelid layer before this one draws
-the lids themselves.
+iris (``eyes.sclera_plate``), its measured colour where there is none to see; the part of the
+iris the source's lids hid takes the iris's own texture, mirrored across its centre row or
+its rings from that row (``hidden_iris``). Everything is clipped to the target's lids, so an
+iris is never drawn on skin; the eyelid layer before this one draws the lids themselves.
 """
 
 from __future__ import annotations
