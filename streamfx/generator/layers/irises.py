@@ -52,20 +52,21 @@ class IrisLayer(EyeLayer):
         now = iris_disc(ops, eye, u, v, ops.add(cx, du), ops.add(cy, dv))
         # the white of the eye where the iris was and no longer is
         gone = ops.div(ops.clip01(ops.sub(was, now)), ops.maximum(ops.sub(ops.f(1.0), now), ops.f(1e-3)))
-        # the iris where it is now: the source's, moved; where the source's lids hid it, a disc
-        # of the iris's colour (shaded by the lid). Where a lid opened wider, the source's lid
-        # edge counts as hidden: it would show as a line across the iris. (The source's lids are
-        # taken at this pixel's place along the eye, not the moved one's: an iris sits where
-        # they are nearly flat.)
+        # the iris where it is now: the source's, moved; where the source's lids hid it, its own
+        # texture from what they left in view (hidden_iris). Where a lid opened wider, the
+        # source's lid edge counts as hidden: it would show as a line across the iris. (The
+        # source's lids are taken at this pixel's place along the eye, not the moved one's: an
+        # iris sits where they are nearly flat.)
         iu = ops.sub(u, ops.mul(du, ops.f(1.0 / eye.width)))
         iv = ops.sub(v, dv)
         wider = ops.clip01(ops.mul(ops.maximum(ops.sub(view.top_s, top), ops.sub(bottom, view.bottom_s)), ops.f(1.0 / f)))
         inset = ops.mul(wider, ops.f(f))
-        seen = between(ops, iv, ops.add(view.top_s, inset), ops.sub(view.bottom_s, inset), f)
+        lids = ops.add(view.top_s, inset), ops.sub(view.bottom_s, inset)
+        seen = between(ops, iv, *lids, f)
         hidden = ops.div(ops.clip01(ops.sub(shown, seen)), ops.maximum(shown, ops.f(1e-3)))
         x, y = source_xy(ops, eye, iu, iv)
         iris = ops.source_at(win, x, y)
-        iris = ops.add(iris, ops.mul(ops.sub(hidden_iris(ops, eye, view, win, iu, iv, x, y, inset), iris), hidden))
+        iris = ops.add(iris, ops.mul(ops.sub(hidden_iris(ops, eye, view, win, iu, iv, x, y, lids), iris), hidden))
         # one composite for both: the iris over the white where it was
         white = ops.mul(gone, ops.sub(ops.f(1.0), now))
         cover = ops.add(now, white)
@@ -75,9 +76,10 @@ class IrisLayer(EyeLayer):
 
 
 def hidden_iris(ops: Ops, eye: EyeShape, view: EyeView, win: Window, iu: Tensor, iv: Tensor,
-                x: Tensor, y: Tensor, inset: Tensor) -> Tensor:
+                x: Tensor, y: Tensor, lids: tuple[Tensor, Tensor]) -> Tensor:
     """The iris where the source's lids hid it, at (iu, iv) of the source's eye frame (the
-    source pixel (x, y)), in the lid's shadow. An iris is rings around its pupil — its dark
+    source pixel (x, y)), in the lid's shadow; ``lids``: the source's lid edges (upper, lower)
+    the iris counts as seen between. An iris is rings around its pupil — its dark
     rim, its lighter stroma — and much the same above and below its centre: so the iris's own
     texture across its centre row where the other lid left that in view, else the same radius
     on its centre row (in view in any open eye). A flat disc of its measured colour read as a
@@ -94,8 +96,7 @@ def hidden_iris(ops: Ops, eye: EyeShape, view: EyeView, win: Window, iu: Tensor,
     twice = ops.add(dy, dy)
     mirrored = ops.source_at(win, ops.sub(x, ops.mul(twice, ops.f(float(down_x)))),
                              ops.sub(y, ops.mul(twice, ops.f(float(down_y)))))
-    across = between(ops, ops.sub(ops.f(2.0 * cy), iv), ops.add(view.top_s, inset), ops.sub(view.bottom_s, inset),
-                     eye.feather)
+    across = between(ops, ops.sub(ops.f(2.0 * cy), iv), *lids, eye.feather)
     # the same radius ρ along the centre row, out on dx's side; both sides mixed near the
     # vertical through the centre (a cartoon's iris, lit from one side, showed a seam there)
     rho = ops.sqrt(ops.add(ops.mul(dx, dx), ops.mul(dy, dy)))
