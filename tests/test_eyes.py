@@ -457,6 +457,23 @@ def test_the_lit_skin_is_the_brighter_of_below_the_eye_and_the_brow_bone() -> No
     assert float(crease @ LUMA) > 0.75 * float(lit @ LUMA), crease
 
 
+def test_a_lid_lit_from_the_front_closes_in_its_own_colour() -> None:
+    # lp_s42 (a soft photo lit from the front): the lid past the lashes is paler than the skin
+    # below the eye and the brow bone, and a closed lid in their colour showed as a darker flat
+    # patch. Its own skin is the third candidate (LID_SKIN_OWN); a dark lid never wins.
+    from streamfx.generator.layers.eyes import lit_skin
+
+    image = np.zeros((200, 200, 3), np.uint8)
+    image[:] = (150, 120, 110)  # below the eye and the brow bone
+    image[40:66] = (235, 200, 185)  # the lid's own skin, 0.12–0.33 × the eye's width above its edge
+    image[80:110] = (230, 225, 220)  # the eye
+    origin, ax, width = np.array([40.0, 95.0]), np.array([1.0, 0.0]), 120.0
+    upper, lower = (-15.0, 0.0, 0.0), (15.0, 0.0, 0.0)
+    assert np.allclose(lit_skin(image, origin, ax, width, upper, lower), (235, 200, 185), atol=1)
+    image[40:66] = (90, 60, 50)  # eyeshadow: the skin around the eye stays the lit skin
+    assert np.allclose(lit_skin(image, origin, ax, width, upper, lower), (150, 120, 110), atol=1)
+
+
 def test_a_closing_lid_takes_the_shade_of_the_skin_it_meets() -> None:
     # A face turned from the light: its far side darker. The closed lid's skin was one colour
     # for the whole eye (the lit skin), a pale patch on the shaded side; it takes the tone of
@@ -486,7 +503,7 @@ def test_a_closing_lids_lit_skin_starts_smoothly_past_the_lashes() -> None:
     ops._f = {}
     width = 60.0
     w = np.linspace(-15.0, 25.0, 4001, dtype=np.float32)  # outward from the eye, pixels (the lid came 12 down)
-    _, unfolded = slide(ops, w, np.float32(0.0), np.float32(-12.0), np.float32(0.36 * width), 0.12 * width, width,
+    _, unfolded, _ = slide(ops, w, np.float32(0.0), np.float32(-12.0), np.float32(0.36 * width), 0.12 * width, width,
                         unfolds=True)
     assert unfolded is not None
     u = np.broadcast_to(unfolded, w.shape)
@@ -837,3 +854,44 @@ def test_a_closed_lid_behind_glasses_unfolds_without_streaks() -> None:
         assert band.sum() > 150
         step = np.abs(np.diff(_luma(out), axis=1))[band].mean()
         assert step < 2.2, f"eye {which}: the closed lid is streaked ({step:.2f} levels between neighbours)"
+
+
+def test_a_closing_lids_stretched_skin_leaves_its_lashes_behind() -> None:
+    # The skin a closing lid stretches over the eye comes from above its lash band, where a
+    # soft photo's or a cartoon's long lashes reach: drawn down a closed lid, every lash tip was
+    # a streak (and at a winged outer corner a hook). It now comes from the source with its thin
+    # dark lines closed out (eyes.bare_skin): lashes go, broad shading stays.
+    from streamfx.generator.constants import LASH_CLOSE
+    from streamfx.generator.layers.eyes import bare_skin
+
+    width = 60.0
+    image = np.full((80, 120, 3), (200, 150, 120), np.uint8)
+    image[:, 80:] = (120, 90, 70)  # a broad shadow (eyeshadow, a crease's shade): 40 px wide
+    lashes = np.zeros(image.shape[:2], bool)
+    lashes[30:50, 10:70] = (np.arange(10, 70) % 4 < 2)[None, :]  # dense lashes: 2 px dark, 2 px skin
+    image[lashes] = (30, 20, 20)
+    assert 2 < LASH_CLOSE * width < 40  # wider than a lash and its gap, narrower than the shadow
+    bare = bare_skin(image, (0.0, 0.0), image.shape[:2], width)
+    assert bare.shape == (80, 120, 4) and (bare[..., 3] == 255).all()
+    assert np.abs(bare[30:50, 10:70, :3].astype(int) - (200, 150, 120)).max() <= 2  # the lashes are gone
+    assert np.abs(bare[:, 85:, :3].astype(int) - (120, 90, 70)).max() <= 2  # the shadow stays where it was
+    assert np.abs(bare[:, :75, :3].astype(int) - (200, 150, 120)).max() <= 2  # and does not spread
+
+
+def test_a_closed_lid_under_long_lashes_is_not_streaked() -> None:
+    """sadtalker_art_7 (an anime face with long drawn lashes), each eye closed: the closed lid's
+    upper band (just below where the open lid's edge was, a third of the eye's width) was
+    streaked by the lash tips stretched down it, 2.0 levels mean step between neighbouring
+    pixels on one eye; without them 1.3 (and 1.1 on the other eye)."""
+    image, lm = _portrait("sadtalker_art_7.png")
+    gen = WarpGenerator()
+    gen.prepare(image, lm)
+    for which in (LEFT, RIGHT):
+        eye = source_eyes(image, lm)[which]
+        out = gen.render(_close(lm, which))
+        *_, width = _frame(lm, which)
+        u, v, edge = _eye_uv(image.shape, lm, which, eye)
+        band = ((u > 0.2) & (u < 0.8) & (v > edge + 1) & (v < edge + 0.15 * width))[:, :-1]
+        assert band.sum() > 150
+        step = np.abs(np.diff(_luma(out), axis=1))[band].mean()
+        assert step < 1.6, f"eye {which}: the closed lid is streaked by lashes ({step:.2f} levels between neighbours)"

@@ -343,13 +343,23 @@ LID_SKIN_BELOW = (0.12, 0.3)
 """The lit skin a closing lid's unfolding part takes is measured this far below the lower lid, ×
 the eye's width, …"""
 LID_SKIN_ABOVE = (0.4, 0.55)
-"""… or this far above the upper lid (the brow bone, past the crease), whichever is brighter."""
+"""… or this far above the upper lid (the brow bone, past the crease), …"""
+LID_SKIN_OWN = (0.15, 0.3)
+"""… or this far above it (the lid's own skin, past its lashes), whichever is brightest: a lid
+lit from the front (a soft photo's) is paler than the skin below the eye and the brow bone, and
+closed in their colour it showed as a darker flat patch."""
 LID_TONE = (0.08, 0.6, 0.2)
 """A closing lid's unfolding skin takes the skin's tone (blurred over this × the eye's width) at
 its band's far end, column by column; where that is darker than the lit skin's luma × the second,
 the lit skin, wholly, and the tone fully from the second + the third (a brow, a deep shadow)."""
 LID_UNFOLD = 0.6
 """How far a closing lid's newly unfolded skin takes the lit skin (0: the stretched skin as is)."""
+LASH_CLOSE = 0.35
+"""A closing upper lid's stretched skin (beyond its lash band) comes from the source with its
+dark lines thinner than this × the eye's width — lashes, a drawn crease — closed out (eyes.bare_skin):
+stretched down a closed lid, each drew a streak (a cartoon's or a soft photo's long lashes). Dense
+lashes that a soft photo blurs into one dark band close out only under a disc wider than the band;
+broad shading (eyeshadow, a crease's shade) is wider still and stays."""
 LID_DETAIL = (0.05, 24.0)
 """The lit skin keeps the source's detail finer than a Gaussian of this × the eye's width (the
 shading coarser than that — the crease's shadow — goes), each channel within ± this many levels."""

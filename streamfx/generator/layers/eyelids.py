@@ -78,10 +78,15 @@ class EyelidLayer(EyeLayer):
                             view.sides)
             # behind glasses whose rim ends the upper band, the lid unfolds right up to the rim
             rim_cut = view.up_cut if out < 0 and eye.rim < 0.0 else None
-            src_w, unfolded = slide(ops, w, ws, wt, reach, band[1] * eye.width, eye.width, unfolds=out < 0,
-                                    rim_cut=rim_cut, feather=eye.feather)
+            src_w, unfolded, stretched = slide(ops, w, ws, wt, reach, band[1] * eye.width, eye.width, unfolds=out < 0,
+                                               rim_cut=rim_cut, feather=eye.feather)
             x, y = source_xy(ops, eye, u, ops.mul(src_w, o))
             colour = ops.source_at(win, x, y)
+            if stretched is not None:  # the stretched skin past the lashes, without them (eyes.bare_skin):
+                # a lash's tip stretched down a closed lid is a streak
+                bare, _ = ops.sample(win, eye.bare_skin, ops.sub(x, ops.f(eye.lid_skin_at[0])),
+                                     ops.sub(y, ops.f(eye.lid_skin_at[1])))
+                colour = ops.add(colour, ops.mul(ops.sub(bare, colour), stretched))
             if unfolded is not None:  # a closing upper lid unfolds from its crease into the light:
                 # lit skin with the source's own fine detail (eyes.lid_skin), not its stretched
                 # shadow; its detail moved with the lid edge, not stretched (stretched pores and
@@ -121,13 +126,17 @@ def uncovered(ops: Ops, eye: EyeShape, v: Tensor, source: tuple[Tensor, Tensor],
 
 
 def slide(ops: Ops, w: Tensor, ws: Tensor, wt: Tensor, reach: Tensor, lash: float, width: float,
-          unfolds: bool, rim_cut: Tensor | None = None, feather: float = 1.0) -> tuple[Tensor, Tensor | None]:
+          unfolds: bool, rim_cut: Tensor | None = None, feather: float = 1.0
+          ) -> tuple[Tensor, Tensor | None, Tensor | None]:
     """Where in the source a lid pixel comes from, as distances outward from the eye: ``w`` the
     pixel's, ``ws`` the source's lid edge, ``wt`` the target's. The lash band at the edge (``lash``
     pixels) slides with it — thinning as the lid comes down, as lashes seen from the front do
     when they turn down — and the skin beyond it, up to an anchor ``reach`` pixels past the
     source's edge (eyes.lid_reach), stretches to fill the rest. With ``unfolds``, also how far
-    each pixel takes the lit skin's colour (LID_UNFOLD × how much of it is newly unfolded lid).
+    each pixel takes the lit skin's colour (LID_UNFOLD × how much of it is newly unfolded lid),
+    and how far it takes the source's skin without its lashes (eyes.bare_skin): past the lash
+    band, by how far the lid came down (none where it did not move, so an open eye keeps its
+    lashes' tips).
     ``rim_cut`` (0…1 per pixel: an eyewear rim ends the band there, eyes.lid_reach): there the
     few pixels between the lashes and the rim would be stretched over the whole closing eye,
     rows into vertical streaks, so the lit skin takes all of it up to a ``feather`` from the rim
@@ -148,7 +157,7 @@ def slide(ops: Ops, w: Tensor, ws: Tensor, wt: Tensor, reach: Tensor, lash: floa
     in_lash = ops.lt(below, lash_t)
     src_w = ops.where(in_lash, rigid, stretched)
     if not unfolds:
-        return src_w, None
+        return src_w, None, None
     # from none at the lashes' end, over another lash band's width (a step there drew the lash
     # line's top as a hard, pixel-stepped edge against the lit skin), to most near the lashes
     # and none at the anchor
@@ -157,4 +166,4 @@ def slide(ops: Ops, w: Tensor, ws: Tensor, wt: Tensor, reach: Tensor, lash: floa
     if rim_cut is not None:
         share = ops.add(share, ops.mul(ops.sub(ops.clip01(ops.mul(to_anchor, ops.f(1.0 / feather))), share), rim_cut))
     unfolded = ops.mul(past_lash, share)
-    return src_w, ops.mul(unfolded, thin)
+    return src_w, ops.mul(unfolded, thin), ops.mul(past_lash, thin)

@@ -36,6 +36,7 @@ from streamfx.generator.constants import (
     IRIS_FALLBACK_RGB,
     IRIS_GONE,
     IRIS_SAMPLE_RING,
+    LASH_CLOSE,
     LID_DETAIL,
     LID_DETAIL_LINES,
     LID_DETAIL_SPREAD,
@@ -44,6 +45,7 @@ from streamfx.generator.constants import (
     LID_SHADOW,
     LID_SKIN_ABOVE,
     LID_SKIN_BELOW,
+    LID_SKIN_OWN,
     LID_TONE,
     LID_WIDEN,
     LOWER_LID_BAND,
@@ -102,6 +104,7 @@ class EyeShape:
     lid_skin: np.ndarray  # h×w×4 uint8: a closing lid's unfolding skin, lit, with the source's detail (lid_skin)
     lit_rgb: np.ndarray  # 3: that lit skin's colour (lit_skin), without the detail
     lid_skin_at: tuple[float, float]  # its top-left corner, source pixels
+    bare_skin: np.ndarray  # h×w×4 uint8: the source over lid_skin's box, its lashes closed out (bare_skin)
     beyond: np.ndarray  # h×w×4 uint8: the white outside the mesh's outline, and the skin that covers it (white_beyond)
     beyond_at: tuple[float, float]  # its top-left corner, source pixels
     white: np.ndarray  # h×w×4 uint8: the white of the eye behind the iris and under the lids (sclera_plate)
@@ -281,10 +284,13 @@ def skin_median(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: fl
 def lit_skin(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: float,
              upper: tuple[float, float, float], lower: tuple[float, float, float]) -> np.ndarray:
     """The skin a closing lid comes to look like, RGB: the median just below the eye
-    (LID_SKIN_BELOW) or on the brow bone above the crease (LID_SKIN_ABOVE), whichever is
-    brighter (a deep-set eye's crease is in shadow, a painting's or a tired eye's bags may be)."""
+    (LID_SKIN_BELOW), on the brow bone above the crease (LID_SKIN_ABOVE) or on the lid's own
+    skin past its lashes (LID_SKIN_OWN), whichever is brightest: a deep-set eye's crease is in
+    shadow, a painting's or a tired eye's bags may be; a lid lit from the front is paler than
+    both (a dark lid — eyeshadow, lashes, a crease's shade — is never taken)."""
     return max((skin_median(image, origin, ax, width, lower, LID_SKIN_BELOW),
-                skin_median(image, origin, ax, width, upper, (-LID_SKIN_ABOVE[1], -LID_SKIN_ABOVE[0]))),
+                skin_median(image, origin, ax, width, upper, (-LID_SKIN_ABOVE[1], -LID_SKIN_ABOVE[0])),
+                skin_median(image, origin, ax, width, upper, (-LID_SKIN_OWN[1], -LID_SKIN_OWN[0]))),
                key=lambda rgb: float(rgb @ LUMA))
 
 
@@ -351,6 +357,26 @@ def lid_skin(image: np.ndarray, origin: np.ndarray, ax: np.ndarray, width: float
     sprite = np.full((y1 - y0, x1 - x0, 4), 255, np.uint8)
     sprite[..., :3] = np.clip(np.round(tone + detail), 0, 255).astype(np.uint8)
     return sprite, (float(x0), float(y0))
+
+
+def bare_skin(image: np.ndarray, at: tuple[float, float], size: tuple[int, int], width: float) -> np.ndarray:
+    """The source over a box (``at``: its top-left corner, source pixels; ``size``: h, w) with
+    its dark lines thinner than LASH_CLOSE × the eye's width closed out: a grey-scale
+    morphological closing (dilation, then erosion; Serra 1982, "Image Analysis and Mathematical
+    Morphology") with a disc that wide, each channel. Lashes and a drawn crease go; the skin's
+    tone and broad shading (a crease's shadow, eyeshadow) stay. A closing lid's stretched skin
+    comes from it: stretched down a closed lid, a lash drew a streak. An RGBA sprite (alpha 255).
+    Per source, once."""
+    x0, y0 = int(at[0]), int(at[1])
+    crop = image[y0:y0 + size[0], x0:x0 + size[1], :3]
+    sprite = np.full((*size, 4), 255, np.uint8)
+    if crop.shape[:2] != tuple(size) or min(size) < 2:
+        sprite[: crop.shape[0], : crop.shape[1], :3] = crop
+        return sprite
+    k = 2 * max(int(round(LASH_CLOSE * width / 2.0)), 1) + 1
+    sprite[..., :3] = cv2.morphologyEx(np.ascontiguousarray(crop), cv2.MORPH_CLOSE,
+                                       cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    return sprite
 
 
 def reach_columns(cols: int) -> tuple[float, float]:
@@ -538,6 +564,7 @@ def source_eyes(image: np.ndarray, lm: np.ndarray) -> tuple[EyeShape, ...]:
         white[..., :3] = np.clip(np.round(white[..., :3] * (shown / np.maximum(sclera, 1.0))), 0, 255).astype(np.uint8)
         reach, rim = lid_reach(image, o, ax, width, h_up, h_lo, lit)
         skin, skin_at = lid_skin(image, o, ax, width, h_up, h_lo, lit, reach)
+        bare = bare_skin(image, skin_at, (skin.shape[0], skin.shape[1]), width)
         beyond, beyond_at = white_beyond(image, outline, width, sclera, lit)
         eyes.append(EyeShape(
             corners=corners, upper_idx=np.asarray(upper, np.int64), upper_w=up_w,
@@ -545,7 +572,7 @@ def source_eyes(image: np.ndarray, lm: np.ndarray) -> tuple[EyeShape, ...]:
             origin=o.astype(np.float32), axis=ax.astype(np.float32), width=width, upper=h_up, lower=h_lo,
             iris=centre, iris_r=r, iris_mark=mark,
             feather=max(EYE_FEATHER[1], EYE_FEATHER[0] * width), sclera_rgb=shown, iris_rgb=iris_rgb,
-            lid_skin=skin, lid_skin_at=skin_at, lit_rgb=lit.astype(np.float32), beyond=beyond, beyond_at=beyond_at, white=white, white_at=white_at,
+            lid_skin=skin, lid_skin_at=skin_at, bare_skin=bare, lit_rgb=lit.astype(np.float32), beyond=beyond, beyond_at=beyond_at, white=white, white_at=white_at,
             reach=reach, rim=rim))
     return tuple(eyes)
 
