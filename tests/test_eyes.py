@@ -834,6 +834,25 @@ def test_the_iris_a_lid_uncovers_has_the_iris_texture() -> None:
         assert _luma(out[cap]).mean() < 0.5 * float(eye.sclera_rgb @ np.array([0.299, 0.587, 0.114]))
 
 
+def _closed_lid_steps(image: np.ndarray, lm: np.ndarray) -> list[float]:
+    """Each eye closed alone (left, right): the mean step between horizontally neighbouring
+    pixels (luma levels) over the closed lid's upper band, just below where the open lid's edge
+    was (0.15 × the eye's width, the middle 60 % along it): streaks raise it."""
+    gen = WarpGenerator()
+    gen.prepare(image, lm)
+    steps = []
+    for which in (LEFT, RIGHT):
+        eye = source_eyes(image, lm)[which]
+        out = gen.render(_close(lm, which))
+        *_, width = _frame(lm, which)
+        u, v, edge = _eye_uv(image.shape, lm, which, eye)
+        band = ((u > 0.2) & (u < 0.8) & (v > edge + 1) & (v < edge + 0.15 * width))[:, :-1]
+        assert band.sum() > 150
+        step = np.abs(np.diff(_luma(out), axis=1))[band].mean()
+        steps.append(float(step))
+    return steps
+
+
 def test_a_closed_lid_behind_glasses_unfolds_without_streaks() -> None:
     """sadtalker_art_6: a rim ends the upper lid's band a fifth of the eye's width up, and the
     few rows between the lashes and the rim were stretched over the whole closing eye: each
@@ -843,24 +862,15 @@ def test_a_closed_lid_behind_glasses_unfolds_without_streaks() -> None:
     the closed lid's upper band (just below where the open lid's edge was): 1.6 and 1.9 levels;
     the stretched rows gave 2.6 and 3.1."""
     image, lm = _portrait("sadtalker_art_6.png", 1024)
-    gen = WarpGenerator()
-    gen.prepare(image, lm)
-    for which in (LEFT, RIGHT):
-        eye = source_eyes(image, lm)[which]
-        out = gen.render(_close(lm, which))
-        *_, width = _frame(lm, which)
-        u, v, edge = _eye_uv(image.shape, lm, which, eye)
-        band = ((u > 0.2) & (u < 0.8) & (v > edge + 1) & (v < edge + 0.15 * width))[:, :-1]
-        assert band.sum() > 150
-        step = np.abs(np.diff(_luma(out), axis=1))[band].mean()
+    for which, step in zip((LEFT, RIGHT), _closed_lid_steps(image, lm), strict=True):
         assert step < 2.2, f"eye {which}: the closed lid is streaked ({step:.2f} levels between neighbours)"
 
 
 def test_a_closing_lids_stretched_skin_leaves_its_lashes_behind() -> None:
     # The skin a closing lid stretches over the eye comes from above its lash band, where a
     # soft photo's or a cartoon's long lashes reach: drawn down a closed lid, every lash tip was
-    # a streak (and at a winged outer corner a hook). It now comes from the source with its thin
-    # dark lines closed out (eyes.bare_skin): lashes go, broad shading stays.
+    # a streak. It now comes from the source with its thin dark lines closed out
+    # (eyes.bare_skin): lashes go, broad shading stays.
     from streamfx.generator.constants import LASH_CLOSE
     from streamfx.generator.layers.eyes import bare_skin
 
@@ -880,18 +890,9 @@ def test_a_closing_lids_stretched_skin_leaves_its_lashes_behind() -> None:
 
 def test_a_closed_lid_under_long_lashes_is_not_streaked() -> None:
     """sadtalker_art_7 (an anime face with long drawn lashes), each eye closed: the closed lid's
-    upper band (just below where the open lid's edge was, a third of the eye's width) was
+    upper band (just below where the open lid's edge was, _closed_lid_steps) was
     streaked by the lash tips stretched down it, 2.0 levels mean step between neighbouring
     pixels on one eye; without them 1.3 (and 1.1 on the other eye)."""
     image, lm = _portrait("sadtalker_art_7.png")
-    gen = WarpGenerator()
-    gen.prepare(image, lm)
-    for which in (LEFT, RIGHT):
-        eye = source_eyes(image, lm)[which]
-        out = gen.render(_close(lm, which))
-        *_, width = _frame(lm, which)
-        u, v, edge = _eye_uv(image.shape, lm, which, eye)
-        band = ((u > 0.2) & (u < 0.8) & (v > edge + 1) & (v < edge + 0.15 * width))[:, :-1]
-        assert band.sum() > 150
-        step = np.abs(np.diff(_luma(out), axis=1))[band].mean()
+    for which, step in zip((LEFT, RIGHT), _closed_lid_steps(image, lm), strict=True):
         assert step < 1.6, f"eye {which}: the closed lid is streaked by lashes ({step:.2f} levels between neighbours)"
