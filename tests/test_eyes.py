@@ -512,6 +512,33 @@ def test_a_closing_lids_lit_skin_starts_smoothly_past_the_lashes() -> None:
     assert u.max() > 0.2  # and it does come in
 
 
+def test_a_closing_lids_crease_flattens_in_place() -> None:
+    # The demo's blink: the crease just past the band's far end stayed, a dark arc outlining the
+    # closed lid's top. Past the anchor the lid is drawn where it is (no stretch), taking the
+    # skin without its thin lines fully at the anchor and not at all ``crease`` pixels further.
+    from streamfx.generator.layers.eyelids import slide
+    from streamfx.generator.ops.numpy_ops import NumpyOps
+
+    ops = NumpyOps.__new__(NumpyOps)
+    ops._f = {}
+    width, reach = 60.0, np.float32(0.36 * 60.0)
+    crease = np.float32(0.2 * width)
+    w = np.linspace(-20.0, 40.0, 6001, dtype=np.float32)  # outward from the eye; the lid came 18 down
+    src_w, _, bare = slide(ops, w, np.float32(0.0), np.float32(-18.0), reach, 0.12 * width, width,
+                           unfolds=True, crease=crease)
+    assert bare is not None
+    b = np.broadcast_to(bare, w.shape)
+    past = w > reach
+    assert np.allclose(np.broadcast_to(src_w, w.shape)[past], w[past])  # not stretched past the anchor
+    at = lambda x: float(np.interp(x, w, b))  # noqa: E731
+    assert at(float(reach) + 0.5) > 0.9 and at(float(reach + crease) + 0.5) == 0.0
+    assert np.abs(np.diff(b[past])).max() / float(w[1] - w[0]) < 0.1  # and it fades over it, no step
+    # an open eye (the lid did not come down) keeps its crease
+    _, _, bare = slide(ops, w, np.float32(0.0), np.float32(0.0), reach, 0.12 * width, width,
+                       unfolds=True, crease=np.float32(0.0))
+    assert np.broadcast_to(bare, w.shape).max() == 0.0
+
+
 
 
 def test_a_closed_eye_is_one_clean_line(photo: tuple[np.ndarray, np.ndarray, WarpGenerator]) -> None:
@@ -896,3 +923,24 @@ def test_a_closed_lid_under_long_lashes_is_not_streaked() -> None:
     image, lm = _portrait("sadtalker_art_7.png")
     for which, step in zip((LEFT, RIGHT), _closed_lid_steps(image, lm), strict=True):
         assert step < 1.6, f"eye {which}: the closed lid is streaked by lashes ({step:.2f} levels between neighbours)"
+
+
+def test_a_closing_lid_takes_the_tone_of_the_skin_not_of_its_crease_line() -> None:
+    # The demo portrait: the lid's crease, a thin dark line, lies at its band's far end, and the
+    # closed lid took its tone from there — a greyer, darker flat patch under the crease. The
+    # tone is the skin's, with its thin dark lines (a crease, lashes) closed out.
+    from streamfx.generator.constants import UPPER_LID_BAND
+    from streamfx.generator.layers.eyes import LUMA, lid_skin, lit_skin
+
+    skin = np.float32([205, 180, 160])
+    image = np.zeros((200, 200, 3), np.uint8)
+    image[:] = skin
+    image[80:110, 40:160] = (230, 225, 220)  # the eye
+    origin, ax, width = np.array([40.0, 95.0]), np.array([1.0, 0.0]), 120.0
+    upper, lower = (-15.0, 0.0, 0.0), (15.0, 0.0, 0.0)
+    far = int(round(95 - 15 - UPPER_LID_BAND[0] * width))  # the band's far end over the middle
+    image[far - 2:far + 3, 40:160] = (70, 50, 40)  # the crease: 5 px, 0.04 × the eye's width
+    lit = lit_skin(image, origin, ax, width, upper, lower)
+    sprite, (x0, y0) = lid_skin(image, origin, ax, width, upper, lower, lit)
+    tone = sprite[int(70 - y0), int(70 - x0):int(130 - x0), :3].astype(np.float32).mean(axis=0)
+    assert float(tone @ LUMA) > 0.97 * float(skin @ LUMA), (tone, skin)

@@ -370,6 +370,9 @@ LID_DETAIL_LINES = (0.01, 0.05)
 """… weighted down where it is line-like (eyes.coherence: the structure tensor's gradients at
 this × the eye's width, integrated over this × it): lashes, a crease, an iris's rim do not move
 down a closing lid as arcs; pores and grain stay."""
+LID_CREASE = 0.2
+"""A closing upper lid is drawn this far past its band's far end, × the eye's width, without the
+fine dark lines there (its crease), by how far it came down."""
 LID_EDGE_MARGIN = 0.03
 """A moving lid's band starts this far outside the mesh's lid line, × the eye's width."""
 LASH_OVERHANG = 0.03

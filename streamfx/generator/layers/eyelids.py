@@ -16,6 +16,7 @@ from __future__ import annotations
 from streamfx.generator.constants import (
     LASH_OVERHANG,
     LASH_THIN,
+    LID_CREASE,
     LID_EDGE_MARGIN,
     LID_FADE,
     LID_UNFOLD,
@@ -73,13 +74,21 @@ class EyelidLayer(EyeLayer):
             o = ops.f(out)
             # outward from the eye: past the target's edge, and not yet at the band's far end
             w, ws, wt = ops.mul(v, o), ops.mul(edge_s, o), ops.mul(edge_t, o)
-            within = ops.sub(ops.add(ws, reach), w)
+            # a closing upper lid's crease: the skin just past the band's far end is drawn too,
+            # where it is, without its fine dark lines (eyes.bare_skin), by how far the lid came
+            # down — the crease a lid unfolds from flattens as it closes, and left in place it
+            # outlined the closed lid as a dark arc on its top
+            crease = None
+            if out < 0 and eye.rim >= 0.0:
+                crease = ops.mul(ops.clip01(ops.mul(ops.sub(ws, wt), ops.f(1.0 / (LASH_THIN[1] * eye.width)))),
+                                 ops.f(LID_CREASE * eye.width))
+            within = ops.sub(ops.add(ws, reach if crease is None else ops.add(reach, crease)), w)
             cover = ops.mul(ops.mul(ops.clip01(ops.add(ops.mul(ops.sub(w, wt), k), edge)), ops.clip01(ops.mul(within, fade))),
                             view.sides)
             # behind glasses whose rim ends the upper band, the lid unfolds right up to the rim
             rim_cut = view.up_cut if out < 0 and eye.rim < 0.0 else None
             src_w, unfolded, stretched = slide(ops, w, ws, wt, reach, band[1] * eye.width, eye.width, unfolds=out < 0,
-                                               rim_cut=rim_cut, feather=eye.feather)
+                                               rim_cut=rim_cut, feather=eye.feather, crease=crease)
             x, y = source_xy(ops, eye, u, ops.mul(src_w, o))
             colour = ops.source_at(win, x, y)
             if stretched is not None:  # the stretched skin past the lashes, without them (eyes.bare_skin):
@@ -126,7 +135,7 @@ def uncovered(ops: Ops, eye: EyeShape, v: Tensor, source: tuple[Tensor, Tensor],
 
 
 def slide(ops: Ops, w: Tensor, ws: Tensor, wt: Tensor, reach: Tensor, lash: float, width: float,
-          unfolds: bool, rim_cut: Tensor | None = None, feather: float = 1.0
+          unfolds: bool, rim_cut: Tensor | None = None, feather: float = 1.0, crease: Tensor | None = None
           ) -> tuple[Tensor, Tensor | None, Tensor | None]:
     """Where in the source a lid pixel comes from, as distances outward from the eye: ``w`` the
     pixel's, ``ws`` the source's lid edge, ``wt`` the target's. The lash band at the edge (``lash``
@@ -140,7 +149,10 @@ def slide(ops: Ops, w: Tensor, ws: Tensor, wt: Tensor, reach: Tensor, lash: floa
     ``rim_cut`` (0…1 per pixel: an eyewear rim ends the band there, eyes.lid_reach): there the
     few pixels between the lashes and the rim would be stretched over the whole closing eye,
     rows into vertical streaks, so the lit skin takes all of it up to a ``feather`` from the rim
-    (which hides the lid's top as the real rim does)."""
+    (which hides the lid's top as the real rim does).
+    ``crease`` (pixels per pixel): the lid is also drawn this far past the anchor, each pixel
+    from where it is, taking the skin without lashes there fully at the anchor and not at all at
+    that far end."""
     anchor = ops.add(ws, reach)
     shift = ops.sub(ws, wt)  # > 0: the lid came further over the eye
     # once the lid moves over the eye, its band is taken from a little outside the mesh's lid
@@ -156,6 +168,8 @@ def slide(ops: Ops, w: Tensor, ws: Tensor, wt: Tensor, reach: Tensor, lash: floa
                                         ops.sub(ops.sub(anchor, wt), lash_t)))
     in_lash = ops.lt(below, lash_t)
     src_w = ops.where(in_lash, rigid, stretched)
+    if crease is not None:  # past the anchor, each pixel is where it is
+        src_w = ops.where(ops.lt(anchor, w), w, src_w)
     if not unfolds:
         return src_w, None, None
     # from none at the lashes' end, over another lash band's width (a step there drew the lash
@@ -166,4 +180,7 @@ def slide(ops: Ops, w: Tensor, ws: Tensor, wt: Tensor, reach: Tensor, lash: floa
     if rim_cut is not None:
         share = ops.add(share, ops.mul(ops.sub(ops.clip01(ops.mul(to_anchor, ops.f(1.0 / feather))), share), rim_cut))
     unfolded = ops.mul(past_lash, share)
-    return src_w, ops.mul(unfolded, thin), ops.mul(past_lash, thin)
+    bare = ops.mul(past_lash, thin)
+    if crease is not None:
+        bare = ops.mul(bare, ops.clip01(ops.div(ops.add(to_anchor, crease), ops.maximum(crease, ops.f(1e-3)))))
+    return src_w, ops.mul(unfolded, thin), bare

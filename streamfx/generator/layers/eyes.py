@@ -373,10 +373,15 @@ def bare_skin(image: np.ndarray, at: tuple[float, float], size: tuple[int, int],
     if crop.shape[:2] != tuple(size) or min(size) < 2:
         sprite[: crop.shape[0], : crop.shape[1], :3] = crop
         return sprite
-    k = 2 * max(int(round(LASH_CLOSE * width / 2.0)), 1) + 1
-    sprite[..., :3] = cv2.morphologyEx(np.ascontiguousarray(crop), cv2.MORPH_CLOSE,
-                                       cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    sprite[..., :3] = closed_lines(crop, width)
     return sprite
+
+
+def closed_lines(crop: np.ndarray, width: float) -> np.ndarray:
+    """An image crop (H×W×3, uint8 or float32) with its dark lines thinner than LASH_CLOSE × the
+    eye's width closed out: the morphological closing :func:`bare_skin` describes."""
+    k = 2 * max(int(round(LASH_CLOSE * width / 2.0)), 1) + 1
+    return cv2.morphologyEx(np.ascontiguousarray(crop), cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
 
 
 def reach_columns(cols: int) -> tuple[float, float]:
@@ -392,11 +397,13 @@ def lid_tone(crop: np.ndarray, at: tuple[int, int], origin: np.ndarray, ax: np.n
     tone (a Gaussian blur of LID_TONE[0] × the eye's width) at the far end of the upper band in
     the pixel's own column along the eye (``reach``: :func:`lid_reach`'s sprite; None: the full
     band) — where the closed lid meets the warped skin above and beside it, so it takes that
-    skin's shade: the darker side of a face turned from the light, a painting's glaze. Where
-    that tone is much darker than ``lit`` (:func:`lit_skin`) — a brow or hair the band reaches,
-    a deep socket's shadow — it gives way to ``lit``, wholly from LID_TONE[1] of its luma."""
+    skin's shade: the darker side of a face turned from the light, a painting's glaze. The skin's,
+    not its thin dark lines' (:func:`closed_lines`): a crease at the band's far end gave the whole
+    closed lid its grey (the demo portrait). Where that tone is much darker than ``lit``
+    (:func:`lit_skin`) — a brow or hair the band reaches, a deep socket's shadow — it gives way
+    to ``lit``, wholly from LID_TONE[1] of its luma."""
     h, w = crop.shape[:2]
-    blurred = cv2.GaussianBlur(crop, (0, 0), max(LID_TONE[0] * width, 0.5))
+    blurred = cv2.GaussianBlur(closed_lines(crop, width), (0, 0), max(LID_TONE[0] * width, 0.5))
     down = np.array([-ax[1], ax[0]])
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
     rel = np.stack([xx + at[0] - origin[0], yy + at[1] - origin[1]], axis=-1)
