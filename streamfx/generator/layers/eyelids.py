@@ -80,8 +80,7 @@ class EyelidLayer(EyeLayer):
             # outlined the closed lid as a dark arc on its top
             crease = None
             if out < 0 and eye.rim >= 0.0:
-                crease = ops.mul(ops.clip01(ops.mul(ops.sub(ws, wt), ops.f(1.0 / (LASH_THIN[1] * eye.width)))),
-                                 ops.f(LID_CREASE * eye.width))
+                crease = ops.mul(lowered(ops, ops.sub(ws, wt), eye.width), ops.f(LID_CREASE * eye.width))
             within = ops.sub(ops.add(ws, reach if crease is None else ops.add(reach, crease)), w)
             cover = ops.mul(ops.mul(ops.clip01(ops.add(ops.mul(ops.sub(w, wt), k), edge)), ops.clip01(ops.mul(within, fade))),
                             view.sides)
@@ -134,6 +133,12 @@ def uncovered(ops: Ops, eye: EyeShape, v: Tensor, source: tuple[Tensor, Tensor],
     return ops.maximum(ops.mul(up, past_up), ops.mul(low, past_low))
 
 
+def lowered(ops: Ops, shift: Tensor, width: float) -> Tensor:
+    """0…1: how far a lid came down over the eye, by its edge's ``shift`` (pixels, > 0 over the
+    eye): fully once LASH_THIN[1] × the eye's ``width``."""
+    return ops.clip01(ops.mul(shift, ops.f(1.0 / (LASH_THIN[1] * width))))
+
+
 def slide(ops: Ops, w: Tensor, ws: Tensor, wt: Tensor, reach: Tensor, lash: float, width: float,
           unfolds: bool, rim_cut: Tensor | None = None, feather: float = 1.0, crease: Tensor | None = None
           ) -> tuple[Tensor, Tensor | None, Tensor | None]:
@@ -158,7 +163,7 @@ def slide(ops: Ops, w: Tensor, ws: Tensor, wt: Tensor, reach: Tensor, lash: floa
     # once the lid moves over the eye, its band is taken from a little outside the mesh's lid
     # line, which often lies on the eye itself: else a sliver of iris would come along
     ws = ops.add(ws, ops.minimum(ops.maximum(shift, ops.f(0.0)), ops.f(LID_EDGE_MARGIN * width)))
-    thin = ops.clip01(ops.mul(shift, ops.f(1.0 / (LASH_THIN[1] * width))))
+    thin = lowered(ops, shift, width)
     lash_t = ops.sub(ops.f(lash), ops.mul(thin, ops.f(LASH_THIN[0] * lash)))
     below = ops.sub(w, wt)
     # [wt, wt + lash_t] → [ws, ws + lash]; [wt + lash_t, anchor] → [ws + lash, anchor]
