@@ -373,15 +373,19 @@ def bare_skin(image: np.ndarray, at: tuple[float, float], size: tuple[int, int],
     if crop.shape[:2] != tuple(size) or min(size) < 2:
         sprite[: crop.shape[0], : crop.shape[1], :3] = crop
         return sprite
-    sprite[..., :3] = closed_lines(crop, width)
+    k = 2 * max(int(round(LASH_CLOSE * width / 2.0)), 1) + 1
+    sprite[..., :3] = cv2.morphologyEx(np.ascontiguousarray(crop), cv2.MORPH_CLOSE,
+                                       cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     return sprite
 
 
-def closed_lines(crop: np.ndarray, width: float) -> np.ndarray:
-    """An image crop (H×W×3, uint8 or float32) with its dark lines thinner than LASH_CLOSE × the
-    eye's width closed out: the morphological closing :func:`bare_skin` describes."""
+def without_lines(crop: np.ndarray, width: float) -> np.ndarray:
+    """An image crop (H×W×3, float32) with its lines thinner than half of LASH_CLOSE × the eye's
+    width taken out by a median filter that wide: unlike a closing (:func:`bare_skin`), which
+    takes the upper envelope of a grainy skin's texture (the demo's closed lids came out paler
+    than its cheeks), a median keeps the skin's own level."""
     k = 2 * max(int(round(LASH_CLOSE * width / 2.0)), 1) + 1
-    return cv2.morphologyEx(np.ascontiguousarray(crop), cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    return cv2.medianBlur(np.clip(np.rint(crop), 0, 255).astype(np.uint8), k).astype(np.float32)
 
 
 def reach_columns(cols: int) -> tuple[float, float]:
@@ -398,12 +402,12 @@ def lid_tone(crop: np.ndarray, at: tuple[int, int], origin: np.ndarray, ax: np.n
     the pixel's own column along the eye (``reach``: :func:`lid_reach`'s sprite; None: the full
     band) — where the closed lid meets the warped skin above and beside it, so it takes that
     skin's shade: the darker side of a face turned from the light, a painting's glaze. The skin's,
-    not its thin dark lines' (:func:`closed_lines`): a crease at the band's far end gave the whole
+    not its thin lines' (:func:`without_lines`): a crease at the band's far end gave the whole
     closed lid its grey (the demo portrait). Where that tone is much darker than ``lit``
     (:func:`lit_skin`) — a brow or hair the band reaches, a deep socket's shadow — it gives way
     to ``lit``, wholly from LID_TONE[1] of its luma."""
     h, w = crop.shape[:2]
-    blurred = cv2.GaussianBlur(closed_lines(crop, width), (0, 0), max(LID_TONE[0] * width, 0.5))
+    blurred = cv2.GaussianBlur(without_lines(crop, width), (0, 0), max(LID_TONE[0] * width, 0.5))
     down = np.array([-ax[1], ax[0]])
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
     rel = np.stack([xx + at[0] - origin[0], yy + at[1] - origin[1]], axis=-1)
