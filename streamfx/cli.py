@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output: .mp4, .webm, .mov (ProRes 4444), .gif, or a PNG sequence (a folder/ or frames/%%05d.png)")
     p.add_argument("--background", default="auto", metavar="SPEC",
                    help="behind the portrait: transparent (webm/mov/gif/png keep the alpha) | #rrggbb | IMAGE | "
-                        "blur | camera (the driver video); default auto: the portrait as it is (one with its own "
+                        "blur | black | edge (the portrait border's mean colour) | camera (the driver video); default auto: the portrait as it is (one with its own "
                         "alpha: transparent where the output carries it, else over its blurred self)")
     p.add_argument("--max-size", type=int, default=2048, help="downscale the portrait's longer side to this (default 2048)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -140,8 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_voice_options(p)
     p.set_defaults(handler=_cmd_render)
 
-    p = sub.add_parser("demo", help="the main job on built-in defaults: out/demo.mp4, out/demo.gif, then live")
-    p.add_argument("--out-dir", default="out", help="folder for demo.mp4 and demo.gif (default: out)")
+    p = sub.add_parser("demo", help="the main job on built-in defaults: out/demo.mp4, out/demo.gif (and the portrait, out/demo_portrait.png), then live")
+    p.add_argument("--out-dir", default="out", help="folder for demo.mp4, demo.gif and demo_portrait.png (default: out)")
     p.add_argument("--script", default="demo", help="motion script (default: the built-in 'demo')")
     p.add_argument("--no-live", dest="live", action="store_false",
                    help="only write the files; don't go live afterwards")

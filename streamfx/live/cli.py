@@ -61,7 +61,7 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("picture")
     g.add_argument("--background", default="auto", metavar="SPEC",
                    help="behind the portrait: transparent (AnimCam/WebRTC show black; /overlay and the OBS "
-                        "stream keep the alpha) | #rrggbb | IMAGE | blur | camera (the performer's own camera); "
+                        "stream keep the alpha) | #rrggbb | IMAGE | blur | black | edge (the portrait border's mean colour) | camera (the performer's own camera); "
                         "default auto: the portrait as it is, on a blurred fill")
     g.add_argument("--frame", choices=FRAMES, default="full",
                    help="crop around the portrait's face: full, bust (head and shoulders) or head (default full)")
