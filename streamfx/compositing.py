@@ -37,7 +37,7 @@ FIT_MODES = ("fit", "cover", "stretch")
 BACKGROUNDS = ("blur", "black", "edge")
 #: What ``--background`` takes besides a colour (#rrggbb) or an image file.
 BACKGROUND_KINDS = ("auto", "transparent", "blur", "camera", "black", "edge")
-BACKGROUND_HELP = "transparent | #rrggbb | IMAGE file | blur | camera"
+BACKGROUND_HELP = "transparent | #rrggbb | IMAGE file | blur | black | edge | camera"
 FRAMES = ("full", "bust", "head")
 LAYOUTS = ("full", "corner", "side")
 POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right")
