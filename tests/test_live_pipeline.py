@@ -220,6 +220,59 @@ def test_a_paced_camera_never_goes_much_faster_than_its_rate() -> None:
         FramePacer(0)
 
 
+def test_a_paced_camera_waits_for_its_first_frame_without_spinning() -> None:
+    """Until the first frame, a paced sink's thread bounded its wait by the last write's time
+    (none yet): a zero timeout, a loop at a whole core. On two cores it starved the animator,
+    whose first frame took 3 s instead of 20 ms (live with AnimCam: no picture for 3 s). Its
+    waits now block until a frame comes (the hub is real; the pipeline around it is a stub)."""
+    from types import SimpleNamespace
+
+    from streamfx.live.pipeline import _SinkRunner
+
+    class Camera(FrameSink):
+        name, paced = "camera", True
+
+        def __init__(self) -> None:
+            self.frames: list[float] = []
+
+        def open(self, width: int, height: int, fps: float) -> None: ...
+
+        def write(self, frame: np.ndarray, timestamp: float | None = None) -> None:
+            self.frames.append(time.perf_counter())
+
+        def close(self) -> None: ...
+
+    hub: LatestFrameHub[LiveFrame] = LatestFrameHub()
+    waits = 0
+    wait_newer = hub.wait_newer
+
+    def counted(after_seq: int, timeout: float | None = None) -> tuple[int, LiveFrame] | None:
+        nonlocal waits
+        waits += 1
+        return wait_newer(after_seq, timeout)
+
+    hub.wait_newer = counted  # type: ignore[method-assign]
+    pipeline = SimpleNamespace(hub=hub, metrics=LiveMetrics(), settings=SimpleNamespace(fps=30.0))
+    camera = Camera()
+    runner = _SinkRunner(pipeline, camera, repeat=True)  # type: ignore[arg-type]
+    runner.start()
+    try:
+        time.sleep(0.4)  # no frame yet: the animator is still on its first
+        assert waits <= 3, f"{waits} waits in 0.4 s before the first frame"
+        image = np.zeros((4, 4, 3), np.uint8)
+        now = time.perf_counter()
+        hub.publish(LiveFrame(seq=1, image=image, captured_at=now, produced_at=now))
+        deadline = time.monotonic() + 2.0
+        while len(camera.frames) < 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(camera.frames) >= 5  # and then it keeps the camera's rate, repeating the frame
+    finally:
+        runner.stop()
+        hub.close()
+        assert runner.thread is not None
+        runner.thread.join(2.0)
+
+
 def test_hub_keeps_only_latest_and_counts_drops() -> None:
     hub: LatestFrameHub[int] = LatestFrameHub()
     assert hub.latest() is None

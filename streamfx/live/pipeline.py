@@ -683,8 +683,12 @@ class _SinkRunner:
                 wait = pacer.earliest() - time.perf_counter()
                 if wait > 0:
                     time.sleep(wait)
-                grace = 1.5 if was_fresh else 1.0
-                timeout = max(0.0, written + grace * interval - time.perf_counter())
+                if self.repeat and last is not None:  # only a frame to repeat bounds the wait:
+                    # before the first one (or for a sink that never repeats) a zero timeout
+                    # spun this thread at a whole core, and on two cores the animator's first
+                    # frame took 3 s instead of 20 ms
+                    grace = 1.5 if was_fresh else 1.0
+                    timeout = max(0.0, written + grace * interval - time.perf_counter())
             got = hub.wait_newer(seq, timeout=timeout)
             if hub.closed:
                 break
