@@ -373,10 +373,16 @@ def bare_skin(image: np.ndarray, at: tuple[float, float], size: tuple[int, int],
     if crop.shape[:2] != tuple(size) or min(size) < 2:
         sprite[: crop.shape[0], : crop.shape[1], :3] = crop
         return sprite
-    k = 2 * max(int(round(LASH_CLOSE * width / 2.0)), 1) + 1
+    k = line_filter_size(width)
     sprite[..., :3] = cv2.morphologyEx(np.ascontiguousarray(crop), cv2.MORPH_CLOSE,
                                        cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     return sprite
+
+
+def line_filter_size(width: float) -> int:
+    """The odd size, pixels, of the filters that take a lid's thin lines out: LASH_CLOSE × the
+    eye's width (:func:`bare_skin`, :func:`without_lines`)."""
+    return 2 * max(int(round(LASH_CLOSE * width / 2.0)), 1) + 1
 
 
 def without_lines(crop: np.ndarray, width: float) -> np.ndarray:
@@ -384,8 +390,7 @@ def without_lines(crop: np.ndarray, width: float) -> np.ndarray:
     width taken out by a median filter that wide: unlike a closing (:func:`bare_skin`), which
     takes the upper envelope of a grainy skin's texture (the demo's closed lids came out paler
     than its cheeks), a median keeps the skin's own level."""
-    k = 2 * max(int(round(LASH_CLOSE * width / 2.0)), 1) + 1
-    return cv2.medianBlur(np.clip(np.rint(crop), 0, 255).astype(np.uint8), k).astype(np.float32)
+    return cv2.medianBlur(np.clip(np.rint(crop), 0, 255).astype(np.uint8), line_filter_size(width)).astype(np.float32)
 
 
 def reach_columns(cols: int) -> tuple[float, float]:
