@@ -12,13 +12,17 @@ docs/engines.md.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from engines.base import GeneratorEngine
-from engines.fallback import FallbackEngine
 from streamfx.errors import InputError
 from streamfx.settings import ENGINE_CHOICES, ENGINE_NAMES, EngineSettings
+
+if TYPE_CHECKING:
+    from engines.base import GeneratorEngine
+    from engines.fallback import FallbackEngine
 
 log = logging.getLogger("streamfx")
 
@@ -109,8 +113,21 @@ def create_engine(name: str = "auto", settings: EngineSettings | None = None, *,
     engine = engine_class(concrete)(settings)
     if name == "auto":
         log.info("engine: %s", concrete)
+    from engines.fallback import FallbackEngine
+
     use_fallback = fallback if fallback is not None else concrete != "opencv"
     return FallbackEngine(engine) if use_fallback else engine
+
+
+def __getattr__(name: str) -> Any:
+    # The base classes load NumPy, OpenCV and the generator: only on first use (PEP 562), so
+    # that the command line's engine subcommands cost nothing to register (`streamfx --help`).
+    homes = {"GeneratorEngine": "engines.base", "FallbackEngine": "engines.fallback"}
+    if name not in homes:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(homes[name]), name)
+    globals()[name] = value
+    return value
 
 
 __all__ = ["CHOICES", "ENGINE_NAMES", "EngineSettings", "EngineStatus", "FallbackEngine",

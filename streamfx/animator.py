@@ -20,14 +20,14 @@ from streamfx.matte import cutout_alpha, has_alpha, source_matte
 from streamfx.mesh_unfold import ControlMesh, unfold_target
 from streamfx.motion import FaceRig, MotionScript
 from streamfx.retarget import MotionRetargeter, RetargetSettings
-from streamfx.settings import GENERATOR_LIVE_KEYS, AnimatorSettings
+from streamfx.settings import AnimatorSettings, generator_live_keys
 from streamfx.sources.base import DriverFrame
 from streamfx.track_gate import TrackGate
 from streamfx.tracking import FaceTracker, track_portrait
 from streamfx.voice import MouthHandover
 
 #: the generator settings that may change while running (the rest shape the precomputed source)
-GENERATOR_KEYS = GENERATOR_LIVE_KEYS
+GENERATOR_KEYS = generator_live_keys()
 
 
 class Animator:

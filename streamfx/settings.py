@@ -14,11 +14,11 @@ the engines (engines are reached through their registry, :func:`engines.create_e
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
+from functools import cache
 from pathlib import Path
 
 from streamfx.errors import InputError
 from streamfx.generator.settings import GeneratorSettings
-from streamfx.generator.stack import LayerStack
 from streamfx.retarget import RetargetSettings
 
 ENGINE_NAMES = ("opencv", "onnxruntime", "cuda", "tensorrt")
@@ -56,8 +56,17 @@ class EngineSettings:
 
 #: retargeting settings that may change live (the reference is chosen offline; live has calibrate)
 RETARGET_LIVE_KEYS = frozenset(f.name for f in fields(RetargetSettings)) - {"reference"}
-#: generator settings that may change live: the layers' switches and the frame filters'
-GENERATOR_LIVE_KEYS = LayerStack.default().live_keys()
+
+
+@cache
+def generator_live_keys() -> frozenset[str]:
+    """Generator settings that may change live: the layers' switches and the frame filters'.
+
+    A function, not a constant, because it asks the layer stack, which loads NumPy, OpenCV and
+    every layer: the command line's options import this module and must stay light."""
+    from streamfx.generator.stack import LayerStack
+
+    return LayerStack.default().live_keys()
 
 
 @dataclass
@@ -103,24 +112,24 @@ class AnimatorSettings:
     def live_types() -> dict[str, type]:
         """Settings that may change while running, and their types (bool or float)."""
         types: dict[str, type] = {}
-        for cls, keys in ((RetargetSettings, RETARGET_LIVE_KEYS), (GeneratorSettings, GENERATOR_LIVE_KEYS)):
+        for cls, keys in ((RetargetSettings, RETARGET_LIVE_KEYS), (GeneratorSettings, generator_live_keys())):
             types.update({f.name: bool if f.type in (bool, "bool") else float for f in fields(cls) if f.name in keys})
         return types
 
     def live_values(self) -> dict[str, object]:
         """The current value of every live setting (and the retargeting's reference choice)."""
         values: dict[str, object] = asdict(self.retarget)
-        values.update({k: getattr(self.generator, k) for k in sorted(GENERATOR_LIVE_KEYS)})
+        values.update({k: getattr(self.generator, k) for k in sorted(generator_live_keys())})
         return values
 
     def with_live(self, **changes: object) -> AnimatorSettings:
         """A validated copy with live ``changes`` applied; an unknown or out-of-range one is an
         InputError and nothing changes. Each part is a new object (the old ones are untouched)."""
-        unknown = set(changes) - RETARGET_LIVE_KEYS - GENERATOR_LIVE_KEYS
+        unknown = set(changes) - RETARGET_LIVE_KEYS - generator_live_keys()
         if unknown:
             raise InputError(f"unknown setting(s) {sorted(unknown)}; known: {', '.join(sorted(self.live_types()))}")
         retarget = {k: v for k, v in changes.items() if k in RETARGET_LIVE_KEYS}
-        generator = {k: v for k, v in changes.items() if k in GENERATOR_LIVE_KEYS}
+        generator = {k: v for k, v in changes.items() if k in generator_live_keys()}
         return replace(self, retarget=self.retarget.updated(**retarget),
                        engine_options=replace(self.engine_options, generator=self.generator.updated(**generator))
                        ).validate()
