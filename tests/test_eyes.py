@@ -946,3 +946,51 @@ def test_a_closing_lid_takes_the_tone_of_the_skin_not_of_its_crease_line() -> No
     sprite, (x0, y0) = lid_skin(image, origin, ax, width, upper, lower, lit)
     tone = sprite[int(62 - y0):int(78 - y0), int(70 - x0):int(130 - x0), :3].astype(np.float32).reshape(-1, 3).mean(axis=0)
     assert abs(float(tone @ LUMA) / float(skin @ LUMA) - 1.0) < 0.03, (tone, skin)
+
+
+def _dark_across(luma: np.ndarray, lm: np.ndarray, eye: int, u0: float, u1: float) -> float:
+    """Mean height (× the eye's width) of what is darker than 0.6 × the bright skin across the
+    eye's closed lid (from 0.35 of its width above the corners' line to 0.25 below), over
+    columns u0…u1 along the eye (0: its first corner in ``EYE``)."""
+    o, ax, down, width = _frame(lm, eye)
+    vs = np.linspace(-0.35 * width, 0.25 * width, 121)
+    heights = []
+    for u in np.linspace(u0, u1, 5):
+        pts = np.round(o + u * width * ax + vs[:, None] * down).astype(int)
+        vals = luma[np.clip(pts[:, 1], 0, luma.shape[0] - 1), np.clip(pts[:, 0], 0, luma.shape[1] - 1)]
+        heights.append((vals < 0.6 * np.percentile(vals, 90)).sum() * (vs[1] - vs[0]) / width)
+    return float(np.mean(heights))
+
+
+def test_a_closed_lids_lashes_thin_at_its_outer_corner_too(photo: tuple[np.ndarray, np.ndarray, WarpGenerator]) -> None:
+    # lp_s1's lashes and make-up are thick at the outer corners, where a closing lid's edge hardly
+    # moves: they stayed at full width there while the lashes thinned mid-lid, and every blink
+    # ended in a dark hook at the outer corner (the demo, lp_s3, lp_s42 too). Lashes turn down all
+    # along a closing lid: the corner's dark is now ≤ 3 × the middle's (it was 3.6-3.7 ×).
+    image, lm, gen = photo
+    for eye, outer in ((RIGHT, (0.03, 0.12)), (LEFT, (0.03, 0.12))):  # EYE's first corner is the outer one
+        luma = _luma(gen.render(_close(lm, eye)))
+        middle = _dark_across(luma, lm, eye, 0.45, 0.55)
+        corner = _dark_across(luma, lm, eye, *outer)
+        assert corner <= 3.0 * middle, f"eye {eye}: {corner:.3f} dark at the outer corner, {middle:.3f} mid-lid"
+
+
+def test_a_lids_lash_band_thins_by_its_middles_descent_where_its_edge_stays() -> None:
+    from streamfx.generator.constants import LASH_THIN
+    from streamfx.generator.layers.eyelids import slide
+    from streamfx.generator.ops.numpy_ops import NumpyOps
+
+    ops = NumpyOps.__new__(NumpyOps)
+    ops._f = {}
+    width, reach, lash = 60.0, np.float32(0.36 * 60.0), 0.12 * 60.0
+    w = np.linspace(-5.0, 30.0, 3501, dtype=np.float32)
+    edge = np.float32(0.0)  # near a corner: the edge did not move
+    still, _, _ = slide(ops, w, edge, edge, reach, lash, width, unfolds=True)
+    turned, _, _ = slide(ops, w, edge, edge, reach, lash, width, unfolds=True, turned=np.float32(1.0))
+    still, turned = np.broadcast_to(still, w.shape), np.broadcast_to(turned, w.shape)
+    assert np.allclose(still[w >= 0], w[w >= 0])  # on its own: as it was
+    # the band's far end (source w = lash) now lies at the thinned width, as mid-lid
+    assert abs(float(np.interp(lash, turned, w)) - lash * (1.0 - LASH_THIN[0])) < 0.05
+    # an eye at rest (nothing came down anywhere) is untouched
+    rest, _, _ = slide(ops, w, edge, edge, reach, lash, width, unfolds=True, turned=np.float32(0.0))
+    assert np.allclose(np.broadcast_to(rest, w.shape)[w >= 0], w[w >= 0])

@@ -69,6 +69,8 @@ class EyelidLayer(EyeLayer):
         # corners the lids always meet)
         came_down = ops.clip01(ops.mul(ops.sub(view.e.upper[0], ops.f(eye.upper[0])), k))
         overhang = ops.add(top, ops.mul(ops.mul(view.closed, came_down), ops.f(LASH_OVERHANG * eye.width)))
+        # how far the upper lid came down at its middle: its lashes turn down all along it
+        middle = lowered(ops, ops.sub(view.e.upper[0], ops.f(eye.upper[0])), eye.width)
         for edge_s, edge_t, out, reach, band in ((view.bottom_s, bottom, 1.0, view.low_reach, LOWER_LID_BAND),
                                                  (view.top_s, overhang, -1.0, view.up_reach, UPPER_LID_BAND)):
             o = ops.f(out)
@@ -87,7 +89,8 @@ class EyelidLayer(EyeLayer):
             # behind glasses whose rim ends the upper band, the lid unfolds right up to the rim
             rim_cut = view.up_cut if out < 0 and eye.rim < 0.0 else None
             src_w, unfolded, stretched = slide(ops, w, ws, wt, reach, band[1] * eye.width, eye.width, unfolds=out < 0,
-                                               rim_cut=rim_cut, feather=eye.feather, crease=crease)
+                                               rim_cut=rim_cut, feather=eye.feather, crease=crease,
+                                               turned=None if out > 0 else middle)
             x, y = source_xy(ops, eye, u, ops.mul(src_w, o))
             colour = ops.source_at(win, x, y)
             if stretched is not None:  # the stretched skin past the lashes, without them (eyes.bare_skin):
@@ -140,8 +143,8 @@ def lowered(ops: Ops, shift: Tensor, width: float) -> Tensor:
 
 
 def slide(ops: Ops, w: Tensor, ws: Tensor, wt: Tensor, reach: Tensor, lash: float, width: float,
-          unfolds: bool, rim_cut: Tensor | None = None, feather: float = 1.0, crease: Tensor | None = None
-          ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+          unfolds: bool, rim_cut: Tensor | None = None, feather: float = 1.0, crease: Tensor | None = None,
+          turned: Tensor | None = None) -> tuple[Tensor, Tensor | None, Tensor | None]:
     """Where in the source a lid pixel comes from, as distances outward from the eye: ``w`` the
     pixel's, ``ws`` the source's lid edge, ``wt`` the target's. The lash band at the edge (``lash``
     pixels) slides with it — thinning as the lid comes down, as lashes seen from the front do
@@ -157,13 +160,18 @@ def slide(ops: Ops, w: Tensor, ws: Tensor, wt: Tensor, reach: Tensor, lash: floa
     (which hides the lid's top as the real rim does).
     ``crease`` (pixels per pixel): the lid is also drawn this far past the anchor, each pixel
     from where it is, taking the skin without lashes there fully at the anchor and not at all at
-    that far end."""
+    that far end.
+    ``turned`` (0…1): how far the lid came down at its middle, when larger than here: lashes turn
+    down all along a closing lid, so near the corners, where the edge hardly moves, the band
+    thins as much as at the middle (at its full width it stood at the corners as a dark hook)."""
     anchor = ops.add(ws, reach)
     shift = ops.sub(ws, wt)  # > 0: the lid came further over the eye
     # once the lid moves over the eye, its band is taken from a little outside the mesh's lid
     # line, which often lies on the eye itself: else a sliver of iris would come along
     ws = ops.add(ws, ops.minimum(ops.maximum(shift, ops.f(0.0)), ops.f(LID_EDGE_MARGIN * width)))
     thin = lowered(ops, shift, width)
+    if turned is not None:
+        thin = ops.maximum(thin, turned)
     lash_t = ops.sub(ops.f(lash), ops.mul(thin, ops.f(LASH_THIN[0] * lash)))
     below = ops.sub(w, wt)
     # [wt, wt + lash_t] → [ws, ws + lash]; [wt + lash_t, anchor] → [ws + lash, anchor]
