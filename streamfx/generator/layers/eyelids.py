@@ -67,10 +67,10 @@ class EyelidLayer(EyeLayer):
         k, fade = ops.f(1.0 / eye.feather), ops.f(1.0 / (LID_FADE * eye.width))
         # a closed eye's upper lashes hang over the lower lid, once the lid came down (at the
         # corners the lids always meet)
-        came_down = ops.clip01(ops.mul(ops.sub(view.e.upper[0], ops.f(eye.upper[0])), k))
+        descent = ops.sub(view.e.upper[0], ops.f(eye.upper[0]))  # the upper lid's, at its middle
+        came_down = ops.clip01(ops.mul(descent, k))
         overhang = ops.add(top, ops.mul(ops.mul(view.closed, came_down), ops.f(LASH_OVERHANG * eye.width)))
-        # how far the upper lid came down at its middle: its lashes turn down all along it
-        middle = lowered(ops, ops.sub(view.e.upper[0], ops.f(eye.upper[0])), eye.width)
+        middle = lowered(ops, descent, eye.width)  # its lashes turn down all along it by this
         for edge_s, edge_t, out, reach, band in ((view.bottom_s, bottom, 1.0, view.low_reach, LOWER_LID_BAND),
                                                  (view.top_s, overhang, -1.0, view.up_reach, UPPER_LID_BAND)):
             o = ops.f(out)
